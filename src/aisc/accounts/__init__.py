@@ -1,0 +1,1 @@
+"""Organisations, people, their roles and memberships."""

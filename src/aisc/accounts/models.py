@@ -1,0 +1,107 @@
+"""Organisations (tenants) and people with roles.
+
+A person may hold several roles and belong to several organisations. Authentication fields
+arrive with the accounts issue; until then a person is an identity the services check roles on.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from aisc.db.base import Base, UTCDateTime, enum_column
+
+
+class OrgCategory(enum.StrEnum):
+    """Kinds of applicant entity. The first five are the scheme's eligible categories."""
+
+    UNIVERSITY = "university"
+    RESEARCH_INSTITUTE = "research_institute"
+    AI_STARTUP = "ai_startup"
+    ENTERPRISE = "enterprise"
+    PUBLIC_BODY = "public_body"
+    OTHER = "other"
+
+
+class Role(enum.StrEnum):
+    APPLICANT = "applicant"
+    REVIEWER = "reviewer"
+    SECRETARIAT = "secretariat"
+    OPERATOR = "operator"
+    FINANCE = "finance"
+    AUDITOR = "auditor"
+
+
+class Organisation(Base):
+    __tablename__ = "organisations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True, nullable=False)
+    name_zh: Mapped[str | None] = mapped_column(String(200))
+    category: Mapped[OrgCategory] = mapped_column(
+        enum_column(OrgCategory, "org_category"), nullable=False
+    )
+    br_number: Mapped[str | None] = mapped_column(String(50))
+    description: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+
+
+class Person(Base):
+    __tablename__ = "people"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True, nullable=False)
+    name: Mapped[str] = mapped_column(String(200), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+
+    roles: Mapped[list[PersonRole]] = relationship(
+        back_populates="person",
+        cascade="all, delete-orphan",
+        lazy="selectin",
+        order_by="PersonRole.role",
+    )
+    memberships: Mapped[list[Membership]] = relationship(
+        back_populates="person",
+        cascade="all, delete-orphan",
+        lazy="selectin",
+        order_by="Membership.organisation_id",
+    )
+
+    @property
+    def role_set(self) -> set[Role]:
+        return {r.role for r in self.roles}
+
+    @property
+    def organisation_ids(self) -> list[int]:
+        return [m.organisation_id for m in self.memberships]
+
+
+class PersonRole(Base):
+    __tablename__ = "person_roles"
+    __table_args__ = (UniqueConstraint("person_id", "role"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    person_id: Mapped[int] = mapped_column(
+        ForeignKey("people.id", ondelete="CASCADE"), nullable=False
+    )
+    role: Mapped[Role] = mapped_column(enum_column(Role, "role"), nullable=False)
+
+    person: Mapped[Person] = relationship(back_populates="roles")
+
+
+class Membership(Base):
+    __tablename__ = "memberships"
+    __table_args__ = (UniqueConstraint("person_id", "organisation_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    person_id: Mapped[int] = mapped_column(
+        ForeignKey("people.id", ondelete="CASCADE"), nullable=False
+    )
+    organisation_id: Mapped[int] = mapped_column(
+        ForeignKey("organisations.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+
+    person: Mapped[Person] = relationship(back_populates="memberships")

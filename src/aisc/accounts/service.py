@@ -1,0 +1,133 @@
+"""Organisations and people."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+
+from aisc.accounts.models import Membership, Organisation, Person, PersonRole, Role
+from aisc.accounts.schemas import OrganisationCreate, OrganisationUpdate, PersonCreate
+from aisc.audit.service import record
+from aisc.context import Ctx
+from aisc.db.base import row_dict
+from aisc.errors import Conflict, Forbidden, NotFound
+
+
+def get_organisation(ctx: Ctx, *, organisation_id: int) -> Organisation:
+    org = ctx.db.get(Organisation, organisation_id)
+    if org is None:
+        raise NotFound(f"organisation {organisation_id} not found", field="organisation_id")
+    return org
+
+
+def list_organisations(ctx: Ctx, *, limit: int = 100, offset: int = 0) -> list[Organisation]:
+    query = select(Organisation).order_by(Organisation.id).limit(limit).offset(offset)
+    return list(ctx.db.execute(query).scalars())
+
+
+def _name_taken(ctx: Ctx, name: str, exclude_id: int | None = None) -> bool:
+    query = (
+        select(func.count())
+        .select_from(Organisation)
+        .where(func.lower(Organisation.name) == name.lower())
+    )
+    if exclude_id is not None:
+        query = query.where(Organisation.id != exclude_id)
+    return bool(ctx.db.execute(query).scalar_one())
+
+
+def create_organisation(ctx: Ctx, *, data: OrganisationCreate) -> Organisation:
+    if _name_taken(ctx, data.name):
+        raise Conflict(f"an organisation named {data.name!r} already exists", field="name")
+    org = Organisation(**data.model_dump(), created_at=ctx.now)
+    ctx.db.add(org)
+    ctx.db.flush()
+    record(
+        ctx,
+        action="organisation.create",
+        object_type="organisation",
+        object_id=org.id,
+        after=row_dict(org),
+    )
+    return org
+
+
+def update_organisation(
+    ctx: Ctx, *, organisation_id: int, data: OrganisationUpdate
+) -> Organisation:
+    org = get_organisation(ctx, organisation_id=organisation_id)
+    changes = data.model_dump(exclude_unset=True)
+    # name, category and description cannot be blanked: a null there means "leave unchanged".
+    for key in ("name", "category", "description"):
+        if key in changes and changes[key] is None:
+            del changes[key]
+    if "name" in changes and _name_taken(ctx, changes["name"], exclude_id=org.id):
+        raise Conflict(f"an organisation named {changes['name']!r} already exists", field="name")
+    before = row_dict(org)
+    for key, value in changes.items():
+        setattr(org, key, value)
+    ctx.db.flush()
+    record(
+        ctx,
+        action="organisation.update",
+        object_type="organisation",
+        object_id=org.id,
+        before=before,
+        after=row_dict(org),
+    )
+    return org
+
+
+def get_person(ctx: Ctx, *, person_id: int) -> Person:
+    person = ctx.db.get(Person, person_id)
+    if person is None:
+        raise NotFound(f"person {person_id} not found", field="person_id")
+    return person
+
+
+def get_person_by_email(ctx: Ctx, *, email: str) -> Person:
+    person = ctx.db.execute(
+        select(Person).where(Person.email == email.strip().lower())
+    ).scalar_one_or_none()
+    if person is None:
+        raise NotFound(f"no person with e-mail {email!r}", field="email")
+    return person
+
+
+def list_people(
+    ctx: Ctx, *, role: Role | None = None, limit: int = 100, offset: int = 0
+) -> list[Person]:
+    query = select(Person).order_by(Person.id)
+    if role is not None:
+        query = query.where(Person.roles.any(PersonRole.role == role))
+    return list(ctx.db.execute(query.limit(limit).offset(offset)).scalars())
+
+
+def create_person(ctx: Ctx, *, data: PersonCreate) -> Person:
+    exists = ctx.db.execute(select(Person.id).where(Person.email == data.email)).first()
+    if exists:
+        raise Conflict(f"a person with e-mail {data.email!r} already exists", field="email")
+    for org_id in data.organisation_ids:
+        get_organisation(ctx, organisation_id=org_id)
+    person = Person(email=data.email, name=data.name, created_at=ctx.now)
+    person.roles = [PersonRole(role=r) for r in sorted(set(data.roles))]
+    person.memberships = [Membership(organisation_id=o) for o in sorted(set(data.organisation_ids))]
+    ctx.db.add(person)
+    ctx.db.flush()
+    record(
+        ctx,
+        action="person.create",
+        object_type="person",
+        object_id=person.id,
+        after={
+            **row_dict(person),
+            "roles": sorted(person.role_set),
+            "organisation_ids": person.organisation_ids,
+        },
+    )
+    return person
+
+
+def require_role(person: Person, role: Role, *, field: str) -> None:
+    """Refuse when ``person`` does not hold ``role``."""
+    if role not in person.role_set:
+        raise Forbidden(f"person {person.id} does not hold the {role.value} role", field=field)

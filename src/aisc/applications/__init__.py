@@ -1,0 +1,1 @@
+"""Applications for subsidised compute, their screening and their state machine."""

@@ -1,0 +1,163 @@
+"""Screening rules. Each rule returns findings; screening reports all of them, not the first.
+
+Rules are plain functions of the application and the facts they need, so the list is easy to
+read and extend.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import date
+
+from aisc.accounts.models import OrgCategory
+from aisc.applications.models import REQUIRED_DECLARATIONS, Application, RequestKind
+
+
+@dataclass(frozen=True)
+class Finding:
+    code: str
+    message: str
+    field: str | None = None
+
+    def as_dict(self) -> dict[str, str | None]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class ScreeningFacts:
+    category: OrgCategory
+    eligible_categories: frozenset[OrgCategory]
+    scheme_start: date
+    scheme_end: date
+    known_gpu_models: frozenset[str]
+    duplicate_ids: tuple[int, ...]
+
+
+RULE_CODES = (
+    "category_ineligible",
+    "no_local_rnd_staff",
+    "hk_relevance_missing",
+    "declaration_missing",
+    "request_zero",
+    "request_incomplete",
+    "period_outside_scheme",
+    "gpu_model_unknown",
+    "duplicate_application",
+)
+
+
+def add_months(day: date, months: int) -> date:
+    """The same day ``months`` later (clamped to the month's end)."""
+    month_index = day.month - 1 + months
+    year, month = day.year + month_index // 12, month_index % 12 + 1
+    for candidate in (day.day, 30, 29, 28):
+        try:
+            return date(year, month, candidate)
+        except ValueError:
+            continue
+    raise AssertionError("unreachable")
+
+
+def screen(app: Application, facts: ScreeningFacts) -> list[Finding]:
+    findings: list[Finding] = []
+    if facts.category not in facts.eligible_categories:
+        findings.append(
+            Finding(
+                "category_ineligible",
+                f"organisation category {facts.category.value!r} is not eligible for the scheme",
+                "organisation_id",
+            )
+        )
+    if app.local_rnd_staff < 1:
+        findings.append(
+            Finding(
+                "no_local_rnd_staff",
+                "the project has no local R&D staff in Hong Kong",
+                "local_rnd_staff",
+            )
+        )
+    if not app.hk_relevance.strip():
+        findings.append(
+            Finding(
+                "hk_relevance_missing",
+                "no statement of relevance to Hong Kong is given",
+                "hk_relevance",
+            )
+        )
+    for name in REQUIRED_DECLARATIONS:
+        if not getattr(app, name):
+            label = name.removeprefix("decl_")
+            findings.append(
+                Finding(
+                    "declaration_missing",
+                    f"declaration {label!r} is not made",
+                    f"declarations.{label}",
+                )
+            )
+    findings.extend(_compute_findings(app, facts))
+    if facts.duplicate_ids:
+        ids = ", ".join(str(i) for i in facts.duplicate_ids)
+        findings.append(
+            Finding(
+                "duplicate_application",
+                f"the organisation already has an active application for the same project ({ids})",
+                "title",
+            )
+        )
+    return findings
+
+
+def _compute_findings(app: Application, facts: ScreeningFacts) -> list[Finding]:
+    findings: list[Finding] = []
+    if app.gpu_model_code not in facts.known_gpu_models:
+        findings.append(
+            Finding(
+                "gpu_model_unknown",
+                f"GPU model {app.gpu_model_code!r} is not offered by the centre",
+                "compute.gpu_model",
+            )
+        )
+    amount_field = "gpu_cards" if app.request_kind is RequestKind.DEDICATED else "gpu_hours"
+    amount = app.gpu_cards if app.request_kind is RequestKind.DEDICATED else app.gpu_hours
+    if amount is None or app.months is None or app.preferred_start is None:
+        missing = [
+            name
+            for name, value in (
+                (amount_field, amount),
+                ("months", app.months),
+                ("preferred_start", app.preferred_start),
+            )
+            if value is None
+        ]
+        findings.append(
+            Finding(
+                "request_incomplete",
+                f"the compute request lacks {', '.join(missing)}",
+                f"compute.{missing[0]}",
+            )
+        )
+        return findings
+    if amount == 0:
+        findings.append(
+            Finding(
+                "request_zero",
+                f"the compute request asks for 0 {amount_field.replace('_', ' ')}",
+                f"compute.{amount_field}",
+            )
+        )
+    if app.months == 0:
+        findings.append(
+            Finding("request_zero", "the compute request is for 0 months", "compute.months")
+        )
+        return findings
+    end = add_months(app.preferred_start, app.months)
+    if app.preferred_start < facts.scheme_start or end > facts.scheme_end:
+        findings.append(
+            Finding(
+                "period_outside_scheme",
+                f"the period {app.preferred_start} to {end} is outside the scheme "
+                f"({facts.scheme_start} to {facts.scheme_end})",
+                "compute.preferred_start",
+            )
+        )
+    return findings

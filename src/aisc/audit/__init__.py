@@ -1,0 +1,1 @@
+"""Tamper-evident audit trail: every state change writes one hash-chained event."""

@@ -1,0 +1,41 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from fastapi import APIRouter
+
+from aisc.audit import service
+from aisc.audit.schemas import AuditEventRead, VerifyRead
+from aisc.http import PageDep, Uow
+
+router = APIRouter(prefix="/audit", tags=["audit"])
+
+
+@router.get("/events", response_model=list[AuditEventRead])
+def events(
+    uow: Uow,
+    page: PageDep,
+    actor: str | None = None,
+    object_type: str | None = None,
+    object_id: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> list[AuditEventRead]:
+    with uow() as ctx:
+        rows = service.list_events(
+            ctx.db,
+            actor=actor,
+            object_type=object_type,
+            object_id=object_id,
+            since=since,
+            until=until,
+            limit=page.limit,
+            offset=page.offset,
+        )
+        return [AuditEventRead.model_validate(e) for e in rows]
+
+
+@router.get("/verify", response_model=VerifyRead)
+def verify(uow: Uow) -> VerifyRead:
+    with uow() as ctx:
+        return VerifyRead.model_validate(service.verify(ctx.db))

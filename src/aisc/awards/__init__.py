@@ -1,0 +1,1 @@
+"""Awards: what an approved application grants, and the project that uses it."""

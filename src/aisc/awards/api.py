@@ -1,0 +1,37 @@
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from aisc.awards import service
+from aisc.awards.models import AwardStatus
+from aisc.awards.schemas import AwardRead
+from aisc.http import IdPath, IdQuery, PageDep, Uow
+
+router = APIRouter(prefix="/awards", tags=["awards"])
+
+
+@router.get("", response_model=list[AwardRead])
+def list_awards(
+    uow: Uow, page: PageDep, status: AwardStatus | None = None, organisation_id: IdQuery = None
+) -> list[AwardRead]:
+    with uow() as ctx:
+        rows = service.list_awards(
+            ctx,
+            status=status,
+            organisation_id=organisation_id,
+            limit=page.limit,
+            offset=page.offset,
+        )
+        return [service.read_award(ctx, a) for a in rows]
+
+
+@router.get("/{award_id}", response_model=AwardRead)
+def get_award(award_id: IdPath, uow: Uow) -> AwardRead:
+    with uow() as ctx:
+        return service.read_award(ctx, service.get_award(ctx, award_id=award_id))
+
+
+@router.post("/{award_id}/accept", response_model=AwardRead)
+def accept(award_id: IdPath, uow: Uow) -> AwardRead:
+    with uow() as ctx:
+        return service.read_award(ctx, service.accept(ctx, award_id=award_id))

@@ -1,0 +1,57 @@
+"""An award is created by an approval; its subsidy cap is committed in the ledger."""
+
+from __future__ import annotations
+
+import enum
+from datetime import date, datetime
+
+from sqlalchemy import BigInteger, CheckConstraint, Date, ForeignKey, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from aisc.applications.models import RequestKind
+from aisc.db.base import Base, UTCDateTime, enum_column
+
+
+class AwardStatus(enum.StrEnum):
+    OFFERED = "offered"
+    ACTIVE = "active"
+    SUSPENDED = "suspended"
+    COMPLETED = "completed"
+    TERMINATED = "terminated"
+
+
+class Award(Base):
+    __tablename__ = "awards"
+    __table_args__ = (
+        CheckConstraint("subsidy_rate_bp BETWEEN 0 AND 10000", name="rate_range"),
+        CheckConstraint("subsidy_cap_cents >= 0", name="cap_non_negative"),
+        CheckConstraint("list_value_cents >= 0", name="list_non_negative"),
+        CheckConstraint("end_date > start_date", name="dates_ordered"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    scheme_id: Mapped[int] = mapped_column(ForeignKey("schemes.id"), nullable=False, index=True)
+    application_id: Mapped[int] = mapped_column(
+        ForeignKey("applications.id"), unique=True, nullable=False
+    )
+    organisation_id: Mapped[int] = mapped_column(
+        ForeignKey("organisations.id"), nullable=False, index=True
+    )
+    title: Mapped[str] = mapped_column(String(300), nullable=False)
+    status: Mapped[AwardStatus] = mapped_column(
+        enum_column(AwardStatus, "award_status"), nullable=False
+    )
+    kind: Mapped[RequestKind] = mapped_column(
+        enum_column(RequestKind, "award_kind"), nullable=False
+    )
+    gpu_model_code: Mapped[str] = mapped_column(ForeignKey("gpu_models.code"), nullable=False)
+    gpu_cards: Mapped[int | None] = mapped_column(Integer)
+    gpu_hours: Mapped[int | None] = mapped_column(BigInteger)
+    start_date: Mapped[date] = mapped_column(Date, nullable=False)
+    end_date: Mapped[date] = mapped_column(Date, nullable=False)
+    months: Mapped[int] = mapped_column(Integer, nullable=False)
+    subsidy_rate_bp: Mapped[int] = mapped_column(Integer, nullable=False)
+    list_value_cents: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    subsidy_cap_cents: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    price_list_id: Mapped[int] = mapped_column(ForeignKey("price_lists.id"), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)

@@ -1,0 +1,70 @@
+"""Entry point of the ``aisc`` command."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import typer
+from pydantic import ValidationError
+from typer.core import TyperGroup
+
+from aisc.cli import accounts, applications, audit, db, ledger, pricing, review, scheme, server
+from aisc.cli.common import CliState, set_state, validation_error
+from aisc.errors import AiscError
+from aisc.settings import Settings
+
+
+class AiscGroup(TyperGroup):
+    """Maps every ``AiscError`` to a message on stderr and its exit code, once, for all commands."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ValidationError as exc:
+            error: AiscError = validation_error(exc)
+        except AiscError as exc:
+            error = exc
+        typer.echo(f"error: {error.message}", err=True)
+        ctx.exit(error.exit_code)
+
+
+app = typer.Typer(
+    cls=AiscGroup,
+    help="aisc: the operating platform of a subsidised AI supercomputing centre.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    database_url: str = typer.Option(
+        None,
+        "--database-url",
+        envvar="AISC_DATABASE_URL",
+        help="SQLAlchemy URL (default: SQLite file under AISC_DATA_DIR)",
+    ),
+) -> None:
+    """Operate the centre, its scheme and its fund."""
+    set_state(CliState(Settings(database_url=database_url) if database_url else Settings()))
+
+
+app.add_typer(db.app, name="db")
+app.add_typer(scheme.app, name="scheme")
+app.add_typer(accounts.org_app, name="org")
+app.add_typer(accounts.person_app, name="person")
+app.add_typer(pricing.gpu_app, name="gpu")
+app.add_typer(pricing.price_app, name="price")
+app.add_typer(applications.app, name="app")
+app.add_typer(review.app, name="review")
+app.add_typer(ledger.ledger_app, name="ledger")
+app.add_typer(ledger.award_app, name="award")
+app.add_typer(audit.app, name="audit")
+app.command("demo")(server.demo)
+app.command("serve")(server.serve)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,87 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from aisc.cli.common import state
+from aisc.db.engine import make_engine
+from aisc.errors import Conflict
+
+
+def _serve(database_url: str | None, host: str, port: int) -> None:
+    import uvicorn
+
+    from aisc.app import create_app
+
+    settings = state().settings
+    if database_url:
+        settings = settings.model_copy(update={"database_url": database_url})
+    app = create_app(settings)
+    typer.echo(f"serving on http://{host}:{port}/  (API docs: http://{host}:{port}/api/v1/docs)")
+    uvicorn.run(app, host=host, port=port, log_level=settings.log_level)
+
+
+def serve(
+    host: str = typer.Option(None, help="default: AISC_HOST or 127.0.0.1"),
+    port: int = typer.Option(None, help="default: AISC_PORT or 8000"),
+) -> None:
+    """Migrate the database and serve the API (and pages) until interrupted."""
+    from aisc.cli.db import upgrade_database
+
+    settings = state().settings
+    upgrade_database()
+    _serve(None, host or settings.host, port or settings.port)
+
+
+def demo(
+    db: Path = typer.Option(Path("var/demo.db"), "--db", help="SQLite file for the demo centre"),
+    replace: bool = typer.Option(False, "--replace", help="replace an existing demo database"),
+    no_serve: bool = typer.Option(False, "--no-serve", help="build the demo and exit"),
+    host: str = typer.Option(None, help="default: AISC_HOST or 127.0.0.1"),
+    port: int = typer.Option(None, help="default: AISC_PORT or 8000"),
+) -> None:
+    """Build a fresh demo centre from the public record and serve it."""
+    from aisc.demo import build_demo
+
+    if db.exists():
+        if not replace:
+            raise Conflict(
+                f"{db} already exists; pass --replace to rebuild the demo there", field="db"
+            )
+        _refuse_non_demo(db)
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{db}{suffix}").unlink(missing_ok=True)
+    url = f"sqlite:///{db}"
+    engine = make_engine(url)
+    summary = build_demo(engine)
+    engine.dispose()
+    typer.echo(
+        f"demo centre built in {db}: {summary.applications} applications received, "
+        f"{summary.approved} approved, HK${summary.committed_hkd:,} committed"
+    )
+    typer.echo(f"try: AISC_DATABASE_URL={url} aisc scheme stats")
+    typer.echo("people (sign-in arrives with accounts):")
+    for email, role in summary.people.items():
+        typer.echo(f"  {role:12} {email}")
+    if not no_serve:
+        settings = state().settings
+        _serve(url, host or settings.host, port or settings.port)
+
+
+def _refuse_non_demo(path: Path) -> None:
+    """Never delete a database that is not a demo centre."""
+    from sqlalchemy import text
+
+    engine = make_engine(f"sqlite:///{path}")
+    try:
+        with engine.connect() as connection:
+            is_demo = connection.execute(text("SELECT is_demo FROM schemes LIMIT 1")).scalar()
+    except Exception as exc:
+        raise Conflict(
+            f"{path} is not an aisc demo database; not replacing it", field="db"
+        ) from exc
+    finally:
+        engine.dispose()
+    if not is_demo:
+        raise Conflict(f"{path} holds a real scheme, not the demo; not replacing it", field="db")

@@ -1,0 +1,14 @@
+"""Import every domain's models so ``metadata`` knows all tables (for Alembic and tests)."""
+
+from aisc.accounts import models as _accounts  # noqa: F401
+from aisc.applications import models as _applications  # noqa: F401
+from aisc.audit import models as _audit  # noqa: F401
+from aisc.awards import models as _awards  # noqa: F401
+from aisc.cluster import models as _cluster  # noqa: F401
+from aisc.db.base import Base
+from aisc.ledger import models as _ledger  # noqa: F401
+from aisc.pricing import models as _pricing  # noqa: F401
+from aisc.review import models as _review  # noqa: F401
+from aisc.scheme import models as _scheme  # noqa: F401
+
+metadata = Base.metadata

@@ -1,0 +1,629 @@
+"""Build the demo centre: the scheme as the public record describes it.
+
+Replays the first months of the scheme on a historical clock (opening on 7 Oct 2024, the
+committee's first decisions in Dec 2024, the mid-2025 position): more than 20 applications from
+all five categories, 10 approved committing more than HK$300 million at an average rate near
+70%, rejections for no local R&D team, no Hong Kong relevance and an ineligible applicant, and
+applications still pending. Every step goes through the same services as the API and CLI, each
+in its own transaction with its own audit event. Names of organisations and people are
+fictional.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from aisc.accounts import service as accounts
+from aisc.accounts.models import OrgCategory, Role
+from aisc.accounts.schemas import OrganisationCreate, PersonCreate
+from aisc.applications import service as applications
+from aisc.applications.schemas import ApplicationCreate
+from aisc.awards import service as awards
+from aisc.cluster.catalogue import H800, L40S
+from aisc.cluster.service import ensure_catalogue
+from aisc.context import Ctx
+from aisc.db.engine import make_sessionmaker, transaction
+from aisc.db.migrate import upgrade
+from aisc.pricing import service as pricing
+from aisc.pricing.schemas import PriceListCreate
+from aisc.review import service as review
+from aisc.review.schemas import DecisionCreate, DeclarationIn, ScoresIn
+from aisc.scheme import service as scheme_service
+from aisc.scheme.schemas import SchemeCreate
+
+ACTOR = "demo"
+
+ORGANISATIONS: list[tuple[str, OrgCategory, str | None]] = [
+    ("Harbour University", OrgCategory.UNIVERSITY, "海港大學"),
+    ("Lion Rock University of Science", OrgCategory.UNIVERSITY, "獅子山科技大學"),
+    ("Victoria Polytechnic", OrgCategory.UNIVERSITY, "維多利亞理工"),
+    ("Kowloon Generative AI Centre", OrgCategory.RESEARCH_INSTITUTE, "九龍生成式人工智能中心"),
+    ("Pearl River Materials Institute", OrgCategory.RESEARCH_INSTITUTE, "珠江材料研究所"),
+    ("Sai Kung BioDesign Lab", OrgCategory.RESEARCH_INSTITUTE, "西貢生物設計實驗室"),
+    ("Junk Bay Robotics Ltd", OrgCategory.AI_STARTUP, "將軍澳機械人有限公司"),
+    ("Tsim Sha Tsui Vision Ltd", OrgCategory.AI_STARTUP, "尖沙咀視覺有限公司"),
+    ("Lantau Language Models Ltd", OrgCategory.AI_STARTUP, "大嶼山語言模型有限公司"),
+    ("Central Harbour Bank Ltd", OrgCategory.ENTERPRISE, "中環海港銀行"),
+    ("Peak Logistics Holdings", OrgCategory.ENTERPRISE, "山頂物流控股"),
+    ("Tai Po Pharma Ltd", OrgCategory.ENTERPRISE, "大埔製藥有限公司"),
+    ("Hong Kong Public Health Data Office", OrgCategory.PUBLIC_BODY, "香港公共衞生數據辦公室"),
+    ("City Translation Services Department", OrgCategory.PUBLIC_BODY, "城市翻譯服務署"),
+    ("Offshore Compute Brokers Inc", OrgCategory.OTHER, None),
+]
+
+REVIEWERS = [
+    ("ada.cheung@committee.example", "Ada Cheung"),
+    ("ben.ho@committee.example", "Ben Ho"),
+    ("carmen.lau@committee.example", "Carmen Lau"),
+    ("derek.ng@committee.example", "Derek Ng"),
+]
+SECRETARIAT = [("sam.wong@secretariat.example", "Sam Wong")]
+OTHER_STAFF = [
+    ("olivia.chan@ops.example", "Olivia Chan", Role.OPERATOR),
+    ("frank.lee@finance.example", "Frank Lee", Role.FINANCE),
+    ("alice.yip@audit.example", "Alice Yip", Role.AUDITOR),
+]
+
+
+@dataclass
+class Plan:
+    """One demo application and what happens to it."""
+
+    org: int  # index into ORGANISATIONS
+    title: str
+    domain: str
+    cards: int | None = None
+    hours: int | None = None
+    months: int = 12
+    start: date = date(2025, 1, 6)
+    submitted: date = date(2024, 10, 21)
+    fate: str = "approve"  # approve, conditions, reject_review, reject_screening, defer,
+    # under_review, screening, submitted, incomplete, withdrawn, draft
+    local_staff: int = 8
+    hk_relevance: str = "Builds local capability in Hong Kong and serves Hong Kong users."
+    grant_cards: int | None = None
+    rate: str | None = None
+    justification: str = ""
+    scores: tuple[int, int, int, int] = (8, 8, 8, 8)
+    reasons: list[tuple[str, str]] = field(default_factory=list)
+    model: str = H800
+
+
+PLANS: list[Plan] = [
+    Plan(
+        3,
+        "Cantonese-English foundation language model",
+        "llm",
+        cards=320,
+        grant_cards=256,
+        submitted=date(2024, 10, 14),
+        scores=(9, 8, 9, 9),
+    ),
+    Plan(
+        0,
+        "Real-time 3D scene generation",
+        "media",
+        cards=192,
+        submitted=date(2024, 10, 18),
+        scores=(8, 7, 8, 8),
+    ),
+    Plan(
+        4,
+        "Generative search for battery materials",
+        "materials",
+        cards=160,
+        submitted=date(2024, 10, 25),
+        start=date(2025, 2, 3),
+        scores=(8, 8, 7, 8),
+    ),
+    Plan(
+        5,
+        "Protein design for synthetic biology",
+        "synthetic_biology",
+        cards=128,
+        submitted=date(2024, 11, 4),
+        start=date(2025, 2, 3),
+        rate="0.85",
+        justification="First local open protein-design model; unique impact on Hong Kong's "
+        "biotech cluster.",
+        scores=(9, 9, 8, 9),
+    ),
+    Plan(
+        1,
+        "Medical imaging foundation model for public hospitals",
+        "medical",
+        cards=128,
+        submitted=date(2024, 11, 11),
+        start=date(2025, 3, 3),
+        fate="conditions",
+        scores=(8, 8, 8, 9),
+    ),
+    Plan(
+        12,
+        "Population health forecasting with privacy-preserving models",
+        "medical",
+        cards=96,
+        submitted=date(2024, 11, 20),
+        start=date(2025, 3, 3),
+        rate="0.60",
+        scores=(7, 7, 8, 7),
+    ),
+    Plan(
+        8,
+        "Legal and financial document LLM for SMEs",
+        "llm",
+        cards=96,
+        submitted=date(2024, 12, 2),
+        start=date(2025, 4, 1),
+        scores=(7, 8, 7, 8),
+    ),
+    Plan(
+        6,
+        "Embodied AI for elderly-care robots",
+        "robotics",
+        cards=64,
+        submitted=date(2024, 12, 16),
+        start=date(2025, 5, 5),
+        scores=(8, 7, 7, 8),
+    ),
+    Plan(
+        13,
+        "Government speech translation service",
+        "llm",
+        cards=64,
+        submitted=date(2025, 1, 13),
+        start=date(2025, 6, 2),
+        scores=(8, 8, 7, 8),
+    ),
+    Plan(
+        2,
+        "Climate downscaling for the Pearl River Delta",
+        "climate",
+        hours=250_000,
+        months=12,
+        submitted=date(2025, 2, 10),
+        start=date(2025, 7, 1),
+        scores=(7, 8, 7, 7),
+    ),
+    Plan(
+        14,
+        "GPU resale for overseas clients",
+        "other",
+        cards=64,
+        fate="reject_screening",
+        submitted=date(2024, 10, 30),
+        reasons=[("category_ineligible", "The applicant is not one of the eligible categories.")],
+    ),
+    Plan(
+        7,
+        "Retail shelf analytics",
+        "other",
+        cards=32,
+        fate="reject_screening",
+        local_staff=0,
+        submitted=date(2024, 11, 6),
+        reasons=[("no_local_rnd_staff", "The project has no local R&D team in Hong Kong.")],
+    ),
+    Plan(
+        10,
+        "Global shipping route optimiser",
+        "other",
+        cards=48,
+        fate="reject_screening",
+        hk_relevance="",
+        submitted=date(2024, 11, 27),
+        reasons=[("hk_relevance_missing", "The proposal shows no relevance to Hong Kong.")],
+    ),
+    Plan(
+        11,
+        "Generic drug label summarisation",
+        "medical",
+        cards=64,
+        fate="reject_review",
+        submitted=date(2024, 12, 9),
+        scores=(4, 3, 5, 3),
+        reasons=[
+            ("alignment", "Limited novelty or contribution to Hong Kong's AI needs."),
+            (
+                "compute_reasonableness",
+                "The compute request is not justified by the model and data sizes.",
+            ),
+        ],
+    ),
+    Plan(
+        9,
+        "Fraud detection with graph neural networks",
+        "finance",
+        cards=48,
+        fate="defer",
+        submitted=date(2025, 3, 3),
+        start=date(2025, 9, 1),
+        scores=(7, 6, 7, 6),
+        reasons=[
+            ("capability", "Awaiting the bank's confirmation of its data-governance arrangements.")
+        ],
+    ),
+    Plan(
+        3,
+        "Multimodal model for Hong Kong sign language",
+        "llm",
+        cards=64,
+        fate="under_review",
+        submitted=date(2025, 5, 12),
+        start=date(2025, 10, 6),
+    ),
+    Plan(
+        0,
+        "Weather-aware traffic forecasting",
+        "climate",
+        cards=32,
+        fate="under_review",
+        submitted=date(2025, 5, 26),
+        start=date(2025, 10, 6),
+    ),
+    Plan(
+        6,
+        "Warehouse picking robots with vision-language models",
+        "robotics",
+        cards=32,
+        fate="under_review",
+        submitted=date(2025, 6, 9),
+        start=date(2025, 11, 3),
+    ),
+    Plan(
+        10,
+        "Port congestion prediction",
+        "other",
+        cards=16,
+        fate="screening",
+        submitted=date(2025, 6, 16),
+        start=date(2025, 11, 3),
+    ),
+    Plan(
+        1,
+        "Chinese medicine knowledge graph",
+        "medical",
+        cards=24,
+        fate="submitted",
+        submitted=date(2025, 6, 23),
+        start=date(2025, 12, 1),
+    ),
+    Plan(
+        8,
+        "Retrieval-augmented assistant for civil servants",
+        "llm",
+        cards=16,
+        fate="incomplete",
+        submitted=date(2025, 6, 2),
+        start=date(2025, 11, 3),
+    ),
+    Plan(
+        4,
+        "Perovskite solar cell screening",
+        "materials",
+        cards=16,
+        fate="withdrawn",
+        submitted=date(2025, 4, 7),
+        start=date(2025, 9, 1),
+    ),
+    Plan(
+        2,
+        "Campus energy optimisation",
+        "climate",
+        hours=20_000,
+        fate="under_review",
+        submitted=date(2025, 6, 20),
+        start=date(2025, 12, 1),
+        model=L40S,
+    ),
+    Plan(
+        7,
+        "Video moderation models",
+        "media",
+        cards=16,
+        fate="draft",
+        submitted=date(2025, 6, 25),
+        start=date(2025, 12, 1),
+    ),
+]
+
+
+Action = Callable[[Ctx], object]
+
+
+@dataclass(order=True)
+class Step:
+    when: datetime
+    plan: int
+    seq: int
+    action: Action = field(compare=False)
+
+
+@dataclass
+class DemoSummary:
+    applications: int
+    approved: int
+    committed_hkd: Decimal
+    people: dict[str, str]
+
+
+def _at(day: date, hour: int = 10) -> datetime:
+    return datetime(day.year, day.month, day.day, hour, tzinfo=UTC)
+
+
+class Builder:
+    def __init__(self, factory: sessionmaker[Session]) -> None:
+        self.factory = factory
+        self.org_ids: list[int] = []
+        self.people: dict[str, int] = {}
+
+    @contextmanager
+    def step(self, when: datetime) -> Iterator[Ctx]:
+        with transaction(self.factory) as db:
+            yield Ctx(db=db, now=when, actor=ACTOR)
+
+    def foundation(self) -> None:
+        opened = _at(date(2024, 10, 7), 9)
+        with self.step(opened) as ctx:
+            ensure_catalogue(ctx)
+            scheme_service.init_scheme(ctx, data=SchemeCreate(is_demo=True))
+            pricing.create_price_list(
+                ctx,
+                data=PriceListCreate(
+                    version="2024-10",
+                    effective_from=date(2024, 10, 1),
+                    note="Demo list prices (placeholders: the published schedule is not public).",
+                    items=[
+                        {
+                            "gpu_model": H800,
+                            "card_month_hkd": Decimal("30000"),
+                            "gpu_hour_hkd": Decimal("45"),
+                        },
+                        {
+                            "gpu_model": L40S,
+                            "card_month_hkd": Decimal("9000"),
+                            "gpu_hour_hkd": Decimal("13.50"),
+                        },
+                    ],
+                ),
+            )
+            for name, category, name_zh in ORGANISATIONS:
+                org = accounts.create_organisation(
+                    ctx, data=OrganisationCreate(name=name, category=category, name_zh=name_zh)
+                )
+                self.org_ids.append(org.id)
+            for email, name in SECRETARIAT:
+                self._person(ctx, email, name, [Role.SECRETARIAT], [])
+            for email, name in REVIEWERS:
+                self._person(ctx, email, name, [Role.REVIEWER], [])
+            for email, name, role in OTHER_STAFF:
+                self._person(ctx, email, name, [role], [])
+            for index, (name, _category, _zh) in enumerate(ORGANISATIONS):
+                slug = "".join(c for c in name.lower() if c.isalnum())[:16]
+                self._person(
+                    ctx,
+                    f"pi@{slug}.example",
+                    f"PI of {name}",
+                    [Role.APPLICANT],
+                    [self.org_ids[index]],
+                )
+
+    def _person(self, ctx: Ctx, email: str, name: str, roles: list[Role], orgs: list[int]) -> None:
+        person = accounts.create_person(
+            ctx, data=PersonCreate(email=email, name=name, roles=roles, organisation_ids=orgs)
+        )
+        self.people[email] = person.id
+
+    def applicant(self, org_index: int) -> int:
+        name = ORGANISATIONS[org_index][0]
+        slug = "".join(c for c in name.lower() if c.isalnum())[:16]
+        return self.people[f"pi@{slug}.example"]
+
+    def steps(self, index: int, plan: Plan) -> list[Step]:
+        """The dated actions that make up one application's history."""
+        ref: dict[str, int] = {}
+        steps: list[Step] = []
+
+        def at(day: date, action: Action, hour: int = 10) -> None:
+            steps.append(Step(_at(day, hour), index, len(steps), action))
+
+        def app_id() -> int:
+            return ref["id"]
+
+        org_id = self.org_ids[plan.org]
+        payload: dict[str, Any] = {
+            "organisation_id": org_id,
+            "created_by_id": self.applicant(plan.org),
+            "title": plan.title,
+            "domain": plan.domain,
+            "summary": f"{plan.title}: a project of {ORGANISATIONS[plan.org][0]}.",
+            "hk_relevance": plan.hk_relevance,
+            "local_rnd_staff": plan.local_staff,
+            "nonlocal_rnd_staff": 2,
+            "compute": {
+                "kind": "dedicated" if plan.cards is not None else "pooled",
+                "gpu_model": plan.model,
+                "gpu_cards": plan.cards,
+                "gpu_hours": plan.hours,
+                "months": plan.months,
+                "preferred_start": plan.start,
+            },
+            "rnd": {
+                "model_parameters": 7_000_000_000,
+                "dataset_size_gb": 2_000,
+                "precision": "bf16",
+                "workload": "training",
+            },
+            "declarations": {
+                "no_double_funding": True,
+                "information_true": True,
+                "consent_disclosure": True,
+                "legal_compliance": True,
+            },
+            "attachments": [
+                {"kind": "proposal", "filename": "proposal.pdf", "size_bytes": 2_400_000}
+            ],
+        }
+
+        def create(ctx: Ctx) -> None:
+            ref["id"] = applications.create_application(
+                ctx, data=ApplicationCreate.model_validate(payload)
+            ).id
+
+        at(plan.submitted - timedelta(days=3), create)
+        if plan.fate == "draft":
+            return steps
+        at(plan.submitted, lambda ctx: applications.submit(ctx, application_id=app_id()))
+        if plan.fate == "submitted":
+            return steps
+        if plan.fate == "withdrawn":
+            at(
+                plan.submitted + timedelta(days=20),
+                lambda ctx: applications.withdraw(
+                    ctx, application_id=app_id(), reason="Project re-scoped; will reapply."
+                ),
+            )
+            return steps
+        screened = plan.submitted + timedelta(days=7)
+        at(screened, lambda ctx: applications.start_screening(ctx, application_id=app_id()))
+        if plan.fate == "screening":
+            return steps
+        if plan.fate == "incomplete":
+            at(
+                screened,
+                lambda ctx: applications.return_incomplete(
+                    ctx, application_id=app_id(), note="Please attach the team's CVs."
+                ),
+                hour=15,
+            )
+            return steps
+        secretariat = self.people[SECRETARIAT[0][0]]
+        if plan.fate == "reject_screening":
+            rejection = DecisionCreate.model_validate(
+                {
+                    "outcome": "reject",
+                    "decided_by_id": secretariat,
+                    "reasons": [{"code": c, "text": t} for c, t in plan.reasons],
+                }
+            )
+            at(
+                screened + timedelta(days=30),
+                lambda ctx: review.decide(ctx, application_id=app_id(), data=rejection),
+            )
+            return steps
+        at(screened, lambda ctx: applications.start_review(ctx, application_id=app_id()), hour=15)
+        self._review_steps(plan, screened + timedelta(days=5), at, app_id)
+        if plan.fate != "under_review":
+            self._decision_steps(plan, secretariat, at, app_id)
+        return steps
+
+    def _review_steps(self, plan: Plan, when: date, at: Any, app_id: Any) -> None:
+        reviewer_ids = [self.people[email] for email, _ in REVIEWERS]
+        # Three reviewers per application; the third declares a conflict on every fourth one.
+        chosen = [reviewer_ids[(plan.org + k) % len(reviewer_ids)] for k in range(3)]
+        conflicted = chosen[2] if plan.org % 4 == 0 else None
+        for reviewer_id in chosen:
+            at(
+                when,
+                lambda ctx, r=reviewer_id: review.assign_reviewer(
+                    ctx, application_id=app_id(), reviewer_id=r
+                ),
+            )
+        if plan.fate == "under_review" and plan.submitted > date(2025, 6, 1):
+            return  # too recent: nobody has scored yet
+        codes = ["alignment", "compute_reasonableness", "capability", "impact"]
+        for offset, reviewer_id in enumerate(chosen):
+            is_conflict = reviewer_id == conflicted
+            day = when + timedelta(days=3 + offset)
+            declaration = DeclarationIn(
+                conflict=is_conflict, note="Former colleague of the PI." if is_conflict else ""
+            )
+            at(
+                day,
+                lambda ctx, r=reviewer_id, d=declaration: review.declare(
+                    ctx, application_id=app_id(), reviewer_id=r, data=d
+                ),
+            )
+            if is_conflict:
+                continue
+            nudged = [max(0, min(10, s + (offset % 2))) for s in plan.scores]
+            scores = ScoresIn.model_validate(
+                {"scores": {c: {"score": v} for c, v in zip(codes, nudged, strict=True)}}
+            )
+            at(
+                day + timedelta(days=7),
+                lambda ctx, r=reviewer_id, s=scores: review.submit_scores(
+                    ctx, application_id=app_id(), reviewer_id=r, data=s
+                ),
+            )
+
+    def _decision_steps(self, plan: Plan, secretariat: int, at: Any, app_id: Any) -> None:
+        day = plan.submitted + timedelta(days=45)
+        outcomes = {
+            "approve": "approve",
+            "conditions": "approve_with_conditions",
+            "reject_review": "reject",
+            "defer": "defer",
+        }
+        decision: dict[str, Any] = {
+            "outcome": outcomes[plan.fate],
+            "decided_by_id": secretariat,
+            "reasons": [{"code": c, "text": t} for c, t in plan.reasons],
+        }
+        if plan.fate in ("approve", "conditions"):
+            decision["grant"] = {"gpu_cards": plan.grant_cards} if plan.grant_cards else {}
+            if plan.rate:
+                decision["subsidy_rate"] = plan.rate
+                decision["exceptional_justification"] = plan.justification
+            if plan.fate == "conditions":
+                decision["conditions"] = [
+                    "Patient data stays on the isolated partition.",
+                    "Quarterly progress reports to the committee.",
+                ]
+        data = DecisionCreate.model_validate(decision)
+        at(day, lambda ctx: review.decide(ctx, application_id=app_id(), data=data))
+        if plan.fate in ("approve", "conditions"):
+            at(day + timedelta(days=10), lambda ctx: self._accept(ctx, app_id()))
+
+    @staticmethod
+    def _accept(ctx: Ctx, app_id: int) -> None:
+        for award in awards.list_awards(ctx):
+            if award.application_id == app_id:
+                awards.accept(ctx, award_id=award.id)
+
+
+def build_demo(engine: Engine) -> DemoSummary:
+    """Migrate an empty database and fill it with the demo centre."""
+    from aisc.reports.stats import scheme_stats
+
+    upgrade(engine)
+    factory = make_sessionmaker(engine)
+    builder = Builder(factory)
+    builder.foundation()
+    # Every application's history, interleaved in time order as it happened.
+    steps = sorted(step for index, plan in enumerate(PLANS) for step in builder.steps(index, plan))
+    for step in steps:
+        with builder.step(step.when) as ctx:
+            step.action(ctx)
+    with transaction(factory) as db:
+        stats = scheme_stats(db)
+    people = {
+        email: role
+        for email, _name, role in [(e, n, "secretariat") for e, n in SECRETARIAT]
+        + [(e, n, "reviewer") for e, n in REVIEWERS]
+        + [(e, n, r.value) for e, n, r in OTHER_STAFF]
+    }
+    return DemoSummary(
+        applications=stats.applications_received,
+        approved=stats.approved,
+        committed_hkd=stats.committed_hkd,
+        people=people,
+    )

@@ -1,0 +1,1 @@
+"""The fund ledger: append-only entries; every balance is derived from them."""

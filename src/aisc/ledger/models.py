@@ -1,0 +1,51 @@
+"""Ledger entries. Rows are only ever inserted: corrections are new entries.
+
+Kinds and their meaning (amounts are always positive):
+- budget: money given to the scheme;
+- earmark: money set aside for a purpose (e.g. security) and not available to awards;
+- commitment: an award's subsidy cap, reserved at approval;
+- disbursement: subsidy paid out against an award's commitment;
+- release: unspent commitment handed back to the fund.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from aisc.db.base import Base, UTCDateTime, enum_column
+
+
+class EntryKind(enum.StrEnum):
+    BUDGET = "budget"
+    EARMARK = "earmark"
+    COMMITMENT = "commitment"
+    DISBURSEMENT = "disbursement"
+    RELEASE = "release"
+
+
+AWARD_KINDS = (EntryKind.COMMITMENT, EntryKind.DISBURSEMENT, EntryKind.RELEASE)
+
+
+class LedgerEntry(Base):
+    __tablename__ = "ledger_entries"
+    __table_args__ = (
+        CheckConstraint("amount_cents > 0", name="amount_positive"),
+        CheckConstraint(
+            "(kind IN ('commitment', 'disbursement', 'release')) = (award_id IS NOT NULL)",
+            name="award_entries_name_award",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    scheme_id: Mapped[int] = mapped_column(ForeignKey("schemes.id"), nullable=False, index=True)
+    kind: Mapped[EntryKind] = mapped_column(enum_column(EntryKind, "entry_kind"), nullable=False)
+    amount_cents: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    award_id: Mapped[int | None] = mapped_column(ForeignKey("awards.id"), index=True)
+    label: Mapped[str] = mapped_column(String(200), nullable=False, default="")
+    memo: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    created_by: Mapped[str] = mapped_column(String(200), nullable=False)

@@ -1,0 +1,257 @@
+"""Fund ledger rules.
+
+Invariants kept here, under any interleaving of transactions:
+- earmarks + commitments - releases <= budget (the fund is never over-committed);
+- for each award, disbursements + releases <= its commitment;
+- balances are sums of entries, never stored totals.
+
+Every mutation first locks the scheme row (``SELECT ... FOR UPDATE``; on SQLite the whole
+database is already locked by ``BEGIN IMMEDIATE``), then reads the sums, then appends. Two
+approvals racing for the last dollars therefore serialise: the second sees the first's
+commitment and is refused.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from aisc.audit.service import record
+from aisc.awards.models import Award
+from aisc.context import Ctx
+from aisc.db.base import row_dict
+from aisc.errors import InsufficientFunds, NotFound, ValidationFailed
+from aisc.ledger.models import EntryKind, LedgerEntry
+from aisc.money import format_hkd
+from aisc.scheme.models import Scheme
+
+
+@dataclass(frozen=True)
+class Balances:
+    """The fund position, all in cents."""
+
+    budget: int
+    earmarked: int
+    committed: int
+    released: int
+    disbursed: int
+
+    @property
+    def net_committed(self) -> int:
+        """Commitments still standing (committed minus released)."""
+        return self.committed - self.released
+
+    @property
+    def available(self) -> int:
+        """Money that can still be committed to new awards."""
+        return self.budget - self.earmarked - self.committed + self.released
+
+    @property
+    def outstanding(self) -> int:
+        """Committed money neither disbursed nor released."""
+        return self.committed - self.released - self.disbursed
+
+
+@dataclass(frozen=True)
+class AwardBalance:
+    committed: int
+    released: int
+    disbursed: int
+
+    @property
+    def remaining(self) -> int:
+        """Commitment still available for disbursement."""
+        return self.committed - self.released - self.disbursed
+
+
+def lock_scheme(ctx: Ctx, scheme_id: int) -> Scheme:
+    scheme = ctx.db.execute(
+        select(Scheme).where(Scheme.id == scheme_id).with_for_update()
+    ).scalar_one_or_none()
+    if scheme is None:
+        raise NotFound(f"scheme {scheme_id} not found", field="scheme_id")
+    return scheme
+
+
+def _sums(db: Session, *conditions: object) -> dict[EntryKind, int]:
+    query = select(LedgerEntry.kind, func.coalesce(func.sum(LedgerEntry.amount_cents), 0)).group_by(
+        LedgerEntry.kind
+    )
+    for condition in conditions:
+        query = query.where(condition)  # type: ignore[arg-type]
+    totals = dict.fromkeys(EntryKind, 0)
+    for kind, total in db.execute(query):
+        totals[EntryKind(kind)] = int(total)
+    return totals
+
+
+def balances(db: Session, *, scheme_id: int) -> Balances:
+    sums = _sums(db, LedgerEntry.scheme_id == scheme_id)
+    return Balances(
+        budget=sums[EntryKind.BUDGET],
+        earmarked=sums[EntryKind.EARMARK],
+        committed=sums[EntryKind.COMMITMENT],
+        released=sums[EntryKind.RELEASE],
+        disbursed=sums[EntryKind.DISBURSEMENT],
+    )
+
+
+def award_balance(db: Session, *, award_id: int) -> AwardBalance:
+    sums = _sums(db, LedgerEntry.award_id == award_id)
+    return AwardBalance(
+        committed=sums[EntryKind.COMMITMENT],
+        released=sums[EntryKind.RELEASE],
+        disbursed=sums[EntryKind.DISBURSEMENT],
+    )
+
+
+def _append(
+    ctx: Ctx,
+    *,
+    scheme_id: int,
+    kind: EntryKind,
+    amount_cents: int,
+    award_id: int | None = None,
+    label: str = "",
+    memo: str = "",
+) -> LedgerEntry:
+    if amount_cents <= 0:
+        raise ValidationFailed("amount must be greater than zero", field="amount")
+    entry = LedgerEntry(
+        scheme_id=scheme_id,
+        kind=kind,
+        amount_cents=amount_cents,
+        award_id=award_id,
+        label=label,
+        memo=memo,
+        created_at=ctx.now,
+        created_by=ctx.actor,
+    )
+    ctx.db.add(entry)
+    ctx.db.flush()
+    record(
+        ctx,
+        action=f"ledger.{kind.value}",
+        object_type="ledger_entry",
+        object_id=entry.id,
+        after=row_dict(entry),
+    )
+    return entry
+
+
+def add_budget(
+    ctx: Ctx, *, scheme_id: int, amount_cents: int, label: str = "budget", memo: str = ""
+) -> LedgerEntry:
+    lock_scheme(ctx, scheme_id)
+    return _append(
+        ctx,
+        scheme_id=scheme_id,
+        kind=EntryKind.BUDGET,
+        amount_cents=amount_cents,
+        label=label,
+        memo=memo,
+    )
+
+
+def add_earmark(
+    ctx: Ctx, *, scheme_id: int, amount_cents: int, label: str, memo: str = ""
+) -> LedgerEntry:
+    lock_scheme(ctx, scheme_id)
+    if not label.strip():
+        raise ValidationFailed("an earmark needs a label saying what it is for", field="label")
+    available = balances(ctx.db, scheme_id=scheme_id).available
+    if amount_cents > available:
+        raise InsufficientFunds(
+            f"earmark of {format_hkd(amount_cents)} exceeds the available {format_hkd(available)}",
+            field="amount",
+        )
+    return _append(
+        ctx,
+        scheme_id=scheme_id,
+        kind=EntryKind.EARMARK,
+        amount_cents=amount_cents,
+        label=label.strip(),
+        memo=memo,
+    )
+
+
+def commit(
+    ctx: Ctx, *, scheme_id: int, award_id: int, amount_cents: int, memo: str = ""
+) -> LedgerEntry:
+    """Reserve ``amount_cents`` of the fund for an award; refused when funds are short."""
+    lock_scheme(ctx, scheme_id)
+    available = balances(ctx.db, scheme_id=scheme_id).available
+    if amount_cents > available:
+        raise InsufficientFunds(
+            f"the subsidy cap of {format_hkd(amount_cents)} exceeds the fund's available "
+            f"{format_hkd(available)} (total - earmarks - commitments + releases)",
+            field="subsidy_cap",
+            details={"requested_cents": amount_cents, "available_cents": available},
+        )
+    return _append(
+        ctx,
+        scheme_id=scheme_id,
+        kind=EntryKind.COMMITMENT,
+        amount_cents=amount_cents,
+        award_id=award_id,
+        label=f"award {award_id}",
+        memo=memo,
+    )
+
+
+def _award_scheme(ctx: Ctx, award_id: int) -> int:
+    scheme_id = ctx.db.execute(select(Award.scheme_id).where(Award.id == award_id)).scalar()
+    if scheme_id is None:
+        raise NotFound(f"award {award_id} not found", field="award_id")
+    return int(scheme_id)
+
+
+def _draw(ctx: Ctx, kind: EntryKind, award_id: int, amount_cents: int, memo: str) -> LedgerEntry:
+    scheme_id = _award_scheme(ctx, award_id)
+    lock_scheme(ctx, scheme_id)
+    remaining = award_balance(ctx.db, award_id=award_id).remaining
+    if amount_cents > remaining:
+        raise InsufficientFunds(
+            f"{kind.value} of {format_hkd(amount_cents)} exceeds award {award_id}'s remaining "
+            f"commitment of {format_hkd(remaining)}",
+            field="amount",
+            details={"requested_cents": amount_cents, "remaining_cents": remaining},
+        )
+    return _append(
+        ctx,
+        scheme_id=scheme_id,
+        kind=kind,
+        amount_cents=amount_cents,
+        award_id=award_id,
+        label=f"award {award_id}",
+        memo=memo,
+    )
+
+
+def disburse(ctx: Ctx, *, award_id: int, amount_cents: int, memo: str = "") -> LedgerEntry:
+    """Pay subsidy out of an award's commitment."""
+    return _draw(ctx, EntryKind.DISBURSEMENT, award_id, amount_cents, memo)
+
+
+def release(ctx: Ctx, *, award_id: int, amount_cents: int, memo: str = "") -> LedgerEntry:
+    """Hand unspent commitment of an award back to the fund."""
+    return _draw(ctx, EntryKind.RELEASE, award_id, amount_cents, memo)
+
+
+def list_entries(
+    db: Session,
+    *,
+    scheme_id: int,
+    kind: EntryKind | None = None,
+    award_id: int | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> list[LedgerEntry]:
+    query = select(LedgerEntry).where(LedgerEntry.scheme_id == scheme_id).order_by(LedgerEntry.id)
+    if kind is not None:
+        query = query.where(LedgerEntry.kind == kind)
+    if award_id is not None:
+        query = query.where(LedgerEntry.award_id == award_id)
+    return list(db.execute(query.limit(limit).offset(offset)).scalars())

@@ -1,0 +1,1 @@
+"""Versioned, effective-dated list prices per GPU model."""

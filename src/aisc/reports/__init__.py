@@ -1,0 +1,1 @@
+"""Scheme statistics and reports: the figures officials quote."""

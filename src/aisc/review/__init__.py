@@ -1,0 +1,1 @@
+"""Reviewer assignment, conflict declarations, scores, and the committee's decision."""

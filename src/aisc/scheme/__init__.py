@@ -1,0 +1,1 @@
+"""The subsidy scheme: rates, dates, eligible categories and weighted assessment criteria."""

@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+from fastapi import APIRouter, status
+
+from aisc.http import Uow
+from aisc.reports.stats import SchemeStats, scheme_stats
+from aisc.scheme import service
+from aisc.scheme.schemas import (
+    CategoriesReplace,
+    CriteriaReplace,
+    SchemeCreate,
+    SchemeRead,
+    SchemeUpdate,
+)
+
+router = APIRouter(prefix="/scheme", tags=["scheme"])
+
+
+@router.get("", response_model=SchemeRead)
+def get_scheme(uow: Uow) -> SchemeRead:
+    with uow() as ctx:
+        return service.read_scheme(ctx.db, service.get_scheme(ctx.db))
+
+
+@router.post("", response_model=SchemeRead, status_code=status.HTTP_201_CREATED)
+def init_scheme(data: SchemeCreate, uow: Uow) -> SchemeRead:
+    with uow() as ctx:
+        return service.read_scheme(ctx.db, service.init_scheme(ctx, data=data))
+
+
+@router.patch("", response_model=SchemeRead)
+def update_scheme(data: SchemeUpdate, uow: Uow) -> SchemeRead:
+    with uow() as ctx:
+        return service.read_scheme(ctx.db, service.update_scheme(ctx, data=data))
+
+
+@router.put("/criteria", response_model=SchemeRead)
+def replace_criteria(data: CriteriaReplace, uow: Uow) -> SchemeRead:
+    with uow() as ctx:
+        return service.read_scheme(ctx.db, service.replace_criteria(ctx, data=data))
+
+
+@router.put("/categories", response_model=SchemeRead)
+def replace_categories(data: CategoriesReplace, uow: Uow) -> SchemeRead:
+    with uow() as ctx:
+        return service.read_scheme(ctx.db, service.replace_categories(ctx, data=data))
+
+
+@router.get("/stats", response_model=SchemeStats)
+def stats(uow: Uow) -> SchemeStats:
+    with uow() as ctx:
+        return scheme_stats(ctx.db)

@@ -1,0 +1,48 @@
+"""One typed settings object, read once from ``AISC_*`` environment variables.
+
+Domain code never reads ``os.environ``: the edge (CLI, ASGI app factory, tests) builds a
+``Settings`` and passes it in.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Configuration of one aisc deployment."""
+
+    model_config = SettingsConfigDict(env_prefix="AISC_", extra="ignore", frozen=True)
+
+    data_dir: Path = Field(default=Path("var"), description="where the default SQLite file lives")
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL; SQLite file under data_dir when unset, "
+        "postgresql://... for production",
+    )
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    sqlite_busy_timeout_ms: int = Field(default=30_000, ge=0)
+    log_level: str = "info"
+
+    @field_validator("database_url")
+    @classmethod
+    def _normalise_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        value = value.strip()
+        # psycopg 3 is the driver we ship; accept the common spellings of a PostgreSQL URL.
+        for prefix in ("postgresql://", "postgres://"):
+            if value.startswith(prefix):
+                return "postgresql+psycopg://" + value[len(prefix) :]
+        return value
+
+    @property
+    def effective_database_url(self) -> str:
+        """The database URL in force: the configured one, or the default SQLite file."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.data_dir / 'aisc.db'}"

@@ -1,0 +1,206 @@
+"""Fixtures: every test gets its own database, on SQLite and (when enabled) PostgreSQL.
+
+Set ``AISC_TEST_POSTGRES_URL`` to run every database test on PostgreSQL as well; CI sets it.
+When it is set and the server cannot be reached, those tests fail instead of skipping.
+
+The suite also checks its own coverage of the interfaces: when the whole suite runs, every API
+route and every CLI command must have been exercised by some test, or the run fails.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, text
+from typer.testing import CliRunner
+
+from aisc.app import create_app
+from aisc.cli.main import app as cli_app
+from aisc.context import Ctx
+from aisc.db.engine import make_engine, make_sessionmaker, transaction
+from aisc.db.metadata import metadata
+from aisc.db.migrate import upgrade
+
+POSTGRES_URL = os.environ.get("AISC_TEST_POSTGRES_URL", "").strip()
+BACKENDS = ["sqlite"] + (["postgresql"] if POSTGRES_URL else [])
+
+ROUTES_HIT: set[tuple[str, str]] = set()
+COMMANDS_RUN: set[str] = set()
+
+
+class Clock:
+    """A clock tests can move; services see only what it says."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **kwargs: float) -> None:
+        self.now += timedelta(**kwargs)
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite file, copied for each test (migrating once is much faster)."""
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    engine = make_engine(f"sqlite:///{path}")
+    upgrade(engine)
+    engine.dispose()  # the last connection closing checkpoints the WAL into the main file
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_engine() -> Iterator[Engine]:
+    if not POSTGRES_URL:
+        pytest.skip("AISC_TEST_POSTGRES_URL is not set")
+    engine = make_engine(POSTGRES_URL)
+    try:
+        with engine.begin() as connection:
+            connection.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
+            connection.execute(text("CREATE SCHEMA public"))
+    except Exception as exc:  # the variable is set, so a missing server is a failure
+        pytest.fail(f"PostgreSQL at AISC_TEST_POSTGRES_URL is not reachable: {exc}")
+    upgrade(engine)
+    yield engine
+    engine.dispose()
+
+
+def _truncate(engine: Engine) -> None:
+    tables = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
+    with engine.begin() as connection:
+        connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+
+
+@pytest.fixture(params=BACKENDS)
+def engine(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path) -> Iterator[Engine]:
+    if request.param == "sqlite":
+        path = tmp_path / "aisc.db"
+        shutil.copy(sqlite_template, path)
+        wal = Path(f"{sqlite_template}-wal")
+        if wal.exists():
+            shutil.copy(wal, Path(f"{path}-wal"))
+        engine = make_engine(f"sqlite:///{path}")
+        yield engine
+        engine.dispose()
+    else:
+        pg = request.getfixturevalue("postgres_engine")
+        _truncate(pg)
+        yield pg
+
+
+@pytest.fixture
+def database_url(engine: Engine) -> str:
+    return engine.url.render_as_string(hide_password=False)
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock(datetime(2025, 1, 10, 9, 0, tzinfo=UTC))
+
+
+@pytest.fixture
+def uow(engine: Engine, clock: Clock) -> Callable[..., Any]:
+    """``with uow() as ctx:`` runs service code in one committed transaction."""
+    factory = make_sessionmaker(engine)
+
+    @contextmanager
+    def _uow(actor: str = "test") -> Iterator[Ctx]:
+        with transaction(factory) as session:
+            yield Ctx(db=session, now=clock(), actor=actor)
+
+    return _uow
+
+
+@pytest.fixture
+def client(engine: Engine, clock: Clock) -> Iterator[TestClient]:
+    app = create_app(engine=engine, clock=clock)
+
+    @app.middleware("http")
+    async def _remember_route(request: Any, call_next: Any) -> Any:
+        response = await call_next(request)
+        route = request.scope.get("route")
+        if route is not None:
+            ROUTES_HIT.add((request.method, route.path))
+        return response
+
+    with TestClient(app) as test_client:
+        yield test_client
+
+
+class Cli:
+    """Runs ``aisc`` in-process against the test database."""
+
+    def __init__(self, database_url: str) -> None:
+        self.database_url = database_url
+        self.runner = CliRunner()
+
+    def __call__(self, *args: str, expect: int | None = 0) -> Any:
+        result = self.runner.invoke(
+            cli_app, ["--database-url", self.database_url, *args], catch_exceptions=False
+        )
+        COMMANDS_RUN.add(" ".join(a for a in args[:2] if not a.startswith("-")))
+        if expect is not None:
+            assert result.exit_code == expect, (
+                f"aisc {' '.join(args)} exited {result.exit_code}, expected {expect}:\n"
+                f"{result.output}"
+            )
+        return result
+
+
+@pytest.fixture
+def cli(database_url: str) -> Cli:
+    return Cli(database_url)
+
+
+def all_routes() -> set[tuple[str, str]]:
+    app = create_app(engine=make_engine("sqlite://"))
+    routes = set()
+    for route in app.routes:
+        methods = getattr(route, "methods", None) or set()
+        if getattr(route, "include_in_schema", False):
+            routes.update((m, route.path) for m in methods if m not in ("HEAD", "OPTIONS"))
+    return routes
+
+
+def all_commands() -> set[str]:
+    import typer.main
+
+    root = typer.main.get_command(cli_app)
+    names = set()
+    for name, command in root.commands.items():  # type: ignore[attr-defined]
+        sub = getattr(command, "commands", None)
+        if sub:
+            names.update(f"{name} {child}" for child in sub)
+        else:
+            names.add(name)
+    return names
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Fail a full run in which some route or command was never exercised."""
+    config = session.config
+    whole_suite = not config.option.keyword and not config.option.markexpr and all(
+        Path(arg).resolve() == (config.rootpath / "tests").resolve()
+        for arg in (config.args or ["tests"])
+    )
+    if not whole_suite or exitstatus != 0 or session.testscollected == 0:
+        return
+    missing_routes = sorted(all_routes() - ROUTES_HIT)
+    missing_commands = sorted(all_commands() - COMMANDS_RUN)
+    if missing_routes or missing_commands:
+        reporter = config.pluginmanager.get_plugin("terminalreporter")
+        lines = [f"untested route: {m} {p}" for m, p in missing_routes]
+        lines += [f"untested command: aisc {c}" for c in missing_commands]
+        if reporter is not None:
+            reporter.write_line("\n".join(lines), red=True)
+        session.exitstatus = 1
