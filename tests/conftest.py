@@ -162,6 +162,12 @@ def cli(database_url: str) -> Cli:
     return Cli(database_url)
 
 
+@pytest.fixture
+def cli_at() -> Callable[[str], Cli]:
+    """A CLI on a database URL of the test's choosing (e.g. a fresh file)."""
+    return Cli
+
+
 def all_routes() -> set[tuple[str, str]]:
     app = create_app(engine=make_engine("sqlite://"))
     routes = set()

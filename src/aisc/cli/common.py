@@ -35,7 +35,7 @@ class CliState:
     @property
     def engine(self) -> Engine:
         if self._engine is None:
-            self._engine = engine_from_settings(self.settings)
+            self._engine = engine_from_settings(self.settings, pooled=False)
         return self._engine
 
 

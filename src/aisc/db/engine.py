@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import NullPool
 
 from aisc.settings import Settings
 
@@ -25,8 +26,15 @@ def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
-def make_engine(url: str, *, busy_timeout_ms: int = 30_000, echo: bool = False) -> Engine:
-    """Create an engine for ``url`` with the pragmas / pool settings aisc relies on."""
+def make_engine(
+    url: str, *, busy_timeout_ms: int = 30_000, echo: bool = False, pooled: bool = True
+) -> Engine:
+    """Create an engine for ``url`` with the pragmas / pool settings aisc relies on.
+
+    ``pooled=False`` (short-lived processes such as one CLI command) closes each connection
+    when it is released instead of keeping a pool.
+    """
+    pool_args: dict[str, Any] = {} if pooled else {"poolclass": NullPool}
     if is_sqlite(url):
         database = make_url(url).database
         if database and database != ":memory:":
@@ -35,10 +43,13 @@ def make_engine(url: str, *, busy_timeout_ms: int = 30_000, echo: bool = False) 
             url,
             echo=echo,
             connect_args={"check_same_thread": False, "timeout": busy_timeout_ms / 1000},
+            **pool_args,
         )
         _install_sqlite_hooks(engine, busy_timeout_ms)
         return engine
-    return create_engine(url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    if pooled:
+        pool_args = {"pool_pre_ping": True, "pool_size": 10, "max_overflow": 10}
+    return create_engine(url, echo=echo, **pool_args)
 
 
 def _install_sqlite_hooks(engine: Engine, busy_timeout_ms: int) -> None:
@@ -58,9 +69,11 @@ def _install_sqlite_hooks(engine: Engine, busy_timeout_ms: int) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def engine_from_settings(settings: Settings) -> Engine:
+def engine_from_settings(settings: Settings, *, pooled: bool = True) -> Engine:
     return make_engine(
-        settings.effective_database_url, busy_timeout_ms=settings.sqlite_busy_timeout_ms
+        settings.effective_database_url,
+        busy_timeout_ms=settings.sqlite_busy_timeout_ms,
+        pooled=pooled,
     )
 
 

@@ -1,0 +1,22 @@
+"""Assertions shared by tests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import func, select
+
+from aisc.audit.models import AuditEvent
+
+
+def audit_count(uow: Any) -> int:
+    with uow() as ctx:
+        return int(ctx.db.execute(select(func.count()).select_from(AuditEvent)).scalar_one())
+
+
+def error_field(response: Any) -> str:
+    """The field an error response names (ours or FastAPI's validation format)."""
+    detail = response.json()["detail"]
+    if isinstance(detail, dict):
+        return str(detail.get("field"))
+    return ".".join(str(p) for p in detail[0]["loc"][1:])
