@@ -52,16 +52,20 @@ class World:
                 ),
             )
             self.uni = accounts.create_organisation(
-                ctx, data=OrganisationCreate(name="Harbour University", category=OrgCategory.UNIVERSITY)
+                ctx,
+                data=OrganisationCreate(name="Harbour University", category=OrgCategory.UNIVERSITY),
             ).id
             self.startup = accounts.create_organisation(
-                ctx, data=OrganisationCreate(name="Lantau Models Ltd", category=OrgCategory.AI_STARTUP)
+                ctx,
+                data=OrganisationCreate(name="Lantau Models Ltd", category=OrgCategory.AI_STARTUP),
             ).id
             self.other = accounts.create_organisation(
                 ctx, data=OrganisationCreate(name="Offshore Brokers", category=OrgCategory.OTHER)
             ).id
             self.applicant = self._person(ctx, "pi@uni.example", [Role.APPLICANT], [self.uni])
-            self.startup_pi = self._person(ctx, "pi@startup.example", [Role.APPLICANT], [self.startup])
+            self.startup_pi = self._person(
+                ctx, "pi@startup.example", [Role.APPLICANT], [self.startup]
+            )
             self.other_pi = self._person(ctx, "pi@other.example", [Role.APPLICANT], [self.other])
             self.secretariat = self._person(ctx, "sec@scheme.example", [Role.SECRETARIAT], [])
             self.reviewers = [
@@ -73,8 +77,10 @@ class World:
     @staticmethod
     def _person(ctx: Any, email: str, roles: list[Role], orgs: list[int]) -> int:
         return accounts.create_person(
-            ctx, data=PersonCreate(email=email, name=email.split("@")[0], roles=roles,
-                                   organisation_ids=orgs)
+            ctx,
+            data=PersonCreate(
+                email=email, name=email.split("@")[0], roles=roles, organisation_ids=orgs
+            ),
         ).id
 
     def payload(self, **overrides: Any) -> dict[str, Any]:
@@ -129,15 +135,23 @@ class World:
         with self.uow() as ctx:
             for reviewer in self.reviewers[:2]:
                 review.assign_reviewer(ctx, application_id=app_id, reviewer_id=reviewer)
-                review.declare(ctx, application_id=app_id, reviewer_id=reviewer,
-                               data=DeclarationIn(conflict=False))
-                review.submit_scores(ctx, application_id=app_id, reviewer_id=reviewer,
-                                     data=ScoresIn.model_validate(
-                                         {"scores": {c: {"score": scores} for c in codes}}))
+                review.declare(
+                    ctx,
+                    application_id=app_id,
+                    reviewer_id=reviewer,
+                    data=DeclarationIn(conflict=False),
+                )
+                review.submit_scores(
+                    ctx,
+                    application_id=app_id,
+                    reviewer_id=reviewer,
+                    data=ScoresIn.model_validate({"scores": {c: {"score": scores} for c in codes}}),
+                )
         return app_id
 
     def approve(self, app_id: int, **decision: Any) -> Any:
         body = {"outcome": "approve", "decided_by_id": self.secretariat, **decision}
         with self.uow() as ctx:
-            return review.decide(ctx, application_id=app_id,
-                                 data=DecisionCreate.model_validate(body))
+            return review.decide(
+                ctx, application_id=app_id, data=DecisionCreate.model_validate(body)
+            )

@@ -68,6 +68,14 @@ class InsufficientFunds(Conflict):
     code = "insufficient_funds"
 
 
+class NotReady(AiscError):
+    """The deployment is not ready (e.g. its database schema is missing or out of date)."""
+
+    status_code = 503
+    exit_code = 6
+    code = "not_ready"
+
+
 class Forbidden(AiscError):
     """The actor may not do this."""
 

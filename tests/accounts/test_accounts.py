@@ -4,22 +4,29 @@ from tests.helpers import audit_count, error_field
 
 
 def test_organisations_are_created_listed_and_updated(client):
-    created = client.post("/api/v1/organisations", json={
-        "name": "Harbour University", "name_zh": "海港大學", "category": "university"})
+    created = client.post(
+        "/api/v1/organisations",
+        json={"name": "Harbour University", "name_zh": "海港大學", "category": "university"},
+    )
     assert created.status_code == 201
     org = created.json()
     assert client.get(f"/api/v1/organisations/{org['id']}").json() == org
     assert [o["name"] for o in client.get("/api/v1/organisations").json()] == ["Harbour University"]
-    updated = client.patch(f"/api/v1/organisations/{org['id']}", json={"category": "research_institute"})
+    updated = client.patch(
+        f"/api/v1/organisations/{org['id']}", json={"category": "research_institute"}
+    )
     assert updated.json()["category"] == "research_institute"
     assert updated.json()["name_zh"] == "海港大學"
 
 
 def test_bad_organisations_are_refused_and_change_nothing(client, uow):
-    client.post("/api/v1/organisations", json={"name": "Harbour University", "category": "university"})
+    client.post(
+        "/api/v1/organisations", json={"name": "Harbour University", "category": "university"}
+    )
     before = audit_count(uow)
-    duplicate = client.post("/api/v1/organisations",
-                            json={"name": "harbour university", "category": "enterprise"})
+    duplicate = client.post(
+        "/api/v1/organisations", json={"name": "harbour university", "category": "enterprise"}
+    )
     assert duplicate.status_code == 409
     assert error_field(duplicate) == "name"
     bad = client.post("/api/v1/organisations", json={"name": "X", "category": "pirates"})
@@ -35,10 +42,18 @@ def test_bad_organisations_are_refused_and_change_nothing(client, uow):
 
 
 def test_people_hold_roles_and_memberships(client):
-    org = client.post("/api/v1/organisations", json={"name": "Lab", "category": "ai_startup"}).json()
-    person = client.post("/api/v1/people", json={
-        "email": "PI@Lab.example", "name": "Pat", "roles": ["applicant", "reviewer"],
-        "organisation_ids": [org["id"]]}).json()
+    org = client.post(
+        "/api/v1/organisations", json={"name": "Lab", "category": "ai_startup"}
+    ).json()
+    person = client.post(
+        "/api/v1/people",
+        json={
+            "email": "PI@Lab.example",
+            "name": "Pat",
+            "roles": ["applicant", "reviewer"],
+            "organisation_ids": [org["id"]],
+        },
+    ).json()
     assert person["email"] == "pi@lab.example"
     assert person["roles"] == ["applicant", "reviewer"]
     assert person["organisation_ids"] == [org["id"]]
@@ -51,35 +66,68 @@ def test_people_hold_roles_and_memberships(client):
 def test_bad_people_are_refused(client, uow):
     client.post("/api/v1/people", json={"email": "a@b.example", "name": "A"})
     before = audit_count(uow)
-    assert client.post("/api/v1/people", json={"email": "a@b.example", "name": "B"}).status_code == 409
+    assert (
+        client.post("/api/v1/people", json={"email": "a@b.example", "name": "B"}).status_code == 409
+    )
     bad = client.post("/api/v1/people", json={"email": "not-an-email", "name": "B"})
     assert error_field(bad) == "email"
-    missing_org = client.post("/api/v1/people", json={
-        "email": "c@b.example", "name": "C", "organisation_ids": [42]})
+    missing_org = client.post(
+        "/api/v1/people", json={"email": "c@b.example", "name": "C", "organisation_ids": [42]}
+    )
     assert missing_org.status_code == 404
     assert error_field(missing_org) == "organisation_id"
-    assert client.post("/api/v1/people", json={
-        "email": "d@b.example", "name": "D", "roles": ["king"]}).status_code == 422
+    assert (
+        client.post(
+            "/api/v1/people", json={"email": "d@b.example", "name": "D", "roles": ["king"]}
+        ).status_code
+        == 422
+    )
     assert client.get("/api/v1/people/77").status_code == 404
     assert audit_count(uow) == before
 
 
 def test_accounts_cli(cli):
-    org = json.loads(cli("org", "create", "--name", "Harbour University", "--category",
-                         "university", "--name-zh", "海港大學", "--json").output)
-    assert cli("org", "create", "--name", "Harbour University", "--category", "university",
-               expect=4).output.startswith("error:")
+    org = json.loads(
+        cli(
+            "org",
+            "create",
+            "--name",
+            "Harbour University",
+            "--category",
+            "university",
+            "--name-zh",
+            "海港大學",
+            "--json",
+        ).output
+    )
+    assert cli(
+        "org", "create", "--name", "Harbour University", "--category", "university", expect=4
+    ).output.startswith("error:")
     assert cli("org", "create", "--name", "X", "--category", "pirates", expect=2)
     assert json.loads(cli("org", "list", "--json").output)[0]["name"] == "Harbour University"
     assert "Harbour University" in cli("org", "list").output
     assert json.loads(cli("org", "show", str(org["id"]), "--json").output)["name_zh"] == "海港大學"
     assert cli("org", "show", "42", expect=3)
-    shown = json.loads(cli("org", "update", str(org["id"]), "--description", "A university",
-                           "--json").output)
+    shown = json.loads(
+        cli("org", "update", str(org["id"]), "--description", "A university", "--json").output
+    )
     assert shown["description"] == "A university"
 
-    person = json.loads(cli("person", "create", "--email", "pi@hu.example", "--name", "Pat",
-                            "--role", "applicant", "--org", str(org["id"]), "--json").output)
+    person = json.loads(
+        cli(
+            "person",
+            "create",
+            "--email",
+            "pi@hu.example",
+            "--name",
+            "Pat",
+            "--role",
+            "applicant",
+            "--org",
+            str(org["id"]),
+            "--json",
+        ).output
+    )
     assert person["roles"] == ["applicant"]
     assert json.loads(cli("person", "show", str(person["id"]), "--json").output) == person
     assert json.loads(cli("person", "list", "--role", "applicant", "--json").output) == [person]

@@ -15,8 +15,12 @@ def world(uow):
 
 
 def test_create_read_update_a_draft(client, world):
-    created = client.post(API, json=world.payload(attachments=[
-        {"kind": "proposal", "filename": "p.pdf", "size_bytes": 1000}]))
+    created = client.post(
+        API,
+        json=world.payload(
+            attachments=[{"kind": "proposal", "filename": "p.pdf", "size_bytes": 1000}]
+        ),
+    )
     assert created.status_code == 201
     app = created.json()
     assert app["status"] == "draft"
@@ -24,11 +28,20 @@ def test_create_read_update_a_draft(client, world):
     assert app["attachments"][0]["filename"] == "p.pdf"
     assert client.get(f"{API}/{app['id']}").json() == app
 
-    updated = client.patch(f"{API}/{app['id']}", json={
-        "title": "Cantonese speech model v2",
-        "compute": {"kind": "pooled", "gpu_model": "H800-SXM5-80GB", "gpu_hours": 5000,
-                    "months": 3, "preferred_start": "2025-04-01"},
-        "attachments": []})
+    updated = client.patch(
+        f"{API}/{app['id']}",
+        json={
+            "title": "Cantonese speech model v2",
+            "compute": {
+                "kind": "pooled",
+                "gpu_model": "H800-SXM5-80GB",
+                "gpu_hours": 5000,
+                "months": 3,
+                "preferred_start": "2025-04-01",
+            },
+            "attachments": [],
+        },
+    )
     assert updated.status_code == 200
     body = updated.json()
     assert body["title"] == "Cantonese speech model v2"
@@ -72,12 +85,22 @@ def test_only_members_with_the_applicant_role_may_apply_for_their_organisation(c
 
 
 def test_screening_reports_every_failed_rule_at_once(client, world):
-    app = client.post(API, json=world.payload(
-        organisation_id=world.other, created_by_id=world.other_pi, local_rnd_staff=0,
-        hk_relevance=" ", declarations={"information_true": True},
-        compute={"gpu_model": "TPU-v9", "gpu_cards": 0, "preferred_start": "2027-09-01",
-                 "months": 6},
-    )).json()
+    app = client.post(
+        API,
+        json=world.payload(
+            organisation_id=world.other,
+            created_by_id=world.other_pi,
+            local_rnd_staff=0,
+            hk_relevance=" ",
+            declarations={"information_true": True},
+            compute={
+                "gpu_model": "TPU-v9",
+                "gpu_cards": 0,
+                "preferred_start": "2027-09-01",
+                "months": 6,
+            },
+        ),
+    ).json()
     preview = client.get(f"{API}/{app['id']}/screening").json()
     assert client.post(f"{API}/{app['id']}/submit").json()["status"] == "submitted"
     screened = client.post(f"{API}/{app['id']}/screen").json()
@@ -85,8 +108,13 @@ def test_screening_reports_every_failed_rule_at_once(client, world):
     codes = [f["code"] for f in screened["screening_findings"]]
     assert codes.count("declaration_missing") == 3
     assert set(codes) == {
-        "category_ineligible", "no_local_rnd_staff", "hk_relevance_missing",
-        "declaration_missing", "gpu_model_unknown", "request_zero", "period_outside_scheme",
+        "category_ineligible",
+        "no_local_rnd_staff",
+        "hk_relevance_missing",
+        "declaration_missing",
+        "gpu_model_unknown",
+        "request_zero",
+        "period_outside_scheme",
     }
     assert preview == screened["screening_findings"]
     refused = client.post(f"{API}/{app['id']}/start-review")
@@ -97,8 +125,9 @@ def test_screening_reports_every_failed_rule_at_once(client, world):
 
 def test_incomplete_requests_and_duplicates_are_screening_findings(client, world):
     first = world.to_review()
-    dup = client.post(API, json=world.payload(title="  cantonese   SPEECH model ",
-                                              compute={"months": None})).json()
+    dup = client.post(
+        API, json=world.payload(title="  cantonese   SPEECH model ", compute={"months": None})
+    ).json()
     client.post(f"{API}/{dup['id']}/submit")
     findings = client.post(f"{API}/{dup['id']}/screen").json()["screening_findings"]
     assert {f["code"] for f in findings} == {"duplicate_application", "request_incomplete"}
@@ -130,8 +159,12 @@ def test_incomplete_round_trip_keeps_first_submission_time(client, world, clock)
 
 # Every action, tried from every state: legal ones move, illegal ones are 409 and change nothing.
 ACTIONS = {
-    "submit": "submit", "screen": "screen", "return": "return", "start_review": "start-review",
-    "reopen": "reopen", "withdraw": "withdraw",
+    "submit": "submit",
+    "screen": "screen",
+    "return": "return",
+    "start_review": "start-review",
+    "reopen": "reopen",
+    "withdraw": "withdraw",
 }
 
 
@@ -139,7 +172,9 @@ def _drive(client, world, state):
     """An application in ``state`` (one of the non-terminal states or a terminal one)."""
     app_id = client.post(API, json=world.payload(title=f"Project in {state}")).json()["id"]
     path = {
-        "draft": [], "submitted": ["submit"], "screening": ["submit", "screen"],
+        "draft": [],
+        "submitted": ["submit"],
+        "screening": ["submit", "screen"],
         "incomplete": ["submit", "screen", "return"],
         "under_review": ["submit", "screen", "start-review"],
         "withdrawn": ["withdraw"],
@@ -149,8 +184,9 @@ def _drive(client, world, state):
     return app_id
 
 
-@pytest.mark.parametrize("state", ["draft", "submitted", "screening", "incomplete",
-                                   "under_review", "withdrawn"])
+@pytest.mark.parametrize(
+    "state", ["draft", "submitted", "screening", "incomplete", "under_review", "withdrawn"]
+)
 @pytest.mark.parametrize("action", list(ACTIONS))
 def test_state_machine(client, world, uow, state, action):
     app_id = _drive(client, world, state)
@@ -180,13 +216,19 @@ def test_resubmission_links_to_a_rejected_or_withdrawn_application(client, world
     assert refused.status_code == 422
     assert error_field(refused) == "previous_application_id"
     old = _drive(client, world, "withdrawn")
-    new = client.post(API, json=world.payload(title="Project in withdrawn",
-                                              previous_application_id=old))
+    new = client.post(
+        API, json=world.payload(title="Project in withdrawn", previous_application_id=old)
+    )
     assert new.status_code == 201
     assert new.json()["previous_application_id"] == old
-    other_org = client.post(API, json=world.payload(
-        organisation_id=world.startup, created_by_id=world.startup_pi,
-        previous_application_id=old))
+    other_org = client.post(
+        API,
+        json=world.payload(
+            organisation_id=world.startup,
+            created_by_id=world.startup_pi,
+            previous_application_id=old,
+        ),
+    )
     assert other_org.status_code == 422
 
 
@@ -204,26 +246,33 @@ def test_applications_cli(cli, world, tmp_path):
     assert app["status"] == "draft"
     patch = tmp_path / "patch.yaml"
     patch.write_text("summary: Now with more detail\n")
-    assert json.loads(cli("app", "update", app_id, "--file", str(patch), "--json").output)[
-        "summary"] == "Now with more detail"
+    assert (
+        json.loads(cli("app", "update", app_id, "--file", str(patch), "--json").output)["summary"]
+        == "Now with more detail"
+    )
     assert json.loads(cli("app", "screening", app_id, "--json").output) == []
     assert "(none)" in cli("app", "screening", app_id).output
     assert json.loads(cli("app", "submit", app_id, "--json").output)["status"] == "submitted"
     assert cli("app", "submit", app_id, expect=4).output.startswith("error: cannot submit")
     assert json.loads(cli("app", "screen", app_id, "--json").output)["status"] == "screening"
-    assert json.loads(cli("app", "return", app_id, "--note", "x", "--json").output)[
-        "status"] == "incomplete"
+    assert (
+        json.loads(cli("app", "return", app_id, "--note", "x", "--json").output)["status"]
+        == "incomplete"
+    )
     cli("app", "submit", app_id)
     cli("app", "screen", app_id)
-    assert json.loads(cli("app", "start-review", app_id, "--json").output)["status"] == \
-        "under_review"
+    assert (
+        json.loads(cli("app", "start-review", app_id, "--json").output)["status"] == "under_review"
+    )
     assert cli("app", "reopen", app_id, expect=4)
     listed = json.loads(cli("app", "list", "--status", "under_review", "--json").output)
     assert [a["id"] for a in listed] == [app["id"]]
     assert "Cantonese" in cli("app", "list").output
     assert json.loads(cli("app", "show", app_id, "--json").output)["id"] == app["id"]
-    assert json.loads(cli("app", "withdraw", app_id, "--reason", "done", "--json").output)[
-        "status"] == "withdrawn"
+    assert (
+        json.loads(cli("app", "withdraw", app_id, "--reason", "done", "--json").output)["status"]
+        == "withdrawn"
+    )
     assert cli("app", "show", "999", expect=3)
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps(world.payload(compute={"gpu_cards": -5})))

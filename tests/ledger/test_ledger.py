@@ -25,11 +25,14 @@ from tests.helpers import audit_count, error_field
 def test_release_and_disbursement_draw_on_an_award_commitment(client, uow):
     world = World(uow)
     award_id = world.approve(world.reviewed()).id and client.get("/api/v1/awards").json()[0]["id"]
-    paid = client.post("/api/v1/ledger/disbursements",
-                       json={"award_id": award_id, "amount_hkd": "1000000.00", "memo": "Jan"})
+    paid = client.post(
+        "/api/v1/ledger/disbursements",
+        json={"award_id": award_id, "amount_hkd": "1000000.00", "memo": "Jan"},
+    )
     assert paid.status_code == 201
-    released = client.post("/api/v1/ledger/releases",
-                           json={"award_id": award_id, "amount_hkd": "16000"})
+    released = client.post(
+        "/api/v1/ledger/releases", json={"award_id": award_id, "amount_hkd": "16000"}
+    )
     assert released.status_code == 201
     award = client.get(f"/api/v1/awards/{award_id}").json()
     assert award["remaining_hkd"] == "1000000.00"  # 2,016,000 - 1,000,000 - 16,000
@@ -50,19 +53,24 @@ def test_overdrawing_an_award_or_the_fund_is_refused_and_changes_nothing(client,
     world.approve(world.reviewed())
     award_id = client.get("/api/v1/awards").json()[0]["id"]
     before = audit_count(uow)
-    over = client.post("/api/v1/ledger/disbursements",
-                       json={"award_id": award_id, "amount_hkd": "2016000.01"})
+    over = client.post(
+        "/api/v1/ledger/disbursements", json={"award_id": award_id, "amount_hkd": "2016000.01"}
+    )
     assert over.status_code == 409
     assert over.json()["detail"]["code"] == "insufficient_funds"
-    assert client.post("/api/v1/ledger/releases",
-                       json={"award_id": 99, "amount_hkd": "1"}).status_code == 404
+    assert (
+        client.post("/api/v1/ledger/releases", json={"award_id": 99, "amount_hkd": "1"}).status_code
+        == 404
+    )
     zero = client.post("/api/v1/ledger/releases", json={"award_id": award_id, "amount_hkd": "0"})
     assert error_field(zero) == "amount_hkd"
-    fraction = client.post("/api/v1/ledger/releases",
-                           json={"award_id": award_id, "amount_hkd": "0.001"})
+    fraction = client.post(
+        "/api/v1/ledger/releases", json={"award_id": award_id, "amount_hkd": "0.001"}
+    )
     assert fraction.status_code == 422
-    earmark = client.post("/api/v1/ledger/earmarks",
-                          json={"label": "outreach", "amount_hkd": "2900000000"})
+    earmark = client.post(
+        "/api/v1/ledger/earmarks", json={"label": "outreach", "amount_hkd": "2900000000"}
+    )
     assert earmark.status_code == 409
     assert audit_count(uow) == before
     assert len(client.get("/api/v1/ledger/entries").json()) == 3
@@ -70,10 +78,18 @@ def test_overdrawing_an_award_or_the_fund_is_refused_and_changes_nothing(client,
 
 def test_budget_and_earmarks(client, uow):
     World(uow)
-    assert client.post("/api/v1/ledger/budget", json={"amount_hkd": "500000000",
-                                                      "label": "top-up"}).status_code == 201
-    assert client.post("/api/v1/ledger/earmarks", json={"label": "education",
-                                                        "amount_hkd": "50000000"}).status_code == 201
+    assert (
+        client.post(
+            "/api/v1/ledger/budget", json={"amount_hkd": "500000000", "label": "top-up"}
+        ).status_code
+        == 201
+    )
+    assert (
+        client.post(
+            "/api/v1/ledger/earmarks", json={"label": "education", "amount_hkd": "50000000"}
+        ).status_code
+        == 201
+    )
     balance = client.get("/api/v1/ledger/balance").json()
     assert balance["total_fund_hkd"] == "3500000000.00"
     assert balance["earmarked_hkd"] == "150000000.00"
@@ -86,15 +102,18 @@ def test_ledger_and_award_cli(cli, uow):
     award = json.loads(cli("award", "list", "--json").output)[0]
     assert award["subsidy_cap_hkd"] == "2016000.00"
     assert json.loads(cli("award", "show", str(award["id"]), "--json").output)["id"] == award["id"]
-    assert json.loads(cli("award", "accept", str(award["id"]), "--json").output)["status"] == \
-        "active"
+    assert (
+        json.loads(cli("award", "accept", str(award["id"]), "--json").output)["status"] == "active"
+    )
     assert cli("award", "accept", str(award["id"]), expect=4)
     assert cli("award", "show", "99", expect=3)
-    entry = json.loads(cli("ledger", "disburse", "--award", str(award["id"]), "--amount",
-                           "1000", "--json").output)
+    entry = json.loads(
+        cli("ledger", "disburse", "--award", str(award["id"]), "--amount", "1000", "--json").output
+    )
     assert entry["kind"] == "disbursement"
-    assert cli("ledger", "disburse", "--award", str(award["id"]), "--amount", "9999999",
-               expect=4).output.startswith("error: disbursement of HK$9,999,999.00 exceeds")
+    assert cli(
+        "ledger", "disburse", "--award", str(award["id"]), "--amount", "9999999", expect=4
+    ).output.startswith("error: disbursement of HK$9,999,999.00 exceeds")
     cli("ledger", "release", "--award", str(award["id"]), "--amount", "15000")
     cli("ledger", "earmark", "--label", "outreach", "--amount", "1000000")
     cli("ledger", "budget", "--amount", "1000000")
@@ -113,8 +132,10 @@ def test_awards_api_lists_and_accepts(client, uow):
     assert client.post(f"/api/v1/awards/{award_id}/accept").json()["status"] == "active"
     assert client.post(f"/api/v1/awards/{award_id}/accept").status_code == 409
     assert client.get("/api/v1/awards", params={"status": "offered"}).json() == []
-    assert client.get("/api/v1/awards", params={"organisation_id": world.uni}).json()[0][
-        "status"] == "active"
+    assert (
+        client.get("/api/v1/awards", params={"organisation_id": world.uni}).json()[0]["status"]
+        == "active"
+    )
     assert client.get("/api/v1/awards/77").status_code == 404
 
 
@@ -139,12 +160,23 @@ def _awards(uow, world):
         scheme = get_scheme(ctx.db)
         for i, app_id in enumerate(app_ids):
             award = Award(
-                scheme_id=scheme.id, application_id=app_id, organisation_id=world.uni,
-                title=f"Ledger project {i}", status=AwardStatus.ACTIVE,
-                kind=RequestKind.DEDICATED, gpu_model_code="H800-SXM5-80GB", gpu_cards=1,
-                start_date=date(2025, 1, 1), end_date=date(2025, 2, 1), months=1,
-                subsidy_rate_bp=7000, list_value_cents=0, subsidy_cap_cents=0,
-                price_list_id=1, created_at=ctx.now)
+                scheme_id=scheme.id,
+                application_id=app_id,
+                organisation_id=world.uni,
+                title=f"Ledger project {i}",
+                status=AwardStatus.ACTIVE,
+                kind=RequestKind.DEDICATED,
+                gpu_model_code="H800-SXM5-80GB",
+                gpu_cards=1,
+                start_date=date(2025, 1, 1),
+                end_date=date(2025, 2, 1),
+                months=1,
+                subsidy_rate_bp=7000,
+                list_value_cents=0,
+                subsidy_cap_cents=0,
+                price_list_id=1,
+                created_at=ctx.now,
+            )
             ctx.db.add(award)
             ctx.db.flush()
             ids.append(award.id)
@@ -157,7 +189,9 @@ def award_ids(uow):
     return _awards(uow, World(uow, total_fund_hkd="10000000", earmarks=[]))
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(ops=OPS)
 def test_ledger_invariants_hold_under_random_sequences(uow, award_ids, ops):
     with uow() as ctx:  # start every example from a fund of HK$10m and nothing else
@@ -166,17 +200,26 @@ def test_ledger_invariants_hold_under_random_sequences(uow, award_ids, ops):
         ctx.db.execute(delete(AuditHead))
         ledger.add_budget(ctx, scheme_id=get_scheme(ctx.db).id, amount_cents=10_000_000_00)
 
-    model = {"budget": 10_000_000_00, "earmark": 0,
-             "commit": dict.fromkeys(award_ids, 0), "drawn": dict.fromkeys(award_ids, 0),
-             "released": 0, "disbursed": 0}
+    model = {
+        "budget": 10_000_000_00,
+        "earmark": 0,
+        "commit": dict.fromkeys(award_ids, 0),
+        "drawn": dict.fromkeys(award_ids, 0),
+        "released": 0,
+        "disbursed": 0,
+    }
     for kind, index, amount in ops:
         award_id = award_ids[index]
-        available = (model["budget"] - model["earmark"] - sum(model["commit"].values())
-                     + model["released"])
+        available = (
+            model["budget"] - model["earmark"] - sum(model["commit"].values()) + model["released"]
+        )
         remaining = model["commit"][award_id] - model["drawn"][award_id]
         expect_ok = {
-            "commit": amount <= available, "earmark": amount <= available, "budget": True,
-            "release": amount <= remaining, "disburse": amount <= remaining,
+            "commit": amount <= available,
+            "earmark": amount <= available,
+            "budget": True,
+            "release": amount <= remaining,
+            "disburse": amount <= remaining,
         }[kind]
         try:
             with uow() as ctx:
@@ -206,8 +249,13 @@ def test_ledger_invariants_hold_under_random_sequences(uow, award_ids, ops):
         with uow() as ctx:
             scheme_id = get_scheme(ctx.db).id
             b = ledger.balances(ctx.db, scheme_id=scheme_id)
-            raw = dict(ctx.db.execute(select(LedgerEntry.kind, func.sum(LedgerEntry.amount_cents))
-                                      .group_by(LedgerEntry.kind)).all())
+            raw = dict(
+                ctx.db.execute(
+                    select(LedgerEntry.kind, func.sum(LedgerEntry.amount_cents)).group_by(
+                        LedgerEntry.kind
+                    )
+                ).all()
+            )
             assert b.budget == model["budget"] == raw.get(EntryKind.BUDGET, 0)
             assert b.earmarked == model["earmark"] == (raw.get(EntryKind.EARMARK) or 0)
             assert b.committed == sum(model["commit"].values())
@@ -251,8 +299,7 @@ def test_two_approvals_racing_for_the_last_dollars_exactly_one_wins(engine, uow)
             barrier.wait()
             try:
                 with transaction(factory) as db:
-                    decide(Ctx(db=db, now=utcnow(), actor="race"), application_id=app_id,
-                           data=body)
+                    decide(Ctx(db=db, now=utcnow(), actor="race"), application_id=app_id, data=body)
                 outcomes[app_id] = "approved"
             except InsufficientFunds:
                 outcomes[app_id] = "refused"

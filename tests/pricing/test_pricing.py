@@ -35,17 +35,30 @@ def test_gpu_catalogue_has_published_h800_figures_and_an_inference_model(client,
 def test_price_lists_are_versioned_and_the_latest_effective_one_is_in_force(client, uow):
     seed(uow)
     assert client.post("/api/v1/price-lists", json=PRICES).status_code == 201
-    later = {**PRICES, "version": "2025-07", "effective_from": "2025-07-01",
-             "items": [{"gpu_model": H800, "card_month_hkd": "28000", "gpu_hour_hkd": "40"},
-                       {"gpu_model": L40S, "card_month_hkd": "9000", "gpu_hour_hkd": "13.50"}]}
+    later = {
+        **PRICES,
+        "version": "2025-07",
+        "effective_from": "2025-07-01",
+        "items": [
+            {"gpu_model": H800, "card_month_hkd": "28000", "gpu_hour_hkd": "40"},
+            {"gpu_model": L40S, "card_month_hkd": "9000", "gpu_hour_hkd": "13.50"},
+        ],
+    }
     assert client.post("/api/v1/price-lists", json=later).status_code == 201
-    assert [p["version"] for p in client.get("/api/v1/price-lists").json()] == ["2024-10", "2025-07"]
+    assert [p["version"] for p in client.get("/api/v1/price-lists").json()] == [
+        "2024-10",
+        "2025-07",
+    ]
     in_force = client.get("/api/v1/price-lists/in-force", params={"on": "2025-06-30"}).json()
     assert in_force["version"] == "2024-10"
     assert in_force["items"][0]["card_month_hkd"] == "30000.00"
-    assert client.get("/api/v1/price-lists/in-force", params={"on": "2025-07-01"}).json()[
-        "version"] == "2025-07"
-    assert client.get("/api/v1/price-lists/in-force", params={"on": "2024-01-01"}).status_code == 404
+    assert (
+        client.get("/api/v1/price-lists/in-force", params={"on": "2025-07-01"}).json()["version"]
+        == "2025-07"
+    )
+    assert (
+        client.get("/api/v1/price-lists/in-force", params={"on": "2024-01-01"}).status_code == 404
+    )
     assert client.get("/api/v1/price-lists/2025-07").json()["items"][1]["gpu_hour_hkd"] == "13.50"
     assert client.get("/api/v1/price-lists/1999").status_code == 404
 
@@ -57,17 +70,46 @@ def test_bad_price_lists_are_refused_whole(client, uow):
     cases = [
         ({**PRICES}, 409, "version"),
         ({**PRICES, "version": "b"}, 409, "effective_from"),
-        ({**PRICES, "version": "c", "effective_from": "2025-01-01",
-          "items": [{"gpu_model": "TPUv9", "card_month_hkd": "1", "gpu_hour_hkd": "1"}]},
-         422, "items[0].gpu_model"),
-        ({**PRICES, "version": "d", "effective_from": "2025-01-01",
-          "items": [PRICES["items"][0], PRICES["items"][0]]}, 422, "items[1].gpu_model"),
-        ({**PRICES, "version": "e", "effective_from": "2025-01-01",
-          "items": [{"gpu_model": H800, "card_month_hkd": "0", "gpu_hour_hkd": "1"}]},
-         422, "items.0.card_month_hkd"),
-        ({**PRICES, "version": "f", "effective_from": "2025-01-01",
-          "items": [{"gpu_model": H800, "card_month_hkd": "1.001", "gpu_hour_hkd": "1"}]},
-         422, "items.0.card_month_hkd"),
+        (
+            {
+                **PRICES,
+                "version": "c",
+                "effective_from": "2025-01-01",
+                "items": [{"gpu_model": "TPUv9", "card_month_hkd": "1", "gpu_hour_hkd": "1"}],
+            },
+            422,
+            "items[0].gpu_model",
+        ),
+        (
+            {
+                **PRICES,
+                "version": "d",
+                "effective_from": "2025-01-01",
+                "items": [PRICES["items"][0], PRICES["items"][0]],
+            },
+            422,
+            "items[1].gpu_model",
+        ),
+        (
+            {
+                **PRICES,
+                "version": "e",
+                "effective_from": "2025-01-01",
+                "items": [{"gpu_model": H800, "card_month_hkd": "0", "gpu_hour_hkd": "1"}],
+            },
+            422,
+            "items.0.card_month_hkd",
+        ),
+        (
+            {
+                **PRICES,
+                "version": "f",
+                "effective_from": "2025-01-01",
+                "items": [{"gpu_model": H800, "card_month_hkd": "1.001", "gpu_hour_hkd": "1"}],
+            },
+            422,
+            "items.0.card_month_hkd",
+        ),
         ({**PRICES, "version": "g", "items": []}, 422, "items"),
     ]
     for body, status, field in cases:

@@ -10,8 +10,10 @@ CODES = ["alignment", "compute_reasonableness", "capability", "impact"]
 
 
 def scores(*values, comment=""):
-    return {"scores": {c: {"score": v} for c, v in zip(CODES, values, strict=True)},
-            "comment": comment}
+    return {
+        "scores": {c: {"score": v} for c, v in zip(CODES, values, strict=True)},
+        "comment": comment,
+    }
 
 
 @pytest.fixture
@@ -24,8 +26,10 @@ def assign(client, app_id, reviewer):
 
 
 def declare(client, app_id, reviewer, conflict=False):
-    return client.put(f"{API}/{app_id}/reviews/{reviewer}/declaration",
-                      json={"conflict": conflict, "note": "x" if conflict else ""})
+    return client.put(
+        f"{API}/{app_id}/reviews/{reviewer}/declaration",
+        json={"conflict": conflict, "note": "x" if conflict else ""},
+    )
 
 
 def score(client, app_id, reviewer, *values):
@@ -33,8 +37,9 @@ def score(client, app_id, reviewer, *values):
 
 
 def decide(client, app_id, world, **body):
-    return client.post(f"{API}/{app_id}/decision",
-                       json={"decided_by_id": world.secretariat, **body})
+    return client.post(
+        f"{API}/{app_id}/decision", json={"decided_by_id": world.secretariat, **body}
+    )
 
 
 def test_weighted_totals_per_review_and_per_application(client, world):
@@ -48,8 +53,7 @@ def test_weighted_totals_per_review_and_per_application(client, world):
     # (8*25 + 6*20 + 7*30 + 9*25) / 10 = 75.5 ; (6*25 + 6*20 + 6*30 + 6*25) / 10 = 60
     assert score(client, app_id, r1, 8, 6, 7, 9).json()["weighted_total"] == "75.50"
     assert score(client, app_id, r2, 6, 6, 6, 6).json()["weighted_total"] == "60.00"
-    summary = client.get(f"{API}/{app_id}/reviews",
-                         params={"viewer_id": world.secretariat}).json()
+    summary = client.get(f"{API}/{app_id}/reviews", params={"viewer_id": world.secretariat}).json()
     assert summary["completed_reviews"] == 2
     assert summary["weighted_total"] == "67.75"
     assert summary["quorum"] == 2
@@ -103,14 +107,16 @@ def test_scores_must_cover_exactly_the_criteria_in_range(client, world, uow):
     assign(client, app_id, r1)
     declare(client, app_id, r1)
     before = audit_count(uow)
-    partial = client.put(f"{API}/{app_id}/reviews/{r1}/scores",
-                         json={"scores": {"alignment": {"score": 5}}})
+    partial = client.put(
+        f"{API}/{app_id}/reviews/{r1}/scores", json={"scores": {"alignment": {"score": 5}}}
+    )
     assert partial.status_code == 422
     assert error_field(partial) == "scores.compute_reasonableness"
     extra = scores(5, 5, 5, 5)
     extra["scores"]["vibes"] = {"score": 3}
-    assert error_field(client.put(f"{API}/{app_id}/reviews/{r1}/scores", json=extra)) == \
-        "scores.vibes"
+    assert (
+        error_field(client.put(f"{API}/{app_id}/reviews/{r1}/scores", json=extra)) == "scores.vibes"
+    )
     out_of_range = client.put(f"{API}/{app_id}/reviews/{r1}/scores", json=scores(11, 5, 5, 5))
     assert out_of_range.status_code == 422
     assert audit_count(uow) == before
@@ -131,8 +137,7 @@ def test_approval_prices_the_grant_and_commits_the_cap(client, world):
     assert award["end_date"] == "2025-09-01"
     assert client.get(f"{API}/{app_id}").json()["status"] == "approved"
     entries = client.get("/api/v1/ledger/entries", params={"kind": "commitment"}).json()
-    assert [(e["award_id"], e["amount_hkd"]) for e in entries] == [
-        (award["id"], "2016000.00")]
+    assert [(e["award_id"], e["amount_hkd"]) for e in entries] == [(award["id"], "2016000.00")]
     assert client.get(f"{API}/{app_id}/decisions").json() == [decision]
 
 
@@ -160,14 +165,26 @@ def test_rates_above_70_percent_need_a_justification_and_never_exceed_90(client,
     no_reason = decide(client, app_id, world, outcome="approve", subsidy_rate="0.85")
     assert no_reason.status_code == 422
     assert error_field(no_reason) == "exceptional_justification"
-    too_high = decide(client, app_id, world, outcome="approve", subsidy_rate="0.95",
-                      exceptional_justification="unique")
+    too_high = decide(
+        client,
+        app_id,
+        world,
+        outcome="approve",
+        subsidy_rate="0.95",
+        exceptional_justification="unique",
+    )
     assert too_high.status_code == 422
     assert error_field(too_high) == "subsidy_rate"
     assert audit_count(uow) == before
     assert client.get(f"{API}/{app_id}").json()["status"] == "under_review"
-    ok = decide(client, app_id, world, outcome="approve", subsidy_rate="0.85",
-                exceptional_justification="First local model of its kind.").json()
+    ok = decide(
+        client,
+        app_id,
+        world,
+        outcome="approve",
+        subsidy_rate="0.85",
+        exceptional_justification="First local model of its kind.",
+    ).json()
     assert ok["subsidy_cap_hkd"] == "2448000.00"
     assert ok["exceptional_justification"] == "First local model of its kind."
 
@@ -181,8 +198,9 @@ def test_a_decision_needs_the_quorum_and_a_secretariat_officer(client, world):
     short = decide(client, app_id, world, outcome="approve")
     assert short.status_code == 409
     assert "2 completed reviews" in short.json()["detail"]["message"]
-    by_reviewer = client.post(f"{API}/{app_id}/decision",
-                              json={"outcome": "approve", "decided_by_id": r1})
+    by_reviewer = client.post(
+        f"{API}/{app_id}/decision", json={"outcome": "approve", "decided_by_id": r1}
+    )
     assert by_reviewer.status_code == 403
     assert client.get("/api/v1/awards").json() == []
 
@@ -190,16 +208,27 @@ def test_a_decision_needs_the_quorum_and_a_secretariat_officer(client, world):
 def test_rejections_and_deferrals_need_reasons_tied_to_criteria_or_rules(client, world):
     app_id = world.reviewed(scores=3)
     assert error_field(decide(client, app_id, world, outcome="reject")) == "reasons"
-    bad_code = decide(client, app_id, world, outcome="reject",
-                      reasons=[{"code": "mood", "text": "no"}])
+    bad_code = decide(
+        client, app_id, world, outcome="reject", reasons=[{"code": "mood", "text": "no"}]
+    )
     assert error_field(bad_code) == "reasons[0].code"
-    deferred = decide(client, app_id, world, outcome="defer",
-                      reasons=[{"code": "capability", "text": "await evidence"}])
+    deferred = decide(
+        client,
+        app_id,
+        world,
+        outcome="defer",
+        reasons=[{"code": "capability", "text": "await evidence"}],
+    )
     assert deferred.status_code == 201
     assert client.get(f"{API}/{app_id}").json()["status"] == "deferred"
     assert client.post(f"{API}/{app_id}/reopen").json()["status"] == "under_review"
-    rejected = decide(client, app_id, world, outcome="reject",
-                      reasons=[{"code": "alignment", "text": "little HK relevance"}])
+    rejected = decide(
+        client,
+        app_id,
+        world,
+        outcome="reject",
+        reasons=[{"code": "alignment", "text": "little HK relevance"}],
+    )
     assert rejected.json()["reasons"] == [{"code": "alignment", "text": "little HK relevance"}]
     assert rejected.json()["award_id"] is None
     assert len(client.get(f"{API}/{app_id}/decisions").json()) == 2
@@ -213,18 +242,30 @@ def test_rejection_at_screening_needs_no_reviews(client, world):
     client.post(f"{API}/{app_id}/screen")
     approve = decide(client, app_id, world, outcome="approve")
     assert approve.status_code == 409
-    rejected = decide(client, app_id, world, outcome="reject",
-                      reasons=[{"code": "no_local_rnd_staff", "text": "No local team."}])
+    rejected = decide(
+        client,
+        app_id,
+        world,
+        outcome="reject",
+        reasons=[{"code": "no_local_rnd_staff", "text": "No local team."}],
+    )
     assert rejected.status_code == 201
     assert client.get(f"{API}/{app_id}").json()["status"] == "rejected"
 
 
 def test_approval_with_conditions_records_them(client, world):
     app_id = world.reviewed()
-    assert error_field(decide(client, app_id, world, outcome="approve_with_conditions")) == \
-        "conditions"
-    decision = decide(client, app_id, world, outcome="approve_with_conditions",
-                      conditions=["Quarterly progress reports"]).json()
+    assert (
+        error_field(decide(client, app_id, world, outcome="approve_with_conditions"))
+        == "conditions"
+    )
+    decision = decide(
+        client,
+        app_id,
+        world,
+        outcome="approve_with_conditions",
+        conditions=["Quarterly progress reports"],
+    ).json()
     assert decision["conditions"] == ["Quarterly progress reports"]
     assert client.get(f"{API}/{app_id}").json()["status"] == "approved_with_conditions"
 
@@ -253,34 +294,82 @@ def test_review_cli(cli, world, tmp_path):
     for r in (r1, r2):
         cli("review", "assign", app_id, "--reviewer", r)
         cli("review", "declare", app_id, "--reviewer", r, "--no-conflict")
-    assert cli("review", "score", app_id, "--reviewer", r1, "--score", "alignment=8",
-               expect=2).output.startswith("error: scores: criterion")
+    assert cli(
+        "review", "score", app_id, "--reviewer", r1, "--score", "alignment=8", expect=2
+    ).output.startswith("error: scores: criterion")
     assert cli("review", "score", app_id, "--reviewer", r1, "--score", "alignment", expect=2)
     for r in (r1, r2):
-        done = json.loads(cli("review", "score", app_id, "--reviewer", r,
-                              *[f"--score={c}=9" for c in CODES], "--json").output)
+        done = json.loads(
+            cli(
+                "review",
+                "score",
+                app_id,
+                "--reviewer",
+                r,
+                *[f"--score={c}=9" for c in CODES],
+                "--json",
+            ).output
+        )
         assert done["weighted_total"] == "90.00"
-    summary = json.loads(cli("review", "show", app_id, "--viewer", str(world.secretariat),
-                             "--json").output)
+    summary = json.loads(
+        cli("review", "show", app_id, "--viewer", str(world.secretariat), "--json").output
+    )
     assert summary["completed_reviews"] == 2
     assert "weighted total 90.00" in cli("review", "show", app_id, "--viewer", r1).output
     assert cli("review", "show", app_id, "--viewer", str(world.applicant), expect=5)
     assert len(json.loads(cli("review", "queue", r1, "--json").output)) == 1
 
-    refused = cli("review", "decide", app_id, "--outcome", "approve", "--by",
-                  str(world.secretariat), "--rate", "0.9", expect=2)
+    refused = cli(
+        "review",
+        "decide",
+        app_id,
+        "--outcome",
+        "approve",
+        "--by",
+        str(world.secretariat),
+        "--rate",
+        "0.9",
+        expect=2,
+    )
     assert "exceptional_justification" in refused.output
-    decision = json.loads(cli("review", "decide", app_id, "--outcome", "approve", "--by",
-                              str(world.secretariat), "--cards", "8", "--json").output)
+    decision = json.loads(
+        cli(
+            "review",
+            "decide",
+            app_id,
+            "--outcome",
+            "approve",
+            "--by",
+            str(world.secretariat),
+            "--cards",
+            "8",
+            "--json",
+        ).output
+    )
     assert decision["subsidy_cap_hkd"] == "1008000.00"
-    assert json.loads(cli("review", "decisions", app_id, "--json").output)[0]["id"] == \
-        decision["id"]
+    assert (
+        json.loads(cli("review", "decisions", app_id, "--json").output)[0]["id"] == decision["id"]
+    )
 
     other = str(world.reviewed(title="File-based decision"))
     spec = tmp_path / "decision.yaml"
-    spec.write_text(f"outcome: reject\ndecided_by_id: {world.secretariat}\n"
-                    "reasons:\n  - code: impact\n    text: Unclear deliverables\n")
-    assert json.loads(cli("review", "decide", other, "--file", str(spec), "--json").output)[
-        "outcome"] == "reject"
-    assert cli("review", "decide", other, "--outcome", "reject", "--by", "1",
-               "--reason", "no-colon", expect=2)
+    spec.write_text(
+        f"outcome: reject\ndecided_by_id: {world.secretariat}\n"
+        "reasons:\n  - code: impact\n    text: Unclear deliverables\n"
+    )
+    assert (
+        json.loads(cli("review", "decide", other, "--file", str(spec), "--json").output)["outcome"]
+        == "reject"
+    )
+    assert cli(
+        "review",
+        "decide",
+        other,
+        "--outcome",
+        "reject",
+        "--by",
+        "1",
+        "--reason",
+        "no-colon",
+        expect=2,
+    )

@@ -14,10 +14,17 @@ def test_scheme_init_defaults_reproduce_the_published_scheme(client):
     assert body["default_rate"] == "0.7000"
     assert body["exceptional_max_rate"] == "0.9000"
     assert {c["code"]: c["weight"] for c in body["criteria"]} == {
-        "alignment": 25, "compute_reasonableness": 20, "capability": 30, "impact": 25,
+        "alignment": 25,
+        "compute_reasonableness": 20,
+        "capability": 30,
+        "impact": 25,
     }
     assert sorted(body["eligible_categories"]) == [
-        "ai_startup", "enterprise", "public_body", "research_institute", "university",
+        "ai_startup",
+        "enterprise",
+        "public_body",
+        "research_institute",
+        "university",
     ]
     assert client.get("/api/v1/scheme").json() == body
     assert client.get("/api/v1/ledger/balance").json()["available_hkd"] == "2900000000.00"
@@ -71,27 +78,42 @@ def test_update_changes_only_valid_fields_and_is_audited(client, uow):
 
 def test_criteria_must_sum_to_100_and_replace_as_a_whole(client):
     client.post("/api/v1/scheme", json={})
-    bad = client.put("/api/v1/scheme/criteria", json={"criteria": [
-        {"code": "impact", "name": "Impact", "weight": 50},
-        {"code": "impact", "name": "Impact again", "weight": 50},
-    ]})
+    bad = client.put(
+        "/api/v1/scheme/criteria",
+        json={
+            "criteria": [
+                {"code": "impact", "name": "Impact", "weight": 50},
+                {"code": "impact", "name": "Impact again", "weight": 50},
+            ]
+        },
+    )
     assert bad.status_code == 422
     assert "unique" in json.dumps(bad.json())
-    good = client.put("/api/v1/scheme/criteria", json={"criteria": [
-        {"code": "impact", "name": "Impact on Hong Kong", "weight": 60},
-        {"code": "feasibility", "name": "Feasibility", "weight": 40},
-    ]})
+    good = client.put(
+        "/api/v1/scheme/criteria",
+        json={
+            "criteria": [
+                {"code": "impact", "name": "Impact on Hong Kong", "weight": 60},
+                {"code": "feasibility", "name": "Feasibility", "weight": 40},
+            ]
+        },
+    )
     assert good.status_code == 200
     assert [c["code"] for c in good.json()["criteria"]] == ["impact", "feasibility"]
 
 
 def test_eligible_categories_can_be_narrowed(client):
     client.post("/api/v1/scheme", json={})
-    response = client.put("/api/v1/scheme/categories",
-                          json={"eligible_categories": ["university", "ai_startup"]})
+    response = client.put(
+        "/api/v1/scheme/categories", json={"eligible_categories": ["university", "ai_startup"]}
+    )
     assert response.json()["eligible_categories"] == ["ai_startup", "university"]
-    assert client.put("/api/v1/scheme/categories",
-                      json={"eligible_categories": ["pirates"]}).status_code == 422
+    assert (
+        client.put(
+            "/api/v1/scheme/categories", json={"eligible_categories": ["pirates"]}
+        ).status_code
+        == 422
+    )
 
 
 def test_scheme_cli(cli, tmp_path):
@@ -112,8 +134,11 @@ def test_scheme_cli(cli, tmp_path):
     assert sum(r["weight"] for r in rows) == 100
     refused = cli("scheme", "criteria", "--set", "a_b=50:Half", expect=2)
     assert "sum to 100" in refused.output
-    rows = json.loads(cli("scheme", "criteria", "--set", "impact=70:Impact",
-                          "--set", "team=30:Team", "--json").output)
+    rows = json.loads(
+        cli(
+            "scheme", "criteria", "--set", "impact=70:Impact", "--set", "team=30:Team", "--json"
+        ).output
+    )
     assert [r["code"] for r in rows] == ["impact", "team"]
 
     cats = json.loads(cli("scheme", "categories", "--json").output)

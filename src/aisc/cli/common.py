@@ -18,6 +18,7 @@ from sqlalchemy import Engine
 
 from aisc.context import Ctx, utcnow
 from aisc.db.engine import engine_from_settings, make_sessionmaker, transaction
+from aisc.db.migrate import require_current_schema
 from aisc.errors import AiscError, ValidationFailed
 from aisc.settings import Settings
 
@@ -31,12 +32,20 @@ class CliState:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._engine: Engine | None = None
+        self._schema_checked = False
 
     @property
     def engine(self) -> Engine:
         if self._engine is None:
             self._engine = engine_from_settings(self.settings, pooled=False)
         return self._engine
+
+    def ready_engine(self) -> Engine:
+        """The engine, once the database is known to be at the current schema."""
+        if not self._schema_checked:
+            require_current_schema(self.engine)
+            self._schema_checked = True
+        return self.engine
 
 
 _state: CliState | None = None
@@ -65,7 +74,7 @@ def actor() -> str:
 @contextmanager
 def uow() -> Iterator[Ctx]:
     """One transaction for one command."""
-    with transaction(make_sessionmaker(state().engine)) as session:
+    with transaction(make_sessionmaker(state().ready_engine())) as session:
         yield Ctx(db=session, now=utcnow(), actor=actor())
 
 

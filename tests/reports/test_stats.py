@@ -1,0 +1,155 @@
+import json
+import subprocess
+import sys
+from decimal import Decimal
+
+from tests.conftest import COMMANDS_RUN
+from tests.factories import World
+
+
+def test_stats_are_computed_from_applications_decisions_and_the_ledger(client, cli, uow, clock):
+    world = World(uow)
+    world.create(title="Never submitted")  # a draft: not received
+    approved = world.reviewed()  # 16 cards x 6 months: list 2,880,000, 70%
+    clock.advance(days=30)
+    world.approve(approved)
+    exceptional = world.reviewed(title="Exceptional project", compute={"gpu_cards": 8})
+    clock.advance(days=10)
+    world.approve(exceptional, subsidy_rate="0.9", exceptional_justification="unique")
+    rejected = world.reviewed(title="Weak project", scores=2)
+    clock.advance(days=20)
+    client.post(
+        f"/api/v1/applications/{rejected}/decision",
+        json={
+            "outcome": "reject",
+            "decided_by_id": world.secretariat,
+            "reasons": [{"code": "impact", "text": "unclear"}],
+        },
+    )
+    withdrawn = world.create(title="Withdrawn project")
+    client.post(f"/api/v1/applications/{withdrawn}/submit")
+    client.post(f"/api/v1/applications/{withdrawn}/withdraw")
+    world.to_review(
+        title="Pending project",
+        organisation_id=world.startup,
+        created_by_id=world.startup_pi,
+        domain="medical",
+    )
+    award_id = client.get("/api/v1/awards").json()[0]["id"]
+    client.post("/api/v1/ledger/disbursements", json={"award_id": award_id, "amount_hkd": "1000"})
+    client.post("/api/v1/ledger/releases", json={"award_id": award_id, "amount_hkd": "16000"})
+
+    stats = client.get("/api/v1/scheme/stats").json()
+    assert stats == json.loads(cli("scheme", "stats", "--json").output)
+    assert (
+        stats["applications_received"],
+        stats["approved"],
+        stats["rejected"],
+        stats["pending"],
+        stats["withdrawn"],
+        stats["drafts"],
+    ) == (5, 2, 1, 1, 1, 1)
+    # commitments 2,016,000 + 8 x 6 x 30,000 x 0.9 = 1,296,000; minus the 16,000 released
+    assert stats["committed_hkd"] == "3296000.00"
+    assert stats["disbursed_hkd"] == "1000.00"
+    assert stats["available_hkd"] == "2896704000.00"
+    # (2,880,000 x 0.7 + 1,440,000 x 0.9) / 4,320,000
+    assert Decimal(stats["average_subsidy_rate"]) == Decimal("0.7667")
+    # days from submission to decision: 30, 10 and 20
+    assert stats["median_days_to_decision"] == "20.0"
+    assert stats["by_category"]["university"]["approved"] == 2
+    assert stats["by_category"]["ai_startup"]["pending"] == 1
+    assert stats["by_domain"]["llm"]["committed_hkd"] == "3312000.00"
+    assert stats["by_domain"]["medical"]["applications_received"] == 1
+    human = cli("scheme", "stats").output
+    assert "applications_received        5" in human
+    assert "by category" in human
+
+
+def test_demo_reproduces_the_public_record(tmp_path, cli_at):
+    db = tmp_path / "demo.db"
+    cli = cli_at(f"sqlite:///{db}")
+    built = cli("demo", "--db", str(db), "--no-serve")
+    assert "10 approved" in built.output
+    stats = json.loads(cli("scheme", "stats", "--json").output)
+    assert stats["applications_received"] > 20
+    assert stats["approved"] == 10
+    assert Decimal(stats["committed_hkd"]) > Decimal("300000000")
+    assert Decimal("0.68") <= Decimal(stats["average_subsidy_rate"]) <= Decimal("0.72")
+    assert stats["rejected"] >= 3
+    assert stats["pending"] >= 3
+    assert {"university", "research_institute", "ai_startup", "enterprise", "public_body"} <= set(
+        stats["by_category"]
+    )
+    assert len(stats["by_domain"]) >= 5
+    reasons = set()
+    for app in json.loads(cli("app", "list", "--status", "rejected", "--json").output):
+        for decision in json.loads(cli("review", "decisions", str(app["id"]), "--json").output):
+            reasons.update(r["code"] for r in decision["reasons"])
+    assert {"no_local_rnd_staff", "hk_relevance_missing"} <= reasons
+    assert "audit chain intact" in cli("audit", "verify").output
+    # Rebuilding needs --replace; a database that is not a demo is never replaced.
+    assert cli("demo", "--db", str(db), "--no-serve", expect=4)
+    assert "10 approved" in cli("demo", "--db", str(db), "--no-serve", "--replace").output
+    real = tmp_path / "real.db"
+    fresh = cli_at(f"sqlite:///{real}")
+    assert "aisc db upgrade" in fresh("scheme", "init", expect=6).output
+    fresh("db", "upgrade")
+    fresh("scheme", "init")
+    refused = cli("demo", "--db", str(real), "--no-serve", "--replace", expect=4)
+    assert "not the demo" in refused.output
+
+
+def test_serve_and_demo_run_as_real_processes(tmp_path):
+    """``aisc serve`` and ``aisc demo`` start a server that answers on loopback."""
+    import socket
+    import time
+
+    import httpx2
+
+    def free_port() -> int:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            return int(sock.getsockname()[1])
+
+    def wait_for(url: str, process: subprocess.Popen) -> httpx2.Response:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            assert process.poll() is None, process.stdout.read() if process.stdout else ""
+            try:
+                return httpx2.get(url, timeout=2)
+            except httpx2.TransportError:
+                time.sleep(0.2)
+        raise AssertionError(f"{url} did not answer")
+
+    aisc = [sys.executable, "-m", "aisc.cli"]
+    runs = {
+        "serve": [*aisc, "--database-url", f"sqlite:///{tmp_path / 'serve.db'}", "serve"],
+        "demo": [*aisc, "demo", "--db", str(tmp_path / "demo.db")],
+    }
+    for name, command in runs.items():
+        port = free_port()
+        process = subprocess.Popen(
+            [*command, "--port", str(port)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            cwd=tmp_path,
+        )
+        try:
+            openapi = wait_for(f"http://127.0.0.1:{port}/api/v1/openapi.json", process)
+            assert openapi.status_code == 200
+            scheme = httpx2.get(f"http://127.0.0.1:{port}/api/v1/scheme", timeout=5)
+            home = httpx2.get(f"http://127.0.0.1:{port}/", timeout=5)
+            if name == "serve":
+                assert scheme.status_code == 404
+                assert "No scheme is set up yet" in home.text
+            else:
+                assert scheme.json()["is_demo"] is True
+                assert "Applications received" in home.text
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+            if process.stdout:
+                process.stdout.close()
+        COMMANDS_RUN.add(name)
