@@ -56,7 +56,7 @@ def main() -> None:
 
         def stats() -> None:
             with transaction(factory) as db:
-                scheme_stats(db)
+                scheme_stats(db, today=utcnow().date())
 
         def audit() -> None:
             with transaction(factory) as db:
@@ -88,7 +88,7 @@ def approvals(url: str, n: int) -> None:
         with transaction(factory) as db:
             yield Ctx(db=db, now=utcnow(), actor=actor)
 
-    world = World(uow)
+    world = World(uow, h800_nodes=n * 2 + 8)  # room for n approvals of 16 cards
     start = time.perf_counter()
     ids = [world.reviewed(title=f"Benchmark project {i}") for i in range(n)]
     build = time.perf_counter() - start

@@ -12,7 +12,9 @@ from aisc.accounts.models import OrgCategory, Role
 from aisc.accounts.schemas import OrganisationCreate, PersonCreate
 from aisc.applications import service as applications
 from aisc.applications.schemas import ApplicationCreate
+from aisc.cluster import service as cluster
 from aisc.cluster.catalogue import H800, L40S
+from aisc.cluster.schemas import NodeIn, PartitionIn
 from aisc.cluster.service import ensure_catalogue
 from aisc.pricing import service as pricing
 from aisc.pricing.schemas import PriceListCreate
@@ -29,10 +31,41 @@ H800_GPU_HOUR = Decimal("45")
 class World:
     """A scheme with a price list, organisations and one person per role."""
 
-    def __init__(self, uow: Callable[..., Any], **scheme: Any) -> None:
+    def __init__(self, uow: Callable[..., Any], h800_nodes: int = 8, **scheme: Any) -> None:
         self.uow = uow
         with uow() as ctx:
             ensure_catalogue(ctx)
+            # The centre: a training partition of H800 nodes (8 cards each) and two L40S nodes.
+            cluster.upsert_partition(ctx, data=PartitionIn(name="training", max_walltime_hours=168))
+            cluster.upsert_partition(ctx, data=PartitionIn(name="inference", max_walltime_hours=24))
+            for i in range(h800_nodes):
+                cluster.upsert_node(
+                    ctx,
+                    data=NodeIn(
+                        name=f"h800-{i:03d}",
+                        gpu_model=H800,
+                        gpu_count=8,
+                        cpu_cores=128,
+                        memory_gb=2048,
+                        partition="training",
+                        rack=f"r{i // 4:02d}",
+                        leaf_switch=f"leaf{i // 16:02d}",
+                        installed_on=date(2024, 10, 1),
+                    ),
+                )
+            for i in range(2):
+                cluster.upsert_node(
+                    ctx,
+                    data=NodeIn(
+                        name=f"l40s-{i:03d}",
+                        gpu_model=L40S,
+                        gpu_count=8,
+                        cpu_cores=64,
+                        memory_gb=512,
+                        partition="inference",
+                        installed_on=date(2024, 10, 1),
+                    ),
+                )
             scheme_service.init_scheme(ctx, data=SchemeCreate(**scheme))
             pricing.create_price_list(
                 ctx,

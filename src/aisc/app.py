@@ -42,6 +42,7 @@ def create_app(
         return JSONResponse(status_code=exc.status_code, content={"detail": exc.to_dict()})
 
     from aisc.accounts.api import router as accounts_router
+    from aisc.allocations.api import router as allocations_router
     from aisc.applications.api import router as applications_router
     from aisc.audit.api import router as audit_router
     from aisc.awards.api import router as awards_router
@@ -59,6 +60,7 @@ def create_app(
         applications_router,
         review_router,
         awards_router,
+        allocations_router,
         ledger_router,
         audit_router,
     ):
@@ -84,7 +86,7 @@ def _home_page(app: FastAPI) -> str:
     with transaction(app.state.sessionmaker) as db:
         try:
             scheme = get_scheme(db)
-            stats = scheme_stats(db)
+            stats = scheme_stats(db, today=app.state.clock().date())
         except NotFound:
             return "<!doctype html><title>aisc</title><p>No scheme is set up yet.</p>"
     rate = f"{stats.average_subsidy_rate * 100:.1f}%" if stats.average_subsidy_rate else "n/a"
@@ -96,6 +98,10 @@ def _home_page(app: FastAPI) -> str:
         ("Subsidy committed", f"HK${stats.committed_hkd:,}"),
         ("Fund available", f"HK${stats.available_hkd:,}"),
         ("Average subsidy rate (by list value)", rate),
+        (
+            "GPUs allocated this month (committed / installed)",
+            f"{stats.allocated_pct_now}%" if stats.allocated_pct_now is not None else "n/a",
+        ),
     ]
     body = "".join(
         f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>" for k, v in rows

@@ -28,6 +28,7 @@ from aisc.applications import service as applications
 from aisc.applications.schemas import ApplicationCreate
 from aisc.awards import service as awards
 from aisc.cluster.catalogue import H800, L40S
+from aisc.cluster.inventory import import_inventory
 from aisc.cluster.service import ensure_catalogue
 from aisc.context import Ctx
 from aisc.db.engine import make_sessionmaker, transaction
@@ -40,6 +41,8 @@ from aisc.scheme import service as scheme_service
 from aisc.scheme.schemas import SchemeCreate
 
 ACTOR = "demo"
+# The demo tells the story up to mid-2025, when officials said >90% of capacity was allocated.
+DEMO_PRESENT = date(2025, 7, 31)
 
 ORGANISATIONS: list[tuple[str, OrgCategory, str | None]] = [
     ("Harbour University", OrgCategory.UNIVERSITY, "海港大學"),
@@ -71,6 +74,52 @@ OTHER_STAFF = [
     ("frank.lee@finance.example", "Frank Lee", Role.FINANCE),
     ("alice.yip@audit.example", "Alice Yip", Role.AUDITOR),
 ]
+
+
+def inventory_yaml() -> str:
+    """The demo centre's hardware as an inventory file (imported through the real importer).
+
+    Phase 1 (installed mid-November 2024, opened 9 December): 164 nodes of 8 H800 = 1,312 GPUs
+    = 1,297.6 PFLOPS of dense BF16, the basis on which "1,300 PFLOPS" holds. Phase 2 (31
+    December 2025): 215 more H800 nodes (3,032 H800 in all = 2,998.6 PFLOPS dense BF16) and an
+    inference partition of 16 L40S nodes.
+    """
+    lines = [
+        "partitions:",
+        "  - {name: training, max_walltime_hours: 168, description: Dedicated and pooled training}",
+        "  - {name: inference, max_walltime_hours: 24, description: Inference-oriented GPUs}",
+        "  - {name: sandbox, max_walltime_hours: 8, description: Proof of concept and sandbox}",
+        "phases:",
+        "  - {name: phase 1, target_date: 2024-12-09, target_pflops: 1300, note: AISC opening}",
+        "  - {name: phase 2, target_date: 2025-12-31, target_pflops: 3000,"
+        " note: 'Expansion to 3,000 PFLOPS'}",
+        "nodes:",
+    ]
+
+    def node(
+        name: str, model: str, partition: str, installed: str, index: int, extra: str = ""
+    ) -> None:
+        cpus, memory = (128, 2048) if model == H800 else (64, 512)
+        lines.append(
+            f"  - {{name: {name}, gpu_model: {model}, gpu_count: 8, cpu_cores: {cpus}, "
+            f"memory_gb: {memory}, partition: {partition}, rack: r{index // 4:03d}, "
+            f"leaf_switch: leaf{index // 32:02d}, installed_on: {installed}{extra}}}"
+        )
+
+    for i in range(160):
+        extra = ""
+        if i == 17:
+            extra = ", state: maintenance, state_reason: NVLink switch replacement"
+        elif i == 42:
+            extra = ", state: draining, state_reason: GPU 3 ECC errors"
+        node(f"h800-{i + 1:04d}", H800, "training", "2024-11-15", i, extra)
+    for i in range(4):
+        node(f"h800-sbx-{i + 1:02d}", H800, "sandbox", "2024-11-15", 160 + i)
+    for i in range(215):
+        node(f"h800-{i + 161:04d}", H800, "training", "2025-12-31", 164 + i)
+    for i in range(16):
+        node(f"l40s-{i + 1:03d}", L40S, "inference", "2025-12-31", 380 + i)
+    return "\n".join(lines) + "\n"
 
 
 @dataclass
@@ -349,6 +398,7 @@ class Step:
 
 @dataclass
 class DemoSummary:
+    allocated_pct: Decimal | None
     applications: int
     approved: int
     committed_hkd: Decimal
@@ -395,6 +445,7 @@ class Builder:
                     ],
                 ),
             )
+            import_inventory(ctx, text=inventory_yaml(), fmt="yaml")
             for name, category, name_zh in ORGANISATIONS:
                 org = accounts.create_organisation(
                     ctx, data=OrganisationCreate(name=name, category=category, name_zh=name_zh)
@@ -614,7 +665,7 @@ def build_demo(engine: Engine) -> DemoSummary:
         with builder.step(step.when) as ctx:
             step.action(ctx)
     with transaction(factory) as db:
-        stats = scheme_stats(db)
+        stats = scheme_stats(db, today=DEMO_PRESENT)
     people = {
         email: role
         for email, _name, role in [(e, n, "secretariat") for e, n in SECRETARIAT]
@@ -622,6 +673,7 @@ def build_demo(engine: Engine) -> DemoSummary:
         + [(e, n, r.value) for e, n, r in OTHER_STAFF]
     }
     return DemoSummary(
+        allocated_pct=stats.allocated_pct_now,
         applications=stats.applications_received,
         approved=stats.approved,
         committed_hkd=stats.committed_hkd,

@@ -76,6 +76,12 @@ class NotReady(AiscError):
     code = "not_ready"
 
 
+class CapacityShortfall(Conflict):
+    """The centre's GPUs cannot carry the commitment in some months."""
+
+    code = "capacity_shortfall"
+
+
 class Forbidden(AiscError):
     """The actor may not do this."""
 

@@ -87,5 +87,5 @@ def test_audit_list_cli_filters(cli, world):
     rows = json.loads(cli("audit", "list", "--object-type", "award", "--json").output)
     assert [r["action"] for r in rows] == ["award.create"]
     assert json.loads(cli("audit", "list", "--actor", "nobody", "--json").output) == []
-    assert "scheme.init" in cli("audit", "list", "--limit", "10").output
+    assert "gpu_model.create" in cli("audit", "list", "--limit", "10").output
     assert json.loads(cli("audit", "list", "--until", "2000-01-01", "--json").output) == []

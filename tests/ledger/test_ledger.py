@@ -280,7 +280,7 @@ def test_two_approvals_racing_for_the_last_dollars_exactly_one_wins(engine, uow)
     (each with its own connection) decide at the same moment.
     """
     rounds = 3
-    world = World(uow, total_fund_hkd="100000000", earmarks=[])
+    world = World(uow, h800_nodes=16, total_fund_hkd="100000000", earmarks=[])
     factory = make_sessionmaker(engine)
     for round_ in range(rounds):
         pair = [world.reviewed(title=f"Race {round_} {side}") for side in "ab"]

@@ -45,6 +45,7 @@ class Award(Base):
         enum_column(RequestKind, "award_kind"), nullable=False
     )
     gpu_model_code: Mapped[str] = mapped_column(ForeignKey("gpu_models.code"), nullable=False)
+    partition_id: Mapped[int | None] = mapped_column(ForeignKey("partitions.id"))
     gpu_cards: Mapped[int | None] = mapped_column(Integer)
     gpu_hours: Mapped[int | None] = mapped_column(BigInteger)
     start_date: Mapped[date] = mapped_column(Date, nullable=False)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import getpass
 import json
+import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -127,7 +128,7 @@ def emit_one(model: BaseModel, as_json: bool) -> None:
     table = Table(show_header=False, box=None)
     for key, value in model.model_dump(mode="json").items():
         table.add_row(f"[bold]{key}[/bold]", _cell(value))
-    Console().print(table)
+    _console().print(table)
 
 
 def emit_list(rows: Sequence[BaseModel], columns: Sequence[str], as_json: bool) -> None:
@@ -141,7 +142,12 @@ def emit_list(rows: Sequence[BaseModel], columns: Sequence[str], as_json: bool) 
     for row in rows:
         data = row.model_dump(mode="json")
         table.add_row(*(_cell(data.get(c)) for c in columns))
-    Console().print(table)
+    _console().print(table)
+
+
+def _console() -> Console:
+    # Piped output (files, other programs, tests) is never truncated to a terminal's width.
+    return Console() if sys.stdout.isatty() else Console(width=1000)
 
 
 def _cell(value: Any) -> str:

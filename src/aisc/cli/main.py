@@ -8,7 +8,19 @@ import typer
 from pydantic import ValidationError
 from typer.core import TyperGroup
 
-from aisc.cli import accounts, applications, audit, db, ledger, pricing, review, scheme, server
+from aisc.cli import (
+    accounts,
+    allocations,
+    applications,
+    audit,
+    cluster,
+    db,
+    ledger,
+    pricing,
+    review,
+    scheme,
+    server,
+)
 from aisc.cli.common import CliState, set_state, validation_error
 from aisc.errors import AiscError
 from aisc.settings import Settings
@@ -62,6 +74,8 @@ app.add_typer(review.app, name="review")
 app.add_typer(ledger.ledger_app, name="ledger")
 app.add_typer(ledger.award_app, name="award")
 app.add_typer(audit.app, name="audit")
+app.add_typer(cluster.app, name="cluster")
+app.add_typer(allocations.app, name="alloc")
 app.command("demo")(server.demo)
 app.command("serve")(server.serve)
 

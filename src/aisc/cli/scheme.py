@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -48,6 +49,7 @@ def update(
     default_rate: Decimal = typer.Option(None, help="e.g. 0.70"),
     exceptional_max_rate: Decimal = typer.Option(None, help="e.g. 0.90"),
     review_quorum: int = typer.Option(None),
+    capacity_headroom: Decimal = typer.Option(None, help="share of GPUs kept back, e.g. 0.05"),
     as_json: bool = JsonOpt,
 ) -> None:
     """Change scheme settings."""
@@ -58,6 +60,7 @@ def update(
         "default_rate": default_rate,
         "exceptional_max_rate": exceptional_max_rate,
         "review_quorum": review_quorum,
+        "capacity_headroom": capacity_headroom,
     }
     data = parse(SchemeUpdate, {k: v for k, v in fields.items() if v is not None})
     with uow() as ctx:
@@ -113,10 +116,13 @@ def categories(
 
 
 @app.command("stats")
-def stats(as_json: bool = JsonOpt) -> None:
-    """The scheme's statistics: applications, decisions, money."""
+def stats(
+    as_of: datetime = typer.Option(None, formats=["%Y-%m-%d"], help="date for allocated %"),
+    as_json: bool = JsonOpt,
+) -> None:
+    """The scheme's statistics: applications, decisions, money, allocated share."""
     with uow() as ctx:
-        result = scheme_stats(ctx.db)
+        result = scheme_stats(ctx.db, today=as_of.date() if as_of else ctx.now.date())
     if as_json:
         typer.echo(dump(result))
         return

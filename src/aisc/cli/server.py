@@ -58,7 +58,8 @@ def demo(
     engine.dispose()
     typer.echo(
         f"demo centre built in {db}: {summary.applications} applications received, "
-        f"{summary.approved} approved, HK${summary.committed_hkd:,} committed"
+        f"{summary.approved} approved, HK${summary.committed_hkd:,} committed, "
+        f"{summary.allocated_pct}% of installed GPUs allocated in July 2025"
     )
     typer.echo(f"try: AISC_DATABASE_URL={url} aisc scheme stats")
     typer.echo("people (sign-in arrives with accounts):")

@@ -1,21 +1,153 @@
 from __future__ import annotations
 
-from fastapi import APIRouter
+from datetime import date
+from typing import Literal
 
+from fastapi import APIRouter, Path, Response
+from pydantic import Field
+
+from aisc.allocations.schemas import Utilisation
+from aisc.allocations.service import utilisation
 from aisc.cluster import service
-from aisc.cluster.schemas import GpuModelRead
-from aisc.http import Uow
+from aisc.cluster.inventory import import_inventory
+from aisc.cluster.models import NodeState
+from aisc.cluster.pflops import capacity_report
+from aisc.cluster.schemas import (
+    CapacityReport,
+    GpuModelRead,
+    ImportResult,
+    NodeIn,
+    NodeRead,
+    NodeStateIn,
+    PartitionIn,
+    PartitionRead,
+    PhaseIn,
+)
+from aisc.errors import ValidationFailed
+from aisc.http import PageDep, Uow
+from aisc.reports.plots import capacity_plot
+from aisc.schemas import Schema
 
-router = APIRouter(prefix="/gpu-models", tags=["cluster"])
+router = APIRouter(tags=["cluster"])
+NodeName = Path(min_length=1, max_length=100)
 
 
-@router.get("", response_model=list[GpuModelRead])
+class InventoryUpload(Schema):
+    format: Literal["yaml", "csv"]
+    content: str = Field(max_length=20_000_000)
+
+
+@router.get("/gpu-models", response_model=list[GpuModelRead])
 def list_gpu_models(uow: Uow) -> list[GpuModelRead]:
     with uow() as ctx:
         return [GpuModelRead.model_validate(m) for m in service.list_gpu_models(ctx.db)]
 
 
-@router.get("/{code}", response_model=GpuModelRead)
+@router.get("/gpu-models/{code}", response_model=GpuModelRead)
 def get_gpu_model(code: str, uow: Uow) -> GpuModelRead:
     with uow() as ctx:
         return GpuModelRead.model_validate(service.get_gpu_model(ctx.db, code=code))
+
+
+@router.get("/cluster/partitions", response_model=list[PartitionRead])
+def list_partitions(uow: Uow) -> list[PartitionRead]:
+    with uow() as ctx:
+        return [PartitionRead.model_validate(p) for p in service.list_partitions(ctx.db)]
+
+
+@router.put("/cluster/partitions", response_model=PartitionRead)
+def put_partition(data: PartitionIn, uow: Uow) -> PartitionRead:
+    """Create a partition, or update the one with this name."""
+    with uow() as ctx:
+        return PartitionRead.model_validate(service.upsert_partition(ctx, data=data)[0])
+
+
+@router.get("/cluster/nodes", response_model=list[NodeRead])
+def list_nodes(
+    uow: Uow,
+    page: PageDep,
+    partition: str | None = None,
+    state: NodeState | None = None,
+    gpu_model: str | None = None,
+) -> list[NodeRead]:
+    with uow() as ctx:
+        return [
+            NodeRead.of(n)
+            for n in service.list_nodes(
+                ctx.db,
+                partition=partition,
+                state=state,
+                gpu_model=gpu_model,
+                limit=page.limit,
+                offset=page.offset,
+            )
+        ]
+
+
+@router.put("/cluster/nodes", response_model=NodeRead)
+def put_node(data: NodeIn, uow: Uow) -> NodeRead:
+    """Create a node, or update the one with this name."""
+    with uow() as ctx:
+        return NodeRead.of(service.upsert_node(ctx, data=data)[0])
+
+
+@router.get("/cluster/nodes/{name}", response_model=NodeRead)
+def get_node(uow: Uow, name: str = NodeName) -> NodeRead:
+    with uow() as ctx:
+        return NodeRead.of(service.get_node(ctx.db, name=name))
+
+
+@router.put("/cluster/nodes/{name}/state", response_model=NodeRead)
+def set_node_state(data: NodeStateIn, uow: Uow, name: str = NodeName) -> NodeRead:
+    with uow() as ctx:
+        return NodeRead.of(service.set_node_state(ctx, name=name, data=data))
+
+
+@router.post("/cluster/import", response_model=ImportResult)
+def import_file(data: InventoryUpload, uow: Uow) -> ImportResult:
+    """Import an inventory file; all or nothing, errors with line numbers."""
+    with uow() as ctx:
+        return import_inventory(ctx, text=data.content, fmt=data.format)
+
+
+@router.get("/cluster/phases", response_model=list[PhaseIn])
+def list_phases(uow: Uow) -> list[PhaseIn]:
+    with uow() as ctx:
+        return [
+            PhaseIn(
+                name=p.name, target_date=p.target_date, target_pflops=p.target_pflops, note=p.note
+            )
+            for p in service.list_phases(ctx.db)
+        ]
+
+
+@router.get("/cluster/capacity", response_model=CapacityReport)
+def capacity(
+    uow: Uow, as_of: date | None = None, reference_model: str | None = None
+) -> CapacityReport:
+    """Installed PFLOPS on each precision basis, and what each phase target implies."""
+    with uow() as ctx:
+        if reference_model is not None:
+            service.get_gpu_model(ctx.db, code=reference_model)
+        return capacity_report(
+            ctx.db, as_of=as_of or ctx.now.date(), reference_model=reference_model
+        )
+
+
+@router.get("/cluster/utilisation", response_model=Utilisation)
+def allocated(uow: Uow, as_of: date | None = None) -> Utilisation:
+    """Installed, allocatable and committed GPU cards per month; allocated % of installed."""
+    with uow() as ctx:
+        return utilisation(ctx.db, today=as_of or ctx.now.date())
+
+
+@router.get(
+    "/cluster/capacity/plot", responses={200: {"content": {"image/png": {}, "image/svg+xml": {}}}}
+)
+def plot(uow: Uow, format: str = "png", as_of: date | None = None) -> Response:
+    """Supply against commitments over the scheme's months, as PNG or SVG."""
+    if format not in ("png", "svg"):
+        raise ValidationFailed(f"format: {format!r} is not one of png, svg", field="format")
+    with uow() as ctx:
+        body = capacity_plot(ctx.db, fmt=format, today=as_of or ctx.now.date())
+    return Response(body, media_type="image/png" if format == "png" else "image/svg+xml")

@@ -1,15 +1,19 @@
-"""GPU model catalogue service."""
+"""The centre's inventory: GPU models, partitions, nodes and their states, capacity phases."""
 
 from __future__ import annotations
+
+from datetime import date
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from aisc.audit.service import record
 from aisc.cluster.catalogue import CATALOGUE
-from aisc.cluster.models import GpuModel
+from aisc.cluster.models import CapacityPhase, GpuModel, Node, NodeState, Partition
+from aisc.cluster.schemas import NodeIn, NodeStateIn, PartitionIn, PhaseIn
 from aisc.context import Ctx
-from aisc.errors import NotFound
+from aisc.db.base import row_dict
+from aisc.errors import Conflict, NotFound, ValidationFailed
 
 
 def list_gpu_models(db: Session) -> list[GpuModel]:
@@ -40,3 +44,224 @@ def ensure_catalogue(ctx: Ctx) -> list[GpuModel]:
             )
             added.append(model)
     return added
+
+
+# --- partitions ---------------------------------------------------------------------------
+
+
+def list_partitions(db: Session) -> list[Partition]:
+    return list(db.execute(select(Partition).order_by(Partition.name)).scalars())
+
+
+def get_partition(db: Session, *, name: str) -> Partition:
+    partition = db.execute(select(Partition).where(Partition.name == name)).scalar_one_or_none()
+    if partition is None:
+        raise NotFound(f"partition {name!r} not found", field="partition")
+    return partition
+
+
+def upsert_partition(ctx: Ctx, *, data: PartitionIn) -> tuple[Partition, bool]:
+    """Create the partition, or update it if the name exists. Returns (partition, created)."""
+    partition = ctx.db.execute(
+        select(Partition).where(Partition.name == data.name)
+    ).scalar_one_or_none()
+    if partition is None:
+        partition = Partition(**data.model_dump(), created_at=ctx.now)
+        ctx.db.add(partition)
+        ctx.db.flush()
+        record(
+            ctx,
+            action="partition.create",
+            object_type="partition",
+            object_id=partition.id,
+            after=row_dict(partition),
+        )
+        return partition, True
+    before = row_dict(partition)
+    partition.max_walltime_hours = data.max_walltime_hours
+    partition.description = data.description
+    ctx.db.flush()
+    if before != row_dict(partition):
+        record(
+            ctx,
+            action="partition.update",
+            object_type="partition",
+            object_id=partition.id,
+            before=before,
+            after=row_dict(partition),
+        )
+    return partition, False
+
+
+# --- nodes ----------------------------------------------------------------------------------
+
+
+def list_nodes(
+    db: Session,
+    *,
+    partition: str | None = None,
+    state: NodeState | None = None,
+    gpu_model: str | None = None,
+    limit: int = 1000,
+    offset: int = 0,
+) -> list[Node]:
+    query = select(Node).order_by(Node.name)
+    if partition is not None:
+        query = query.join(Partition).where(Partition.name == partition)
+    if state is not None:
+        query = query.where(Node.state == state)
+    if gpu_model is not None:
+        query = query.where(Node.gpu_model_code == gpu_model)
+    return list(db.execute(query.limit(limit).offset(offset)).scalars())
+
+
+def get_node(db: Session, *, name: str) -> Node:
+    node = db.execute(select(Node).where(Node.name == name)).scalar_one_or_none()
+    if node is None:
+        raise NotFound(f"node {name!r} not found", field="name")
+    return node
+
+
+def upsert_node(ctx: Ctx, *, data: NodeIn, field_prefix: str = "") -> tuple[Node, bool]:
+    """Create the node, or update it if the name exists. Returns (node, created)."""
+    if ctx.db.get(GpuModel, data.gpu_model) is None:
+        raise ValidationFailed(
+            f"{field_prefix}gpu_model: unknown GPU model {data.gpu_model!r}",
+            field=f"{field_prefix}gpu_model",
+        )
+    partition = ctx.db.execute(
+        select(Partition).where(Partition.name == data.partition)
+    ).scalar_one_or_none()
+    if partition is None:
+        raise ValidationFailed(
+            f"{field_prefix}partition: unknown partition {data.partition!r}",
+            field=f"{field_prefix}partition",
+        )
+    if data.state is not NodeState.UP and not data.state_reason.strip():
+        raise ValidationFailed(
+            f"{field_prefix}state_reason: a node that is {data.state.value} needs a reason",
+            field=f"{field_prefix}state_reason",
+        )
+    values = {
+        "gpu_model_code": data.gpu_model,
+        "gpu_count": data.gpu_count,
+        "cpu_cores": data.cpu_cores,
+        "memory_gb": data.memory_gb,
+        "partition_id": partition.id,
+        "rack": data.rack,
+        "leaf_switch": data.leaf_switch,
+        "installed_on": data.installed_on,
+        "retired_on": data.retired_on,
+    }
+    node = ctx.db.execute(select(Node).where(Node.name == data.name)).scalar_one_or_none()
+    if node is None:
+        node = Node(
+            name=data.name,
+            state=data.state,
+            state_reason=data.state_reason.strip(),
+            state_changed_at=ctx.now,
+            **values,
+        )
+        ctx.db.add(node)
+        ctx.db.flush()
+        record(
+            ctx, action="node.create", object_type="node", object_id=node.name, after=row_dict(node)
+        )
+        return node, True
+    before = row_dict(node)
+    for key, value in values.items():
+        setattr(node, key, value)
+    if node.state is not data.state:
+        node.state, node.state_reason, node.state_changed_at = (
+            data.state,
+            data.state_reason.strip(),
+            ctx.now,
+        )
+    ctx.db.flush()
+    if before != row_dict(node):
+        record(
+            ctx,
+            action="node.update",
+            object_type="node",
+            object_id=node.name,
+            before=before,
+            after=row_dict(node),
+        )
+    return node, False
+
+
+def set_node_state(ctx: Ctx, *, name: str, data: NodeStateIn) -> Node:
+    """Record a node going up, draining, down or into maintenance (with the reason why)."""
+    node = get_node(ctx.db, name=name)
+    if data.state is not NodeState.UP and not data.reason.strip():
+        raise ValidationFailed(f"a node set to {data.state.value} needs a reason", field="reason")
+    before = {"state": node.state, "reason": node.state_reason}
+    node.state = data.state
+    node.state_reason = data.reason.strip()
+    node.state_changed_at = ctx.now
+    ctx.db.flush()
+    record(
+        ctx,
+        action="node.state",
+        object_type="node",
+        object_id=node.name,
+        before=before,
+        after={"state": node.state, "reason": node.state_reason},
+    )
+    return node
+
+
+def installed_nodes(db: Session, *, on: date) -> list[Node]:
+    return [
+        n
+        for n in db.execute(select(Node)).scalars()
+        if n.installed_on <= on and (n.retired_on is None or n.retired_on > on)
+    ]
+
+
+# --- capacity phases ------------------------------------------------------------------------
+
+
+def list_phases(db: Session) -> list[CapacityPhase]:
+    return list(db.execute(select(CapacityPhase).order_by(CapacityPhase.target_date)).scalars())
+
+
+def upsert_phase(ctx: Ctx, *, data: PhaseIn) -> tuple[CapacityPhase, bool]:
+    phase = ctx.db.execute(
+        select(CapacityPhase).where(CapacityPhase.name == data.name)
+    ).scalar_one_or_none()
+    clash = ctx.db.execute(
+        select(CapacityPhase).where(CapacityPhase.target_date == data.target_date)
+    ).scalar_one_or_none()
+    if clash is not None and clash is not phase:
+        raise Conflict(
+            f"phase {clash.name!r} already targets {data.target_date}", field="target_date"
+        )
+    if phase is None:
+        phase = CapacityPhase(**data.model_dump())
+        ctx.db.add(phase)
+        ctx.db.flush()
+        record(
+            ctx,
+            action="phase.create",
+            object_type="capacity_phase",
+            object_id=phase.id,
+            after=row_dict(phase),
+        )
+        return phase, True
+    before = row_dict(phase)
+    phase.target_date, phase.target_pflops, phase.note = (
+        data.target_date,
+        data.target_pflops,
+        data.note,
+    )
+    ctx.db.flush()
+    record(
+        ctx,
+        action="phase.update",
+        object_type="capacity_phase",
+        object_id=phase.id,
+        before=before,
+        after=row_dict(phase),
+    )
+    return phase, False

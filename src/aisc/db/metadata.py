@@ -1,6 +1,7 @@
 """Import every domain's models so ``metadata`` knows all tables (for Alembic and tests)."""
 
 from aisc.accounts import models as _accounts  # noqa: F401
+from aisc.allocations import models as _allocations  # noqa: F401
 from aisc.applications import models as _applications  # noqa: F401
 from aisc.audit import models as _audit  # noqa: F401
 from aisc.awards import models as _awards  # noqa: F401

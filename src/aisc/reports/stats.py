@@ -7,13 +7,16 @@ Definitions:
 - committed: commitments minus releases; disbursed; available (budget - earmarks -
   commitments + releases);
 - average subsidy rate: the rate of each approval weighted by the list value it was granted;
-- median days to decision: from first submission to approval or rejection.
+- median days to decision: from first submission to approval or rejection;
+- allocated % now: committed GPU cards / installed GPU cards in the current month (the share
+  of available compute allocated; measured use comes with metering).
 """
 
 from __future__ import annotations
 
 import statistics
 from collections import defaultdict
+from datetime import date
 from decimal import Decimal
 
 from pydantic import BaseModel
@@ -21,6 +24,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from aisc.accounts.models import Organisation, OrgCategory
+from aisc.allocations.service import utilisation
 from aisc.applications.models import PENDING, Application, ApplicationStatus, Domain
 from aisc.awards.models import Award
 from aisc.ledger.service import balances
@@ -56,6 +60,8 @@ class SchemeStats(BaseModel):
     list_value_approved_hkd: Decimal
     average_subsidy_rate: Decimal | None
     median_days_to_decision: Decimal | None
+    allocated_pct_now: Decimal | None
+    allocated_month: str | None
     by_category: dict[OrgCategory, Breakdown]
     by_domain: dict[Domain, Breakdown]
 
@@ -72,8 +78,10 @@ def _count(bucket: Breakdown, status: ApplicationStatus) -> None:
         bucket.pending += 1
 
 
-def scheme_stats(db: Session) -> SchemeStats:
+def scheme_stats(db: Session, *, today: date) -> SchemeStats:
+    """Statistics as they stand; allocated % is for the month containing ``today``."""
     scheme = get_scheme(db)
+    now = utilisation(db, today=today).now
     fund = balances(db, scheme_id=scheme.id)
     rows = db.execute(
         select(Application, Organisation.category)
@@ -130,6 +138,8 @@ def scheme_stats(db: Session) -> SchemeStats:
         list_value_approved_hkd=cents_to_hkd(list_value),
         average_subsidy_rate=average,
         median_days_to_decision=median,
+        allocated_pct_now=now.allocated_pct if now else None,
+        allocated_month=now.month if now else None,
         by_category=dict(sorted(by_category.items())),
         by_domain=dict(sorted(by_domain.items())),
     )

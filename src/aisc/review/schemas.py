@@ -5,6 +5,7 @@ from decimal import Decimal
 
 from pydantic import Field
 
+from aisc.allocations.schemas import CapacityOverride
 from aisc.applications.models import RequestKind
 from aisc.review.models import Outcome
 from aisc.schemas import BigCount, Count, Id, LongText, Rate, ReadSchema, Schema
@@ -72,6 +73,11 @@ class Grant(Schema):
     gpu_hours: BigCount | None = None
     months: Count | None = Field(default=None, le=120)
     start: date | None = None
+    partition: str | None = Field(
+        default=None,
+        max_length=50,
+        description="partition to allocate on (default: the one with most cards of the model)",
+    )
 
 
 class DecisionCreate(Schema):
@@ -82,6 +88,7 @@ class DecisionCreate(Schema):
     grant: Grant = Field(default_factory=Grant)
     subsidy_rate: Rate | None = None
     exceptional_justification: str = Field(default="", max_length=5000)
+    capacity_override: CapacityOverride | None = None
 
 
 class DecisionRead(ReadSchema):
@@ -98,6 +105,9 @@ class DecisionRead(ReadSchema):
     granted_gpu_hours: int | None
     granted_months: int | None
     granted_start: date | None
+    granted_partition: str | None
+    capacity_override_by_id: int | None
+    capacity_override_justification: str
     subsidy_rate: Decimal | None
     exceptional_justification: str
     price_list_version: str | None

@@ -20,12 +20,14 @@ from sqlalchemy import select
 
 from aisc.accounts.models import Role
 from aisc.accounts.service import get_person, require_role
+from aisc.allocations import service as allocations
+from aisc.allocations.schemas import AllocationCreate
 from aisc.applications.models import Application, ApplicationStatus, RequestKind
 from aisc.applications.screening import RULE_CODES, add_months
 from aisc.applications.service import get_application, transition
 from aisc.audit.service import record
 from aisc.awards.models import Award, AwardStatus
-from aisc.cluster.models import GpuModel
+from aisc.cluster.models import GpuModel, Partition
 from aisc.context import Ctx
 from aisc.db.base import row_dict
 from aisc.errors import Conflict, Forbidden, InvalidTransition, NotFound, ValidationFailed
@@ -469,6 +471,16 @@ def _approve(
             field="exceptional_justification",
         )
 
+    # Capacity and money are decided under the scheme lock: racing approvals serialise here.
+    ledger.lock_scheme(ctx, scheme.id)
+    partition_name = grant.partition or allocations.default_partition(ctx.db, gpu_model=gpu_model)
+    partition = ctx.db.execute(
+        select(Partition).where(Partition.name == partition_name)
+    ).scalar_one_or_none()
+    if partition is None:
+        raise ValidationFailed(
+            f"grant.partition: unknown partition {partition_name!r}", field="grant.partition"
+        )
     price_list: PriceList = price_list_in_force(ctx.db, on=ctx.now.date())
     value = list_value_cents(
         price_list, kind=kind, gpu_model=gpu_model, gpu_cards=cards, months=months, gpu_hours=hours
@@ -482,6 +494,7 @@ def _approve(
         status=AwardStatus.OFFERED,
         kind=kind,
         gpu_model_code=gpu_model,
+        partition_id=partition.id,
         gpu_cards=cards,
         gpu_hours=hours,
         start_date=start,
@@ -495,6 +508,12 @@ def _approve(
     )
     ctx.db.add(award)
     ctx.db.flush()
+    allocations.create_allocation(
+        ctx,
+        data=AllocationCreate(
+            award_id=award.id, partition=partition.name, capacity_override=data.capacity_override
+        ),
+    )
     if cap > 0:
         ledger.commit(
             ctx,
@@ -512,6 +531,10 @@ def _approve(
     decision.granted_gpu_hours = hours
     decision.granted_months = months
     decision.granted_start = start
+    decision.granted_partition = partition.name
+    if data.capacity_override is not None:
+        decision.capacity_override_by_id = data.capacity_override.by_id
+        decision.capacity_override_justification = data.capacity_override.justification.strip()
     decision.subsidy_rate_bp = rate_bp
     decision.exceptional_justification = data.exceptional_justification.strip()
     decision.price_list_id = price_list.id
@@ -560,6 +583,9 @@ def read_decision(ctx: Ctx, decision: Decision) -> DecisionRead:
         granted_gpu_hours=decision.granted_gpu_hours,
         granted_months=decision.granted_months,
         granted_start=decision.granted_start,
+        granted_partition=decision.granted_partition,
+        capacity_override_by_id=decision.capacity_override_by_id,
+        capacity_override_justification=decision.capacity_override_justification,
         subsidy_rate=bp_to_rate(decision.subsidy_rate_bp)
         if decision.subsidy_rate_bp is not None
         else None,

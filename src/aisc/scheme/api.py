@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from datetime import date
+
 from fastapi import APIRouter, status
 
 from aisc.http import Uow
@@ -47,6 +49,6 @@ def replace_categories(data: CategoriesReplace, uow: Uow) -> SchemeRead:
 
 
 @router.get("/stats", response_model=SchemeStats)
-def stats(uow: Uow) -> SchemeStats:
+def stats(uow: Uow, as_of: date | None = None) -> SchemeStats:
     with uow() as ctx:
-        return scheme_stats(ctx.db)
+        return scheme_stats(ctx.db, today=as_of or ctx.now.date())

@@ -20,6 +20,7 @@ class Scheme(Base):
         ),
         CheckConstraint("end_date > start_date", name="dates_ordered"),
         CheckConstraint("review_quorum >= 1", name="quorum_positive"),
+        CheckConstraint("capacity_headroom_bp BETWEEN 0 AND 10000", name="headroom_range"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -29,6 +30,8 @@ class Scheme(Base):
     default_rate_bp: Mapped[int] = mapped_column(Integer, nullable=False)
     exceptional_max_bp: Mapped[int] = mapped_column(Integer, nullable=False)
     review_quorum: Mapped[int] = mapped_column(Integer, nullable=False)
+    # Share of installed GPU capacity kept back from awards (maintenance, sandbox, PoC).
+    capacity_headroom_bp: Mapped[int] = mapped_column(Integer, nullable=False, default=500)
     is_demo: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
 

@@ -54,6 +54,10 @@ class SchemeCreate(Schema):
     default_rate: Rate = Decimal("0.70")
     exceptional_max_rate: Rate = Decimal("0.90")
     review_quorum: int = Field(default=2, ge=1, le=20)
+    capacity_headroom: Rate = Field(
+        default=Decimal("0.05"),
+        description="share of installed GPUs kept back from awards (maintenance, sandbox, PoC)",
+    )
     criteria: list[CriterionIn] = Field(default_factory=lambda: list(DEFAULT_CRITERIA))
     eligible_categories: list[OrgCategory] = Field(
         default_factory=lambda: list(ELIGIBLE_BY_DEFAULT)
@@ -75,6 +79,7 @@ class SchemeUpdate(Schema):
     default_rate: Rate | None = None
     exceptional_max_rate: Rate | None = None
     review_quorum: int | None = Field(default=None, ge=1, le=20)
+    capacity_headroom: Rate | None = None
 
 
 class CriteriaReplace(Schema):
@@ -125,6 +130,7 @@ class SchemeRead(ReadSchema):
     default_rate: Decimal
     exceptional_max_rate: Decimal
     review_quorum: int
+    capacity_headroom: Decimal
     criteria: list[CriterionRead]
     eligible_categories: list[OrgCategory]
     total_fund_hkd: Decimal

@@ -39,6 +39,7 @@ def _snapshot(scheme: Scheme) -> dict[str, object]:
         "default_rate_bp": scheme.default_rate_bp,
         "exceptional_max_bp": scheme.exceptional_max_bp,
         "review_quorum": scheme.review_quorum,
+        "capacity_headroom_bp": scheme.capacity_headroom_bp,
         "criteria": [[c.code, c.name, c.weight] for c in scheme.criteria],
         "eligible": sorted(c.category.value for c in scheme.categories if c.eligible),
     }
@@ -67,6 +68,7 @@ def init_scheme(ctx: Ctx, *, data: SchemeCreate) -> Scheme:
         default_rate_bp=rate_to_bp(data.default_rate, field="default_rate"),
         exceptional_max_bp=rate_to_bp(data.exceptional_max_rate, field="exceptional_max_rate"),
         review_quorum=data.review_quorum,
+        capacity_headroom_bp=rate_to_bp(data.capacity_headroom, field="capacity_headroom"),
         is_demo=data.is_demo,
         created_at=ctx.now,
     )
@@ -123,6 +125,10 @@ def update_scheme(ctx: Ctx, *, data: SchemeUpdate) -> Scheme:
     scheme.default_rate_bp, scheme.exceptional_max_bp = default_bp, max_bp
     scheme.name = changes.get("name", scheme.name)
     scheme.review_quorum = changes.get("review_quorum", scheme.review_quorum)
+    if "capacity_headroom" in changes:
+        scheme.capacity_headroom_bp = rate_to_bp(
+            changes["capacity_headroom"], field="capacity_headroom"
+        )
     ctx.db.flush()
     record(
         ctx,
@@ -185,6 +191,7 @@ def read_scheme(db: Session, scheme: Scheme) -> SchemeRead:
         default_rate=bp_to_rate(scheme.default_rate_bp),
         exceptional_max_rate=bp_to_rate(scheme.exceptional_max_bp),
         review_quorum=scheme.review_quorum,
+        capacity_headroom=bp_to_rate(scheme.capacity_headroom_bp),
         criteria=[CriterionRead.model_validate(c) for c in scheme.criteria],
         eligible_categories=sorted(scheme.eligible_categories),
         total_fund_hkd=cents_to_hkd(fund.budget),

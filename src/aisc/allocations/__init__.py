@@ -1,0 +1,1 @@
+"""Allocations: an award's compute placed on a partition, and the capacity check behind it."""

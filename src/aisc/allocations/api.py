@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+from fastapi import APIRouter, status
+
+from aisc.allocations import service
+from aisc.allocations.models import AllocationState
+from aisc.allocations.schemas import AllocationCreate, AllocationRead, CapacityCheck
+from aisc.http import IdPath, IdQuery, PageDep, Uow
+
+router = APIRouter(tags=["allocations"])
+
+
+@router.get("/allocations", response_model=list[AllocationRead])
+def list_allocations(
+    uow: Uow,
+    page: PageDep,
+    award_id: IdQuery = None,
+    partition: str | None = None,
+    state: AllocationState | None = None,
+) -> list[AllocationRead]:
+    with uow() as ctx:
+        return service.list_allocations(
+            ctx,
+            award_id=award_id,
+            partition=partition,
+            state=state,
+            limit=page.limit,
+            offset=page.offset,
+        )
+
+
+@router.post("/allocations", response_model=AllocationRead, status_code=status.HTTP_201_CREATED)
+def create_allocation(data: AllocationCreate, uow: Uow) -> AllocationRead:
+    """Allocate (part of) an award on a partition; refused when the GPUs are not there."""
+    with uow() as ctx:
+        return service.read_allocation(ctx, service.create_allocation(ctx, data=data))
+
+
+@router.get("/allocations/{allocation_id}", response_model=AllocationRead)
+def get_allocation(allocation_id: IdPath, uow: Uow) -> AllocationRead:
+    with uow() as ctx:
+        return service.read_allocation(
+            ctx, service.get_allocation(ctx, allocation_id=allocation_id)
+        )
+
+
+@router.get("/applications/{application_id}/capacity-check", response_model=CapacityCheck)
+def capacity_check(application_id: IdPath, uow: Uow, partition: str | None = None) -> CapacityCheck:
+    """What approving this application as requested would do to the centre, month by month."""
+    with uow() as ctx:
+        return service.application_check(ctx, application_id=application_id, partition=partition)

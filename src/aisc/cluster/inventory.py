@@ -1,0 +1,157 @@
+"""Import an inventory file (YAML with partitions, nodes and phases; or CSV of nodes).
+
+All or nothing: every row is checked first, every problem is reported with its line number,
+and nothing is written unless the whole file is valid. Re-importing a file updates what changed
+and creates nothing twice (nodes, partitions and phases are matched by name).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+from sqlalchemy import select
+
+from aisc.cluster import service
+from aisc.cluster.models import GpuModel, Partition
+from aisc.cluster.schemas import ImportResult, NodeIn, PartitionIn, PhaseIn
+from aisc.context import Ctx
+from aisc.errors import ValidationFailed
+
+CSV_COLUMNS = (
+    "name",
+    "gpu_model",
+    "gpu_count",
+    "cpu_cores",
+    "memory_gb",
+    "partition",
+    "rack",
+    "leaf_switch",
+    "installed_on",
+)
+
+
+class Row:
+    def __init__(self, section: str, line: int, data: Any) -> None:
+        self.section, self.line, self.data = section, line, data
+
+
+def _yaml_rows(text: str) -> list[Row]:
+    try:
+        document = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}: " if mark else ""
+        raise ValidationFailed(f"{where}not valid YAML: {exc}", field="file") from exc
+    if document is None or not isinstance(data, dict):
+        raise ValidationFailed(
+            "line 1: expected a mapping with partitions, nodes and phases", field="file"
+        )
+    unknown = sorted(set(data) - {"partitions", "nodes", "phases"})
+    if unknown:
+        raise ValidationFailed(
+            f"unknown section {unknown[0]!r} (expected partitions, nodes, phases)", field="file"
+        )
+    rows = []
+    for key_node, value_node in document.value:
+        section = key_node.value
+        if not isinstance(value_node, yaml.SequenceNode):
+            raise ValidationFailed(
+                f"line {value_node.start_mark.line + 1}: {section} must be a list", field="file"
+            )
+        for index, item in enumerate(value_node.value):
+            rows.append(Row(section, item.start_mark.line + 1, data[section][index]))
+    return rows
+
+
+def _csv_rows(text: str) -> list[Row]:
+    reader = csv.DictReader(io.StringIO(text))
+    missing = [c for c in CSV_COLUMNS if c not in (reader.fieldnames or [])]
+    if missing:
+        raise ValidationFailed(f"line 1: the CSV header lacks {', '.join(missing)}", field="file")
+    rows = []
+    for record in reader:
+        if None in record:
+            raise ValidationFailed(
+                f"line {reader.line_num}: more fields than the header has", field="file"
+            )
+        cleaned = {k: v for k, v in record.items() if v not in ("", None)}
+        rows.append(Row("nodes", reader.line_num, cleaned))
+    return rows
+
+
+def parse(text: str, *, fmt: str) -> list[Row]:
+    if fmt == "csv":
+        return _csv_rows(text)
+    if fmt in ("yaml", "yml", "json"):
+        return _yaml_rows(text)
+    raise ValidationFailed(f"unknown inventory format {fmt!r} (yaml or csv)", field="format")
+
+
+def _validate(row: Row, schema: type[BaseModel], errors: list[str]) -> Any:
+    try:
+        return schema.model_validate(row.data)
+    except ValidationError as exc:
+        for err in exc.errors():
+            where = ".".join(str(p) for p in err["loc"]) or row.section
+            errors.append(f"line {row.line}: {where}: {err['msg']}")
+        return None
+
+
+def import_inventory(ctx: Ctx, *, text: str, fmt: str) -> ImportResult:
+    rows = parse(text, fmt=fmt)
+    errors: list[str] = []
+    partitions: list[PartitionIn] = []
+    nodes: list[tuple[int, NodeIn]] = []
+    phases: list[PhaseIn] = []
+    for row in rows:
+        if row.section == "partitions" and (p := _validate(row, PartitionIn, errors)):
+            partitions.append(p)
+        elif row.section == "phases" and (ph := _validate(row, PhaseIn, errors)):
+            phases.append(ph)
+        elif row.section == "nodes" and (n := _validate(row, NodeIn, errors)):
+            nodes.append((row.line, n))
+
+    known_models = set(ctx.db.execute(select(GpuModel.code)).scalars())
+    known_partitions = set(ctx.db.execute(select(Partition.name)).scalars())
+    known_partitions |= {p.name for p in partitions}
+    seen: dict[str, int] = {}
+    for line, node in nodes:
+        if node.name in seen:
+            errors.append(
+                f"line {line}: name: node {node.name!r} also appears on line {seen[node.name]}"
+            )
+        seen.setdefault(node.name, line)
+        if node.gpu_model not in known_models:
+            errors.append(f"line {line}: gpu_model: unknown GPU model {node.gpu_model!r}")
+        if node.partition not in known_partitions:
+            errors.append(f"line {line}: partition: unknown partition {node.partition!r}")
+        if node.state.value != "up" and not node.state_reason.strip():
+            errors.append(
+                f"line {line}: state_reason: a node that is {node.state.value} needs a reason"
+            )
+    if errors:
+        raise ValidationFailed(
+            f"inventory not imported ({len(errors)} problem{'s' if len(errors) > 1 else ''}): "
+            + "; ".join(errors[:20])
+            + (" ..." if len(errors) > 20 else ""),
+            field="file",
+            details=errors,
+        )
+
+    # Any error below propagates and the edge rolls the whole import back.
+    counts = dict.fromkeys(ImportResult.model_fields, 0)
+    for partition in partitions:
+        _p, created = service.upsert_partition(ctx, data=partition)
+        counts["partitions_created" if created else "partitions_updated"] += 1
+    for line, node in nodes:
+        _n, created = service.upsert_node(ctx, data=node, field_prefix=f"line {line}: ")
+        counts["nodes_created" if created else "nodes_updated"] += 1
+    for phase in phases:
+        _ph, created = service.upsert_phase(ctx, data=phase)
+        counts["phases_created" if created else "phases_updated"] += 1
+    return ImportResult(**counts)

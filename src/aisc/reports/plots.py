@@ -1,0 +1,71 @@
+"""Charts rendered with matplotlib (no display, no network): PNG or SVG bytes."""
+
+from __future__ import annotations
+
+import io
+from datetime import date
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+from sqlalchemy.orm import Session
+
+from aisc.allocations.service import utilisation
+from aisc.errors import ValidationFailed
+
+FORMATS = ("png", "svg")
+
+
+def capacity_plot(db: Session, *, fmt: str, today: date) -> bytes:
+    """Installed and allocatable GPU cards against committed cards, month by month."""
+    if fmt not in FORMATS:
+        raise ValidationFailed(f"format: {fmt!r} is not one of png, svg", field="format")
+    data = utilisation(db, today=today)
+    labels = [m.month for m in data.months]
+    x = range(len(labels))
+    fig, ax = plt.subplots(figsize=(11, 4.8), dpi=110)
+    ax.fill_between(
+        x,
+        [float(m.committed_cards) for m in data.months],
+        step="mid",
+        alpha=0.45,
+        color="#c2410c",
+        label="committed (allocations)",
+    )
+    ax.step(
+        x,
+        [float(m.installed_cards) for m in data.months],
+        where="mid",
+        color="#1d4ed8",
+        linewidth=2,
+        label="installed",
+    )
+    ax.step(
+        x,
+        [float(m.allocatable_cards) for m in data.months],
+        where="mid",
+        color="#1d4ed8",
+        linestyle="--",
+        linewidth=1.2,
+        label=f"allocatable (installed less {data.headroom_pct}% headroom)",
+    )
+    if data.now is not None:
+        ax.axvline(labels.index(data.now.month), color="#374151", linestyle=":", linewidth=1)
+        ax.annotate(
+            f"now: {data.now.allocated_pct}% allocated",
+            (labels.index(data.now.month), float(data.now.installed_cards)),
+            textcoords="offset points",
+            xytext=(6, 6),
+            fontsize=8,
+        )
+    ax.set_xticks(list(x)[::3], labels[::3], rotation=45, ha="right", fontsize=8)
+    ax.set_ylabel("GPU cards (monthly average)")
+    ax.set_title("GPU supply against commitments")
+    ax.legend(loc="upper left", fontsize=8)
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format=fmt, metadata={"Date": None} if fmt == "svg" else None)
+    plt.close(fig)
+    return buffer.getvalue()
