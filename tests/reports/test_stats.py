@@ -89,6 +89,17 @@ def test_demo_reproduces_the_public_record(tmp_path, cli_at):
             reasons.update(r["code"] for r in decision["reasons"])
     assert {"no_local_rnd_staff", "hk_relevance_missing"} <= reasons
     assert "audit chain intact" in cli("audit", "verify").output
+    # The hardware: phase 1 is about 1,300 PFLOPS of dense BF16, phase 2 about 3,000.
+    opening = json.loads(cli("cluster", "capacity", "--as-of", "2024-12-09", "--json").output)
+    assert opening["installed_gpus"] == 1312
+    assert opening["installed_pflops"]["bf16_dense"] == "1297.6"
+    phase2 = json.loads(cli("cluster", "capacity", "--as-of", "2025-12-31", "--json").output)
+    assert Decimal(phase2["by_model"][0]["pflops"]["bf16_dense"]) == Decimal("2998.6")
+    assert {m["gpu_model"] for m in phase2["by_model"]} == {"H800-SXM5-80GB", "L40S-48GB"}
+    # More than 90% of the available GPUs allocated in mid-2025, as officials said.
+    mid_2025 = json.loads(cli("scheme", "stats", "--as-of", "2025-07-31", "--json").output)
+    assert Decimal(mid_2025["allocated_pct_now"]) > 90
+    assert len(json.loads(cli("alloc", "list", "--json").output)) == 10
     # Rebuilding needs --replace; a database that is not a demo is never replaced.
     assert cli("demo", "--db", str(db), "--no-serve", expect=4)
     assert "10 approved" in cli("demo", "--db", str(db), "--no-serve", "--replace").output

@@ -135,22 +135,30 @@ def _supply(db: Session) -> tuple[list[Supply], dict[Pool, int]]:
 
 def _demand(db: Session) -> list[Demand]:
     rows = db.execute(
-        select(Allocation, Partition.name)
-        .join(Partition)
+        select(
+            Allocation.id,
+            Allocation.gpu_model_code,
+            Partition.name,
+            Allocation.start_date,
+            Allocation.end_date,
+            Allocation.gpu_cards,
+            Allocation.gpu_hours,
+        )
+        .join(Partition, Partition.id == Allocation.partition_id)
         .join(Award, Award.id == Allocation.award_id)
         .where(Award.status.in_(LIVE_AWARDS))
     )
     return [
         Demand(
-            key=f"allocation {a.id}",
-            gpu_model=a.gpu_model_code,
-            partition=name,
-            start=a.start_date,
-            end=a.end_date,
-            cards=a.gpu_cards,
-            gpu_hours=a.gpu_hours,
+            key=f"allocation {id_}",
+            gpu_model=model,
+            partition=partition,
+            start=start,
+            end=end,
+            cards=cards,
+            gpu_hours=hours,
         )
-        for a, name in rows
+        for id_, model, partition, start, end, cards, hours in rows
     ]
 
 
@@ -195,26 +203,26 @@ def check(db: Session, demand: Demand, *, subject: str) -> CapacityCheck:
     if not months:
         months = months_between(demand.start, demand.end)
     pool = (demand.gpu_model, demand.partition)
-    before = _positions(db, [], months).get(pool, [MonthPosition(m) for m in months])
-    after_table = _positions(db, [demand], months)
-    after = after_table[pool]
+    table = _positions(db, [demand], months)
     rows = []
-    for b, a in zip(before, after, strict=True):
+    for after in table[pool]:
+        # The table includes ``demand``; "before" is the same month without its share.
+        committed_before = after.committed - after.by_demand.get(demand.key, 0)
         rows.append(
             CapacityMonth(
-                month=a.month.label,
-                installed_cards=a.cards(a.installed),
-                allocatable_cards=a.cards(a.allocatable),
-                committed_before=b.cards(b.committed),
-                committed_after=a.cards(a.committed),
-                headroom_before=b.cards(b.headroom),
-                headroom_after=a.cards(a.headroom),
-                shortfall_cards=a.shortfall_cards() if demand.key in a.by_demand else 0,
+                month=after.month.label,
+                installed_cards=after.cards(after.installed),
+                allocatable_cards=after.cards(after.allocatable),
+                committed_before=after.cards(committed_before),
+                committed_after=after.cards(after.committed),
+                headroom_before=after.cards(after.allocatable - committed_before),
+                headroom_after=after.cards(after.headroom),
+                shortfall_cards=after.shortfall_cards() if demand.key in after.by_demand else 0,
             )
         )
     found = [
         ShortfallRead(month=s.month, gpu_model=s.gpu_model, partition=s.partition, cards=s.cards)
-        for s in shortfalls(after_table, demand)
+        for s in shortfalls(table, demand)
     ]
     return CapacityCheck(
         subject=subject,
