@@ -15,8 +15,5 @@ def audit_count(uow: Any) -> int:
 
 
 def error_field(response: Any) -> str:
-    """The field an error response names (ours or FastAPI's validation format)."""
-    detail = response.json()["detail"]
-    if isinstance(detail, dict):
-        return str(detail.get("field"))
-    return ".".join(str(p) for p in detail[0]["loc"][1:])
+    """The field an error response names."""
+    return str(response.json()["detail"]["field"])

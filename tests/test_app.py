@@ -17,3 +17,24 @@ def test_errors_are_json_with_a_code_and_the_field(client):
         }
     }
     assert client.get("/api/v1/nowhere").status_code == 404
+
+
+def test_unreadable_bodies_and_unknown_paths_get_the_same_error_shape(client):
+    broken = client.post(
+        "/api/v1/organisations", content=b"\xff\xfe{", headers={"content-type": "application/json"}
+    )
+    assert broken.status_code in (400, 422)
+    assert broken.json()["detail"]["code"] in ("bad_request", "invalid")
+    missing = client.get("/api/v1/nowhere")
+    assert missing.json() == {"detail": {"code": "not_found", "message": "Not Found"}}
+    wrong_method = client.delete("/api/v1/scheme")
+    assert wrong_method.status_code == 405
+    assert wrong_method.json()["detail"]["code"] == "method_not_allowed"
+
+
+def test_every_operation_documents_its_error_responses(client):
+    document = client.get("/api/v1/openapi.json").json()
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            for status in ("400", "404", "409", "422"):
+                assert status in operation["responses"], f"{method.upper()} {path}: {status}"

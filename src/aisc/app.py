@@ -5,13 +5,16 @@ from __future__ import annotations
 import html
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
 from sqlalchemy import Engine
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from aisc import __version__
 from aisc.context import Clock, utcnow
 from aisc.db.engine import engine_from_settings, make_sessionmaker, transaction
 from aisc.errors import AiscError
+from aisc.http import ERROR_RESPONSES, validation_body
 from aisc.settings import Settings
 
 API_PREFIX = "/api/v1"
@@ -41,6 +44,20 @@ def create_app(
     async def _aisc_error(_request: Request, exc: AiscError) -> JSONResponse:
         return JSONResponse(status_code=exc.status_code, content={"detail": exc.to_dict()})
 
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        codes = {400: "bad_request", 404: "not_found", 405: "method_not_allowed"}
+        body = {"code": codes.get(exc.status_code, "error"), "message": str(exc.detail)}
+        return JSONResponse(
+            status_code=exc.status_code,
+            content={"detail": body},
+            headers=getattr(exc, "headers", None),
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse(status_code=422, content=validation_body(exc.errors()))
+
     from aisc.accounts.api import router as accounts_router
     from aisc.allocations.api import router as allocations_router
     from aisc.applications.api import router as applications_router
@@ -64,7 +81,7 @@ def create_app(
         ledger_router,
         audit_router,
     ):
-        app.include_router(router, prefix=API_PREFIX)
+        app.include_router(router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:

@@ -7,11 +7,12 @@ returned, so a failed commit is never reported as success.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Path, Query, Request
+from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session, sessionmaker
 
 from aisc.context import Clock, Ctx
@@ -57,3 +58,46 @@ PageDep = Annotated[Page, Depends()]
 # Ids in paths are bounded so that an absurd number is a 422, not a database overflow.
 IdPath = Annotated[int, Path(ge=1, lt=2**31)]
 IdQuery = Annotated[int | None, Query(ge=1, lt=2**31)]
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(description="machine-readable kind: invalid, not_found, conflict, ...")
+    message: str
+    field: str | None = Field(default=None, description="the input field at fault, if any")
+    details: Any = None
+
+
+class ErrorBody(BaseModel):
+    """Every error response of the API has this shape."""
+
+    detail: ErrorDetail
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorBody, "description": "the request could not be read (e.g. broken JSON)"},
+    403: {"model": ErrorBody, "description": "not allowed"},
+    404: {"model": ErrorBody, "description": "not found"},
+    409: {"model": ErrorBody, "description": "conflicts with the current state"},
+    422: {"model": ErrorBody, "description": "invalid input (the field is named)"},
+    503: {"model": ErrorBody, "description": "not ready (e.g. database not migrated)"},
+}
+
+
+def validation_body(errors: Sequence[Any]) -> dict[str, Any]:
+    """FastAPI's request validation errors in the shape of every other error."""
+    problems = []
+    for err in errors:
+        loc = [str(p) for p in err.get("loc", ())]
+        if loc and loc[0] in ("body", "query", "path", "header", "cookie"):
+            loc = loc[1:]
+        problems.append({"field": ".".join(loc), "message": err.get("msg", "invalid")})
+    first = problems[0] if problems else {"field": "", "message": "invalid input"}
+    summary = "; ".join(f"{p['field'] or 'input'}: {p['message']}" for p in problems)
+    return {
+        "detail": {
+            "code": "invalid",
+            "message": summary,
+            "field": first["field"],
+            "details": problems,
+        }
+    }

@@ -228,3 +228,30 @@ def test_allocated_share_and_plot(client, cli, world, tmp_path):
     assert "wrote" in cli("cluster", "plot", "--out", str(out)).output
     assert out.read_bytes().lstrip().startswith(b"<?xml")
     assert cli("cluster", "plot", "--out", str(tmp_path / "x.bmp"), expect=2)
+
+
+def test_suspension_follows_the_award(client, cli, world, clock):
+    award = decide(client, world.reviewed(), world).json()["award_id"]
+    clock.advance(days=60)
+    allocation = client.get("/api/v1/allocations").json()[0]["id"]
+    assert (
+        client.post(f"/api/v1/awards/{award}/suspend", json={"reason": "late"}).status_code == 409
+    )  # offered, not yet active
+    client.post(f"/api/v1/awards/{award}/accept")
+    suspended = client.post(
+        f"/api/v1/awards/{award}/suspend", json={"reason": "progress report overdue"}
+    )
+    assert suspended.json()["status"] == "suspended"
+    assert client.get(f"/api/v1/allocations/{allocation}").json()["state"] == "suspended"
+    assert client.post(f"/api/v1/awards/{award}/suspend", json={"reason": "x"}).status_code == 409
+    assert client.post(f"/api/v1/awards/{award}/resume").json()["status"] == "active"
+    assert client.get(f"/api/v1/allocations/{allocation}").json()["state"] == "active"
+    assert client.post(f"/api/v1/awards/{award}/resume").status_code == 409
+    assert cli("award", "suspend", str(award), "--reason", " ", expect=2)
+    assert (
+        json.loads(cli("award", "suspend", str(award), "--reason", "audit", "--json").output)[
+            "status"
+        ]
+        == "suspended"
+    )
+    assert json.loads(cli("award", "resume", str(award), "--json").output)["status"] == "active"

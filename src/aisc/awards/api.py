@@ -1,11 +1,13 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
+from pydantic import Field
 
 from aisc.awards import service
 from aisc.awards.models import AwardStatus
 from aisc.awards.schemas import AwardRead
 from aisc.http import IdPath, IdQuery, PageDep, Uow
+from aisc.schemas import Schema
 
 router = APIRouter(prefix="/awards", tags=["awards"])
 
@@ -35,3 +37,19 @@ def get_award(award_id: IdPath, uow: Uow) -> AwardRead:
 def accept(award_id: IdPath, uow: Uow) -> AwardRead:
     with uow() as ctx:
         return service.read_award(ctx, service.accept(ctx, award_id=award_id))
+
+
+class ReasonIn(Schema):
+    reason: str = Field(min_length=1, max_length=5000)
+
+
+@router.post("/{award_id}/suspend", response_model=AwardRead)
+def suspend(award_id: IdPath, data: ReasonIn, uow: Uow) -> AwardRead:
+    with uow() as ctx:
+        return service.read_award(ctx, service.suspend(ctx, award_id=award_id, reason=data.reason))
+
+
+@router.post("/{award_id}/resume", response_model=AwardRead)
+def resume(award_id: IdPath, uow: Uow) -> AwardRead:
+    with uow() as ctx:
+        return service.read_award(ctx, service.resume(ctx, award_id=award_id))

@@ -1,4 +1,4 @@
-"""Awards: read, and accept an offer (offered -> active)."""
+"""Awards: read; accept an offer (offered -> active); suspend and resume (active <-> suspended)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from aisc.audit.service import record
 from aisc.awards.models import Award, AwardStatus
 from aisc.awards.schemas import AwardRead
 from aisc.context import Ctx
-from aisc.errors import InvalidTransition, NotFound
+from aisc.errors import InvalidTransition, NotFound, ValidationFailed
 from aisc.ledger.service import award_balance
 
 
@@ -55,6 +55,49 @@ def accept(ctx: Ctx, *, award_id: int) -> Award:
         object_type="award",
         object_id=award.id,
         before={"status": AwardStatus.OFFERED},
+        after={"status": award.status},
+    )
+    return award
+
+
+def suspend(ctx: Ctx, *, award_id: int, reason: str) -> Award:
+    """Suspend an active award (e.g. an overdue report); its allocations are suspended too."""
+    award = get_award(ctx, award_id=award_id)
+    if not reason.strip():
+        raise ValidationFailed("a suspension needs a reason", field="reason")
+    if award.status is not AwardStatus.ACTIVE:
+        raise InvalidTransition(
+            f"award {award.id} is {award.status.value}; only an active award can be suspended",
+            field="status",
+        )
+    award.status = AwardStatus.SUSPENDED
+    ctx.db.flush()
+    record(
+        ctx,
+        action="award.suspend",
+        object_type="award",
+        object_id=award.id,
+        before={"status": AwardStatus.ACTIVE},
+        after={"status": award.status, "reason": reason.strip()},
+    )
+    return award
+
+
+def resume(ctx: Ctx, *, award_id: int) -> Award:
+    award = get_award(ctx, award_id=award_id)
+    if award.status is not AwardStatus.SUSPENDED:
+        raise InvalidTransition(
+            f"award {award.id} is {award.status.value}; only a suspended award can resume",
+            field="status",
+        )
+    award.status = AwardStatus.ACTIVE
+    ctx.db.flush()
+    record(
+        ctx,
+        action="award.resume",
+        object_type="award",
+        object_id=award.id,
+        before={"status": AwardStatus.SUSPENDED},
         after={"status": award.status},
     )
     return award

@@ -166,3 +166,18 @@ def show_award(award_id: int, as_json: bool = JsonOpt) -> None:
 def accept(award_id: int, as_json: bool = JsonOpt) -> None:
     with uow() as ctx:
         emit_one(awards.read_award(ctx, awards.accept(ctx, award_id=award_id)), as_json)
+
+
+@award_app.command("suspend")
+def suspend(award_id: int, reason: str = typer.Option(...), as_json: bool = JsonOpt) -> None:
+    """Suspend an active award; its allocations are suspended with it."""
+    with uow() as ctx:
+        emit_one(
+            awards.read_award(ctx, awards.suspend(ctx, award_id=award_id, reason=reason)), as_json
+        )
+
+
+@award_app.command("resume")
+def resume(award_id: int, as_json: bool = JsonOpt) -> None:
+    with uow() as ctx:
+        emit_one(awards.read_award(ctx, awards.resume(ctx, award_id=award_id)), as_json)
