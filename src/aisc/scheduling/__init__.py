@@ -1,0 +1,1 @@
+"""Scheduling: the pure decision core (``core``) and, around it, the I/O that feeds it."""

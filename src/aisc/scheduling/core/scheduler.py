@@ -1,0 +1,315 @@
+"""One scheduling pass.
+
+In priority order, each pending job is:
+1. refused if its project's remaining budget cannot cover gpus x walltime;
+2. skipped if a job of the same shape (and eligibility) already failed this pass with a walltime
+   no longer than its own (resources only shrink within a pass);
+3. started if it fits now: sub-node jobs best-fit (fewest GPUs left on the node, so whole nodes
+   stay free), multi-node jobs all nodes or none (gang), in one leaf switch when possible;
+4. otherwise, for the first ``reservation_depth`` blocked jobs: the earliest time it fits as
+   running jobs reach their walltimes becomes a reservation on named nodes; later jobs may use
+   those nodes only if they end before it starts (EASY backfill: the reserved job is never
+   delayed). If preemptible (or over-budget) work stands in the way of a non-preemptible job,
+   the fewest such victims are preempted instead (SIGTERM, grace, SIGKILL, requeue).
+
+Nodes reserved for a project's dedicated allocation take that project's jobs, and others' jobs
+only when those are preemptible.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+
+from aisc.scheduling.core.model import (
+    Decisions,
+    Job,
+    Node,
+    Policy,
+    Qos,
+    Reservation,
+    Running,
+    Start,
+    State,
+)
+from aisc.scheduling.core.priority import order
+
+Placement = tuple[tuple[str, int], ...]
+
+
+@dataclass
+class Pool:
+    """Free GPUs per node during a pass, and the reservations made so far."""
+
+    nodes: dict[str, Node]
+    free: dict[str, int]
+    reserved_from: dict[str, int]  # node -> earliest reservation start on it
+
+    def eligible(self, node: Node, job: Job) -> bool:
+        if not node.available or node.partition != job.partition or node.gpu_model != job.gpu_model:
+            return False
+        if node.reserved_for is not None and node.reserved_for != job.project:
+            return job.preemptible
+        return True
+
+    def usable(self, node: Node, job: Job, now: int) -> bool:
+        """Eligible, and not held for a reserved job that this one would delay."""
+        start = self.reserved_from.get(node.name)
+        return self.eligible(node, job) and (start is None or now + job.walltime <= start)
+
+
+def _fit(job: Job, candidates: list[tuple[str, int, str]]) -> Placement | None:
+    """Choose nodes for ``job`` from (name, free GPUs, leaf) candidates, or None."""
+    need = job.gpus_per_node
+    fitting = [c for c in candidates if c[1] >= need]
+    if job.nodes == 1:
+        if not fitting:
+            return None
+        name = min(fitting, key=lambda c: (c[1] - need, c[0]))[0]  # best fit
+        return ((name, need),)
+    if len(fitting) < job.nodes:
+        return None
+    by_leaf: dict[str, list[str]] = defaultdict(list)
+    for name, _free, leaf in sorted(fitting):
+        by_leaf[leaf].append(name)
+    # One leaf switch if any can hold the whole job: the one with the fewest spare nodes.
+    whole = [leaf for leaf, names in by_leaf.items() if len(names) >= job.nodes]
+    if whole:
+        leaf = min(whole, key=lambda lf: (len(by_leaf[lf]), lf))
+        return tuple((n, need) for n in by_leaf[leaf][: job.nodes])
+    chosen: list[str] = []
+    for leaf in sorted(by_leaf, key=lambda lf: (-len(by_leaf[lf]), lf)):  # fewest leaves
+        chosen.extend(by_leaf[leaf][: job.nodes - len(chosen)])
+        if len(chosen) == job.nodes:
+            break
+    return tuple((n, need) for n in chosen)
+
+
+def _candidates(pool: Pool, job: Job, now: int) -> list[tuple[str, int, str]]:
+    return [
+        (name, pool.free[name], node.leaf)
+        for name, node in pool.nodes.items()
+        if pool.usable(node, job, now)
+    ]
+
+
+def _earliest(
+    pool: Pool, job: Job, running: list[Running], now: int
+) -> tuple[int, Placement] | None:
+    """When ``job`` could start as ``running`` (sorted by end) reach their walltimes."""
+    free = dict(pool.free)
+    eligible = {n: node for n, node in pool.nodes.items() if pool.eligible(node, job)}
+
+    def attempt() -> Placement | None:
+        return _fit(job, [(n, free[n], node.leaf) for n, node in eligible.items()])
+
+    placed = attempt()
+    if placed is not None:
+        return now, placed
+    for run in running:  # sorted by end by the caller
+        for name, gpus in run.placement:
+            if name in free:
+                free[name] += gpus
+        placed = attempt()
+        if placed is not None:
+            return max(run.end, now), placed
+    return None
+
+
+def _never_fits(job: Job, nodes: dict[str, Node], pool: Pool) -> bool:
+    eligible = [
+        n
+        for n in nodes.values()
+        if pool.eligible(n, job) or (n.partition == job.partition and n.gpu_model == job.gpu_model)
+    ]
+    return sum(1 for n in eligible if n.gpus >= job.gpus_per_node) < job.nodes
+
+
+def _victims(pool: Pool, job: Job, running: list[Running], state: State) -> list[Running] | None:
+    """The fewest preemptible (or over-budget) running jobs whose GPUs let ``job`` start now."""
+    if job.preemptible or job.qos <= Qos.OVERBURN:
+        return None
+
+    def exposed(run: Running) -> bool:
+        project = state.projects.get(run.job.project)
+        over = (
+            project is not None
+            and project.budget_gpu_seconds is not None
+            and project.budget_gpu_seconds <= 0
+        )
+        return run.job.preemptible or over
+
+    # Lowest tier first, then the most recently started (least work lost).
+    candidates = sorted(
+        (r for r in running if exposed(r)), key=lambda r: (r.job.qos, -r.start, -r.job.seq)
+    )
+    free = dict(pool.free)
+    chosen: list[Running] = []
+
+    def fits(extra: dict[str, int]) -> bool:
+        return (
+            _fit(
+                job,
+                [
+                    (n, extra[n], node.leaf)
+                    for n, node in pool.nodes.items()
+                    if pool.usable(node, job, state.now)
+                ],
+            )
+            is not None
+        )
+
+    for run in candidates:
+        chosen.append(run)
+        for name, gpus in run.placement:
+            free[name] = free.get(name, 0) + gpus
+        if fits(free):
+            break
+    else:
+        return None
+    # Minimise: drop any victim the job does not need.
+    for run in list(reversed(chosen)):
+        trial = dict(free)
+        for name, gpus in run.placement:
+            trial[name] -= gpus
+        if fits(trial):
+            chosen.remove(run)
+            free = trial
+    return chosen
+
+
+def schedule(state: State, policy: Policy = Policy()) -> Decisions:
+    """Decide one pass. Pure: the same state and policy always give the same decisions."""
+    now = state.now
+    nodes = {n.name: n for n in state.nodes}
+    free = {n.name: n.gpus for n in state.nodes}
+    for run in state.running:
+        for name, gpus in run.placement:
+            if name in free:
+                free[name] -= gpus
+    pool = Pool(nodes=nodes, free=free, reserved_from={})
+    budgets = {name: p.budget_gpu_seconds for name, p in state.projects.items()}
+    running = list(state.running)
+    starts: list[Start] = []
+    reservations: list[Reservation] = []
+    preempted: list[int] = []
+    refused: dict[int, str] = {}
+    failed: dict[tuple[object, ...], int] = {}  # shape -> shortest walltime that failed now
+    blocked: list[Job] = []
+    dedicated = {n.reserved_for for n in state.nodes if n.reserved_for is not None}
+
+    depth = policy.estimate_depth
+    budget_of, failed_for = budgets.get, failed.get  # bound once: this loop sees every job
+    for job in order(state.pending, state.projects, policy, now):
+        budget = budget_of(job.project)
+        if budget is not None and job.gpus * job.walltime > budget:
+            refused[job.id] = (
+                f"needs {job.gpus * job.walltime} GPU-seconds; project "
+                f"{job.project} has {budget} left"
+            )
+            continue
+        shape = (
+            job.partition,
+            job.gpu_model,
+            job.nodes,
+            job.gpus_per_node,
+            job.preemptible,
+            job.project if job.project in dedicated else "",
+        )
+        failed_at = failed_for(shape)
+        if failed_at is not None and job.walltime >= failed_at:
+            if len(blocked) < depth:  # only the first few blocked jobs get estimates
+                blocked.append(job)
+            continue
+        cost = job.gpus * job.walltime
+        placement = _fit(job, _candidates(pool, job, now))
+        if placement is not None:
+            for name, gpus in placement:
+                pool.free[name] -= gpus
+            starts.append(Start(job.id, placement))
+            running.append(Running(job, now, placement))
+            if budget is not None:
+                budgets[job.project] = budget - cost
+            continue
+        failed[shape] = min(failed.get(shape, job.walltime), job.walltime)
+        blocked.append(job)
+        if len(reservations) >= policy.reservation_depth:
+            continue
+        if _never_fits(job, nodes, pool):
+            refused[job.id] = "no node of the partition can ever hold this shape"
+            blocked.pop()
+            continue
+        # Victims come from work already running, never from jobs started in this pass.
+        victims = _victims(
+            pool, job, [r for r in state.running if r.job.id not in preempted], state
+        )
+        if victims:
+            preempted.extend(r.job.id for r in victims)
+            for run in victims:
+                for name, gpus in run.placement:
+                    pool.free[name] += gpus
+            held = _fit(job, _candidates(pool, job, now)) or ()
+            for name, gpus in held:  # hold the freed GPUs for it
+                pool.free[name] -= gpus
+            earliest: tuple[int, Placement] | None = (now + policy.grace_seconds, held)
+        else:
+            earliest = _earliest(pool, job, _by_end(running, preempted), now)
+        if earliest is None:
+            continue
+        start, placement = earliest
+        names = tuple(sorted({name for name, _ in placement}))
+        reservations.append(Reservation(job.id, start, names))
+        for name in names:
+            pool.reserved_from[name] = min(pool.reserved_from.get(name, start), start)
+
+    estimates = _estimates(
+        pool, blocked[: policy.estimate_depth], running, preempted, reservations, now, dedicated
+    )
+    return Decisions(
+        starts=tuple(starts),
+        preemptions=tuple(preempted),
+        reservations=tuple(reservations),
+        estimates=estimates,
+        refused=refused,
+    )
+
+
+def _by_end(running: list[Running], preempted: list[int]) -> list[Running]:
+    gone = set(preempted)
+    return sorted((r for r in running if r.job.id not in gone), key=lambda r: (r.end, r.job.seq))
+
+
+def _estimates(
+    pool: Pool,
+    jobs: list[Job],
+    running: list[Running],
+    preempted: list[int],
+    reservations: list[Reservation],
+    now: int,
+    dedicated: set[str],
+) -> dict[int, int]:
+    """Start-time estimates: a reserved job's reservation; for the others, the earliest time
+    they fit as running jobs reach their walltimes (a lower bound: jobs ahead of them in the
+    queue may take those GPUs first)."""
+    reserved = {r.job_id: r.start for r in reservations}
+    live = _by_end(running, preempted)
+    result = {}
+    known: dict[tuple[object, ...], int | None] = {}  # same shape, same lower bound
+    for job in jobs:
+        if job.id in reserved:
+            result[job.id] = reserved[job.id]
+            continue
+        key = (
+            job.partition,
+            job.gpu_model,
+            job.nodes,
+            job.gpus_per_node,
+            job.preemptible,
+            job.project if job.project in dedicated else "",
+        )
+        if key not in known:
+            earliest = _earliest(pool, job, live, now)
+            known[key] = earliest[0] if earliest is not None else None
+        if known[key] is not None:
+            result[job.id] = known[key]  # type: ignore[assignment]
+    return result
