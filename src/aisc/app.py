@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import html
+import logging
+import threading
+from collections.abc import AsyncIterator
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -14,19 +18,41 @@ from aisc import __version__
 from aisc.context import Clock, utcnow
 from aisc.db.engine import engine_from_settings, make_sessionmaker, transaction
 from aisc.errors import AiscError
+from aisc.executors.local import LocalExecutor
 from aisc.http import ERROR_RESPONSES, validation_body
+from aisc.scheduling.loop import JobRunner
 from aisc.settings import Settings
 
 API_PREFIX = "/api/v1"
 
 
 def create_app(
-    settings: Settings | None = None, *, engine: Engine | None = None, clock: Clock = utcnow
+    settings: Settings | None = None,
+    *,
+    engine: Engine | None = None,
+    clock: Clock = utcnow,
+    run_scheduler: bool = False,
 ) -> FastAPI:
-    """Build the application for ``settings`` (or an already-made ``engine``)."""
+    """Build the application for ``settings`` (or an already-made ``engine``).
+
+    ``run_scheduler`` starts the local executor's scheduling loop in a background thread for the
+    life of the server (the embedded default); tests drive the loop themselves.
+    """
     settings = settings or Settings()
     engine = engine or engine_from_settings(settings)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        worker = SchedulerThread(app.state.runner, settings.scheduler_interval_s)
+        if run_scheduler:
+            worker.start()
+        try:
+            yield
+        finally:
+            worker.stop()
+
     app = FastAPI(
+        lifespan=lifespan,
         title="aisc",
         version=__version__,
         description="Operating platform of a public AI supercomputing centre and its subsidy "
@@ -39,6 +65,12 @@ def create_app(
     app.state.engine = engine
     app.state.sessionmaker = make_sessionmaker(engine)
     app.state.clock = clock
+    app.state.runner = JobRunner(
+        app.state.sessionmaker,
+        LocalExecutor(settings.effective_run_dir),
+        clock,
+        grace_seconds=settings.preemption_grace_s,
+    )
 
     @app.exception_handler(AiscError)
     async def _aisc_error(_request: Request, exc: AiscError) -> JSONResponse:
@@ -64,6 +96,7 @@ def create_app(
     from aisc.audit.api import router as audit_router
     from aisc.awards.api import router as awards_router
     from aisc.cluster.api import router as cluster_router
+    from aisc.jobs.api import router as jobs_router
     from aisc.ledger.api import router as ledger_router
     from aisc.pricing.api import router as pricing_router
     from aisc.review.api import router as review_router
@@ -78,6 +111,7 @@ def create_app(
         review_router,
         awards_router,
         allocations_router,
+        jobs_router,
         ledger_router,
         audit_router,
     ):
@@ -131,3 +165,29 @@ def _home_page(app: FastAPI) -> str:
         f"<p><a href='{API_PREFIX}/docs'>API documentation</a> · "
         f"<a href='{API_PREFIX}/scheme/stats'>statistics (JSON)</a></p></body></html>"
     )
+
+
+class SchedulerThread:
+    """Ticks the job runner every ``interval`` seconds until stopped."""
+
+    def __init__(self, runner: JobRunner, interval: float) -> None:
+        self.runner = runner
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="aisc-scheduler", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=30)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.runner.tick()
+            except Exception:  # keep scheduling; the next tick retries from the database
+                logging.getLogger(__name__).exception("scheduler tick failed")
+            self._stop.wait(self.interval)

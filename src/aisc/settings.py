@@ -27,6 +27,11 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, ge=1, le=65535)
     sqlite_busy_timeout_ms: int = Field(default=30_000, ge=0)
     log_level: str = "info"
+    run_dir: Path | None = Field(
+        default=None, description="job working directories and logs (default data_dir/runs)"
+    )
+    scheduler_interval_s: float = Field(default=2.0, gt=0, le=3600)
+    preemption_grace_s: int = Field(default=30, ge=0, le=3600)
 
     @field_validator("database_url")
     @classmethod
@@ -39,6 +44,10 @@ class Settings(BaseSettings):
             if value.startswith(prefix):
                 return "postgresql+psycopg://" + value[len(prefix) :]
         return value
+
+    @property
+    def effective_run_dir(self) -> Path:
+        return self.run_dir or self.data_dir / "runs"
 
     @property
     def effective_database_url(self) -> str:

@@ -288,3 +288,16 @@ def test_no_gpu_is_double_booked_no_node_overfilled_no_job_started_without_budge
     for victim in result.preemptions:
         run = next(r for r in scenario.running if r.job.id == victim)
         assert run.job.preemptible or (run.job.project == "a" and budget == 0)
+
+
+def test_a_dedicated_projects_concurrent_gpus_are_capped_at_its_cards():
+    projects = {"a": Project("a", 1, 0, max_gpus=16), "b": Project("b", 1, 0)}
+    pending = [
+        job(1, nodes=2, gpus=8),
+        job(2, nodes=2, gpus=8),
+        job(3, project="b", gpus=8),
+        job(4, gpus=8, preemptible=True),
+    ]
+    result = schedule(state(nodes(8), pending, projects=projects))
+    assert {s.job_id for s in result.starts} == {1, 3, 4}  # preemptible work is not capped
+    assert "16 concurrent GPUs" in result.held[2]

@@ -15,6 +15,7 @@ from aisc.cli import (
     audit,
     cluster,
     db,
+    jobs,
     ledger,
     pricing,
     review,
@@ -76,6 +77,7 @@ app.add_typer(ledger.award_app, name="award")
 app.add_typer(audit.app, name="audit")
 app.add_typer(cluster.app, name="cluster")
 app.add_typer(allocations.app, name="alloc")
+app.add_typer(jobs.app, name="jobs")
 app.command("demo")(server.demo)
 app.command("serve")(server.serve)
 

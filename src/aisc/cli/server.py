@@ -17,7 +17,7 @@ def _serve(database_url: str | None, host: str, port: int) -> None:
     settings = state().settings
     if database_url:
         settings = settings.model_copy(update={"database_url": database_url})
-    app = create_app(settings)
+    app = create_app(settings, run_scheduler=True)
     typer.echo(f"serving on http://{host}:{port}/  (API docs: http://{host}:{port}/api/v1/docs)")
     uvicorn.run(app, host=host, port=port, log_level=settings.log_level)
 

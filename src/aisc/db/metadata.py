@@ -7,7 +7,9 @@ from aisc.audit import models as _audit  # noqa: F401
 from aisc.awards import models as _awards  # noqa: F401
 from aisc.cluster import models as _cluster  # noqa: F401
 from aisc.db.base import Base
+from aisc.jobs import models as _jobs  # noqa: F401
 from aisc.ledger import models as _ledger  # noqa: F401
+from aisc.metering import models as _metering  # noqa: F401
 from aisc.pricing import models as _pricing  # noqa: F401
 from aisc.review import models as _review  # noqa: F401
 from aisc.scheme import models as _scheme  # noqa: F401

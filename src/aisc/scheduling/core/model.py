@@ -72,6 +72,7 @@ class Project:
     planned: float = 0.0  # fraction of the award planned to be used by now (0..1)
     used: float = 0.0  # fraction of the award used by now (0..1)
     budget_gpu_seconds: int | None = None  # remaining pooled budget; None = not limited
+    max_gpus: int | None = None  # concurrent GPUs (a dedicated allocation's cards); None = none
 
 
 @dataclass(frozen=True)
@@ -115,3 +116,4 @@ class Decisions:
     reservations: tuple[Reservation, ...]
     estimates: dict[int, int]  # job id -> estimated start time
     refused: dict[int, str]  # job id -> why it cannot run (e.g. over budget, impossible shape)
+    held: dict[int, str] = field(default_factory=dict)  # job id -> the limit it waits on

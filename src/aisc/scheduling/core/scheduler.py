@@ -197,6 +197,11 @@ def schedule(state: State, policy: Policy = Policy()) -> Decisions:
     failed: dict[tuple[object, ...], int] = {}  # shape -> shortest walltime that failed now
     blocked: list[Job] = []
     dedicated = {n.reserved_for for n in state.nodes if n.reserved_for is not None}
+    in_use: dict[str, int] = defaultdict(int)  # concurrent GPUs per project
+    for run in state.running:
+        in_use[run.job.project] += run.job.gpus
+    caps = {name: p.max_gpus for name, p in state.projects.items() if p.max_gpus is not None}
+    held: dict[int, str] = {}
 
     depth = policy.estimate_depth
     budget_of, failed_for = budgets.get, failed.get  # bound once: this loop sees every job
@@ -207,6 +212,12 @@ def schedule(state: State, policy: Policy = Policy()) -> Decisions:
                 f"needs {job.gpus * job.walltime} GPU-seconds; project "
                 f"{job.project} has {budget} left"
             )
+            continue
+        cap = caps.get(job.project)
+        if cap is not None and not job.preemptible and in_use[job.project] + job.gpus > cap:
+            held[job.id] = f"waiting: project {job.project} would exceed its {cap} concurrent GPUs"
+            if len(blocked) < depth:
+                blocked.append(job)
             continue
         shape = (
             job.partition,
@@ -228,6 +239,7 @@ def schedule(state: State, policy: Policy = Policy()) -> Decisions:
                 pool.free[name] -= gpus
             starts.append(Start(job.id, placement))
             running.append(Running(job, now, placement))
+            in_use[job.project] += job.gpus
             if budget is not None:
                 budgets[job.project] = budget - cost
             continue
@@ -248,10 +260,10 @@ def schedule(state: State, policy: Policy = Policy()) -> Decisions:
             for run in victims:
                 for name, gpus in run.placement:
                     pool.free[name] += gpus
-            held = _fit(job, _candidates(pool, job, now)) or ()
-            for name, gpus in held:  # hold the freed GPUs for it
+            kept = _fit(job, _candidates(pool, job, now)) or ()
+            for name, gpus in kept:  # hold the freed GPUs for it
                 pool.free[name] -= gpus
-            earliest: tuple[int, Placement] | None = (now + policy.grace_seconds, held)
+            earliest: tuple[int, Placement] | None = (now + policy.grace_seconds, kept)
         else:
             earliest = _earliest(pool, job, _by_end(running, preempted), now)
         if earliest is None:
@@ -265,13 +277,32 @@ def schedule(state: State, policy: Policy = Policy()) -> Decisions:
     estimates = _estimates(
         pool, blocked[: policy.estimate_depth], running, preempted, reservations, now, dedicated
     )
+    for job_id, start in list(estimates.items()):
+        job = next(j for j in blocked if j.id == job_id)
+        if job.project in caps and job.id in held:
+            estimates[job_id] = max(start, _cap_free_at(job, caps[job.project], running, now))
     return Decisions(
         starts=tuple(starts),
         preemptions=tuple(preempted),
         reservations=tuple(reservations),
         estimates=estimates,
         refused=refused,
+        held=held,
     )
+
+
+def _cap_free_at(job: Job, cap: int, running: list[Running], now: int) -> int:
+    """When enough of the project's running GPUs end for ``job`` to fit under its cap."""
+    own = sorted(
+        (r for r in running if r.job.project == job.project), key=lambda r: (r.end, r.job.seq)
+    )
+    in_use = sum(r.job.gpus for r in own)
+    for run in own:
+        if in_use + job.gpus <= cap:
+            break
+        in_use -= run.job.gpus
+        now = max(now, run.end)
+    return now
 
 
 def _by_end(running: list[Running], preempted: list[int]) -> list[Running]:

@@ -1,0 +1,146 @@
+from __future__ import annotations
+
+import re
+
+import typer
+
+from aisc.cli.common import JsonOpt, emit_list, emit_one, parse, state, uow
+from aisc.errors import ValidationFailed
+from aisc.jobs import service
+from aisc.jobs.models import JobQos, JobState
+from aisc.jobs.schemas import JobSubmit
+
+app = typer.Typer(
+    help="Jobs: submit, list (with start estimates), show, cancel, logs.", no_args_is_help=True
+)
+COLUMNS = [
+    "id",
+    "award_id",
+    "name",
+    "state",
+    "nodes",
+    "gpus_per_node",
+    "walltime_s",
+    "estimated_start",
+    "exit_code",
+    "reason",
+]
+DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s?)?$")
+
+
+def parse_walltime(text: str) -> int:
+    """``3600``, ``90m``, ``1h30m``, ``2d`` -> seconds."""
+    match = DURATION.match(text.strip())
+    if not text.strip() or match is None or not any(match.groups()):
+        raise ValidationFailed(
+            f"walltime: {text!r} is not a duration like 90m or 1h30m", field="walltime"
+        )
+    days, hours, minutes, seconds = (int(g or 0) for g in match.groups())
+    return ((days * 24 + hours) * 60 + minutes) * 60 + seconds
+
+
+@app.command("submit", context_settings={"allow_interspersed_args": False})
+def submit(
+    command: list[str] = typer.Argument(..., help="the program and its arguments (after --)"),
+    award: int = typer.Option(...),
+    by: int = typer.Option(..., help="person id of the submitter"),
+    partition: str = typer.Option(...),
+    walltime: str = typer.Option(..., help="e.g. 90m, 1h30m, 3600"),
+    nodes: int = typer.Option(1),
+    gpus_per_node: int = typer.Option(1),
+    gpu_model: str = typer.Option(None),
+    name: str = typer.Option(""),
+    env: list[str] = typer.Option(None, help="KEY=VALUE; repeat"),
+    workdir: str = typer.Option(""),
+    qos: JobQos = typer.Option(JobQos.STANDARD),
+    preemptible: bool = typer.Option(False),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Submit COMMAND (an argument list, never run through a shell)."""
+    environment = {}
+    for item in env or []:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ValidationFailed(f"--env {item!r}: expected KEY=VALUE", field="env")
+        environment[key] = value
+    data = parse(
+        JobSubmit,
+        {
+            "award_id": award,
+            "submitted_by_id": by,
+            "name": name,
+            "partition": partition,
+            "gpu_model": gpu_model,
+            "nodes": nodes,
+            "gpus_per_node": gpus_per_node,
+            "walltime_s": parse_walltime(walltime),
+            "command": command,
+            "environment": environment,
+            "workdir": workdir,
+            "qos": qos,
+            "preemptible": preemptible,
+        },
+    )
+    with uow() as ctx:
+        emit_one(service.read_job(ctx, service.submit(ctx, data=data)), as_json)
+
+
+@app.command("list")
+def list_(
+    award: int = typer.Option(None),
+    job_state: JobState = typer.Option(None, "--state"),
+    limit: int = 100,
+    offset: int = 0,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Jobs; pending ones show their estimated start."""
+    with uow() as ctx:
+        rows = [
+            service.read_job(ctx, j)
+            for j in service.list_jobs(
+                ctx, award_id=award, state=job_state, limit=limit, offset=offset
+            )
+        ]
+    emit_list(rows, COLUMNS, as_json)
+
+
+@app.command("show")
+def show(job_id: int, as_json: bool = JsonOpt) -> None:
+    with uow() as ctx:
+        emit_one(service.read_job(ctx, service.get_job(ctx, job_id=job_id)), as_json)
+
+
+@app.command("cancel")
+def cancel(job_id: int, as_json: bool = JsonOpt) -> None:
+    with uow() as ctx:
+        emit_one(service.read_job(ctx, service.cancel(ctx, job_id=job_id)), as_json)
+
+
+@app.command("logs")
+def logs(job_id: int, stderr: bool = typer.Option(False, "--stderr")) -> None:
+    with uow() as ctx:
+        text = service.logs(ctx, job_id=job_id, stream="stderr" if stderr else "stdout")
+    typer.echo(text, nl=False)
+
+
+@app.command("tick")
+def tick() -> None:
+    """Run one scheduling pass of the local executor (``aisc serve`` runs them continuously)."""
+    from aisc.context import utcnow
+    from aisc.db.engine import make_sessionmaker
+    from aisc.executors.local import LocalExecutor
+    from aisc.scheduling.loop import JobRunner
+
+    settings = state().settings
+    runner = JobRunner(
+        make_sessionmaker(state().ready_engine()),
+        LocalExecutor(settings.effective_run_dir),
+        utcnow,
+        grace_seconds=settings.preemption_grace_s,
+    )
+    stats = runner.tick()
+    typer.echo(
+        f"started {stats.started}, finished {stats.finished}, preempted "
+        f"{stats.preempted}, pending {stats.pending}, running GPUs "
+        f"{stats.running_gpus} ({stats.seconds * 1000:.0f} ms)"
+    )

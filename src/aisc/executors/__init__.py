@@ -1,0 +1,1 @@
+"""Executors: where jobs actually run (local subprocesses now, Slurm later)."""

@@ -1,0 +1,69 @@
+"""Runs one job slice.
+
+    python -m aisc.executors.wrapper [--detach] EXIT_FILE STDOUT STDERR -- ARGV...
+
+With ``--detach`` the wrapper forks, prints the detached process's pid and returns at once; the
+slice then runs in its own session, no longer a child of the platform, so it outlives a platform
+restart exactly as a job on a real cluster would.
+
+The wrapper starts the command (never through a shell), forwards SIGTERM and SIGINT to it, waits,
+and writes the exit code to EXIT_FILE atomically (write to a temporary file, then rename). The
+exit file is how the platform learns the outcome even if it restarted while the job ran: a
+process that is gone without an exit file was lost.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+
+def detach() -> None:
+    """Fork: the parent prints the child's pid and exits; the child carries on in a new session."""
+    pid = os.fork()
+    if pid > 0:
+        sys.stdout.write(f"{pid}\n")
+        sys.stdout.flush()
+        os._exit(0)
+    os.setsid()
+    devnull = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(devnull, fd)
+
+
+def main(argv: list[str]) -> int:
+    if argv and argv[0] == "--detach":
+        argv = argv[1:]
+        if len(argv) >= 5 and argv[3] == "--":
+            detach()
+    if len(argv) < 5 or argv[3] != "--":
+        print("usage: wrapper EXIT_FILE STDOUT STDERR -- ARGV...", file=sys.stderr)
+        return 2
+    exit_file, stdout_path, stderr_path, command = Path(argv[0]), argv[1], argv[2], argv[4:]
+    with open(stdout_path, "ab") as out, open(stderr_path, "ab") as err:
+        try:
+            child = subprocess.Popen(command, stdout=out, stderr=err, stdin=subprocess.DEVNULL)
+        except OSError as exc:
+            err.write(f"aisc: cannot start {command[0]!r}: {exc.strerror}\n".encode())
+            code = 127
+        else:
+
+            def forward(signum: int, _frame: object) -> None:
+                child.send_signal(signum)
+
+            signal.signal(signal.SIGTERM, forward)
+            signal.signal(signal.SIGINT, forward)
+            code = child.wait()
+            if code < 0:  # killed by a signal: report it the shell's way
+                code = 128 - code
+    partial = exit_file.with_suffix(".tmp")
+    partial.write_text(str(code))
+    os.replace(partial, exit_file)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

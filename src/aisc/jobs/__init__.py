@@ -1,0 +1,1 @@
+"""Jobs: the submission gateway, job state, and what users see of it."""

@@ -1,0 +1,77 @@
+"""A job: a command (argument list, never a shell string) on a shape of GPUs for a walltime.
+
+States: pending -> running -> completed | failed | timeout | cancelled; a preempted job goes
+back to pending (requeued). A job that was running when the platform lost track of it ends as
+failed with the reason saying so.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from aisc.db.base import Base, UTCDateTime, enum_column
+
+
+class JobState(enum.StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    TIMEOUT = "timeout"
+    CANCELLED = "cancelled"
+
+
+FINISHED = frozenset({JobState.COMPLETED, JobState.FAILED, JobState.TIMEOUT, JobState.CANCELLED})
+
+
+class JobQos(enum.StrEnum):
+    SCAVENGER = "scavenger"
+    OVERBURN = "overburn"
+    STANDARD = "standard"
+    HERO = "hero"
+    DEBUG = "debug"
+
+
+class Job(Base):
+    __tablename__ = "jobs"
+    __table_args__ = (
+        CheckConstraint("nodes >= 1 AND gpus_per_node >= 0", name="shape"),
+        CheckConstraint("walltime_s > 0", name="walltime_positive"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    award_id: Mapped[int] = mapped_column(ForeignKey("awards.id"), nullable=False, index=True)
+    submitted_by_id: Mapped[int] = mapped_column(ForeignKey("people.id"), nullable=False)
+    name: Mapped[str] = mapped_column(String(200), nullable=False, default="")
+    partition_id: Mapped[int] = mapped_column(ForeignKey("partitions.id"), nullable=False)
+    gpu_model_code: Mapped[str] = mapped_column(ForeignKey("gpu_models.code"), nullable=False)
+    nodes: Mapped[int] = mapped_column(Integer, nullable=False)
+    gpus_per_node: Mapped[int] = mapped_column(Integer, nullable=False)
+    walltime_s: Mapped[int] = mapped_column(Integer, nullable=False)
+    command: Mapped[str] = mapped_column(Text, nullable=False)  # JSON argument list
+    environment: Mapped[str] = mapped_column(Text, nullable=False, default="{}")  # JSON object
+    workdir: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    qos: Mapped[JobQos] = mapped_column(enum_column(JobQos, "job_qos"), nullable=False)
+    preemptible: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    state: Mapped[JobState] = mapped_column(
+        enum_column(JobState, "job_state"), nullable=False, index=True
+    )
+    reason: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    submitted_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    estimated_start: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    exit_code: Mapped[int | None] = mapped_column(Integer)
+    placement: Mapped[str] = mapped_column(Text, nullable=False, default="[]")  # JSON
+    processes: Mapped[str] = mapped_column(Text, nullable=False, default="[]")  # JSON
+    attempt: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    # Why the platform asked the job to stop (walltime, cancel, preempt) and when (for the
+    # SIGTERM -> grace -> SIGKILL sequence).
+    stop_reason: Mapped[str] = mapped_column(String(20), nullable=False, default="")
+    stop_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    run_dir: Mapped[str] = mapped_column(Text, nullable=False, default="")

@@ -1,0 +1,96 @@
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+from pydantic import Field, field_validator
+
+from aisc.jobs.models import Job, JobQos, JobState
+from aisc.schemas import Id, ReadSchema, Schema
+
+
+class JobSubmit(Schema):
+    award_id: Id
+    submitted_by_id: Id
+    name: str = Field(default="", max_length=200)
+    partition: str = Field(min_length=1, max_length=50)
+    gpu_model: str | None = Field(default=None, max_length=50)
+    nodes: int = Field(default=1, ge=1, le=1024)
+    gpus_per_node: int = Field(default=1, ge=0, le=64)
+    walltime_s: int = Field(gt=0, le=366 * 86_400, description="walltime in seconds (required)")
+    command: list[str] = Field(
+        min_length=1, max_length=1000, description="argument list; it is never passed to a shell"
+    )
+    environment: dict[str, str] = Field(default_factory=dict, max_length=200)
+    workdir: str = Field(default="", max_length=4096)
+    qos: JobQos = JobQos.STANDARD
+    preemptible: bool = False
+
+    @field_validator("command")
+    @classmethod
+    def _command(cls, value: list[str]) -> list[str]:
+        if not value[0].strip():
+            raise ValueError("the program (first argument) is empty")
+        if any("\x00" in part for part in value):
+            raise ValueError("arguments may not contain NUL characters")
+        return value
+
+    @field_validator("environment")
+    @classmethod
+    def _environment(cls, value: dict[str, str]) -> dict[str, str]:
+        for key, item in value.items():
+            if not key or "=" in key or "\x00" in key or "\x00" in item:
+                raise ValueError(f"invalid environment variable {key!r}")
+            if key == "CUDA_VISIBLE_DEVICES" or key.startswith("AISC_"):
+                raise ValueError(f"{key} is set by the platform")
+        return value
+
+
+class JobRead(ReadSchema):
+    id: int
+    award_id: int
+    submitted_by_id: int
+    name: str
+    partition: str
+    gpu_model: str
+    nodes: int
+    gpus_per_node: int
+    walltime_s: int
+    command: list[str]
+    qos: JobQos
+    preemptible: bool
+    state: JobState
+    reason: str
+    submitted_at: datetime
+    started_at: datetime | None
+    ended_at: datetime | None
+    estimated_start: datetime | None
+    exit_code: int | None
+    placement: list[dict[str, object]]
+    attempt: int
+
+    @classmethod
+    def of(cls, job: Job, partition: str) -> JobRead:
+        return cls(
+            id=job.id,
+            award_id=job.award_id,
+            submitted_by_id=job.submitted_by_id,
+            name=job.name,
+            partition=partition,
+            gpu_model=job.gpu_model_code,
+            nodes=job.nodes,
+            gpus_per_node=job.gpus_per_node,
+            walltime_s=job.walltime_s,
+            command=json.loads(job.command),
+            qos=job.qos,
+            preemptible=job.preemptible,
+            state=job.state,
+            reason=job.reason,
+            submitted_at=job.submitted_at,
+            started_at=job.started_at,
+            ended_at=job.ended_at,
+            estimated_start=job.estimated_start,
+            exit_code=job.exit_code,
+            placement=json.loads(job.placement),
+            attempt=job.attempt,
+        )

@@ -1,0 +1,215 @@
+"""The submission gateway and job queries.
+
+The gateway refuses, naming the reason: a submitter who is not a member of the award's
+organisation; an award that is not active; a partition without an active allocation of the
+award; a walltime over the partition's maximum; a shape no node of the partition can hold;
+GPU-hours beyond what remains of a pooled allocation (after usage and queued work); more GPUs
+than a dedicated allocation's cards.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+from aisc.accounts.service import get_person
+from aisc.allocations.models import Allocation, AllocationState
+from aisc.allocations.service import effective_state
+from aisc.applications.models import RequestKind
+from aisc.audit.service import record
+from aisc.awards.models import Award, AwardStatus
+from aisc.cluster.models import Node, Partition
+from aisc.context import Ctx
+from aisc.db.base import row_dict
+from aisc.errors import Conflict, Forbidden, InvalidTransition, NotFound, ValidationFailed
+from aisc.executors.local import load_slices
+from aisc.jobs.models import FINISHED, Job, JobState
+from aisc.jobs.schemas import JobRead, JobSubmit
+from aisc.metering.service import used_gpu_seconds
+
+
+def _partition_name(ctx: Ctx, job: Job) -> str:
+    partition = ctx.db.get(Partition, job.partition_id)
+    return partition.name if partition else "?"
+
+
+def read_job(ctx: Ctx, job: Job) -> JobRead:
+    return JobRead.of(job, _partition_name(ctx, job))
+
+
+def get_job(ctx: Ctx, *, job_id: int) -> Job:
+    job = ctx.db.get(Job, job_id)
+    if job is None:
+        raise NotFound(f"job {job_id} not found", field="job_id")
+    return job
+
+
+def list_jobs(
+    ctx: Ctx,
+    *,
+    award_id: int | None = None,
+    state: JobState | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> list[Job]:
+    query = select(Job).order_by(Job.id)
+    if award_id is not None:
+        query = query.where(Job.award_id == award_id)
+    if state is not None:
+        query = query.where(Job.state == state)
+    return list(ctx.db.execute(query.limit(limit).offset(offset)).scalars())
+
+
+def _queued_gpu_seconds(ctx: Ctx, award_id: int) -> int:
+    total = ctx.db.execute(
+        select(func.coalesce(func.sum(Job.nodes * Job.gpus_per_node * Job.walltime_s), 0)).where(
+            Job.award_id == award_id, Job.state.in_((JobState.PENDING, JobState.RUNNING))
+        )
+    ).scalar_one()
+    return int(total)
+
+
+def submit(ctx: Ctx, *, data: JobSubmit) -> Job:
+    award = ctx.db.get(Award, data.award_id)
+    if award is None:
+        raise NotFound(f"award {data.award_id} not found", field="award_id")
+    person = get_person(ctx, person_id=data.submitted_by_id)
+    if award.organisation_id not in person.organisation_ids:
+        raise Forbidden(
+            f"person {person.id} is not a member of the project of award {award.id}",
+            field="submitted_by_id",
+        )
+    if award.status is not AwardStatus.ACTIVE:
+        raise Conflict(
+            f"award {award.id} is {award.status.value}; jobs run only on active awards",
+            field="award_id",
+        )
+    partition = ctx.db.execute(
+        select(Partition).where(Partition.name == data.partition)
+    ).scalar_one_or_none()
+    if partition is None:
+        raise ValidationFailed(
+            f"partition: unknown partition {data.partition!r}", field="partition"
+        )
+    if data.walltime_s > partition.max_walltime_hours * 3600:
+        raise ValidationFailed(
+            f"walltime_s: {data.walltime_s} s is over the {partition.name} partition's maximum "
+            f"of {partition.max_walltime_hours} h",
+            field="walltime_s",
+        )
+    today = ctx.now.date()
+    allocations = [
+        a
+        for a in ctx.db.execute(
+            select(Allocation).where(
+                Allocation.award_id == award.id, Allocation.partition_id == partition.id
+            )
+        ).scalars()
+        if effective_state(a, award.status, today) is AllocationState.ACTIVE
+    ]
+    if not allocations:
+        raise Conflict(
+            f"award {award.id} has no active allocation on partition {partition.name}",
+            field="partition",
+        )
+    allocation = allocations[0]
+    gpu_model = data.gpu_model or allocation.gpu_model_code
+    if gpu_model != allocation.gpu_model_code:
+        raise ValidationFailed(
+            f"gpu_model: the allocation is for {allocation.gpu_model_code}, not {gpu_model}",
+            field="gpu_model",
+        )
+    sizes = list(
+        ctx.db.execute(
+            select(Node.gpu_count).where(
+                Node.partition_id == partition.id, Node.gpu_model_code == gpu_model
+            )
+        ).scalars()
+    )
+    if sum(1 for size in sizes if size >= data.gpus_per_node) < data.nodes:
+        raise ValidationFailed(
+            f"no {data.nodes} node(s) of partition {partition.name} have {data.gpus_per_node} "
+            f"{gpu_model} GPUs each",
+            field="gpus_per_node",
+        )
+    gpus = data.nodes * data.gpus_per_node
+    if allocation.kind is RequestKind.DEDICATED:
+        cards = sum(a.gpu_cards or 0 for a in allocations)
+        if gpus > cards:
+            raise ValidationFailed(
+                f"gpus_per_node: {gpus} GPUs exceed the allocation's {cards} dedicated cards",
+                field="gpus_per_node",
+            )
+    else:
+        budget = sum(a.gpu_hours or 0 for a in allocations) * 3600
+        left = (
+            budget
+            - used_gpu_seconds(ctx.db, award_id=award.id)
+            - _queued_gpu_seconds(ctx, award.id)
+        )
+        if gpus * data.walltime_s > left:
+            raise Conflict(
+                f"the job asks for {gpus * data.walltime_s / 3600:.1f} GPU-hours; award "
+                f"{award.id} has {max(left, 0) / 3600:.1f} GPU-hours left after usage and "
+                "queued jobs",
+                field="walltime_s",
+            )
+    job = Job(
+        award_id=award.id,
+        submitted_by_id=person.id,
+        name=data.name,
+        partition_id=partition.id,
+        gpu_model_code=gpu_model,
+        nodes=data.nodes,
+        gpus_per_node=data.gpus_per_node,
+        walltime_s=data.walltime_s,
+        command=json.dumps(data.command),
+        environment=json.dumps(data.environment),
+        workdir=data.workdir,
+        qos=data.qos,
+        preemptible=data.preemptible,
+        state=JobState.PENDING,
+        submitted_at=ctx.now,
+    )
+    ctx.db.add(job)
+    ctx.db.flush()
+    record(ctx, action="job.submit", object_type="job", object_id=job.id, after=row_dict(job))
+    return job
+
+
+def cancel(ctx: Ctx, *, job_id: int) -> Job:
+    """Cancel a pending job at once; ask a running one to stop (SIGTERM, grace, SIGKILL)."""
+    job = get_job(ctx, job_id=job_id)
+    if job.state in FINISHED:
+        raise InvalidTransition(f"job {job.id} is already {job.state.value}", field="state")
+    before = {"state": job.state}
+    if job.state is JobState.PENDING:
+        job.state, job.ended_at, job.reason = JobState.CANCELLED, ctx.now, "cancelled while pending"
+    else:
+        job.cancel_requested = True
+    ctx.db.flush()
+    record(
+        ctx,
+        action="job.cancel",
+        object_type="job",
+        object_id=job.id,
+        before=before,
+        after={"state": job.state, "cancel_requested": job.cancel_requested},
+    )
+    return job
+
+
+def logs(ctx: Ctx, *, job_id: int, stream: str = "stdout", tail_bytes: int = 65_536) -> str:
+    """The job's output (all its slices, in node order) from its latest attempt."""
+    job = get_job(ctx, job_id=job_id)
+    if stream not in ("stdout", "stderr"):
+        raise ValidationFailed("stream must be stdout or stderr", field="stream")
+    parts = []
+    for item in load_slices(job.processes):
+        path = Path(item.stdout if stream == "stdout" else item.stderr)
+        if path.exists():
+            data = path.read_bytes()[-tail_bytes:]
+            parts.append(data.decode("utf-8", errors="replace"))
+    return "".join(parts)

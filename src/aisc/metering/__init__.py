@@ -1,0 +1,1 @@
+"""Metering: usage records (GPU-seconds by GPU model) from executors, idempotent."""

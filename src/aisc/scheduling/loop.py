@@ -1,0 +1,332 @@
+"""The I/O around the scheduling core, for the local executor.
+
+All job state lives in the database; each tick is one transaction:
+1. watch running jobs: collect exit codes, enforce walltimes and cancellations (SIGTERM, then
+   SIGKILL after the grace period), requeue preempted jobs, record usage for finished ones;
+2. build the core's state from the database, call ``aisc.scheduling.core.schedule``;
+3. act on its decisions: start processes on the GPUs it chose, ask preempted jobs to stop, store
+   start-time estimates.
+
+The loop survives restarts: a job whose processes still run is simply watched again (the exit
+files tell how it ended); one whose processes vanished without an exit code is marked failed with
+the reason. A job is started only inside a committed transaction that records its processes, so
+no job is lost or started twice.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from aisc.applications.models import RequestKind
+from aisc.audit.service import record
+from aisc.awards.models import Award
+from aisc.cluster.models import Node, NodeState, Partition
+from aisc.context import Ctx
+from aisc.db.engine import transaction
+from aisc.executors.local import LocalExecutor, dump_slices, load_slices
+from aisc.jobs.models import Job, JobQos, JobState
+from aisc.metering.service import record_usage, used_gpu_seconds
+from aisc.scheduling import core
+
+log = logging.getLogger(__name__)
+QOS = {
+    JobQos.SCAVENGER: core.Qos.SCAVENGER,
+    JobQos.OVERBURN: core.Qos.OVERBURN,
+    JobQos.STANDARD: core.Qos.STANDARD,
+    JobQos.HERO: core.Qos.HERO,
+    JobQos.DEBUG: core.Qos.DEBUG,
+}
+LOST = "lost: its processes ended without an exit status (killed outside aisc?)"
+
+
+@dataclass
+class TickStats:
+    started: int = 0
+    finished: int = 0
+    preempted: int = 0
+    pending: int = 0
+    running_gpus: int = 0
+    seconds: float = 0.0
+
+
+def _epoch(moment: datetime) -> int:
+    return int(moment.timestamp())
+
+
+class JobRunner:
+    def __init__(
+        self,
+        factory: sessionmaker[Session],
+        executor: LocalExecutor,
+        clock: Callable[[], datetime],
+        *,
+        policy: core.Policy | None = None,
+        grace_seconds: int = 10,
+    ) -> None:
+        self.factory = factory
+        self.executor = executor
+        self.clock = clock
+        self.policy = policy or core.Policy(grace_seconds=grace_seconds)
+        self.grace = timedelta(seconds=grace_seconds)
+        self.last = TickStats()
+
+    def tick(self) -> TickStats:
+        began = time.perf_counter()
+        stats = TickStats()
+        with transaction(self.factory) as db:
+            ctx = Ctx(db=db, now=self.clock(), actor="scheduler")
+            stats.finished = self._watch(ctx)
+            self._schedule(ctx, stats)
+        stats.seconds = time.perf_counter() - began
+        self.last = stats
+        return stats
+
+    # --- running jobs ---------------------------------------------------------------------
+
+    def _watch(self, ctx: Ctx) -> int:
+        finished = 0
+        for job in ctx.db.execute(select(Job).where(Job.state == JobState.RUNNING)).scalars():
+            slices = load_slices(job.processes)
+            codes = [self.executor.poll(s) for s in slices]
+            if all(code is not None for code in codes):
+                self._finish(ctx, job, [c for c in codes if c is not None])
+                finished += 1
+                continue
+            assert job.started_at is not None
+            if not job.stop_reason:
+                if job.cancel_requested:
+                    self._stop(ctx, job, "cancel")
+                elif ctx.now >= job.started_at + timedelta(seconds=job.walltime_s):
+                    self._stop(ctx, job, "walltime")
+            elif job.stop_requested_at and ctx.now >= job.stop_requested_at + self.grace:
+                for item, code in zip(slices, codes, strict=True):
+                    if code is None:
+                        self.executor.kill(item)
+        return finished
+
+    def _stop(self, ctx: Ctx, job: Job, reason: str) -> None:
+        for item in load_slices(job.processes):
+            self.executor.terminate(item)
+        job.stop_reason, job.stop_requested_at = reason, ctx.now
+        record(ctx, action=f"job.stop.{reason}", object_type="job", object_id=job.id)
+
+    def _finish(self, ctx: Ctx, job: Job, codes: list[int]) -> None:
+        assert job.started_at is not None
+        lost = any(code == -1 for code in codes)
+        exit_code = next((c for c in codes if c != 0), 0)
+        before = {"state": job.state}
+        gpu_seconds = (
+            job.nodes * job.gpus_per_node * max(0, int((ctx.now - job.started_at).total_seconds()))
+        )
+        record_usage(
+            ctx,
+            key=f"local:job:{job.id}:attempt:{job.attempt}",
+            source="local",
+            job_id=job.id,
+            award_id=job.award_id,
+            gpu_model=job.gpu_model_code,
+            gpu_seconds=gpu_seconds,
+            started_at=job.started_at,
+            ended_at=ctx.now,
+        )
+        if job.stop_reason == "preempt":
+            job.state, job.reason = JobState.PENDING, "preempted; requeued"
+            job.started_at = None
+        else:
+            job.ended_at = ctx.now
+            job.exit_code = None if lost else exit_code
+            if job.stop_reason == "cancel":
+                job.state, job.reason = JobState.CANCELLED, "cancelled while running"
+            elif job.stop_reason == "walltime":
+                job.state, job.reason = JobState.TIMEOUT, "walltime reached"
+            elif lost:
+                job.state, job.reason = JobState.FAILED, LOST
+            elif exit_code == 0:
+                job.state, job.reason = JobState.COMPLETED, ""
+            else:
+                job.state, job.reason = JobState.FAILED, f"exit code {exit_code}"
+        job.stop_reason, job.stop_requested_at, job.placement = "", None, "[]"
+        record(
+            ctx,
+            action="job.finish",
+            object_type="job",
+            object_id=job.id,
+            before=before,
+            after={
+                "state": job.state,
+                "exit_code": job.exit_code,
+                "reason": job.reason,
+                "gpu_seconds": gpu_seconds,
+            },
+        )
+
+    # --- scheduling -------------------------------------------------------------------------
+
+    def _schedule(self, ctx: Ctx, stats: TickStats) -> None:
+        partitions = {p.id: p.name for p in ctx.db.execute(select(Partition)).scalars()}
+        today = ctx.now.date()
+        nodes = [
+            n
+            for n in ctx.db.execute(select(Node).order_by(Node.name)).scalars()
+            if n.installed_on <= today and (n.retired_on is None or n.retired_on > today)
+        ]
+        running = list(ctx.db.execute(select(Job).where(Job.state == JobState.RUNNING)).scalars())
+        pending = list(
+            ctx.db.execute(
+                select(Job).where(Job.state == JobState.PENDING).order_by(Job.id)
+            ).scalars()
+        )
+        stats.pending = len(pending)
+        if not pending:
+            stats.running_gpus = sum(j.nodes * j.gpus_per_node for j in running)
+            return
+        by_id = {j.id: j for j in pending + running}
+        state = core.State(
+            now=_epoch(ctx.now),
+            nodes=tuple(
+                core.Node(
+                    n.name,
+                    n.gpu_count,
+                    partitions[n.partition_id],
+                    n.gpu_model_code,
+                    leaf=n.leaf_switch,
+                    available=n.state is NodeState.UP,
+                )
+                for n in nodes
+            ),
+            running=tuple(
+                core.Running(
+                    self._core_job(j, partitions),
+                    _epoch(j.started_at),
+                    tuple((p["node"], len(p["gpus"])) for p in json.loads(j.placement)),
+                )
+                for j in running
+                if j.started_at is not None
+            ),
+            pending=tuple(self._core_job(j, partitions) for j in pending),
+            projects=self._projects(ctx, {j.award_id for j in by_id.values()}, running),
+        )
+        decisions = core.schedule(state, self.policy)
+        used: dict[str, set[int]] = defaultdict(set)
+        for job in running:
+            for part in json.loads(job.placement):
+                used[part["node"]].update(part["gpus"])
+        capacity = {n.name: n.gpu_count for n in nodes}
+        for start in decisions.starts:
+            self._start(ctx, by_id[start.job_id], start.placement, used, capacity)
+            stats.started += 1
+        for job_id in decisions.preemptions:
+            self._stop(ctx, by_id[job_id], "preempt")
+            stats.preempted += 1
+        for job in pending:
+            estimate = decisions.estimates.get(job.id)
+            if job.state is JobState.PENDING:
+                job.estimated_start = (
+                    datetime.fromtimestamp(estimate, ctx.now.tzinfo)
+                    if estimate is not None
+                    else None
+                )
+                job.reason = (
+                    decisions.refused.get(job.id)
+                    or decisions.held.get(job.id)
+                    or (job.reason if job.reason.startswith("preempted") else "")
+                )
+        stats.running_gpus = sum(
+            j.nodes * j.gpus_per_node for j in by_id.values() if j.state is JobState.RUNNING
+        )
+
+    @staticmethod
+    def _core_job(job: Job, partitions: dict[int, str]) -> core.Job:
+        return core.Job(
+            id=job.id,
+            seq=job.id,
+            project=str(job.award_id),
+            partition=partitions[job.partition_id],
+            gpu_model=job.gpu_model_code,
+            nodes=job.nodes,
+            gpus_per_node=job.gpus_per_node,
+            walltime=job.walltime_s,
+            submit_time=_epoch(job.submitted_at),
+            qos=QOS[job.qos],
+            preemptible=job.preemptible,
+        )
+
+    def _projects(
+        self, ctx: Ctx, award_ids: set[int], running: list[Job]
+    ) -> dict[str, core.Project]:
+        projects = {}
+        for award_id in sorted(award_ids):
+            award = ctx.db.get(Award, award_id)
+            if award is None:
+                continue
+            period = max((award.end_date - award.start_date).days, 1) * 86_400
+            total = (
+                (award.gpu_cards or 0) * period
+                if award.kind is RequestKind.DEDICATED
+                else (award.gpu_hours or 0) * 3600
+            )
+            used = used_gpu_seconds(ctx.db, award_id=award_id)
+            elapsed = min(max((ctx.now.date() - award.start_date).days * 86_400, 0), period)
+            budget = None
+            cap = award.gpu_cards if award.kind is RequestKind.DEDICATED else None
+            if award.kind is RequestKind.POOLED:
+                held = sum(
+                    j.nodes * j.gpus_per_node * j.walltime_s
+                    for j in running
+                    if j.award_id == award_id
+                )
+                budget = total - used - held
+            projects[str(award_id)] = core.Project(
+                name=str(award_id),
+                share=total / period,
+                usage=float(used),
+                planned=elapsed / period,
+                used=used / total if total else 0.0,
+                budget_gpu_seconds=budget,
+                max_gpus=cap,
+            )
+        return projects
+
+    def _start(
+        self,
+        ctx: Ctx,
+        job: Job,
+        placement: tuple[tuple[str, int], ...],
+        used: dict[str, set[int]],
+        capacity: dict[str, int],
+    ) -> None:
+        slices = []
+        for node, count in placement:
+            free = [g for g in range(capacity[node]) if g not in used[node]][:count]
+            used[node].update(free)
+            slices.append((node, tuple(free)))
+        job.attempt += 1
+        run_dir, started = self.executor.launch(
+            job_id=job.id,
+            attempt=job.attempt,
+            slices=slices,
+            argv=json.loads(job.command),
+            env=json.loads(job.environment),
+            workdir=job.workdir,
+        )
+        job.state, job.started_at, job.reason = JobState.RUNNING, ctx.now, ""
+        job.estimated_start = None
+        job.run_dir = run_dir
+        job.placement = json.dumps([{"node": n, "gpus": list(g)} for n, g in slices])
+        job.processes = dump_slices(started)
+        record(
+            ctx,
+            action="job.start",
+            object_type="job",
+            object_id=job.id,
+            after={"placement": job.placement, "attempt": job.attempt},
+        )

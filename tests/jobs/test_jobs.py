@@ -1,0 +1,273 @@
+"""Jobs end to end with real subprocesses: gateway, local executor, the loop, restarts."""
+
+import json
+import os
+import signal
+import sys
+import time
+from datetime import UTC, datetime
+
+import pytest
+
+from aisc.db.engine import make_sessionmaker
+from aisc.executors.local import LocalExecutor, load_slices
+from aisc.jobs.models import Job
+from aisc.scheduling.loop import LOST, JobRunner
+from tests.factories import World
+from tests.helpers import error_field
+
+PY = sys.executable
+
+
+class LiveClock:
+    """Starts inside the allocation's period and runs at real speed (walltimes are real)."""
+
+    def __init__(self) -> None:
+        self.base = datetime(2025, 3, 10, 9, 0, tzinfo=UTC).timestamp()
+        self.origin = time.time()
+
+    def __call__(self) -> datetime:
+        return datetime.fromtimestamp(self.base + time.time() - self.origin, UTC)
+
+
+@pytest.fixture
+def clock():
+    return LiveClock()
+
+
+@pytest.fixture
+def project(uow, client):
+    world = World(uow)
+    decision = world.approve(world.reviewed(compute={"gpu_cards": 16}))
+    award_id = client.get("/api/v1/awards").json()[0]["id"]
+    client.post(f"/api/v1/awards/{award_id}/accept")
+    assert decision.subsidy_cap_cents > 0
+    world.award_id = award_id
+    return world
+
+
+@pytest.fixture
+def runner(engine, clock, tmp_path):
+    return JobRunner(
+        make_sessionmaker(engine), LocalExecutor(tmp_path / "runs"), clock, grace_seconds=1
+    )
+
+
+def submit(client, world, argv, **extra):
+    body = {
+        "award_id": world.award_id,
+        "submitted_by_id": world.applicant,
+        "partition": "training",
+        "gpus_per_node": 2,
+        "walltime_s": 600,
+        "command": argv,
+    }
+    body.update(extra)
+    return client.post("/api/v1/jobs", json=body)
+
+
+def run_until(runner, client, job_id, states, timeout=30):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        runner.tick()
+        job = client.get(f"/api/v1/jobs/{job_id}").json()
+        if job["state"] in states:
+            return job
+        time.sleep(0.1)
+    raise AssertionError(f"job {job_id} still {job['state']} after {timeout}s")
+
+
+def test_a_job_runs_on_its_gpus_and_its_usage_is_recorded(client, project, runner):
+    code = "import os; print('gpus=' + os.environ['CUDA_VISIBLE_DEVICES']); print('ok')"
+    job = submit(client, project, [PY, "-c", code], name="hello").json()
+    assert job["state"] == "pending"
+    done = run_until(runner, client, job["id"], {"completed", "failed"})
+    assert done["state"] == "completed"
+    assert done["exit_code"] == 0
+    assert done["placement"] == []  # released
+    output = client.get(f"/api/v1/jobs/{job['id']}/logs").text
+    assert "gpus=0,1" in output
+    usage = json.loads(
+        client.get("/api/v1/audit/events", params={"object_type": "usage"}).json()[0]["after"]
+    )
+    assert usage["gpu_model_code"] == "H800-SXM5-80GB"
+    assert usage["job_id"] == job["id"]
+    assert 0 <= usage["gpu_seconds"] <= 2 * 30
+
+
+def test_exit_codes_and_stderr(client, project, runner):
+    job = submit(
+        client, project, [PY, "-c", "import sys; print('bad', file=sys.stderr); sys.exit(3)"]
+    ).json()
+    done = run_until(runner, client, job["id"], {"completed", "failed"})
+    assert (done["state"], done["exit_code"], done["reason"]) == ("failed", 3, "exit code 3")
+    assert client.get(f"/api/v1/jobs/{job['id']}/logs", params={"stream": "stderr"}).text == "bad\n"
+    missing = submit(client, project, ["/nonexistent/program"]).json()
+    assert run_until(runner, client, missing["id"], {"failed"})["exit_code"] == 127
+
+
+def test_walltime_is_enforced(client, project, runner):
+    job = submit(client, project, [PY, "-c", "import time; time.sleep(60)"], walltime_s=1).json()
+    started = time.time()
+    done = run_until(runner, client, job["id"], {"timeout", "failed", "completed"})
+    assert done["state"] == "timeout"
+    assert done["reason"] == "walltime reached"
+    assert time.time() - started < 20
+
+
+def test_cancel_pending_and_running_jobs(client, project, runner):
+    queued = submit(client, project, [PY, "-c", "pass"]).json()
+    cancelled = client.post(f"/api/v1/jobs/{queued['id']}/cancel").json()
+    assert cancelled["state"] == "cancelled"
+    assert client.post(f"/api/v1/jobs/{queued['id']}/cancel").status_code == 409
+    long = submit(client, project, [PY, "-c", "import time; time.sleep(60)"]).json()
+    run_until(runner, client, long["id"], {"running"})
+    client.post(f"/api/v1/jobs/{long['id']}/cancel")
+    assert run_until(runner, client, long["id"], {"cancelled"})["state"] == "cancelled"
+
+
+def test_a_restarted_platform_adopts_running_jobs_and_marks_lost_ones(
+    client, project, engine, clock, tmp_path, runner
+):
+    survivor = submit(
+        client, project, [PY, "-c", "import time; time.sleep(2); print('done')"]
+    ).json()
+    victim = submit(client, project, [PY, "-c", "import time; time.sleep(60)"]).json()
+    run_until(runner, client, survivor["id"], {"running"})
+    run_until(runner, client, victim["id"], {"running"})
+    # The platform restarts: a new runner and executor that never started these processes.
+    reborn = JobRunner(
+        make_sessionmaker(engine), LocalExecutor(tmp_path / "runs"), clock, grace_seconds=1
+    )
+    with make_sessionmaker(engine)() as db:
+        pid = load_slices(db.get(Job, victim["id"]).processes)[0].pid
+    os.killpg(pid, signal.SIGKILL)  # killed behind the platform's back: no exit status
+    done = run_until(reborn, client, survivor["id"], {"completed", "failed"})
+    assert done["state"] == "completed"
+    assert "done" in client.get(f"/api/v1/jobs/{survivor['id']}/logs").text
+    lost = run_until(reborn, client, victim["id"], {"failed"})
+    assert lost["reason"] == LOST
+    assert lost["exit_code"] is None
+    starts = client.get(
+        "/api/v1/audit/events", params={"object_type": "job", "object_id": str(survivor["id"])}
+    ).json()
+    assert [e["action"] for e in starts].count("job.start") == 1  # never started twice
+
+
+def test_multi_node_jobs_run_one_process_per_node(client, project, runner):
+    code = "import os; print(os.environ['AISC_NODE'], os.environ['CUDA_VISIBLE_DEVICES'])"
+    job = submit(client, project, [PY, "-c", code], nodes=2, gpus_per_node=8).json()
+    done = run_until(runner, client, job["id"], {"completed", "failed"})
+    assert done["state"] == "completed"
+    lines = client.get(f"/api/v1/jobs/{job['id']}/logs").text.splitlines()
+    assert len(lines) == 2
+    assert {line.split()[1] for line in lines} == {"0,1,2,3,4,5,6,7"}
+    assert len({line.split()[0] for line in lines}) == 2
+
+
+def test_pending_jobs_get_start_estimates(client, project, runner):
+    big = [
+        submit(
+            client,
+            project,
+            [PY, "-c", "import time; time.sleep(30)"],
+            nodes=2,
+            gpus_per_node=8,
+            walltime_s=3600,
+        ).json()
+        for _ in range(2)
+    ]
+    runner.tick()
+    jobs = {j["id"]: j for j in client.get("/api/v1/jobs").json()}
+    assert jobs[big[0]["id"]]["state"] == "running"
+    waiting = jobs[big[1]["id"]]
+    assert waiting["state"] == "pending"
+    assert waiting["estimated_start"] is not None
+    for job in big:
+        client.post(f"/api/v1/jobs/{job['id']}/cancel")
+    run_until(runner, client, big[0]["id"], {"cancelled"})
+
+
+@pytest.mark.parametrize(
+    ("override", "status", "field"),
+    [
+        ({"submitted_by_id": "startup_pi"}, 403, "submitted_by_id"),
+        ({"partition": "nowhere"}, 422, "partition"),
+        ({"partition": "inference"}, 409, "partition"),
+        ({"walltime_s": 169 * 3600}, 422, "walltime_s"),
+        ({"gpus_per_node": 16}, 422, "gpus_per_node"),
+        ({"nodes": 3, "gpus_per_node": 8}, 422, "gpus_per_node"),
+        ({"command": []}, 422, "command"),
+        ({"command": [""]}, 422, "command"),
+        ({"environment": {"CUDA_VISIBLE_DEVICES": "7"}}, 422, "environment"),
+        ({"walltime_s": 0}, 422, "walltime_s"),
+    ],
+)
+def test_the_gateway_refuses_with_the_reason(client, project, override, status, field):
+    if override.get("submitted_by_id") == "startup_pi":
+        override = {"submitted_by_id": project.startup_pi}
+    response = submit(client, project, [PY, "-c", "pass"], **override)
+    assert response.status_code == status, response.json()
+    assert error_field(response) == field
+    assert client.get("/api/v1/jobs").json() == []
+
+
+def test_jobs_cli(cli, project, runner, client):
+    # The CLI runs on the real date: use an award whose allocation is active today.
+    today = datetime.now(UTC).date().replace(day=1).isoformat()
+    project.approve(
+        project.reviewed(
+            title="Current project", compute={"gpu_cards": 8, "preferred_start": today, "months": 3}
+        )
+    )
+    award_id = max(a["id"] for a in client.get("/api/v1/awards").json())
+    client.post(f"/api/v1/awards/{award_id}/accept")
+    project.award_id = award_id
+    args = [
+        "jobs",
+        "submit",
+        "--award",
+        str(project.award_id),
+        "--by",
+        str(project.applicant),
+        "--partition",
+        "training",
+        "--walltime",
+        "10m",
+        "--gpus-per-node",
+        "1",
+        "--env",
+        "GREETING=hi",
+        "--json",
+        "--",
+        PY,
+        "-c",
+        "import os; print(os.environ['GREETING'])",
+    ]
+    job = json.loads(cli(*args).output)
+    assert job["walltime_s"] == 600
+    assert job["command"][-1].startswith("import os")
+    assert cli(
+        "jobs",
+        "submit",
+        "--award",
+        str(project.award_id),
+        "--by",
+        str(project.applicant),
+        "--partition",
+        "training",
+        "--walltime",
+        "soon",
+        "--",
+        PY,
+        expect=2,
+    )
+    rows = json.loads(cli("jobs", "list", "--json").output)
+    assert [r["id"] for r in rows] == [job["id"]]
+    run_until(runner, client, job["id"], {"completed"})
+    assert cli("jobs", "logs", str(job["id"])).output == "hi\n"
+    assert cli("jobs", "logs", str(job["id"]), "--stderr").output == ""
+    assert json.loads(cli("jobs", "show", str(job["id"]), "--json").output)["state"] == "completed"
+    assert cli("jobs", "cancel", str(job["id"]), expect=4)
+    assert "completed" in cli("jobs", "list", "--state", "completed").output
+    assert "started 0" in cli("jobs", "tick").output
