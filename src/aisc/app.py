@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
 from sqlalchemy import Engine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -117,6 +117,10 @@ def create_app(
     ):
         app.include_router(router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
 
+    @app.get("/metrics", include_in_schema=False, response_class=PlainTextResponse)
+    def metrics() -> str:
+        return _metrics(app)
+
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
@@ -191,3 +195,46 @@ class SchedulerThread:
             except Exception:  # keep scheduling; the next tick retries from the database
                 logging.getLogger(__name__).exception("scheduler tick failed")
             self._stop.wait(self.interval)
+
+
+def _metrics(app: FastAPI) -> str:
+    """Scheduler and executor metrics in Prometheus' text exposition format."""
+    from sqlalchemy import func, select
+
+    from aisc.jobs.models import Job, JobState
+
+    runner: JobRunner = app.state.runner
+    with transaction(app.state.sessionmaker) as db:
+        counts = dict(db.execute(select(Job.state, func.count()).group_by(Job.state)).all())
+        gpus = db.execute(
+            select(func.coalesce(func.sum(Job.nodes * Job.gpus_per_node), 0)).where(
+                Job.state == JobState.RUNNING
+            )
+        ).scalar_one()
+    lines = [
+        "# HELP aisc_jobs Jobs by state.",
+        "# TYPE aisc_jobs gauge",
+        *(f'aisc_jobs{{state="{state.value}"}} {counts.get(state, 0)}' for state in JobState),
+        "# HELP aisc_queue_length Pending jobs.",
+        "# TYPE aisc_queue_length gauge",
+        f"aisc_queue_length {counts.get(JobState.PENDING, 0)}",
+        "# HELP aisc_running_gpus GPUs held by running jobs.",
+        "# TYPE aisc_running_gpus gauge",
+        f"aisc_running_gpus {int(gpus)}",
+        "# HELP aisc_scheduler_pass_seconds Duration of the last scheduling pass.",
+        "# TYPE aisc_scheduler_pass_seconds gauge",
+        f"aisc_scheduler_pass_seconds {runner.last.seconds:.6f}",
+        "# HELP aisc_scheduler_passes_total Scheduling passes run.",
+        "# TYPE aisc_scheduler_passes_total counter",
+        f"aisc_scheduler_passes_total {runner.totals.ticks}",
+        "# HELP aisc_jobs_started_total Jobs started by this process.",
+        "# TYPE aisc_jobs_started_total counter",
+        f"aisc_jobs_started_total {runner.totals.started}",
+        "# HELP aisc_jobs_finished_total Jobs seen to finish by this process.",
+        "# TYPE aisc_jobs_finished_total counter",
+        f"aisc_jobs_finished_total {runner.totals.finished}",
+        "# HELP aisc_jobs_preempted_total Preemptions ordered by this process.",
+        "# TYPE aisc_jobs_preempted_total counter",
+        f"aisc_jobs_preempted_total {runner.totals.preempted}",
+    ]
+    return "\n".join(lines) + "\n"

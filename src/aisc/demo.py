@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine
@@ -398,6 +399,7 @@ class Step:
 
 @dataclass
 class DemoSummary:
+    jobs_run: int
     allocated_pct: Decimal | None
     applications: int
     approved: int
@@ -651,8 +653,101 @@ class Builder:
                 awards.accept(ctx, award_id=award.id)
 
 
-def build_demo(engine: Engine) -> DemoSummary:
-    """Migrate an empty database and fill it with the demo centre."""
+DEMO_JOBS: list[tuple[str, list[str], int, int]] = [  # name, code, nodes, GPUs per node
+    (
+        "estimate-pi",
+        [
+            "import math",
+            "n = 2_000_000",
+            "s = sum((-1) ** k / (2 * k + 1) for k in range(n))",
+            "print(f'pi ~ {4 * s:.6f} (error {abs(4 * s - math.pi):.1e})')",
+        ],
+        1,
+        1,
+    ),
+    (
+        "count-primes",
+        [
+            "limit = 200_000",
+            "sieve = bytearray([1]) * limit",
+            "sieve[:2] = b'\\0\\0'",
+            "for i in range(2, int(limit ** 0.5) + 1):",
+            "    if sieve[i]: sieve[i * i::i] = bytearray(len(sieve[i * i::i]))",
+            "print(sum(sieve), 'primes below', limit)",
+        ],
+        1,
+        4,
+    ),
+    (
+        "two-node-hello",
+        ["import os", "print(os.environ['AISC_NODE'], 'GPUs', os.environ['CUDA_VISIBLE_DEVICES'])"],
+        2,
+        8,
+    ),
+    (
+        "bad-config",
+        ["import sys", "print('config.yaml not found', file=sys.stderr)", "sys.exit(2)"],
+        1,
+        1,
+    ),
+]
+
+
+def run_demo_jobs(factory: sessionmaker[Session], run_dir: Path, *, timeout: float = 120) -> int:
+    """Submit the demo jobs on the demo's present day and run them through the local executor."""
+    import sys
+    import time
+
+    from sqlalchemy import select
+
+    from aisc.accounts.models import Membership
+    from aisc.awards.models import Award
+    from aisc.executors.local import LocalExecutor
+    from aisc.jobs import service as jobs
+    from aisc.jobs.models import FINISHED, Job
+    from aisc.jobs.schemas import JobSubmit
+    from aisc.scheduling.loop import JobRunner
+
+    moment = _at(DEMO_PRESENT)
+    with transaction(factory) as db:
+        ctx = Ctx(db=db, now=moment, actor=ACTOR)
+        award = db.execute(select(Award).order_by(Award.id)).scalars().first()
+        assert award is not None
+        pi = db.execute(
+            select(Membership.person_id).where(Membership.organisation_id == award.organisation_id)
+        ).scalar_one()
+        for name, lines, nodes, per_node in DEMO_JOBS:
+            jobs.submit(
+                ctx,
+                data=JobSubmit(
+                    award_id=award.id,
+                    submitted_by_id=pi,
+                    name=name,
+                    partition="training",
+                    nodes=nodes,
+                    gpus_per_node=per_node,
+                    walltime_s=600,
+                    command=[sys.executable, "-c", "\n".join(lines)],
+                ),
+            )
+    origin = time.monotonic()
+    runner = JobRunner(
+        factory,
+        LocalExecutor(run_dir),
+        lambda: moment + timedelta(seconds=time.monotonic() - origin),
+    )
+    while time.monotonic() - origin < timeout:
+        runner.tick()
+        with transaction(factory) as db:
+            states = list(db.execute(select(Job.state)).scalars())
+        if all(state in FINISHED for state in states):
+            return len(states)
+        time.sleep(0.2)
+    return 0
+
+
+def build_demo(engine: Engine, *, run_dir: Path | None = None) -> DemoSummary:
+    """Migrate an empty database and fill it with the demo centre (and run its demo jobs)."""
     from aisc.reports.stats import scheme_stats
 
     upgrade(engine)
@@ -664,6 +759,7 @@ def build_demo(engine: Engine) -> DemoSummary:
     for step in steps:
         with builder.step(step.when) as ctx:
             step.action(ctx)
+    jobs_run = run_demo_jobs(factory, run_dir) if run_dir is not None else 0
     with transaction(factory) as db:
         stats = scheme_stats(db, today=DEMO_PRESENT)
     people = {
@@ -673,6 +769,7 @@ def build_demo(engine: Engine) -> DemoSummary:
         + [(e, n, r.value) for e, n, r in OTHER_STAFF]
     }
     return DemoSummary(
+        jobs_run=jobs_run,
         allocated_pct=stats.allocated_pct_now,
         applications=stats.applications_received,
         approved=stats.approved,

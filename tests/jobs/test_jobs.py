@@ -271,3 +271,23 @@ def test_jobs_cli(cli, project, runner, client):
     assert cli("jobs", "cancel", str(job["id"]), expect=4)
     assert "completed" in cli("jobs", "list", "--state", "completed").output
     assert "started 0" in cli("jobs", "tick").output
+
+
+def test_metrics_in_prometheus_text_format(client, project, engine, clock, tmp_path):
+    submit(client, project, [PY, "-c", "import time; time.sleep(30)"])
+    submit(client, project, [PY, "-c", "pass"], nodes=2, gpus_per_node=8)  # held by the cap
+    runner = client.app.state.runner
+    runner.tick()
+    text = client.get("/metrics").text
+    assert client.get("/metrics").headers["content-type"].startswith("text/plain")
+    assert 'aisc_jobs{state="running"} 1' in text
+    assert "aisc_queue_length 1" in text
+    assert "aisc_running_gpus 2" in text
+    assert "aisc_scheduler_passes_total 1" in text
+    assert "# TYPE aisc_scheduler_pass_seconds gauge" in text
+    for job in client.get("/api/v1/jobs").json():
+        client.post(f"/api/v1/jobs/{job['id']}/cancel")
+    deadline = time.time() + 30
+    while client.get("/api/v1/jobs", params={"state": "running"}).json() and time.time() < deadline:
+        runner.tick()
+        time.sleep(0.1)

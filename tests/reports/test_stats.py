@@ -100,6 +100,10 @@ def test_demo_reproduces_the_public_record(tmp_path, cli_at):
     mid_2025 = json.loads(cli("scheme", "stats", "--as-of", "2025-07-31", "--json").output)
     assert Decimal(mid_2025["allocated_pct_now"]) > 90
     assert len(json.loads(cli("alloc", "list", "--json").output)) == 10
+    # A few real jobs ran through the local executor.
+    jobs = json.loads(cli("jobs", "list", "--json").output)
+    assert sorted(j["state"] for j in jobs) == ["completed", "completed", "completed", "failed"]
+    assert "pi ~ 3.14159" in cli("jobs", "logs", str(jobs[0]["id"])).output
     # Rebuilding needs --replace; a database that is not a demo is never replaced.
     assert cli("demo", "--db", str(db), "--no-serve", expect=4)
     assert "10 approved" in cli("demo", "--db", str(db), "--no-serve", "--replace").output

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import typer
@@ -9,7 +10,7 @@ from aisc.db.engine import make_engine
 from aisc.errors import Conflict
 
 
-def _serve(database_url: str | None, host: str, port: int) -> None:
+def _serve(database_url: str | None, host: str, port: int, run_dir: Path | None = None) -> None:
     import uvicorn
 
     from aisc.app import create_app
@@ -17,6 +18,8 @@ def _serve(database_url: str | None, host: str, port: int) -> None:
     settings = state().settings
     if database_url:
         settings = settings.model_copy(update={"database_url": database_url})
+    if run_dir:
+        settings = settings.model_copy(update={"run_dir": run_dir})
     app = create_app(settings, run_scheduler=True)
     typer.echo(f"serving on http://{host}:{port}/  (API docs: http://{host}:{port}/api/v1/docs)")
     uvicorn.run(app, host=host, port=port, log_level=settings.log_level)
@@ -53,13 +56,18 @@ def demo(
         for suffix in ("", "-wal", "-shm"):
             Path(f"{db}{suffix}").unlink(missing_ok=True)
     url = f"sqlite:///{db}"
+    run_dir = db.parent / f"{db.stem}-runs"
+    shutil.rmtree(run_dir, ignore_errors=True)
     engine = make_engine(url)
-    summary = build_demo(engine)
+    summary = build_demo(engine, run_dir=run_dir)
     engine.dispose()
     typer.echo(
         f"demo centre built in {db}: {summary.applications} applications received, "
         f"{summary.approved} approved, HK${summary.committed_hkd:,} committed, "
         f"{summary.allocated_pct}% of installed GPUs allocated in July 2025"
+    )
+    typer.echo(
+        f"{summary.jobs_run} demo jobs ran through the local executor (logs under {run_dir})"
     )
     typer.echo(f"try: AISC_DATABASE_URL={url} aisc scheme stats")
     typer.echo("people (sign-in arrives with accounts):")
@@ -67,7 +75,7 @@ def demo(
         typer.echo(f"  {role:12} {email}")
     if not no_serve:
         settings = state().settings
-        _serve(url, host or settings.host, port or settings.port)
+        _serve(url, host or settings.host, port or settings.port, run_dir)
 
 
 def _refuse_non_demo(path: Path) -> None:

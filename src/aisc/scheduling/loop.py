@@ -49,6 +49,16 @@ LOST = "lost: its processes ended without an exit status (killed outside aisc?)"
 
 
 @dataclass
+class Counters:
+    """Totals since the runner started (exported on /metrics)."""
+
+    ticks: int = 0
+    started: int = 0
+    finished: int = 0
+    preempted: int = 0
+
+
+@dataclass
 class TickStats:
     started: int = 0
     finished: int = 0
@@ -78,6 +88,7 @@ class JobRunner:
         self.policy = policy or core.Policy(grace_seconds=grace_seconds)
         self.grace = timedelta(seconds=grace_seconds)
         self.last = TickStats()
+        self.totals = Counters()
 
     def tick(self) -> TickStats:
         began = time.perf_counter()
@@ -88,6 +99,10 @@ class JobRunner:
             self._schedule(ctx, stats)
         stats.seconds = time.perf_counter() - began
         self.last = stats
+        self.totals.ticks += 1
+        self.totals.started += stats.started
+        self.totals.finished += stats.finished
+        self.totals.preempted += stats.preempted
         return stats
 
     # --- running jobs ---------------------------------------------------------------------
