@@ -301,3 +301,12 @@ def test_a_dedicated_projects_concurrent_gpus_are_capped_at_its_cards():
     result = schedule(state(nodes(8), pending, projects=projects))
     assert {s.job_id for s in result.starts} == {1, 3, 4}  # preemptible work is not capped
     assert "16 concurrent GPUs" in result.held[2]
+
+
+def test_a_full_pass_considers_every_pending_job():
+    # More pending jobs than the estimate depth: the last one still starts if it fits.
+    pending = [job(i, gpus=8, submit=i) for i in range(1, 151)]
+    pending.append(job(999, gpus=1, submit=1000))
+    busy = [Running(job(900, gpus=7), 0, (("n00", 7),))]
+    result = schedule(state(nodes(1), pending, busy))
+    assert [s.job_id for s in result.starts] == [999]

@@ -19,7 +19,8 @@ only when those are preemptible.
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 from aisc.scheduling.core.model import (
     Decisions,
@@ -44,6 +45,13 @@ class Pool:
     nodes: dict[str, Node]
     free: dict[str, int]
     reserved_from: dict[str, int]  # node -> earliest reservation start on it
+    by_kind: dict[tuple[str, str], list[Node]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # Nodes by (partition, GPU model): a job only ever looks at its own kind.
+        for node in self.nodes.values():
+            if node.available:
+                self.by_kind.setdefault((node.partition, node.gpu_model), []).append(node)
 
     def eligible(self, node: Node, job: Job) -> bool:
         if not node.available or node.partition != job.partition or node.gpu_model != job.gpu_model:
@@ -86,11 +94,25 @@ def _fit(job: Job, candidates: list[tuple[str, int, str]]) -> Placement | None:
 
 
 def _candidates(pool: Pool, job: Job, now: int) -> list[tuple[str, int, str]]:
-    return [
-        (name, pool.free[name], node.leaf)
-        for name, node in pool.nodes.items()
-        if pool.usable(node, job, now)
-    ]
+    """Nodes of the job's kind with enough free GPUs that it may use now."""
+    need, free, reserved_from = job.gpus_per_node, pool.free, pool.reserved_from
+    end = now + job.walltime
+    found = []
+    for node in pool.by_kind.get((job.partition, job.gpu_model), ()):
+        room = free[node.name]
+        if room < need:
+            continue
+        if (
+            node.reserved_for is not None
+            and node.reserved_for != job.project
+            and (not job.preemptible)
+        ):
+            continue
+        start = reserved_from.get(node.name)
+        if start is not None and end > start:
+            continue
+        found.append((node.name, room, node.leaf))
+    return found
 
 
 def _earliest(
@@ -178,8 +200,20 @@ def _victims(pool: Pool, job: Job, running: list[Running], state: State) -> list
     return chosen
 
 
-def schedule(state: State, policy: Policy = Policy()) -> Decisions:
-    """Decide one pass. Pure: the same state and policy always give the same decisions."""
+def schedule(
+    state: State,
+    policy: Policy = Policy(),
+    *,
+    queue: Sequence[Job] | None = None,
+    depth: int | None = None,
+) -> Decisions:
+    """Decide one pass. Pure: the same state and policy always give the same decisions.
+
+    A full pass orders every pending job by priority. An event-triggered pass (a job ended, a
+    node came back) passes ``queue``, the order kept from the last full pass, and ``depth``: only
+    the first ``depth`` jobs of it are considered and no estimates are made, which keeps the
+    pass short; the next full pass sees everything again.
+    """
     now = state.now
     nodes = {n.name: n for n in state.nodes}
     free = {n.name: n.gpus for n in state.nodes}
@@ -203,9 +237,15 @@ def schedule(state: State, policy: Policy = Policy()) -> Decisions:
     caps = {name: p.max_gpus for name, p in state.projects.items() if p.max_gpus is not None}
     held: dict[int, str] = {}
 
-    depth = policy.estimate_depth
+    estimate_depth = policy.estimate_depth
     budget_of, failed_for = budgets.get, failed.get  # bound once: this loop sees every job
-    for job in order(state.pending, state.projects, policy, now):
+    if queue is None:
+        candidates: Sequence[Job] = order(state.pending, state.projects, policy, now)
+    else:
+        candidates = queue
+    if depth is not None:
+        candidates = candidates[:depth]
+    for job in candidates:
         budget = budget_of(job.project)
         if budget is not None and job.gpus * job.walltime > budget:
             refused[job.id] = (
@@ -216,7 +256,7 @@ def schedule(state: State, policy: Policy = Policy()) -> Decisions:
         cap = caps.get(job.project)
         if cap is not None and not job.preemptible and in_use[job.project] + job.gpus > cap:
             held[job.id] = f"waiting: project {job.project} would exceed its {cap} concurrent GPUs"
-            if len(blocked) < depth:
+            if len(blocked) < estimate_depth:
                 blocked.append(job)
             continue
         shape = (
@@ -229,7 +269,7 @@ def schedule(state: State, policy: Policy = Policy()) -> Decisions:
         )
         failed_at = failed_for(shape)
         if failed_at is not None and job.walltime >= failed_at:
-            if len(blocked) < depth:  # only the first few blocked jobs get estimates
+            if len(blocked) < estimate_depth:  # only the first few blocked jobs get estimates
                 blocked.append(job)
             continue
         cost = job.gpus * job.walltime
@@ -274,8 +314,18 @@ def schedule(state: State, policy: Policy = Policy()) -> Decisions:
         for name in names:
             pool.reserved_from[name] = min(pool.reserved_from.get(name, start), start)
 
-    estimates = _estimates(
-        pool, blocked[: policy.estimate_depth], running, preempted, reservations, now, dedicated
+    estimates = (
+        _estimates(
+            pool,
+            blocked[: policy.estimate_depth],
+            running,
+            preempted,
+            reservations,
+            now,
+            dedicated,
+        )
+        if queue is None
+        else {}
     )
     for job_id, start in list(estimates.items()):
         job = next(j for j in blocked if j.id == job_id)
