@@ -291,3 +291,108 @@ def test_metrics_in_prometheus_text_format(client, project, engine, clock, tmp_p
     while client.get("/api/v1/jobs", params={"state": "running"}).json() and time.time() < deadline:
         runner.tick()
         time.sleep(0.1)
+
+
+def test_dedicated_nodes_run_their_project_and_lend_only_to_preemptible_work(
+    client, project, runner
+):
+    other = project.reviewed(
+        title="Start-up project",
+        organisation_id=project.startup,
+        created_by_id=project.startup_pi,
+        compute={"kind": "pooled", "gpu_cards": None, "gpu_hours": 100_000},
+    )
+    project.approve(other)
+    award_b = max(a["id"] for a in client.get("/api/v1/awards").json())
+    client.post(f"/api/v1/awards/{award_b}/accept")
+    runner.tick()
+    bound = client.get("/api/v1/allocations", params={"award_id": project.award_id}).json()[0]
+    assert len(bound["nodes"]) == 2  # 16 dedicated cards = 2 whole nodes held
+    sleeper = [PY, "-c", "import time; time.sleep(60)"]
+    as_b = {"award_id": award_b, "submitted_by_id": project.startup_pi}
+    steady = submit(client, project, sleeper, nodes=7, gpus_per_node=8, **as_b).json()
+    runner.tick()
+    assert client.get(f"/api/v1/jobs/{steady['id']}").json()["state"] == "pending"
+    borrower = submit(
+        client, project, sleeper, nodes=7, gpus_per_node=8, preemptible=True, **as_b
+    ).json()
+    running = run_until(runner, client, borrower["id"], {"running"})
+    assert set(bound["nodes"]) <= {p["node"] for p in running["placement"]}
+    owner = submit(client, project, [PY, "-c", "print('mine')"], nodes=2, gpus_per_node=8).json()
+    done = run_until(runner, client, owner["id"], {"completed", "failed"})
+    assert done["state"] == "completed"
+    events = client.get(
+        "/api/v1/audit/events", params={"object_type": "job", "object_id": str(borrower["id"])}
+    ).json()
+    assert "job.stop.preempt" in [e["action"] for e in events]  # SIGTERM, grace, requeue
+    requeued = client.get(f"/api/v1/jobs/{borrower['id']}").json()
+    assert requeued["state"] in ("pending", "running")  # back in the queue, or restarted
+    for job in (steady, borrower):
+        client.post(f"/api/v1/jobs/{job['id']}/cancel")
+    deadline = time.time() + 30
+    while client.get("/api/v1/jobs", params={"state": "running"}).json() and time.time() < deadline:
+        runner.tick()
+        time.sleep(0.1)
+
+
+def test_a_crash_between_commit_and_launch_requeues_and_never_runs_twice(
+    client, project, engine, clock, tmp_path, runner, monkeypatch
+):
+    job = submit(client, project, [PY, "-c", "print('ran')"]).json()
+    with monkeypatch.context() as patch:
+        patch.setattr(runner, "_launch", lambda job_id: None)  # the platform dies right here
+        runner.tick()
+    assert client.get(f"/api/v1/jobs/{job['id']}").json()["state"] == "running"
+    reborn = JobRunner(
+        make_sessionmaker(engine), LocalExecutor(tmp_path / "runs"), clock, grace_seconds=1
+    )
+    reborn.tick()
+    requeued = client.get(f"/api/v1/jobs/{job['id']}").json()
+    assert requeued["reason"] in ("start interrupted; requeued", "")
+    done = run_until(reborn, client, job["id"], {"completed", "failed"})
+    assert done["state"] == "completed"
+    assert client.get(f"/api/v1/jobs/{job['id']}/logs").text == "ran\n"
+    events = [
+        e["action"]
+        for e in client.get(
+            "/api/v1/audit/events", params={"object_type": "job", "object_id": str(job["id"])}
+        ).json()
+    ]
+    assert "job.requeue" in events
+
+
+def test_a_crash_between_launch_and_record_adopts_the_running_processes(
+    client, project, engine, clock, tmp_path, runner, monkeypatch
+):
+    job = submit(client, project, [PY, "-c", "import time; time.sleep(1); print('once')"]).json()
+
+    def launch_and_forget(job_id):
+        with make_sessionmaker(engine)() as db:
+            record = db.get(Job, job_id)
+            slices = [(p["node"], tuple(p["gpus"])) for p in json.loads(record.placement)]
+            runner.executor.launch(
+                job_id=job_id,
+                attempt=record.attempt,
+                slices=slices,
+                argv=json.loads(record.command),
+                env={},
+                workdir="",
+            )
+
+    with monkeypatch.context() as patch:
+        patch.setattr(runner, "_launch", launch_and_forget)  # launched, then the platform died
+        runner.tick()
+    reborn = JobRunner(
+        make_sessionmaker(engine), LocalExecutor(tmp_path / "runs"), clock, grace_seconds=1
+    )
+    done = run_until(reborn, client, job["id"], {"completed", "failed"})
+    assert done["state"] == "completed"
+    assert done["attempt"] == 1
+    events = [
+        e["action"]
+        for e in client.get(
+            "/api/v1/audit/events", params={"object_type": "job", "object_id": str(job["id"])}
+        ).json()
+    ]
+    assert events.count("job.start") == 1
+    assert "job.adopt" in events

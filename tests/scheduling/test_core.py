@@ -310,3 +310,13 @@ def test_a_full_pass_considers_every_pending_job():
     busy = [Running(job(900, gpus=7), 0, (("n00", 7),))]
     result = schedule(state(nodes(1), pending, busy))
     assert [s.job_id for s in result.starts] == [999]
+
+
+def test_dedicated_nodes_are_not_lent_while_their_owner_waits():
+    cluster = nodes(1, reserved_for="a")
+    both = [
+        job(1, project="b", gpus=8, preemptible=True, submit=0),
+        job(2, project="a", gpus=8, submit=5),
+    ]
+    result = schedule(state(cluster, both))
+    assert [s.job_id for s in result.starts] == [2]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import enum
 from datetime import date, datetime
 
-from sqlalchemy import BigInteger, CheckConstraint, Date, ForeignKey, Integer, String
+from sqlalchemy import BigInteger, CheckConstraint, Date, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from aisc.applications.models import RequestKind
@@ -49,3 +49,6 @@ class Allocation(Base):
     end_date: Mapped[date] = mapped_column(Date, nullable=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
     created_by: Mapped[str] = mapped_column(String(200), nullable=False)
+    # Nodes held for a dedicated allocation of whole nodes while it is active (JSON list), bound
+    # by the scheduling loop; its jobs run there, others' only if preemptible.
+    node_names: Mapped[str] = mapped_column(Text, nullable=False, default="[]")

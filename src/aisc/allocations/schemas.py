@@ -38,6 +38,7 @@ class AllocationRead(ReadSchema):
     start_date: date
     end_date: date
     state: AllocationState
+    nodes: list[str]
     created_at: datetime
 
 

@@ -10,6 +10,7 @@ approvals cannot both take the last free GPUs.
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from datetime import date
 from decimal import Decimal
@@ -85,6 +86,7 @@ def read_allocation(ctx: Ctx, allocation: Allocation) -> AllocationRead:
         start_date=allocation.start_date,
         end_date=allocation.end_date,
         state=effective_state(allocation, award.status, ctx.now.date()),
+        nodes=json.loads(allocation.node_names),
         created_at=allocation.created_at,
     )
 

@@ -223,3 +223,49 @@ def plot(
         body = capacity_plot(ctx.db, fmt=fmt, today=_day(as_of, ctx.now.date()))
     out.write_bytes(body)
     typer.echo(f"wrote {out} ({len(body)} bytes)")
+
+
+@app.command("detect-local")
+def detect_local(
+    partition: str = typer.Option(..., help="partition to put this machine's node in"),
+    name: str = typer.Option(None, help="node name (default: local-HOSTNAME)"),
+    gpu_model: str = typer.Option(None, help="catalogue code, when the device name is not known"),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Record this machine's real GPUs (found through nvidia-smi) as a node of the inventory."""
+    import os
+    import socket
+
+    from aisc.errors import NotFound
+    from aisc.executors.gpus import catalogue_code, detect_gpus
+
+    gpus = detect_gpus()
+    if not gpus:
+        raise NotFound(
+            "no NVIDIA GPUs found on this machine (nvidia-smi absent or failing); "
+            "the inventory stays virtual",
+            field="gpus",
+        )
+    with uow() as ctx:
+        known = [m.code for m in service.list_gpu_models(ctx.db)]
+        model = gpu_model or catalogue_code(gpus[0].name, known)
+        if model is None:
+            raise ValidationFailed(
+                f"gpu_model: {gpus[0].name!r} is not in the catalogue; pass --gpu-model",
+                field="gpu_model",
+            )
+        data = parse(
+            NodeIn,
+            {
+                "name": name or f"local-{socket.gethostname()}"[:100],
+                "gpu_model": model,
+                "gpu_count": len(gpus),
+                "cpu_cores": os.cpu_count() or 1,
+                "memory_gb": max(
+                    1, os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2**30
+                ),
+                "partition": partition,
+                "installed_on": ctx.now.date(),
+            },
+        )
+        emit_one(NodeRead.of(service.upsert_node(ctx, data=data)[0]), as_json)

@@ -64,6 +64,7 @@ class LocalExecutor:
             stem = run_dir / f"{attempt}-{index}"
             exit_file = Path(f"{stem}.exit")
             exit_file.unlink(missing_ok=True)
+            Path(f"{stem}.pid").unlink(missing_ok=True)
             child_env = {
                 **os.environ,
                 **env,
@@ -105,6 +106,25 @@ class LocalExecutor:
                 )
             )
         return str(run_dir), started
+
+    def discover(
+        self, *, job_id: int, attempt: int, slices: list[tuple[str, tuple[int, ...]]]
+    ) -> list[Slice]:
+        """The slices of an attempt found through their pid files (after a crash mid-start)."""
+        run_dir = self.run_root / f"job-{job_id}"
+        found = []
+        for index, (node, gpus) in enumerate(slices):
+            stem = run_dir / f"{attempt}-{index}"
+            try:
+                pid, ticks = Path(f"{stem}.pid").read_text().split()
+            except (OSError, ValueError):
+                continue
+            found.append(
+                Slice(
+                    node, gpus, int(pid), int(ticks), f"{stem}.exit", f"{stem}.out", f"{stem}.err"
+                )
+            )
+        return found
 
     def poll(self, item: Slice) -> int | None:
         """The slice's exit code; None while it runs; -1 if it vanished without one."""

@@ -43,6 +43,11 @@ def main(argv: list[str]) -> int:
         print("usage: wrapper EXIT_FILE STDOUT STDERR -- ARGV...", file=sys.stderr)
         return 2
     exit_file, stdout_path, stderr_path, command = Path(argv[0]), argv[1], argv[2], argv[4:]
+    # The pid file lets a restarted platform find this slice even if it never learnt the pid.
+    pid_file = exit_file.with_suffix(".pid")
+    ticks = Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()[19]
+    pid_file.with_suffix(".pidtmp").write_text(f"{os.getpid()} {ticks}")
+    os.replace(pid_file.with_suffix(".pidtmp"), pid_file)
     with open(stdout_path, "ab") as out, open(stderr_path, "ab") as err:
         try:
             child = subprocess.Popen(command, stdout=out, stderr=err, stdin=subprocess.DEVNULL)

@@ -26,9 +26,12 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from aisc.allocations.models import Allocation, AllocationState
+from aisc.allocations.service import effective_state
 from aisc.applications.models import RequestKind
 from aisc.audit.service import record
 from aisc.awards.models import Award
+from aisc.cluster import capacity as core_capacity
 from aisc.cluster.models import Node, NodeState, Partition
 from aisc.context import Ctx
 from aisc.db.engine import transaction
@@ -89,14 +92,20 @@ class JobRunner:
         self.grace = timedelta(seconds=grace_seconds)
         self.last = TickStats()
         self.totals = Counters()
+        self._to_launch: list[int] = []
 
     def tick(self) -> TickStats:
         began = time.perf_counter()
         stats = TickStats()
+        self._to_launch = []
         with transaction(self.factory) as db:
             ctx = Ctx(db=db, now=self.clock(), actor="scheduler")
             stats.finished = self._watch(ctx)
             self._schedule(ctx, stats)
+        # Started jobs are committed as running first, launched after: a crash in between leaves
+        # a running job without processes, which the next tick adopts (pid files) or requeues.
+        for job_id in self._to_launch:
+            self._launch(job_id)
         stats.seconds = time.perf_counter() - began
         self.last = stats
         self.totals.ticks += 1
@@ -110,6 +119,8 @@ class JobRunner:
     def _watch(self, ctx: Ctx) -> int:
         finished = 0
         for job in ctx.db.execute(select(Job).where(Job.state == JobState.RUNNING)).scalars():
+            if job.processes == "[]" and self._recover_start(ctx, job):
+                continue
             slices = load_slices(job.processes)
             codes = [self.executor.poll(s) for s in slices]
             if all(code is not None for code in codes):
@@ -201,6 +212,7 @@ class JobRunner:
             ).scalars()
         )
         stats.pending = len(pending)
+        reserved = self._bind_dedicated(ctx, nodes, running)
         if not pending:
             stats.running_gpus = sum(j.nodes * j.gpus_per_node for j in running)
             return
@@ -215,6 +227,7 @@ class JobRunner:
                     n.gpu_model_code,
                     leaf=n.leaf_switch,
                     available=n.state is NodeState.UP,
+                    reserved_for=reserved.get(n.name),
                 )
                 for n in nodes
             ),
@@ -258,6 +271,121 @@ class JobRunner:
         stats.running_gpus = sum(
             j.nodes * j.gpus_per_node for j in by_id.values() if j.state is JobState.RUNNING
         )
+
+    def _bind_dedicated(self, ctx: Ctx, nodes: list[Node], running: list[Job]) -> dict[str, str]:
+        """Hold whole nodes for active dedicated allocations; node name -> project."""
+        today = ctx.now.date()
+        rows = ctx.db.execute(
+            select(Allocation, Award)
+            .join(Award, Award.id == Allocation.award_id)
+            .where(Allocation.kind == RequestKind.DEDICATED)
+            .order_by(Allocation.id)
+        ).all()
+        by_name = {n.name: n for n in nodes}
+        busy_by = defaultdict(set)
+        for job in running:
+            for part in json.loads(job.placement):
+                busy_by[part["node"]].add(job.award_id)
+        taken: set[str] = set()
+        reserved: dict[str, str] = {}
+        for allocation, award in rows:
+            bound = json.loads(allocation.node_names)
+            live = (
+                effective_state(allocation, award.status, today) is AllocationState.ACTIVE
+                and (allocation.gpu_cards or 0) >= core_capacity.NODE_SIZE
+            )
+            if not live:
+                if bound:
+                    allocation.node_names = "[]"
+                    record(
+                        ctx,
+                        action="allocation.unbind",
+                        object_type="allocation",
+                        object_id=allocation.id,
+                        before={"nodes": bound},
+                    )
+                continue
+            kind = [
+                n
+                for n in nodes
+                if n.partition_id == allocation.partition_id
+                and n.gpu_model_code == allocation.gpu_model_code
+            ]
+            size = max((n.gpu_count for n in kind), default=core_capacity.NODE_SIZE) or 1
+            need = -(-(allocation.gpu_cards or 0) // size)
+            keep = [name for name in bound if name in by_name and name not in taken][:need]
+            leaves = {by_name[name].leaf_switch for name in keep}
+            spare = [
+                n
+                for n in kind
+                if n.name not in taken and n.name not in keep and n.state is NodeState.UP
+            ]
+            # Idle nodes first, then nodes in a leaf the allocation already uses, then by name.
+            spare.sort(
+                key=lambda n: (
+                    bool(busy_by[n.name] - {award.id}),
+                    n.leaf_switch not in leaves,
+                    n.leaf_switch,
+                    n.name,
+                )
+            )
+            chosen = keep + [n.name for n in spare[: max(0, need - len(keep))]]
+            if chosen != bound:
+                allocation.node_names = json.dumps(chosen)
+                record(
+                    ctx,
+                    action="allocation.bind",
+                    object_type="allocation",
+                    object_id=allocation.id,
+                    before={"nodes": bound},
+                    after={"nodes": chosen},
+                )
+            taken.update(chosen)
+            reserved.update(dict.fromkeys(chosen, str(award.id)))
+        return reserved
+
+    def _launch(self, job_id: int) -> None:
+        """Start the processes of a job already committed as running, then record them."""
+        with transaction(self.factory) as db:
+            job = db.get(Job, job_id)
+            if job is None or job.state is not JobState.RUNNING or job.processes != "[]":
+                return
+            slices = [(p["node"], tuple(p["gpus"])) for p in json.loads(job.placement)]
+            _run_dir, started = self.executor.launch(
+                job_id=job.id,
+                attempt=job.attempt,
+                slices=slices,
+                argv=json.loads(job.command),
+                env=json.loads(job.environment),
+                workdir=job.workdir,
+            )
+            job.processes = dump_slices(started)
+
+    def _recover_start(self, ctx: Ctx, job: Job) -> bool:
+        """A running job with no recorded processes: the platform stopped while starting it.
+
+        Adopt its slices if all of them are found through their pid files; otherwise stop any
+        that did start (all or nothing) and put the job back in the queue. Returns True when the
+        job was requeued.
+        """
+        slices = [(p["node"], tuple(p["gpus"])) for p in json.loads(job.placement)]
+        found = self.executor.discover(job_id=job.id, attempt=job.attempt, slices=slices)
+        if slices and len(found) == len(slices):
+            job.processes = dump_slices(found)
+            record(ctx, action="job.adopt", object_type="job", object_id=job.id)
+            return False
+        for item in found:
+            self.executor.kill(item)
+        job.state, job.started_at, job.placement = JobState.PENDING, None, "[]"
+        job.reason = "start interrupted; requeued"
+        record(
+            ctx,
+            action="job.requeue",
+            object_type="job",
+            object_id=job.id,
+            after={"reason": job.reason},
+        )
+        return True
 
     @staticmethod
     def _core_job(job: Job, partitions: dict[int, str]) -> core.Job:
@@ -325,19 +453,12 @@ class JobRunner:
             used[node].update(free)
             slices.append((node, tuple(free)))
         job.attempt += 1
-        run_dir, started = self.executor.launch(
-            job_id=job.id,
-            attempt=job.attempt,
-            slices=slices,
-            argv=json.loads(job.command),
-            env=json.loads(job.environment),
-            workdir=job.workdir,
-        )
         job.state, job.started_at, job.reason = JobState.RUNNING, ctx.now, ""
         job.estimated_start = None
-        job.run_dir = run_dir
+        job.run_dir = str(self.executor.run_root / f"job-{job.id}")
         job.placement = json.dumps([{"node": n, "gpus": list(g)} for n, g in slices])
-        job.processes = dump_slices(started)
+        job.processes = "[]"
+        self._to_launch.append(job.id)
         record(
             ctx,
             action="job.start",

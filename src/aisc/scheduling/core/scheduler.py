@@ -46,6 +46,7 @@ class Pool:
     free: dict[str, int]
     reserved_from: dict[str, int]  # node -> earliest reservation start on it
     by_kind: dict[tuple[str, str], list[Node]] = field(default_factory=dict)
+    owners_waiting: set[str] = field(default_factory=set)  # projects with jobs in the queue
 
     def __post_init__(self) -> None:
         # Nodes by (partition, GPU model): a job only ever looks at its own kind.
@@ -57,7 +58,8 @@ class Pool:
         if not node.available or node.partition != job.partition or node.gpu_model != job.gpu_model:
             return False
         if node.reserved_for is not None and node.reserved_for != job.project:
-            return job.preemptible
+            # Idle dedicated nodes are lent to preemptible work, but not while their owner waits.
+            return job.preemptible and node.reserved_for not in self.owners_waiting
         return True
 
     def usable(self, node: Node, job: Job, now: int) -> bool:
@@ -105,7 +107,7 @@ def _candidates(pool: Pool, job: Job, now: int) -> list[tuple[str, int, str]]:
         if (
             node.reserved_for is not None
             and node.reserved_for != job.project
-            and (not job.preemptible)
+            and (not job.preemptible or node.reserved_for in pool.owners_waiting)
         ):
             continue
         start = reserved_from.get(node.name)
@@ -221,7 +223,9 @@ def schedule(
         for name, gpus in run.placement:
             if name in free:
                 free[name] -= gpus
-    pool = Pool(nodes=nodes, free=free, reserved_from={})
+    pool = Pool(
+        nodes=nodes, free=free, reserved_from={}, owners_waiting={j.project for j in state.pending}
+    )
     budgets = {name: p.budget_gpu_seconds for name, p in state.projects.items()}
     running = list(state.running)
     starts: list[Start] = []
