@@ -223,8 +223,12 @@ def schedule(
         for name, gpus in run.placement:
             if name in free:
                 free[name] -= gpus
+    dedicated = {n.reserved_for for n in state.nodes if n.reserved_for is not None}
     pool = Pool(
-        nodes=nodes, free=free, reserved_from={}, owners_waiting={j.project for j in state.pending}
+        nodes=nodes,
+        free=free,
+        reserved_from={},
+        owners_waiting=_owners_waiting(dedicated, state.pending),
     )
     budgets = {name: p.budget_gpu_seconds for name, p in state.projects.items()}
     running = list(state.running)
@@ -234,7 +238,6 @@ def schedule(
     refused: dict[int, str] = {}
     failed: dict[tuple[object, ...], int] = {}  # shape -> shortest walltime that failed now
     blocked: list[Job] = []
-    dedicated = {n.reserved_for for n in state.nodes if n.reserved_for is not None}
     in_use: dict[str, int] = defaultdict(int)  # concurrent GPUs per project
     for run in state.running:
         in_use[run.job.project] += run.job.gpus
@@ -343,6 +346,19 @@ def schedule(
         refused=refused,
         held=held,
     )
+
+
+def _owners_waiting(dedicated: set[str], pending: Sequence[Job]) -> set[str]:
+    """Projects holding dedicated nodes that have jobs in the queue (they lend nothing)."""
+    waiting: set[str] = set()
+    if not dedicated:
+        return waiting
+    for job in pending:
+        if job.project in dedicated:
+            waiting.add(job.project)
+            if len(waiting) == len(dedicated):
+                break
+    return waiting
 
 
 def _cap_free_at(job: Job, cap: int, running: list[Running], now: int) -> int:
