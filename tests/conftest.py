@@ -148,9 +148,12 @@ class Cli:
         self.database_url = database_url
         self.runner = CliRunner()
 
-    def __call__(self, *args: str, expect: int | None = 0) -> Any:
+    def __call__(self, *args: str, expect: int | None = 0, input: str | None = None) -> Any:
         result = self.runner.invoke(
-            cli_app, ["--database-url", self.database_url, *args], catch_exceptions=False
+            cli_app,
+            ["--database-url", self.database_url, *args],
+            catch_exceptions=False,
+            input=input,
         )
         COMMANDS_RUN.add(" ".join(a for a in args[:2] if not a.startswith("-")))
         if expect is not None:

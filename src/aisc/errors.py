@@ -82,6 +82,14 @@ class CapacityShortfall(Conflict):
     code = "capacity_shortfall"
 
 
+class Unauthenticated(AiscError):
+    """No valid credentials (the message never says which part was wrong)."""
+
+    status_code = 401
+    exit_code = 7
+    code = "unauthenticated"
+
+
 class Forbidden(AiscError):
     """The actor may not do this."""
 

@@ -1,8 +1,13 @@
 from __future__ import annotations
 
-import typer
+import json
+import sys
+from datetime import datetime
 
-from aisc.accounts import service
+import typer
+from pydantic import BaseModel
+
+from aisc.accounts import auth, service
 from aisc.accounts.models import OrgCategory, Role
 from aisc.accounts.schemas import (
     OrganisationCreate,
@@ -121,3 +126,63 @@ def create_person(
 def show_person(person_id: int, as_json: bool = JsonOpt) -> None:
     with uow() as ctx:
         emit_one(PersonRead.of(service.get_person(ctx, person_id=person_id)), as_json)
+
+
+token_app = typer.Typer(help="API tokens (scoped, expiring, revocable).", no_args_is_help=True)
+
+
+class TokenRead(BaseModel):
+    id: int
+    person_id: int
+    name: str
+    prefix: str
+    scopes: str
+    created_at: datetime
+    expires_at: datetime
+    revoked_at: datetime | None
+
+
+@person_app.command("set-password")
+def set_password(person_id: int) -> None:
+    """Set a person's password, read from standard input (never from the command line)."""
+    password = sys.stdin.readline().rstrip("\n")
+    with uow() as ctx:
+        auth.set_password(ctx, person_id=person_id, password=password)
+    typer.echo(f"password set for person {person_id}")
+
+
+@token_app.command("create")
+def token_create(
+    person: int = typer.Option(...),
+    name: str = typer.Option(...),
+    scope: list[str] = typer.Option(["read"], help="read or write; repeat"),
+    days: int = typer.Option(30, help="lifetime in days (at most 365)"),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Create a token; its secret is printed once and cannot be shown again."""
+    with uow() as ctx:
+        secret, token = auth.create_token(ctx, person_id=person, name=name, scopes=scope, days=days)
+        row = TokenRead.model_validate(token, from_attributes=True)
+    if as_json:
+        typer.echo(json.dumps({**row.model_dump(mode="json"), "secret": secret}, indent=2))
+    else:
+        typer.echo(f"token {row.id} ({row.scopes}, expires {row.expires_at:%Y-%m-%d}): {secret}")
+
+
+@token_app.command("list")
+def token_list(person: int = typer.Option(None), as_json: bool = JsonOpt) -> None:
+    with uow() as ctx:
+        rows = [
+            TokenRead.model_validate(t, from_attributes=True)
+            for t in auth.list_tokens(ctx.db, person_id=person)
+        ]
+    emit_list(
+        rows, ["id", "person_id", "name", "prefix", "scopes", "expires_at", "revoked_at"], as_json
+    )
+
+
+@token_app.command("revoke")
+def token_revoke(token_id: int) -> None:
+    with uow() as ctx:
+        auth.revoke_token(ctx, token_id=token_id)
+    typer.echo(f"token {token_id} revoked")

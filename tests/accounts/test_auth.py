@@ -1,0 +1,120 @@
+import json
+
+import pytest
+from sqlalchemy import select
+
+from aisc.accounts import auth
+from aisc.accounts.models import ApiToken, Person
+from aisc.accounts.schemas import PersonCreate
+from aisc.accounts.service import create_person
+from aisc.audit.models import AuditEvent
+from aisc.errors import InvalidTransition, ValidationFailed
+
+GOOD = "Harbour-Lights-2025"
+
+
+@pytest.fixture
+def person_id(uow):
+    with uow() as ctx:
+        return create_person(ctx, data=PersonCreate(email="ada@lab.example", name="Ada")).id
+
+
+@pytest.mark.parametrize("bad", ["short1!A", "alllowercaseletters", "ada-Secret-Passw0rd"])
+def test_the_password_policy_names_what_is_missing(uow, person_id, bad):
+    with uow() as ctx, pytest.raises(ValidationFailed) as info:
+        auth.set_password(ctx, person_id=person_id, password=bad)
+    assert info.value.field == "password"
+
+
+def test_passwords_are_stored_as_argon2_hashes_and_never_audited(uow, person_id):
+    with uow() as ctx:
+        auth.set_password(ctx, person_id=person_id, password=GOOD)
+    with uow() as ctx:
+        stored = ctx.db.get(Person, person_id).password_hash
+        assert stored.startswith("$argon2")
+        assert GOOD not in stored
+        trail = " ".join(e.after for e in ctx.db.execute(select(AuditEvent)).scalars())
+        assert GOOD not in trail
+        assert "$argon2" not in trail
+
+
+def test_sign_in_locks_after_five_failures_for_fifteen_minutes(uow, person_id, clock):
+    with uow() as ctx:
+        auth.set_password(ctx, person_id=person_id, password=GOOD)
+    with uow() as ctx:
+        assert auth.authenticate(ctx, email="ADA@lab.example", password=GOOD).id == person_id
+    for _ in range(auth.MAX_FAILURES):
+        with uow() as ctx:
+            assert auth.authenticate(ctx, email="ada@lab.example", password="wrong") is None
+    with uow() as ctx:  # locked: even the right password is refused
+        assert auth.authenticate(ctx, email="ada@lab.example", password=GOOD) is None
+    clock.advance(minutes=16)
+    with uow() as ctx:
+        assert auth.authenticate(ctx, email="ada@lab.example", password=GOOD) is not None
+    with uow() as ctx:
+        assert auth.authenticate(ctx, email="nobody@lab.example", password=GOOD) is None
+
+
+def test_tokens_are_hashed_scoped_expiring_and_revocable(uow, person_id, clock):
+    with uow() as ctx:
+        secret, _token = auth.create_token(
+            ctx, person_id=person_id, name="ci", scopes=["read"], days=1
+        )
+    assert secret.startswith("aisc_")
+    with uow() as ctx:
+        stored = ctx.db.execute(select(ApiToken)).scalar_one()
+        assert secret not in (stored.secret_hash, stored.prefix)
+        person, scopes = auth.resolve_token(ctx, secret=secret)
+        assert (person.id, scopes) == (person_id, frozenset({"read"}))
+        assert auth.resolve_token(ctx, secret=secret + "x") is None
+        assert auth.resolve_token(ctx, secret="Bearer nonsense") is None
+        trail = " ".join(e.after for e in ctx.db.execute(select(AuditEvent)).scalars())
+        assert secret not in trail
+    clock.advance(days=1, seconds=1)
+    with uow() as ctx:
+        assert auth.resolve_token(ctx, secret=secret) is None  # expired
+        secret2, token2 = auth.create_token(
+            ctx, person_id=person_id, name="ci2", scopes=["read", "write"]
+        )
+    with uow() as ctx:
+        auth.revoke_token(ctx, token_id=token2.id)
+    with uow() as ctx:
+        assert auth.resolve_token(ctx, secret=secret2) is None
+        with pytest.raises(InvalidTransition):
+            auth.revoke_token(ctx, token_id=token2.id)
+        with pytest.raises(ValidationFailed):
+            auth.create_token(ctx, person_id=person_id, name="x", scopes=["root"])
+        with pytest.raises(ValidationFailed):
+            auth.create_token(ctx, person_id=person_id, name="x", scopes=["read"], days=999)
+
+
+def test_token_and_password_cli(cli, person_id):
+    assert "password set" in cli("person", "set-password", str(person_id), input=GOOD + "\n").output
+    assert cli("person", "set-password", str(person_id), input="weak\n", expect=2)
+    created = json.loads(
+        cli(
+            "token",
+            "create",
+            "--person",
+            str(person_id),
+            "--name",
+            "laptop",
+            "--scope",
+            "read",
+            "--scope",
+            "write",
+            "--json",
+        ).output
+    )
+    assert created["secret"].startswith("aisc_")
+    assert created["scopes"] == "read write"
+    listed = json.loads(cli("token", "list", "--person", str(person_id), "--json").output)
+    assert [t["id"] for t in listed] == [created["id"]]
+    assert "secret" not in listed[0]
+    assert created["secret"] not in cli("token", "list").output
+    assert "revoked" in cli("token", "revoke", str(created["id"])).output
+    assert cli("token", "revoke", str(created["id"]), expect=4)
+    assert cli(
+        "token", "create", "--person", str(person_id), "--name", "x", "--scope", "god", expect=2
+    )
+    assert "aisc_" in cli("token", "create", "--person", str(person_id), "--name", "y").output
