@@ -1,3 +1,6 @@
+import pytest
+
+
 def test_openapi_document_and_docs_are_served(client):
     document = client.get("/api/v1/openapi.json").json()
     assert document["info"]["title"] == "aisc"
@@ -38,3 +41,26 @@ def test_every_operation_documents_its_error_responses(client):
         for method, operation in operations.items():
             for status in ("400", "404", "409", "422"):
                 assert status in operation["responses"], f"{method.upper()} {path}: {status}"
+
+
+def test_api_docs_load_nothing_from_the_internet(client):
+    page = client.get("/api/v1/docs").text
+    assert "/api/v1/docs-assets/swagger-ui-bundle.js" in page
+    assert "https://" not in page
+    assert "http://" not in page
+    js = client.get("/api/v1/docs-assets/swagger-ui-bundle.js")
+    assert js.status_code == 200
+    assert len(js.content) > 100_000
+    assert client.get("/api/v1/docs-assets/swagger-ui.css").status_code == 200
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/", "/healthz", "/api/v1/scheme", "/api/v1/nowhere", "/api/v1/openapi.json", "/api/v1/docs"],
+)
+def test_security_headers_on_every_response(client, path):
+    headers = client.get(path).headers
+    assert headers["x-content-type-options"] == "nosniff"
+    assert headers["x-frame-options"] == "DENY"
+    assert headers["referrer-policy"] == "no-referrer"
+    assert "frame-ancestors 'none'" in headers["content-security-policy"]

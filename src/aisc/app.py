@@ -7,10 +7,14 @@ import html
 import logging
 import threading
 from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
+from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -24,6 +28,27 @@ from aisc.scheduling.loop import JobRunner
 from aisc.settings import Settings
 
 API_PREFIX = "/api/v1"
+DOCS_ASSETS = f"{API_PREFIX}/docs-assets"
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
+    # The API docs page needs its inline start-up script; everything else comes from here.
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self' 'unsafe-inline'; "
+        "style-src 'self' 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'; "
+        "base-uri 'none'; form-action 'self'"
+    ),
+}
+
+
+def _swagger_assets() -> str:
+    """Swagger UI's files as shipped inside the fastapi-offline package."""
+    import fastapi_offline
+
+    return str(Path(fastapi_offline.__file__).parent / "static")
 
 
 def create_app(
@@ -58,7 +83,7 @@ def create_app(
         description="Operating platform of a public AI supercomputing centre and its subsidy "
         "scheme.",
         openapi_url=f"{API_PREFIX}/openapi.json",
-        docs_url=f"{API_PREFIX}/docs",
+        docs_url=None,  # served below from packaged assets: nothing is loaded from a CDN
         redoc_url=None,
     )
     app.state.settings = settings
@@ -71,6 +96,25 @@ def create_app(
         clock,
         grace_seconds=settings.preemption_grace_s,
     )
+
+    app.mount(DOCS_ASSETS, StaticFiles(directory=_swagger_assets()), name="docs-assets")
+
+    @app.get(f"{API_PREFIX}/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=f"{API_PREFIX}/openapi.json",
+            title="aisc API",
+            swagger_js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
+            swagger_css_url=f"{DOCS_ASSETS}/swagger-ui.css",
+            swagger_favicon_url="data:,",
+        )
+
+    @app.middleware("http")
+    async def _security_headers(request: Request, call_next: Any) -> Any:
+        response = await call_next(request)
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        return response
 
     @app.exception_handler(AiscError)
     async def _aisc_error(_request: Request, exc: AiscError) -> JSONResponse:
