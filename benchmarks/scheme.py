@@ -27,8 +27,8 @@ from aisc.db.engine import make_engine, make_sessionmaker, transaction
 from aisc.db.migrate import upgrade
 from aisc.demo import build_demo
 from aisc.reports.stats import scheme_stats
+from aisc.review.decisions import decide
 from aisc.review.schemas import DecisionCreate
-from aisc.review.service import decide
 
 
 def timed(fn: Callable[[], Any], runs: int) -> tuple[float, float]:

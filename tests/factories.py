@@ -18,6 +18,7 @@ from aisc.cluster.schemas import NodeIn, PartitionIn
 from aisc.cluster.service import ensure_catalogue
 from aisc.pricing import service as pricing
 from aisc.pricing.schemas import PriceListCreate
+from aisc.review import decisions
 from aisc.review import service as review
 from aisc.review.schemas import DecisionCreate, DeclarationIn, ScoresIn
 from aisc.scheme import service as scheme_service
@@ -185,6 +186,6 @@ class World:
     def approve(self, app_id: int, **decision: Any) -> Any:
         body = {"outcome": "approve", "decided_by_id": self.secretariat, **decision}
         with self.uow() as ctx:
-            return review.decide(
+            return decisions.decide(
                 ctx, application_id=app_id, data=DecisionCreate.model_validate(body)
             )

@@ -36,6 +36,7 @@ from aisc.db.engine import make_sessionmaker, transaction
 from aisc.db.migrate import upgrade
 from aisc.pricing import service as pricing
 from aisc.pricing.schemas import PriceListCreate
+from aisc.review import decisions
 from aisc.review import service as review
 from aisc.review.schemas import DecisionCreate, DeclarationIn, ScoresIn
 from aisc.scheme import service as scheme_service
@@ -569,7 +570,7 @@ class Builder:
             )
             at(
                 screened + timedelta(days=30),
-                lambda ctx: review.decide(ctx, application_id=app_id(), data=rejection),
+                lambda ctx: decisions.decide(ctx, application_id=app_id(), data=rejection),
             )
             return steps
         at(screened, lambda ctx: applications.start_review(ctx, application_id=app_id()), hour=15)
@@ -642,7 +643,7 @@ class Builder:
                     "Quarterly progress reports to the committee.",
                 ]
         data = DecisionCreate.model_validate(decision)
-        at(day, lambda ctx: review.decide(ctx, application_id=app_id(), data=data))
+        at(day, lambda ctx: decisions.decide(ctx, application_id=app_id(), data=data))
         if plan.fate in ("approve", "conditions"):
             at(day + timedelta(days=10), lambda ctx: self._accept(ctx, app_id()))
 

@@ -15,8 +15,8 @@ from aisc.db.engine import make_sessionmaker, transaction
 from aisc.errors import InsufficientFunds
 from aisc.ledger import service as ledger
 from aisc.ledger.models import EntryKind, LedgerEntry
+from aisc.review.decisions import decide
 from aisc.review.schemas import DecisionCreate
-from aisc.review.service import decide
 from aisc.scheme.service import get_scheme
 from tests.factories import World
 from tests.helpers import audit_count, error_field

@@ -9,6 +9,7 @@ import typer
 
 from aisc.cli.common import JsonOpt, emit_list, emit_one, load_file, parse, uow
 from aisc.errors import ValidationFailed
+from aisc.review import decisions as decision_service
 from aisc.review import service
 from aisc.review.models import Outcome
 from aisc.review.schemas import DecisionCreate, DeclarationIn, ScoresIn
@@ -152,8 +153,8 @@ def decide(
     data = parse(DecisionCreate, raw)
     with uow() as ctx:
         emit_one(
-            service.read_decision(
-                ctx, service.decide(ctx, application_id=application_id, data=data)
+            decision_service.read_decision(
+                ctx, decision_service.decide(ctx, application_id=application_id, data=data)
             ),
             as_json,
         )
@@ -163,8 +164,8 @@ def decide(
 def decisions(application_id: int, as_json: bool = JsonOpt) -> None:
     with uow() as ctx:
         rows = [
-            service.read_decision(ctx, d)
-            for d in service.list_decisions(ctx, application_id=application_id)
+            decision_service.read_decision(ctx, d)
+            for d in decision_service.list_decisions(ctx, application_id=application_id)
         ]
     emit_list(
         rows,

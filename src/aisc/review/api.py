@@ -3,6 +3,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Query, status
 
 from aisc.http import IdPath, Uow
+from aisc.review import decisions as decision_service
 from aisc.review import service
 from aisc.review.schemas import (
     AssignmentCreate,
@@ -77,8 +78,8 @@ def queue(reviewer_id: IdPath, uow: Uow) -> list[ReviewRead]:
 )
 def decide(application_id: IdPath, data: DecisionCreate, uow: Uow) -> DecisionRead:
     with uow() as ctx:
-        return service.read_decision(
-            ctx, service.decide(ctx, application_id=application_id, data=data)
+        return decision_service.read_decision(
+            ctx, decision_service.decide(ctx, application_id=application_id, data=data)
         )
 
 
@@ -86,6 +87,6 @@ def decide(application_id: IdPath, data: DecisionCreate, uow: Uow) -> DecisionRe
 def decisions(application_id: IdPath, uow: Uow) -> list[DecisionRead]:
     with uow() as ctx:
         return [
-            service.read_decision(ctx, d)
-            for d in service.list_decisions(ctx, application_id=application_id)
+            decision_service.read_decision(ctx, d)
+            for d in decision_service.list_decisions(ctx, application_id=application_id)
         ]
