@@ -39,65 +39,57 @@ def read_award(ctx: Ctx, award: Award) -> AwardRead:
     return AwardRead.of(award, award_balance(ctx.db, award_id=award.id))
 
 
-def accept(ctx: Ctx, *, award_id: int) -> Award:
-    """The organisation accepts the offer; the award becomes active."""
+def _move(
+    ctx: Ctx,
+    award_id: int,
+    action: str,
+    source: AwardStatus,
+    target: AwardStatus,
+    *,
+    verb: str,
+    extra: dict[str, object] | None = None,
+) -> Award:
+    """One award transition: refused unless the award is in ``source``; audited."""
     award = get_award(ctx, award_id=award_id)
-    if award.status is not AwardStatus.OFFERED:
+    if award.status is not source:
         raise InvalidTransition(
-            f"award {award.id} is {award.status.value}; only an offered award can be accepted",
+            f"award {award.id} is {award.status.value}; only an {source.value} award can {verb}",
             field="status",
         )
-    award.status = AwardStatus.ACTIVE
+    award.status = target
     ctx.db.flush()
     record(
         ctx,
-        action="award.accept",
+        action=f"award.{action}",
         object_type="award",
         object_id=award.id,
-        before={"status": AwardStatus.OFFERED},
-        after={"status": award.status},
+        before={"status": source},
+        after={"status": target, **(extra or {})},
     )
     return award
+
+
+def accept(ctx: Ctx, *, award_id: int) -> Award:
+    """The organisation accepts the offer; the award becomes active."""
+    return _move(
+        ctx, award_id, "accept", AwardStatus.OFFERED, AwardStatus.ACTIVE, verb="be accepted"
+    )
 
 
 def suspend(ctx: Ctx, *, award_id: int, reason: str) -> Award:
     """Suspend an active award (e.g. an overdue report); its allocations are suspended too."""
-    award = get_award(ctx, award_id=award_id)
     if not reason.strip():
         raise ValidationFailed("a suspension needs a reason", field="reason")
-    if award.status is not AwardStatus.ACTIVE:
-        raise InvalidTransition(
-            f"award {award.id} is {award.status.value}; only an active award can be suspended",
-            field="status",
-        )
-    award.status = AwardStatus.SUSPENDED
-    ctx.db.flush()
-    record(
+    return _move(
         ctx,
-        action="award.suspend",
-        object_type="award",
-        object_id=award.id,
-        before={"status": AwardStatus.ACTIVE},
-        after={"status": award.status, "reason": reason.strip()},
+        award_id,
+        "suspend",
+        AwardStatus.ACTIVE,
+        AwardStatus.SUSPENDED,
+        verb="be suspended",
+        extra={"reason": reason.strip()},
     )
-    return award
 
 
 def resume(ctx: Ctx, *, award_id: int) -> Award:
-    award = get_award(ctx, award_id=award_id)
-    if award.status is not AwardStatus.SUSPENDED:
-        raise InvalidTransition(
-            f"award {award.id} is {award.status.value}; only a suspended award can resume",
-            field="status",
-        )
-    award.status = AwardStatus.ACTIVE
-    ctx.db.flush()
-    record(
-        ctx,
-        action="award.resume",
-        object_type="award",
-        object_id=award.id,
-        before={"status": AwardStatus.SUSPENDED},
-        after={"status": award.status},
-    )
-    return award
+    return _move(ctx, award_id, "resume", AwardStatus.SUSPENDED, AwardStatus.ACTIVE, verb="resume")
