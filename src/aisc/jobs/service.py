@@ -210,6 +210,7 @@ def logs(ctx: Ctx, *, job_id: int, stream: str = "stdout", tail_bytes: int = 65_
     for item in load_slices(job.processes):
         path = Path(item.stdout if stream == "stdout" else item.stderr)
         if path.exists():
-            data = path.read_bytes()[-tail_bytes:]
-            parts.append(data.decode("utf-8", errors="replace"))
+            with path.open("rb") as handle:  # read only the tail of a possibly huge log
+                handle.seek(max(0, path.stat().st_size - tail_bytes))
+                parts.append(handle.read().decode("utf-8", errors="replace"))
     return "".join(parts)
