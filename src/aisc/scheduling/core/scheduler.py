@@ -62,11 +62,6 @@ class Pool:
             return job.preemptible and node.reserved_for not in self.owners_waiting
         return True
 
-    def usable(self, node: Node, job: Job, now: int) -> bool:
-        """Eligible, and not held for a reserved job that this one would delay."""
-        start = self.reserved_from.get(node.name)
-        return self.eligible(node, job) and (start is None or now + job.walltime <= start)
-
 
 def _fit(job: Job, candidates: list[tuple[str, int, str]]) -> Placement | None:
     """Choose nodes for ``job`` from (name, free GPUs, leaf) candidates, or None."""
@@ -95,9 +90,13 @@ def _fit(job: Job, candidates: list[tuple[str, int, str]]) -> Placement | None:
     return tuple((n, need) for n in chosen)
 
 
-def _candidates(pool: Pool, job: Job, now: int) -> list[tuple[str, int, str]]:
-    """Nodes of the job's kind with enough free GPUs that it may use now."""
-    need, free, reserved_from = job.gpus_per_node, pool.free, pool.reserved_from
+def _candidates(
+    pool: Pool, job: Job, now: int, free: dict[str, int] | None = None
+) -> list[tuple[str, int, str]]:
+    """Nodes of the job's kind with enough free GPUs (``free``, default the pool's) that it may
+    use now: not held for others, not reserved for a job this one would delay."""
+    need, reserved_from = job.gpus_per_node, pool.reserved_from
+    free = pool.free if free is None else free
     end = now + job.walltime
     found = []
     for node in pool.by_kind.get((job.partition, job.gpu_model), ()):
@@ -140,13 +139,16 @@ def _earliest(
     return None
 
 
-def _never_fits(job: Job, nodes: dict[str, Node], pool: Pool) -> bool:
-    eligible = [
-        n
+def _never_fits(job: Job, nodes: dict[str, Node]) -> bool:
+    """No set of nodes of the job's kind could ever hold its shape, even all empty."""
+    big_enough = sum(
+        1
         for n in nodes.values()
-        if pool.eligible(n, job) or (n.partition == job.partition and n.gpu_model == job.gpu_model)
-    ]
-    return sum(1 for n in eligible if n.gpus >= job.gpus_per_node) < job.nodes
+        if n.partition == job.partition
+        and n.gpu_model == job.gpu_model
+        and n.gpus >= job.gpus_per_node
+    )
+    return big_enough < job.nodes
 
 
 def _victims(pool: Pool, job: Job, running: list[Running], state: State) -> list[Running] | None:
@@ -171,17 +173,7 @@ def _victims(pool: Pool, job: Job, running: list[Running], state: State) -> list
     chosen: list[Running] = []
 
     def fits(extra: dict[str, int]) -> bool:
-        return (
-            _fit(
-                job,
-                [
-                    (n, extra[n], node.leaf)
-                    for n, node in pool.nodes.items()
-                    if pool.usable(node, job, state.now)
-                ],
-            )
-            is not None
-        )
+        return _fit(job, _candidates(pool, job, state.now, extra)) is not None
 
     for run in candidates:
         chosen.append(run)
@@ -294,7 +286,7 @@ def schedule(
         blocked.append(job)
         if len(reservations) >= policy.reservation_depth:
             continue
-        if _never_fits(job, nodes, pool):
+        if _never_fits(job, nodes):
             refused[job.id] = "no node of the partition can ever hold this shape"
             blocked.pop()
             continue
