@@ -22,12 +22,14 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 from typer.testing import CliRunner
 
+from aisc.access import SYSTEM
 from aisc.app import API_PREFIX, create_app
 from aisc.cli.main import app as cli_app
 from aisc.context import Ctx
 from aisc.db.engine import make_engine, make_sessionmaker, transaction
 from aisc.db.metadata import metadata
 from aisc.db.migrate import upgrade
+from aisc.http import get_principal
 
 POSTGRES_URL = os.environ.get("AISC_TEST_POSTGRES_URL", "").strip()
 BACKENDS = ["sqlite"] + (["postgresql"] if POSTGRES_URL else [])
@@ -125,7 +127,16 @@ def uow(engine: Engine, clock: Clock) -> Callable[..., Any]:
 
 @pytest.fixture
 def client(engine: Engine, clock: Clock) -> Iterator[TestClient]:
+    """The API acting with every right (as the CLI does): for tests of what the API does.
+
+    Who may do it is tested with real sign-ins and tokens (tests/accounts/test_access.py).
+    """
     app = create_app(engine=engine, clock=clock)
+    app.dependency_overrides[get_principal] = lambda: SYSTEM
+    yield from _serve(app)
+
+
+def _serve(app: Any) -> Iterator[TestClient]:
 
     @app.middleware("http")
     async def _remember_route(request: Any, call_next: Any) -> Any:

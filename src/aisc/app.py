@@ -118,7 +118,10 @@ def create_app(
 
     @app.exception_handler(AiscError)
     async def _aisc_error(_request: Request, exc: AiscError) -> JSONResponse:
-        return JSONResponse(status_code=exc.status_code, content={"detail": exc.to_dict()})
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
+        return JSONResponse(
+            status_code=exc.status_code, content={"detail": exc.to_dict()}, headers=headers
+        )
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:

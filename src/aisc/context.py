@@ -14,6 +14,8 @@ from datetime import UTC, datetime
 
 from sqlalchemy.orm import Session
 
+from aisc.access import SYSTEM, Principal
+
 
 def utcnow() -> datetime:
     """The wall clock, in UTC: used only by edges."""
@@ -30,3 +32,6 @@ class Ctx:
     db: Session
     now: datetime
     actor: str
+    # Whose rights apply. Edges that act for a person (the API, the portal) set it; the CLI,
+    # the scheduler loop and the demo act as the system.
+    principal: Principal = SYSTEM

@@ -1,12 +1,21 @@
-"""What every API router shares: the unit of work and paging parameters.
+"""What every API router shares: the principal, the unit of work and paging parameters.
 
-A route opens one transaction with ``with uow() as ctx:``, calls one service action and builds
-its response inside the block; the commit happens when the block ends, before the response is
-returned, so a failed commit is never reported as success.
+A route names the one action of the permission matrix it performs
+(``dependencies=[requires("job.read")]``), which refuses anonymous callers and roles the matrix
+does not name before any input is read. It then opens one transaction with
+``with uow() as ctx:`` (the context carries the principal, so the services check again, per
+object), calls one service action and builds its response inside the block; the commit happens
+when the block ends, before the response is returned, so a failed commit is never reported as
+success.
+
+Credentials: ``Authorization: Bearer <API token>``, or the browser session cookie; requests
+that change something under a session cookie must echo the session's CSRF token in the
+``X-CSRF-Token`` header. A request with neither is anonymous.
 """
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Annotated, Any
@@ -15,29 +24,111 @@ from fastapi import Depends, Path, Query, Request
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session, sessionmaker
 
+from aisc.access import ANONYMOUS, MATRIX, AccessDenied, Principal, check
+from aisc.accounts.auth import resolve_session, resolve_token
 from aisc.context import Clock, Ctx
 from aisc.db.engine import transaction
+from aisc.errors import Unauthenticated
 
-# Until authenticated accounts arrive, API actions are attributed to this actor in the audit
-# trail; the accounts work replaces it with the signed-in principal.
-API_ACTOR = "api"
+SESSION_COOKIE = "aisc_session"
+CSRF_HEADER = "X-CSRF-Token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def get_principal(request: Request) -> Principal:
+    """Who is calling: from a bearer token, a session cookie, or nobody.
+
+    A bearer token that is wrong, expired or revoked is refused (401) even on public routes;
+    a stale session cookie only makes the caller anonymous (browsers keep cookies).
+    """
+    state = request.app.state
+    header = request.headers.get("authorization")
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if not header and not cookie:
+        return ANONYMOUS
+    with transaction(state.sessionmaker) as db:
+        ctx = Ctx(db=db, now=state.clock(), actor="auth")
+        if header:
+            scheme, _, secret = header.partition(" ")
+            if scheme.lower() != "bearer" or not secret.strip():
+                raise Unauthenticated("Authorization: send 'Bearer <API token>'")
+            token = resolve_token(ctx, secret=secret.strip())
+            if token is None:
+                raise Unauthenticated("the API token is invalid, expired or revoked")
+            person, scopes = token
+            return Principal.for_person(
+                person_id=person.id,
+                roles=person.role_set,
+                organisation_ids=person.organisation_ids,
+                via="token",
+                scopes=scopes,
+            )
+        found = resolve_session(ctx, secret=cookie or "")
+        if found is None:
+            return ANONYMOUS
+        person, session = found
+        if request.method not in SAFE_METHODS:
+            sent = request.headers.get(CSRF_HEADER, "")
+            if not hmac.compare_digest(sent.encode(), session.csrf_token.encode()):
+                # A cookie alone never authenticates a change: this request is anonymous.
+                request.state.auth_problem = (
+                    f"{CSRF_HEADER}: missing or not this session's CSRF token"
+                )
+                return ANONYMOUS
+        request.state.session_id = session.id
+        return Principal.for_person(
+            person_id=person.id,
+            roles=person.role_set,
+            organisation_ids=person.organisation_ids,
+            via="session",
+        )
+
+
+PrincipalDep = Annotated[Principal, Depends(get_principal)]
+
+
+class Requires:
+    """The route's action in the permission matrix, checked before any input is read."""
+
+    def __init__(self, action: str) -> None:
+        if action not in MATRIX:
+            raise KeyError(f"{action!r} is not in the permission matrix")
+        self.action = action
+
+    def __call__(self, request: Request, principal: PrincipalDep) -> None:
+        try:
+            check(principal, self.action)
+        except Unauthenticated:
+            problem = getattr(request.state, "auth_problem", None)
+            if problem:
+                raise AccessDenied(problem) from None
+            raise
+
+
+def requires(action: str) -> Any:
+    return Depends(Requires(action))
 
 
 class UnitOfWork:
-    def __init__(self, factory: sessionmaker[Session], clock: Clock, actor: str) -> None:
+    def __init__(self, factory: sessionmaker[Session], clock: Clock, principal: Principal) -> None:
         self._factory = factory
         self._clock = clock
-        self._actor = actor
+        self.principal = principal
 
     @contextmanager
     def __call__(self) -> Iterator[Ctx]:
         with transaction(self._factory) as session:
-            yield Ctx(db=session, now=self._clock(), actor=self._actor)
+            yield Ctx(
+                db=session,
+                now=self._clock(),
+                actor=self.principal.label,
+                principal=self.principal,
+            )
 
 
-def get_uow(request: Request) -> UnitOfWork:
+def get_uow(request: Request, principal: PrincipalDep) -> UnitOfWork:
     state = request.app.state
-    return UnitOfWork(state.sessionmaker, state.clock, API_ACTOR)
+    return UnitOfWork(state.sessionmaker, state.clock, principal)
 
 
 Uow = Annotated[UnitOfWork, Depends(get_uow)]
@@ -75,6 +166,7 @@ class ErrorBody(BaseModel):
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorBody, "description": "the request could not be read (e.g. broken JSON)"},
+    401: {"model": ErrorBody, "description": "no valid credentials (sign in or send a token)"},
     403: {"model": ErrorBody, "description": "not allowed"},
     404: {"model": ErrorBody, "description": "not found"},
     409: {"model": ErrorBody, "description": "conflicts with the current state"},

@@ -32,6 +32,11 @@ class Settings(BaseSettings):
     )
     scheduler_interval_s: float = Field(default=2.0, gt=0, le=3600)
     preemption_grace_s: int = Field(default=30, ge=0, le=3600)
+    cookie_secure: bool = Field(
+        default=True,
+        description="mark the session cookie Secure (browsers still send it to localhost over "
+        "plain HTTP); turn off only for a test server on another host without TLS",
+    )
 
     @field_validator("database_url")
     @classmethod

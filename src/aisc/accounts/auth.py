@@ -1,4 +1,4 @@
-"""Sign-in and API tokens (the primitives; route enforcement comes with the permission matrix).
+"""Sign-in, browser sessions and API tokens.
 
 - Passwords are hashed with argon2 (never stored or audited in clear) and must meet a policy:
   at least 12 characters, three of four character classes, and not containing the e-mail's
@@ -19,9 +19,9 @@ from datetime import timedelta
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
-from aisc.accounts.models import ApiToken, Person
+from aisc.access import acting_person, authorize
+from aisc.accounts.models import ApiToken, Person, WebSession
 from aisc.accounts.service import get_person
 from aisc.audit.service import record
 from aisc.context import Ctx
@@ -111,10 +111,14 @@ def _digest(secret: str) -> str:
 
 
 def create_token(
-    ctx: Ctx, *, person_id: int, name: str, scopes: list[str], days: int = 30
+    ctx: Ctx, *, person_id: int | None, name: str, scopes: list[str], days: int = 30
 ) -> tuple[str, ApiToken]:
-    """A new token for ``person_id``; the secret is returned once and never stored."""
-    person = get_person(ctx, person_id=person_id)
+    """A new token for ``person_id`` (a signed-in person: only their own).
+
+    The secret is returned once and never stored.
+    """
+    authorize(ctx, "session.manage")
+    person = get_person(ctx, person_id=acting_person(ctx, person_id, field="person_id"))
     unknown = sorted(set(scopes) - SCOPES)
     if unknown or not scopes:
         raise ValidationFailed(f"scopes: choose from {', '.join(sorted(SCOPES))}", field="scopes")
@@ -150,16 +154,23 @@ def create_token(
     return secret, token
 
 
-def list_tokens(db: Session, *, person_id: int | None = None) -> list[ApiToken]:
+def list_tokens(ctx: Ctx, *, person_id: int | None = None) -> list[ApiToken]:
+    """Tokens (a signed-in person sees only their own)."""
+    authorize(ctx, "session.read")
+    if ctx.principal.person_id is not None:
+        person_id = acting_person(ctx, person_id, field="person_id")
     query = select(ApiToken).order_by(ApiToken.id)
     if person_id is not None:
         query = query.where(ApiToken.person_id == person_id)
-    return list(db.execute(query).scalars())
+    return list(ctx.db.execute(query).scalars())
 
 
 def revoke_token(ctx: Ctx, *, token_id: int) -> ApiToken:
+    """Revoke a token (a signed-in person: only their own; others' are "not found")."""
+    authorize(ctx, "session.manage")
     token = ctx.db.get(ApiToken, token_id)
-    if token is None:
+    mine = ctx.principal.person_id
+    if token is None or (mine is not None and token.person_id != mine):
         raise NotFound(f"token {token_id} not found", field="token_id")
     if token.revoked_at is not None:
         raise InvalidTransition(f"token {token_id} is already revoked", field="token_id")
@@ -182,3 +193,65 @@ def resolve_token(ctx: Ctx, *, secret: str) -> tuple[Person, frozenset[str]] | N
     if person is None or not person.is_active:
         return None
     return person, frozenset(token.scopes.split())
+
+
+SESSION_HOURS = 12
+
+
+def start_session(ctx: Ctx, *, person: Person, via: str = "password") -> tuple[str, WebSession]:
+    """A browser session for ``person``; the cookie value is returned once, never stored."""
+    secret = secrets.token_urlsafe(32)
+    session = WebSession(
+        person_id=person.id,
+        secret_hash=_digest(secret),
+        csrf_token=secrets.token_urlsafe(32),
+        via=via,
+        created_at=ctx.now,
+        expires_at=ctx.now + timedelta(hours=SESSION_HOURS),
+    )
+    ctx.db.add(session)
+    ctx.db.flush()
+    record(
+        ctx,
+        action="session.start",
+        object_type="person",
+        object_id=person.id,
+        after={"session_id": session.id, "via": via, "expires_at": session.expires_at},
+    )
+    return secret, session
+
+
+def resolve_session(ctx: Ctx, *, secret: str) -> tuple[Person, WebSession] | None:
+    """The person and session a presented cookie stands for, or None if it is not valid now."""
+    session = ctx.db.execute(
+        select(WebSession).where(WebSession.secret_hash == _digest(secret))
+    ).scalar_one_or_none()
+    if session is None or session.revoked_at is not None or session.expires_at <= ctx.now:
+        return None
+    person = ctx.db.get(Person, session.person_id)
+    if person is None or not person.is_active:
+        return None
+    return person, session
+
+
+def end_session(ctx: Ctx, *, session_id: int) -> None:
+    session = ctx.db.get(WebSession, session_id)
+    if session is None or session.revoked_at is not None:
+        return
+    session.revoked_at = ctx.now
+    ctx.db.flush()
+    record(
+        ctx,
+        action="session.end",
+        object_type="person",
+        object_id=session.person_id,
+        after={"session_id": session.id},
+    )
+
+
+def session_csrf(ctx: Ctx, session_id: int | None) -> str | None:
+    """The CSRF token of a session (None for a request made with a token)."""
+    if session_id is None:
+        return None
+    session = ctx.db.get(WebSession, session_id)
+    return session.csrf_token if session is not None else None

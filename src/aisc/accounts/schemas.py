@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 from pydantic import Field
 
@@ -62,3 +63,37 @@ class PersonRead(ReadSchema):
             organisation_ids=person.organisation_ids,
             created_at=person.created_at,
         )
+
+
+class TokenRead(ReadSchema):
+    id: int
+    person_id: int
+    name: str
+    prefix: str = Field(description="the token's first characters, to tell tokens apart")
+    scopes: str = Field(description="space-separated: read, write")
+    created_at: datetime
+    expires_at: datetime
+    revoked_at: datetime | None
+
+
+class TokenCreate(Schema):
+    name: Name
+    scopes: list[Literal["read", "write"]] = Field(min_length=1, max_length=2)
+    days: int = Field(default=30, ge=1, le=365)
+
+
+class TokenCreated(TokenRead):
+    secret: str = Field(description="the token itself: shown this once, never stored")
+
+
+class LoginIn(Schema):
+    email: str = Field(max_length=254)
+    password: str = Field(max_length=1000)
+
+
+class SessionRead(Schema):
+    person: PersonRead
+    via: str = Field(description="how this request is authenticated: session or token")
+    csrf_token: str | None = Field(
+        default=None, description="send it as X-CSRF-Token with every change made in a session"
+    )

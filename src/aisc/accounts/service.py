@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
+from aisc.access import authorize, permit, visible
 from aisc.accounts.models import Membership, Organisation, Person, PersonRole, Role
 from aisc.accounts.schemas import OrganisationCreate, OrganisationUpdate, PersonCreate
 from aisc.audit.service import record
@@ -19,8 +20,24 @@ def get_organisation(ctx: Ctx, *, organisation_id: int) -> Organisation:
     return org
 
 
+def view_organisation(ctx: Ctx, *, organisation_id: int) -> Organisation:
+    """The organisation, if the principal may see it (staff, or its members)."""
+    access = authorize(ctx, "organisation.read")
+    org = ctx.db.get(Organisation, organisation_id)
+    return visible(
+        access,
+        org,
+        f"organisation {organisation_id}",
+        field="organisation_id",
+        organisation_id=organisation_id,
+    )
+
+
 def list_organisations(ctx: Ctx, *, limit: int = 100, offset: int = 0) -> list[Organisation]:
+    access = authorize(ctx, "organisation.read")
     query = select(Organisation).order_by(Organisation.id).limit(limit).offset(offset)
+    if not access.everything:
+        query = query.where(Organisation.id.in_(sorted(ctx.principal.organisation_ids)))
     return list(ctx.db.execute(query).scalars())
 
 
@@ -36,11 +53,16 @@ def _name_taken(ctx: Ctx, name: str, exclude_id: int | None = None) -> bool:
 
 
 def create_organisation(ctx: Ctx, *, data: OrganisationCreate) -> Organisation:
+    """A new organisation; an applicant who registers one becomes its member."""
+    authorize(ctx, "organisation.create")
     if _name_taken(ctx, data.name):
         raise Conflict(f"an organisation named {data.name!r} already exists", field="name")
     org = Organisation(**data.model_dump(), created_at=ctx.now)
     ctx.db.add(org)
     ctx.db.flush()
+    if ctx.principal.person_id is not None:
+        ctx.db.add(Membership(person_id=ctx.principal.person_id, organisation_id=org.id))
+        ctx.db.flush()
     record(
         ctx,
         action="organisation.create",
@@ -54,7 +76,8 @@ def create_organisation(ctx: Ctx, *, data: OrganisationCreate) -> Organisation:
 def update_organisation(
     ctx: Ctx, *, organisation_id: int, data: OrganisationUpdate
 ) -> Organisation:
-    org = get_organisation(ctx, organisation_id=organisation_id)
+    org = view_organisation(ctx, organisation_id=organisation_id)
+    permit(ctx, "organisation.update", organisation_id=org.id)
     changes = data.model_dump(exclude_unset=True)
     # name, category and description cannot be blanked: a null there means "leave unchanged".
     for key in ("name", "category", "description"):
@@ -84,6 +107,13 @@ def get_person(ctx: Ctx, *, person_id: int) -> Person:
     return person
 
 
+def view_person(ctx: Ctx, *, person_id: int) -> Person:
+    """The person, if the principal may see them (staff, or themself)."""
+    access = authorize(ctx, "person.read")
+    person = ctx.db.get(Person, person_id)
+    return visible(access, person, f"person {person_id}", field="person_id", person_id=person_id)
+
+
 def get_person_by_email(ctx: Ctx, *, email: str) -> Person:
     person = ctx.db.execute(
         select(Person).where(Person.email == email.strip().lower())
@@ -96,13 +126,17 @@ def get_person_by_email(ctx: Ctx, *, email: str) -> Person:
 def list_people(
     ctx: Ctx, *, role: Role | None = None, limit: int = 100, offset: int = 0
 ) -> list[Person]:
+    access = authorize(ctx, "person.read")
     query = select(Person).order_by(Person.id)
+    if not access.everything:
+        query = query.where(Person.id == ctx.principal.person_id)
     if role is not None:
         query = query.where(Person.roles.any(PersonRole.role == role))
     return list(ctx.db.execute(query.limit(limit).offset(offset)).scalars())
 
 
 def create_person(ctx: Ctx, *, data: PersonCreate) -> Person:
+    authorize(ctx, "person.manage")
     exists = ctx.db.execute(select(Person.id).where(Person.email == data.email)).first()
     if exists:
         raise Conflict(f"a person with e-mail {data.email!r} already exists", field="email")

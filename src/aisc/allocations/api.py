@@ -5,12 +5,14 @@ from fastapi import APIRouter, status
 from aisc.allocations import service
 from aisc.allocations.models import AllocationState
 from aisc.allocations.schemas import AllocationCreate, AllocationRead, CapacityCheck
-from aisc.http import IdPath, IdQuery, PageDep, Uow
+from aisc.http import IdPath, IdQuery, PageDep, Uow, requires
 
 router = APIRouter(tags=["allocations"])
 
 
-@router.get("/allocations", response_model=list[AllocationRead])
+@router.get(
+    "/allocations", response_model=list[AllocationRead], dependencies=[requires("allocation.read")]
+)
 def list_allocations(
     uow: Uow,
     page: PageDep,
@@ -29,14 +31,23 @@ def list_allocations(
         )
 
 
-@router.post("/allocations", response_model=AllocationRead, status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/allocations",
+    response_model=AllocationRead,
+    status_code=status.HTTP_201_CREATED,
+    dependencies=[requires("allocation.manage")],
+)
 def create_allocation(data: AllocationCreate, uow: Uow) -> AllocationRead:
     """Allocate (part of) an award on a partition; refused when the GPUs are not there."""
     with uow() as ctx:
         return service.read_allocation(ctx, service.create_allocation(ctx, data=data))
 
 
-@router.get("/allocations/{allocation_id}", response_model=AllocationRead)
+@router.get(
+    "/allocations/{allocation_id}",
+    response_model=AllocationRead,
+    dependencies=[requires("allocation.read")],
+)
 def get_allocation(allocation_id: IdPath, uow: Uow) -> AllocationRead:
     with uow() as ctx:
         return service.read_allocation(
@@ -44,7 +55,11 @@ def get_allocation(allocation_id: IdPath, uow: Uow) -> AllocationRead:
         )
 
 
-@router.get("/applications/{application_id}/capacity-check", response_model=CapacityCheck)
+@router.get(
+    "/applications/{application_id}/capacity-check",
+    response_model=CapacityCheck,
+    dependencies=[requires("capacity.read")],
+)
 def capacity_check(application_id: IdPath, uow: Uow, partition: str | None = None) -> CapacityCheck:
     """What approving this application as requested would do to the centre, month by month."""
     with uow() as ctx:

@@ -13,7 +13,9 @@ from aisc.schemas import BigCount, Count, Id, ReadSchema, Schema
 class CapacityOverride(Schema):
     """An operator's recorded decision to commit beyond the capacity check."""
 
-    by_id: Id
+    by_id: Id | None = Field(
+        default=None, description="the operator; a signed-in person may only name themself"
+    )
     justification: str = Field(min_length=1, max_length=5000)
 
 

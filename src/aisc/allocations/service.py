@@ -18,6 +18,7 @@ from decimal import Decimal
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from aisc.access import acting_person, authorize, visible
 from aisc.accounts.models import Role
 from aisc.accounts.service import get_person, require_role
 from aisc.allocations.models import Allocation, AllocationState
@@ -92,10 +93,17 @@ def read_allocation(ctx: Ctx, allocation: Allocation) -> AllocationRead:
 
 
 def get_allocation(ctx: Ctx, *, allocation_id: int) -> Allocation:
+    """The allocation, if the principal may see it (the project's members and staff)."""
+    access = authorize(ctx, "allocation.read")
     allocation = ctx.db.get(Allocation, allocation_id)
-    if allocation is None:
-        raise NotFound(f"allocation {allocation_id} not found", field="allocation_id")
-    return allocation
+    award = ctx.db.get(Award, allocation.award_id) if allocation else None
+    return visible(
+        access,
+        allocation,
+        f"allocation {allocation_id}",
+        field="allocation_id",
+        application_id=award.application_id if award else None,
+    )
 
 
 def list_allocations(
@@ -107,7 +115,13 @@ def list_allocations(
     limit: int = 100,
     offset: int = 0,
 ) -> list[AllocationRead]:
+    access = authorize(ctx, "allocation.read")
     query = select(Allocation).order_by(Allocation.id)
+    reach = access.application_ids()
+    if reach is not None:
+        query = query.join(Award, Award.id == Allocation.award_id).where(
+            Award.application_id.in_(reach)
+        )
     if award_id is not None:
         query = query.where(Allocation.award_id == award_id)
     if partition is not None:
@@ -251,7 +265,9 @@ def enforce(
             field="capacity",
             details=[s.model_dump() for s in result.shortfalls],
         )
-    operator = get_person(ctx, person_id=override.by_id)
+    operator = get_person(
+        ctx, person_id=acting_person(ctx, override.by_id, field="capacity_override.by_id")
+    )
     require_role(operator, Role.OPERATOR, field="capacity_override.by_id")
     if not override.justification.strip():
         raise ValidationFailed(
@@ -276,6 +292,13 @@ def enforce(
 
 
 def create_allocation(ctx: Ctx, *, data: AllocationCreate) -> Allocation:
+    """An operator allocates (part of) an award on a partition."""
+    authorize(ctx, "allocation.manage")
+    return make_allocation(ctx, data=data)
+
+
+def make_allocation(ctx: Ctx, *, data: AllocationCreate) -> Allocation:
+    """Allocate, for a caller already authorised (an operator, or an approval being made)."""
     award = ctx.db.get(Award, data.award_id)
     if award is None:
         raise NotFound(f"award {data.award_id} not found", field="award_id")
@@ -388,6 +411,7 @@ def application_check(
     ctx: Ctx, *, application_id: int, partition: str | None = None
 ) -> CapacityCheck:
     """What-if for a pending application: its requested compute against the centre."""
+    authorize(ctx, "capacity.read")
     app = ctx.db.get(Application, application_id)
     if app is None:
         raise NotFound(f"application {application_id} not found", field="application_id")

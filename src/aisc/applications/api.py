@@ -10,8 +10,10 @@ from aisc.applications.schemas import (
     ApplicationRead,
     ApplicationUpdate,
     Finding,
+    MemberIn,
+    MemberRead,
 )
-from aisc.http import IdPath, IdQuery, PageDep, Uow
+from aisc.http import IdPath, IdQuery, PageDep, Uow, requires
 from aisc.schemas import Schema
 
 router = APIRouter(prefix="/applications", tags=["applications"])
@@ -21,7 +23,7 @@ class NoteIn(Schema):
     note: str = Field(default="", max_length=5000)
 
 
-@router.get("", response_model=list[ApplicationRead])
+@router.get("", response_model=list[ApplicationRead], dependencies=[requires("application.read")])
 def list_applications(
     uow: Uow,
     page: PageDep,
@@ -43,19 +45,28 @@ def list_applications(
         return [ApplicationRead.of(a) for a in rows]
 
 
-@router.post("", response_model=ApplicationRead, status_code=status.HTTP_201_CREATED)
+@router.post(
+    "",
+    response_model=ApplicationRead,
+    status_code=status.HTTP_201_CREATED,
+    dependencies=[requires("application.create")],
+)
 def create_application(data: ApplicationCreate, uow: Uow) -> ApplicationRead:
     with uow() as ctx:
         return ApplicationRead.of(service.create_application(ctx, data=data))
 
 
-@router.get("/{application_id}", response_model=ApplicationRead)
+@router.get(
+    "/{application_id}", response_model=ApplicationRead, dependencies=[requires("application.read")]
+)
 def get_application(application_id: IdPath, uow: Uow) -> ApplicationRead:
     with uow() as ctx:
-        return ApplicationRead.of(service.get_application(ctx, application_id=application_id))
+        return ApplicationRead.of(service.view_application(ctx, application_id=application_id))
 
 
-@router.patch("/{application_id}", response_model=ApplicationRead)
+@router.patch(
+    "/{application_id}", response_model=ApplicationRead, dependencies=[requires("application.edit")]
+)
 def update_application(
     application_id: IdPath, data: ApplicationUpdate, uow: Uow
 ) -> ApplicationRead:
@@ -65,21 +76,33 @@ def update_application(
         )
 
 
-@router.get("/{application_id}/screening", response_model=list[Finding])
+@router.get(
+    "/{application_id}/screening",
+    response_model=list[Finding],
+    dependencies=[requires("application.read")],
+)
 def preview_screening(application_id: IdPath, uow: Uow) -> list[Finding]:
     """What screening would find now, without changing anything."""
     with uow() as ctx:
-        app = service.get_application(ctx, application_id=application_id)
+        app = service.view_application(ctx, application_id=application_id)
         return [Finding(**f) for f in service.screening_findings(ctx, app)]
 
 
-@router.post("/{application_id}/submit", response_model=ApplicationRead)
+@router.post(
+    "/{application_id}/submit",
+    response_model=ApplicationRead,
+    dependencies=[requires("application.submit")],
+)
 def submit(application_id: IdPath, uow: Uow) -> ApplicationRead:
     with uow() as ctx:
         return ApplicationRead.of(service.submit(ctx, application_id=application_id))
 
 
-@router.post("/{application_id}/withdraw", response_model=ApplicationRead)
+@router.post(
+    "/{application_id}/withdraw",
+    response_model=ApplicationRead,
+    dependencies=[requires("application.submit")],
+)
 def withdraw(application_id: IdPath, uow: Uow, data: NoteIn | None = None) -> ApplicationRead:
     with uow() as ctx:
         return ApplicationRead.of(
@@ -87,13 +110,21 @@ def withdraw(application_id: IdPath, uow: Uow, data: NoteIn | None = None) -> Ap
         )
 
 
-@router.post("/{application_id}/screen", response_model=ApplicationRead)
+@router.post(
+    "/{application_id}/screen",
+    response_model=ApplicationRead,
+    dependencies=[requires("application.screen")],
+)
 def screen(application_id: IdPath, uow: Uow) -> ApplicationRead:
     with uow() as ctx:
         return ApplicationRead.of(service.start_screening(ctx, application_id=application_id))
 
 
-@router.post("/{application_id}/return", response_model=ApplicationRead)
+@router.post(
+    "/{application_id}/return",
+    response_model=ApplicationRead,
+    dependencies=[requires("application.screen")],
+)
 def return_incomplete(
     application_id: IdPath, uow: Uow, data: NoteIn | None = None
 ) -> ApplicationRead:
@@ -105,13 +136,60 @@ def return_incomplete(
         )
 
 
-@router.post("/{application_id}/start-review", response_model=ApplicationRead)
+@router.post(
+    "/{application_id}/start-review",
+    response_model=ApplicationRead,
+    dependencies=[requires("application.screen")],
+)
 def start_review(application_id: IdPath, uow: Uow) -> ApplicationRead:
     with uow() as ctx:
         return ApplicationRead.of(service.start_review(ctx, application_id=application_id))
 
 
-@router.post("/{application_id}/reopen", response_model=ApplicationRead)
+@router.post(
+    "/{application_id}/reopen",
+    response_model=ApplicationRead,
+    dependencies=[requires("application.screen")],
+)
 def reopen(application_id: IdPath, uow: Uow) -> ApplicationRead:
     with uow() as ctx:
         return ApplicationRead.of(service.reopen(ctx, application_id=application_id))
+
+
+@router.get(
+    "/{application_id}/members",
+    response_model=list[MemberRead],
+    dependencies=[requires("application.read")],
+)
+def list_members(application_id: IdPath, uow: Uow) -> list[MemberRead]:
+    """The project team: PI(s) and members, who alone (besides staff) see the project."""
+    with uow() as ctx:
+        return [
+            MemberRead.model_validate(m)
+            for m in service.list_members(ctx, application_id=application_id)
+        ]
+
+
+@router.post(
+    "/{application_id}/members",
+    response_model=MemberRead,
+    status_code=status.HTTP_201_CREATED,
+    dependencies=[requires("application.members")],
+)
+def add_member(application_id: IdPath, data: MemberIn, uow: Uow) -> MemberRead:
+    with uow() as ctx:
+        return MemberRead.model_validate(
+            service.add_member(
+                ctx, application_id=application_id, person_id=data.person_id, role=data.role
+            )
+        )
+
+
+@router.delete(
+    "/{application_id}/members/{person_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    dependencies=[requires("application.members")],
+)
+def remove_member(application_id: IdPath, person_id: IdPath, uow: Uow) -> None:
+    with uow() as ctx:
+        service.remove_member(ctx, application_id=application_id, person_id=person_id)

@@ -19,6 +19,7 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    UniqueConstraint,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -173,3 +174,31 @@ class Attachment(Base):
     size_bytes: Mapped[int] = mapped_column(BigInteger, nullable=False)
     sha256: Mapped[str | None] = mapped_column(String(64))
     description: Mapped[str] = mapped_column(Text, nullable=False, default="")
+
+
+class ProjectRole(enum.StrEnum):
+    PI = "pi"
+    MEMBER = "member"
+
+
+class ProjectMember(Base):
+    """A person on an application's project team: its PI or a member.
+
+    Project membership is what tenant isolation rests on: members see the application, its
+    award, allocations, jobs and usage; nobody else outside the centre's staff does.
+    """
+
+    __tablename__ = "project_members"
+    __table_args__ = (UniqueConstraint("application_id", "person_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    application_id: Mapped[int] = mapped_column(
+        ForeignKey("applications.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    person_id: Mapped[int] = mapped_column(
+        ForeignKey("people.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    role: Mapped[ProjectRole] = mapped_column(
+        enum_column(ProjectRole, "project_role"), nullable=False
+    )
+    added_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)

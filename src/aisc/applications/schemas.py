@@ -10,6 +10,7 @@ from aisc.applications.models import (
     ApplicationStatus,
     Domain,
     Precision,
+    ProjectRole,
     RequestKind,
     Workload,
 )
@@ -59,7 +60,9 @@ class AttachmentIn(Schema):
 
 class ApplicationCreate(Schema):
     organisation_id: Id
-    created_by_id: Id
+    created_by_id: Id | None = Field(
+        default=None, description="the author; a signed-in person may only name themself"
+    )
     title: Title
     domain: Domain
     summary: LongText = ""
@@ -173,3 +176,15 @@ class ApplicationRead(ReadSchema):
             created_at=app.created_at,
             updated_at=app.updated_at,
         )
+
+
+class MemberIn(Schema):
+    person_id: Id
+    role: ProjectRole = ProjectRole.MEMBER
+
+
+class MemberRead(ReadSchema):
+    application_id: int
+    person_id: int
+    role: ProjectRole
+    added_at: datetime

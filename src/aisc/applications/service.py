@@ -18,6 +18,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from aisc.access import acting_person, authorize, permit, visible
 from aisc.accounts.models import Role
 from aisc.accounts.service import get_organisation, get_person, require_role
 from aisc.applications.models import (
@@ -26,6 +27,8 @@ from aisc.applications.models import (
     ApplicationStatus,
     Attachment,
     Domain,
+    ProjectMember,
+    ProjectRole,
 )
 from aisc.applications.schemas import (
     ApplicationCreate,
@@ -95,9 +98,29 @@ def transition(
 
 
 def get_application(ctx: Ctx, *, application_id: int) -> Application:
+    """Load an application for the service's own use (no access check: see view_application)."""
     app = ctx.db.get(Application, application_id)
     if app is None:
         raise NotFound(f"application {application_id} not found", field="application_id")
+    return app
+
+
+def view_application(ctx: Ctx, *, application_id: int) -> Application:
+    """The application, if the principal may see it; otherwise "not found", as if missing."""
+    access = authorize(ctx, "application.read")
+    return visible(
+        access,
+        ctx.db.get(Application, application_id),
+        f"application {application_id}",
+        field="application_id",
+        application_id=application_id,
+    )
+
+
+def _acting_on(ctx: Ctx, application_id: int, action: str) -> Application:
+    """An application the principal can see and may do ``action`` to."""
+    app = view_application(ctx, application_id=application_id)
+    permit(ctx, action, application_id=app.id)
     return app
 
 
@@ -111,7 +134,11 @@ def list_applications(
     limit: int = 100,
     offset: int = 0,
 ) -> list[Application]:
+    access = authorize(ctx, "application.read")
     query = select(Application).order_by(Application.id)
+    reach = access.application_ids()
+    if reach is not None:
+        query = query.where(Application.id.in_(reach))
     if status is not None:
         query = query.where(Application.status == status)
     if organisation_id is not None:
@@ -157,9 +184,13 @@ def _snapshot(app: Application) -> dict[str, Any]:
 
 
 def create_application(ctx: Ctx, *, data: ApplicationCreate) -> Application:
+    """A draft application; its author becomes the project's PI."""
+    authorize(ctx, "application.create")
     scheme = get_scheme(ctx.db)
     get_organisation(ctx, organisation_id=data.organisation_id)
-    author = get_person(ctx, person_id=data.created_by_id)
+    author = get_person(
+        ctx, person_id=acting_person(ctx, data.created_by_id, field="created_by_id")
+    )
     require_role(author, Role.APPLICANT, field="created_by_id")
     if data.organisation_id not in author.organisation_ids:
         raise Forbidden(
@@ -189,6 +220,12 @@ def create_application(ctx: Ctx, *, data: ApplicationCreate) -> Application:
     app.attachments = _attachments(data.attachments)
     ctx.db.add(app)
     ctx.db.flush()
+    ctx.db.add(
+        ProjectMember(
+            application_id=app.id, person_id=author.id, role=ProjectRole.PI, added_at=ctx.now
+        )
+    )
+    ctx.db.flush()
     record(
         ctx,
         action="application.create",
@@ -215,7 +252,7 @@ def _check_previous(ctx: Ctx, previous_id: int, organisation_id: int) -> None:
 
 
 def update_application(ctx: Ctx, *, application_id: int, data: ApplicationUpdate) -> Application:
-    app = get_application(ctx, application_id=application_id)
+    app = _acting_on(ctx, application_id, "application.edit")
     if app.status not in EDITABLE:
         raise InvalidTransition(
             f"application {app.id} is {app.status.value}; only draft or incomplete "
@@ -258,7 +295,7 @@ def update_application(ctx: Ctx, *, application_id: int, data: ApplicationUpdate
 
 
 def submit(ctx: Ctx, *, application_id: int) -> Application:
-    app = get_application(ctx, application_id=application_id)
+    app = _acting_on(ctx, application_id, "application.submit")
     transition(ctx, app, "submit")
     if app.submitted_at is None:
         app.submitted_at = ctx.now
@@ -266,7 +303,7 @@ def submit(ctx: Ctx, *, application_id: int) -> Application:
 
 
 def withdraw(ctx: Ctx, *, application_id: int, reason: str = "") -> Application:
-    app = get_application(ctx, application_id=application_id)
+    app = _acting_on(ctx, application_id, "application.submit")
     return transition(ctx, app, "withdraw", extra={"reason": reason})
 
 
@@ -303,7 +340,7 @@ def screening_findings(ctx: Ctx, app: Application) -> list[dict[str, str | None]
 
 def start_screening(ctx: Ctx, *, application_id: int) -> Application:
     """Secretariat takes a submitted application into screening; the rules run now."""
-    app = get_application(ctx, application_id=application_id)
+    app = _acting_on(ctx, application_id, "application.screen")
     findings = screening_findings(ctx, app)
     app.screening_findings = json.dumps(findings)
     app.screened_at = ctx.now
@@ -312,13 +349,13 @@ def start_screening(ctx: Ctx, *, application_id: int) -> Application:
 
 def return_incomplete(ctx: Ctx, *, application_id: int, note: str = "") -> Application:
     """Send an application back to the applicant with its screening findings."""
-    app = get_application(ctx, application_id=application_id)
+    app = _acting_on(ctx, application_id, "application.screen")
     return transition(ctx, app, "return", extra={"note": note})
 
 
 def start_review(ctx: Ctx, *, application_id: int) -> Application:
     """Pass screening: only an application without findings goes to the reviewers."""
-    app = get_application(ctx, application_id=application_id)
+    app = _acting_on(ctx, application_id, "application.screen")
     if app.status is S.SCREENING:
         findings = json.loads(app.screening_findings or "[]")
         if findings:
@@ -332,5 +369,80 @@ def start_review(ctx: Ctx, *, application_id: int) -> Application:
 
 
 def reopen(ctx: Ctx, *, application_id: int) -> Application:
-    app = get_application(ctx, application_id=application_id)
+    app = _acting_on(ctx, application_id, "application.screen")
     return transition(ctx, app, "reopen")
+
+
+def list_members(ctx: Ctx, *, application_id: int) -> list[ProjectMember]:
+    """The project team: its PI(s) and members."""
+    app = view_application(ctx, application_id=application_id)
+    return list(
+        ctx.db.execute(
+            select(ProjectMember)
+            .where(ProjectMember.application_id == app.id)
+            .order_by(ProjectMember.id)
+        ).scalars()
+    )
+
+
+def add_member(
+    ctx: Ctx, *, application_id: int, person_id: int, role: ProjectRole = ProjectRole.MEMBER
+) -> ProjectMember:
+    """Put a person on the project team (the PI or the secretariat does this).
+
+    Members must belong to the applicant organisation: the project is that tenant's.
+    """
+    app = _acting_on(ctx, application_id, "application.members")
+    person = get_person(ctx, person_id=person_id)
+    if app.organisation_id not in person.organisation_ids:
+        raise Conflict(
+            f"person {person.id} is not a member of organisation {app.organisation_id}",
+            field="person_id",
+        )
+    taken = ctx.db.execute(
+        select(ProjectMember.id).where(
+            ProjectMember.application_id == app.id, ProjectMember.person_id == person.id
+        )
+    ).first()
+    if taken:
+        raise Conflict(
+            f"person {person.id} is already on the team of application {app.id}",
+            field="person_id",
+        )
+    member = ProjectMember(application_id=app.id, person_id=person.id, role=role, added_at=ctx.now)
+    ctx.db.add(member)
+    ctx.db.flush()
+    record(
+        ctx,
+        action="project.member_add",
+        object_type="application",
+        object_id=app.id,
+        after={"person_id": person.id, "role": role.value},
+    )
+    return member
+
+
+def remove_member(ctx: Ctx, *, application_id: int, person_id: int) -> None:
+    """Take a person off the team; the last PI cannot be removed."""
+    app = _acting_on(ctx, application_id, "application.members")
+    team = {m.person_id: m for m in list_members(ctx, application_id=app.id)}
+    member = team.get(person_id)
+    if member is None:
+        raise NotFound(
+            f"person {person_id} is not on the team of application {app.id}", field="person_id"
+        )
+    pis = [m for m in team.values() if m.role is ProjectRole.PI]
+    if member.role is ProjectRole.PI and len(pis) == 1:
+        raise Conflict(
+            f"person {person_id} is the only PI of application {app.id}; add another PI first",
+            field="person_id",
+        )
+    ctx.db.delete(member)
+    ctx.db.flush()
+    record(
+        ctx,
+        action="project.member_remove",
+        object_type="application",
+        object_id=app.id,
+        before={"person_id": person_id, "role": member.role.value},
+    )

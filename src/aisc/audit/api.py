@@ -6,12 +6,12 @@ from fastapi import APIRouter
 
 from aisc.audit import service
 from aisc.audit.schemas import AuditEventRead, VerifyRead
-from aisc.http import PageDep, Uow
+from aisc.http import PageDep, Uow, requires
 
 router = APIRouter(prefix="/audit", tags=["audit"])
 
 
-@router.get("/events", response_model=list[AuditEventRead])
+@router.get("/events", response_model=list[AuditEventRead], dependencies=[requires("audit.read")])
 def events(
     uow: Uow,
     page: PageDep,
@@ -35,7 +35,7 @@ def events(
         return [AuditEventRead.model_validate(e) for e in rows]
 
 
-@router.get("/verify", response_model=VerifyRead)
+@router.get("/verify", response_model=VerifyRead, dependencies=[requires("audit.read")])
 def verify(uow: Uow) -> VerifyRead:
     with uow() as ctx:
         return VerifyRead.model_validate(service.verify(ctx.db))

@@ -6,13 +6,13 @@ from pydantic import Field
 from aisc.awards import service
 from aisc.awards.models import AwardStatus
 from aisc.awards.schemas import AwardRead
-from aisc.http import IdPath, IdQuery, PageDep, Uow
+from aisc.http import IdPath, IdQuery, PageDep, Uow, requires
 from aisc.schemas import Schema
 
 router = APIRouter(prefix="/awards", tags=["awards"])
 
 
-@router.get("", response_model=list[AwardRead])
+@router.get("", response_model=list[AwardRead], dependencies=[requires("award.read")])
 def list_awards(
     uow: Uow, page: PageDep, status: AwardStatus | None = None, organisation_id: IdQuery = None
 ) -> list[AwardRead]:
@@ -27,13 +27,15 @@ def list_awards(
         return [service.read_award(ctx, a) for a in rows]
 
 
-@router.get("/{award_id}", response_model=AwardRead)
+@router.get("/{award_id}", response_model=AwardRead, dependencies=[requires("award.read")])
 def get_award(award_id: IdPath, uow: Uow) -> AwardRead:
     with uow() as ctx:
-        return service.read_award(ctx, service.get_award(ctx, award_id=award_id))
+        return service.read_award(ctx, service.view_award(ctx, award_id=award_id))
 
 
-@router.post("/{award_id}/accept", response_model=AwardRead)
+@router.post(
+    "/{award_id}/accept", response_model=AwardRead, dependencies=[requires("award.accept")]
+)
 def accept(award_id: IdPath, uow: Uow) -> AwardRead:
     with uow() as ctx:
         return service.read_award(ctx, service.accept(ctx, award_id=award_id))
@@ -43,13 +45,17 @@ class ReasonIn(Schema):
     reason: str = Field(min_length=1, max_length=5000)
 
 
-@router.post("/{award_id}/suspend", response_model=AwardRead)
+@router.post(
+    "/{award_id}/suspend", response_model=AwardRead, dependencies=[requires("award.suspend")]
+)
 def suspend(award_id: IdPath, data: ReasonIn, uow: Uow) -> AwardRead:
     with uow() as ctx:
         return service.read_award(ctx, service.suspend(ctx, award_id=award_id, reason=data.reason))
 
 
-@router.post("/{award_id}/resume", response_model=AwardRead)
+@router.post(
+    "/{award_id}/resume", response_model=AwardRead, dependencies=[requires("award.suspend")]
+)
 def resume(award_id: IdPath, uow: Uow) -> AwardRead:
     with uow() as ctx:
         return service.read_award(ctx, service.resume(ctx, award_id=award_id))

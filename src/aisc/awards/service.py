@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
+from aisc.access import authorize, permit, visible
 from aisc.audit.service import record
 from aisc.awards.models import Award, AwardStatus
 from aisc.awards.schemas import AwardRead
@@ -13,10 +14,24 @@ from aisc.ledger.service import award_balance
 
 
 def get_award(ctx: Ctx, *, award_id: int) -> Award:
+    """Load an award for the service's own use (no access check: see view_award)."""
     award = ctx.db.get(Award, award_id)
     if award is None:
         raise NotFound(f"award {award_id} not found", field="award_id")
     return award
+
+
+def view_award(ctx: Ctx, *, award_id: int, action: str = "award.read") -> Award:
+    """The award, if the principal may see it (``action`` names the reading right used)."""
+    access = authorize(ctx, action)
+    award = ctx.db.get(Award, award_id)
+    return visible(
+        access,
+        award,
+        f"award {award_id}",
+        field="award_id",
+        application_id=award.application_id if award else None,
+    )
 
 
 def list_awards(
@@ -27,7 +42,11 @@ def list_awards(
     limit: int = 100,
     offset: int = 0,
 ) -> list[Award]:
+    access = authorize(ctx, "award.read")
     query = select(Award).order_by(Award.id)
+    reach = access.application_ids()
+    if reach is not None:
+        query = query.where(Award.application_id.in_(reach))
     if status is not None:
         query = query.where(Award.status == status)
     if organisation_id is not None:
@@ -48,9 +67,11 @@ def _move(
     *,
     verb: str,
     extra: dict[str, object] | None = None,
+    right: str,
 ) -> Award:
     """One award transition: refused unless the award is in ``source``; audited."""
-    award = get_award(ctx, award_id=award_id)
+    award = view_award(ctx, award_id=award_id)
+    permit(ctx, right, application_id=award.application_id)
     if award.status is not source:
         raise InvalidTransition(
             f"award {award.id} is {award.status.value}; only an {source.value} award can {verb}",
@@ -70,9 +91,15 @@ def _move(
 
 
 def accept(ctx: Ctx, *, award_id: int) -> Award:
-    """The organisation accepts the offer; the award becomes active."""
+    """The project's PI accepts the offer; the award becomes active."""
     return _move(
-        ctx, award_id, "accept", AwardStatus.OFFERED, AwardStatus.ACTIVE, verb="be accepted"
+        ctx,
+        award_id,
+        "accept",
+        AwardStatus.OFFERED,
+        AwardStatus.ACTIVE,
+        verb="be accepted",
+        right="award.accept",
     )
 
 
@@ -88,8 +115,17 @@ def suspend(ctx: Ctx, *, award_id: int, reason: str) -> Award:
         AwardStatus.SUSPENDED,
         verb="be suspended",
         extra={"reason": reason.strip()},
+        right="award.suspend",
     )
 
 
 def resume(ctx: Ctx, *, award_id: int) -> Award:
-    return _move(ctx, award_id, "resume", AwardStatus.SUSPENDED, AwardStatus.ACTIVE, verb="resume")
+    return _move(
+        ctx,
+        award_id,
+        "resume",
+        AwardStatus.SUSPENDED,
+        AwardStatus.ACTIVE,
+        verb="resume",
+        right="award.suspend",
+    )

@@ -2,10 +2,8 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import datetime
 
 import typer
-from pydantic import BaseModel
 
 from aisc.accounts import auth, service
 from aisc.accounts.models import OrgCategory, Role
@@ -15,6 +13,7 @@ from aisc.accounts.schemas import (
     OrganisationUpdate,
     PersonCreate,
     PersonRead,
+    TokenRead,
 )
 from aisc.cli.common import JsonOpt, emit_list, emit_one, parse, uow
 
@@ -131,17 +130,6 @@ def show_person(person_id: int, as_json: bool = JsonOpt) -> None:
 token_app = typer.Typer(help="API tokens (scoped, expiring, revocable).", no_args_is_help=True)
 
 
-class TokenRead(BaseModel):
-    id: int
-    person_id: int
-    name: str
-    prefix: str
-    scopes: str
-    created_at: datetime
-    expires_at: datetime
-    revoked_at: datetime | None
-
-
 @person_app.command("set-password")
 def set_password(person_id: int) -> None:
     """Set a person's password, read from standard input (never from the command line)."""
@@ -174,7 +162,7 @@ def token_list(person: int = typer.Option(None), as_json: bool = JsonOpt) -> Non
     with uow() as ctx:
         rows = [
             TokenRead.model_validate(t, from_attributes=True)
-            for t in auth.list_tokens(ctx.db, person_id=person)
+            for t in auth.list_tokens(ctx, person_id=person)
         ]
     emit_list(
         rows, ["id", "person_id", "name", "prefix", "scopes", "expires_at", "revoked_at"], as_json

@@ -24,7 +24,7 @@ from aisc.cluster.schemas import (
     PhaseIn,
 )
 from aisc.errors import ValidationFailed
-from aisc.http import PageDep, Uow
+from aisc.http import PageDep, Uow, requires
 from aisc.reports.plots import capacity_plot
 from aisc.schemas import Schema
 
@@ -37,32 +37,44 @@ class InventoryUpload(Schema):
     content: str = Field(max_length=20_000_000)
 
 
-@router.get("/gpu-models", response_model=list[GpuModelRead])
+@router.get(
+    "/gpu-models", response_model=list[GpuModelRead], dependencies=[requires("cluster.read")]
+)
 def list_gpu_models(uow: Uow) -> list[GpuModelRead]:
     with uow() as ctx:
         return [GpuModelRead.model_validate(m) for m in service.list_gpu_models(ctx.db)]
 
 
-@router.get("/gpu-models/{code}", response_model=GpuModelRead)
+@router.get(
+    "/gpu-models/{code}", response_model=GpuModelRead, dependencies=[requires("cluster.read")]
+)
 def get_gpu_model(code: str, uow: Uow) -> GpuModelRead:
     with uow() as ctx:
         return GpuModelRead.model_validate(service.get_gpu_model(ctx.db, code=code))
 
 
-@router.get("/cluster/partitions", response_model=list[PartitionRead])
+@router.get(
+    "/cluster/partitions",
+    response_model=list[PartitionRead],
+    dependencies=[requires("cluster.read")],
+)
 def list_partitions(uow: Uow) -> list[PartitionRead]:
     with uow() as ctx:
         return [PartitionRead.model_validate(p) for p in service.list_partitions(ctx.db)]
 
 
-@router.put("/cluster/partitions", response_model=PartitionRead)
+@router.put(
+    "/cluster/partitions", response_model=PartitionRead, dependencies=[requires("cluster.manage")]
+)
 def put_partition(data: PartitionIn, uow: Uow) -> PartitionRead:
     """Create a partition, or update the one with this name."""
     with uow() as ctx:
         return PartitionRead.model_validate(service.upsert_partition(ctx, data=data)[0])
 
 
-@router.get("/cluster/nodes", response_model=list[NodeRead])
+@router.get(
+    "/cluster/nodes", response_model=list[NodeRead], dependencies=[requires("cluster.read")]
+)
 def list_nodes(
     uow: Uow,
     page: PageDep,
@@ -84,33 +96,43 @@ def list_nodes(
         ]
 
 
-@router.put("/cluster/nodes", response_model=NodeRead)
+@router.put("/cluster/nodes", response_model=NodeRead, dependencies=[requires("cluster.manage")])
 def put_node(data: NodeIn, uow: Uow) -> NodeRead:
     """Create a node, or update the one with this name."""
     with uow() as ctx:
         return NodeRead.of(service.upsert_node(ctx, data=data)[0])
 
 
-@router.get("/cluster/nodes/{name}", response_model=NodeRead)
+@router.get(
+    "/cluster/nodes/{name}", response_model=NodeRead, dependencies=[requires("cluster.read")]
+)
 def get_node(uow: Uow, name: str = NodeName) -> NodeRead:
     with uow() as ctx:
         return NodeRead.of(service.get_node(ctx.db, name=name))
 
 
-@router.put("/cluster/nodes/{name}/state", response_model=NodeRead)
+@router.put(
+    "/cluster/nodes/{name}/state",
+    response_model=NodeRead,
+    dependencies=[requires("cluster.manage")],
+)
 def set_node_state(data: NodeStateIn, uow: Uow, name: str = NodeName) -> NodeRead:
     with uow() as ctx:
         return NodeRead.of(service.set_node_state(ctx, name=name, data=data))
 
 
-@router.post("/cluster/import", response_model=ImportResult)
+@router.post(
+    "/cluster/import", response_model=ImportResult, dependencies=[requires("cluster.manage")]
+)
 def import_file(data: InventoryUpload, uow: Uow) -> ImportResult:
     """Import an inventory file; all or nothing, errors with line numbers."""
     with uow() as ctx:
         return import_inventory(ctx, text=data.content, fmt=data.format)
 
 
-@router.get("/cluster/phases", response_model=list[PhaseIn])
+@router.get(
+    "/cluster/phases", response_model=list[PhaseIn], dependencies=[requires("cluster.read")]
+)
 def list_phases(uow: Uow) -> list[PhaseIn]:
     with uow() as ctx:
         return [
@@ -121,7 +143,9 @@ def list_phases(uow: Uow) -> list[PhaseIn]:
         ]
 
 
-@router.get("/cluster/capacity", response_model=CapacityReport)
+@router.get(
+    "/cluster/capacity", response_model=CapacityReport, dependencies=[requires("cluster.read")]
+)
 def capacity(
     uow: Uow, as_of: date | None = None, reference_model: str | None = None
 ) -> CapacityReport:
@@ -134,7 +158,9 @@ def capacity(
         )
 
 
-@router.get("/cluster/utilisation", response_model=Utilisation)
+@router.get(
+    "/cluster/utilisation", response_model=Utilisation, dependencies=[requires("cluster.read")]
+)
 def allocated(uow: Uow, as_of: date | None = None) -> Utilisation:
     """Installed, allocatable and committed GPU cards per month; allocated % of installed."""
     with uow() as ctx:
@@ -142,7 +168,9 @@ def allocated(uow: Uow, as_of: date | None = None) -> Utilisation:
 
 
 @router.get(
-    "/cluster/capacity/plot", responses={200: {"content": {"image/png": {}, "image/svg+xml": {}}}}
+    "/cluster/capacity/plot",
+    responses={200: {"content": {"image/png": {}, "image/svg+xml": {}}}},
+    dependencies=[requires("cluster.read")],
 )
 def plot(uow: Uow, format: str = "png", as_of: date | None = None) -> Response:
     """Supply against commitments over the scheme's months, as PNG or SVG."""

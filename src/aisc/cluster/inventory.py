@@ -15,6 +15,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import select
 
+from aisc.access import authorize
 from aisc.cluster import service
 from aisc.cluster.models import GpuModel, Partition
 from aisc.cluster.schemas import ImportResult, NodeIn, PartitionIn, PhaseIn
@@ -103,6 +104,7 @@ def _validate(row: Row, schema: type[BaseModel], errors: list[str]) -> Any:
 
 
 def import_inventory(ctx: Ctx, *, text: str, fmt: str) -> ImportResult:
+    authorize(ctx, "cluster.manage")
     rows = parse(text, fmt=fmt)
     errors: list[str] = []
     partitions: list[PartitionIn] = []

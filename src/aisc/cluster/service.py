@@ -7,6 +7,7 @@ from datetime import date
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from aisc.access import authorize
 from aisc.audit.service import record
 from aisc.cluster.catalogue import CATALOGUE
 from aisc.cluster.models import CapacityPhase, GpuModel, Node, NodeState, Partition
@@ -62,6 +63,7 @@ def get_partition(db: Session, *, name: str) -> Partition:
 
 def upsert_partition(ctx: Ctx, *, data: PartitionIn) -> tuple[Partition, bool]:
     """Create the partition, or update it if the name exists. Returns (partition, created)."""
+    authorize(ctx, "cluster.manage")
     partition = ctx.db.execute(
         select(Partition).where(Partition.name == data.name)
     ).scalar_one_or_none()
@@ -124,6 +126,7 @@ def get_node(db: Session, *, name: str) -> Node:
 
 def upsert_node(ctx: Ctx, *, data: NodeIn, field_prefix: str = "") -> tuple[Node, bool]:
     """Create the node, or update it if the name exists. Returns (node, created)."""
+    authorize(ctx, "cluster.manage")
     if ctx.db.get(GpuModel, data.gpu_model) is None:
         raise ValidationFailed(
             f"{field_prefix}gpu_model: unknown GPU model {data.gpu_model!r}",
@@ -192,6 +195,7 @@ def upsert_node(ctx: Ctx, *, data: NodeIn, field_prefix: str = "") -> tuple[Node
 
 def set_node_state(ctx: Ctx, *, name: str, data: NodeStateIn) -> Node:
     """Record a node going up, draining, down or into maintenance (with the reason why)."""
+    authorize(ctx, "cluster.manage")
     node = get_node(ctx.db, name=name)
     if data.state is not NodeState.UP and not data.reason.strip():
         raise ValidationFailed(f"a node set to {data.state.value} needs a reason", field="reason")
@@ -227,6 +231,7 @@ def list_phases(db: Session) -> list[CapacityPhase]:
 
 
 def upsert_phase(ctx: Ctx, *, data: PhaseIn) -> tuple[CapacityPhase, bool]:
+    authorize(ctx, "cluster.manage")
     phase = ctx.db.execute(
         select(CapacityPhase).where(CapacityPhase.name == data.name)
     ).scalar_one_or_none()

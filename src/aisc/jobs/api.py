@@ -5,7 +5,7 @@ from typing import Literal
 from fastapi import APIRouter, Query, status
 from fastapi.responses import PlainTextResponse
 
-from aisc.http import IdPath, IdQuery, PageDep, Uow
+from aisc.http import IdPath, IdQuery, PageDep, Uow, requires
 from aisc.jobs import service
 from aisc.jobs.models import JobState
 from aisc.jobs.schemas import JobRead, JobSubmit
@@ -13,14 +13,19 @@ from aisc.jobs.schemas import JobRead, JobSubmit
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 
 
-@router.post("", response_model=JobRead, status_code=status.HTTP_201_CREATED)
+@router.post(
+    "",
+    response_model=JobRead,
+    status_code=status.HTTP_201_CREATED,
+    dependencies=[requires("job.submit")],
+)
 def submit(data: JobSubmit, uow: Uow) -> JobRead:
     """Submit a job; the gateway refuses (naming why) what cannot or may not run."""
     with uow() as ctx:
         return service.read_job(ctx, service.submit(ctx, data=data))
 
 
-@router.get("", response_model=list[JobRead])
+@router.get("", response_model=list[JobRead], dependencies=[requires("job.read")])
 def list_jobs(
     uow: Uow, page: PageDep, award_id: IdQuery = None, state: JobState | None = None
 ) -> list[JobRead]:
@@ -34,19 +39,19 @@ def list_jobs(
         ]
 
 
-@router.get("/{job_id}", response_model=JobRead)
+@router.get("/{job_id}", response_model=JobRead, dependencies=[requires("job.read")])
 def get_job(job_id: IdPath, uow: Uow) -> JobRead:
     with uow() as ctx:
         return service.read_job(ctx, service.get_job(ctx, job_id=job_id))
 
 
-@router.post("/{job_id}/cancel", response_model=JobRead)
+@router.post("/{job_id}/cancel", response_model=JobRead, dependencies=[requires("job.cancel")])
 def cancel(job_id: IdPath, uow: Uow) -> JobRead:
     with uow() as ctx:
         return service.read_job(ctx, service.cancel(ctx, job_id=job_id))
 
 
-@router.get("/{job_id}/logs", response_class=PlainTextResponse)
+@router.get("/{job_id}/logs", response_class=PlainTextResponse, dependencies=[requires("job.read")])
 def logs(job_id: IdPath, uow: Uow, stream: Literal["stdout", "stderr"] = Query("stdout")) -> str:
     with uow() as ctx:
         return service.logs(ctx, job_id=job_id, stream=stream)

@@ -11,7 +11,9 @@ from aisc.schemas import Id, ReadSchema, Schema
 
 class JobSubmit(Schema):
     award_id: Id
-    submitted_by_id: Id
+    submitted_by_id: Id | None = Field(
+        default=None, description="the submitter; a signed-in person may only name themself"
+    )
     name: str = Field(default="", max_length=200)
     partition: str = Field(min_length=1, max_length=50)
     gpu_model: str | None = Field(default=None, max_length=50)

@@ -1,10 +1,10 @@
 """The submission gateway and job queries.
 
-The gateway refuses, naming the reason: a submitter who is not a member of the award's
-organisation; an award that is not active; a partition without an active allocation of the
-award; a walltime over the partition's maximum; a shape no node of the partition can hold;
-GPU-hours beyond what remains of a pooled allocation (after usage and queued work); more GPUs
-than a dedicated allocation's cards.
+The gateway refuses, naming the reason: a submitter who is not on the award's project team;
+an award that is not active; a partition without an active allocation of the award; a walltime
+over the partition's maximum; a shape no node of the partition can hold; GPU-hours beyond what
+remains of a pooled allocation (after usage and queued work); more GPUs than a dedicated
+allocation's cards.
 """
 
 from __future__ import annotations
@@ -14,16 +14,18 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
+from aisc.access import acting_person, authorize, permit, visible
 from aisc.accounts.service import get_person
 from aisc.allocations.models import Allocation, AllocationState
 from aisc.allocations.service import effective_state
-from aisc.applications.models import RequestKind
+from aisc.applications.models import ProjectMember, RequestKind
 from aisc.audit.service import record
 from aisc.awards.models import Award, AwardStatus
+from aisc.awards.service import view_award
 from aisc.cluster.models import Node, Partition
 from aisc.context import Ctx
 from aisc.db.base import row_dict
-from aisc.errors import Conflict, Forbidden, InvalidTransition, NotFound, ValidationFailed
+from aisc.errors import Conflict, Forbidden, InvalidTransition, ValidationFailed
 from aisc.executors.local import load_slices
 from aisc.jobs.models import FINISHED, Job, JobState
 from aisc.jobs.schemas import JobRead, JobSubmit
@@ -40,10 +42,17 @@ def read_job(ctx: Ctx, job: Job) -> JobRead:
 
 
 def get_job(ctx: Ctx, *, job_id: int) -> Job:
+    """The job, if the principal may see it (the project's members, operators, the auditor)."""
+    access = authorize(ctx, "job.read")
     job = ctx.db.get(Job, job_id)
-    if job is None:
-        raise NotFound(f"job {job_id} not found", field="job_id")
-    return job
+    award = ctx.db.get(Award, job.award_id) if job else None
+    return visible(
+        access,
+        job,
+        f"job {job_id}",
+        field="job_id",
+        application_id=award.application_id if award else None,
+    )
 
 
 def list_jobs(
@@ -54,7 +63,11 @@ def list_jobs(
     limit: int = 100,
     offset: int = 0,
 ) -> list[Job]:
+    access = authorize(ctx, "job.read")
     query = select(Job).order_by(Job.id)
+    reach = access.application_ids()
+    if reach is not None:
+        query = query.join(Award, Award.id == Job.award_id).where(Award.application_id.in_(reach))
     if award_id is not None:
         query = query.where(Job.award_id == award_id)
     if state is not None:
@@ -72,11 +85,19 @@ def _queued_gpu_seconds(ctx: Ctx, award_id: int) -> int:
 
 
 def submit(ctx: Ctx, *, data: JobSubmit) -> Job:
-    award = ctx.db.get(Award, data.award_id)
-    if award is None:
-        raise NotFound(f"award {data.award_id} not found", field="award_id")
-    person = get_person(ctx, person_id=data.submitted_by_id)
-    if award.organisation_id not in person.organisation_ids:
+    authorize(ctx, "job.submit")
+    award = view_award(ctx, award_id=data.award_id, action="job.read")
+    permit(ctx, "job.submit", application_id=award.application_id)
+    person = get_person(
+        ctx, person_id=acting_person(ctx, data.submitted_by_id, field="submitted_by_id")
+    )
+    team = ctx.db.execute(
+        select(ProjectMember.id).where(
+            ProjectMember.application_id == award.application_id,
+            ProjectMember.person_id == person.id,
+        )
+    ).first()
+    if team is None:
         raise Forbidden(
             f"person {person.id} is not a member of the project of award {award.id}",
             field="submitted_by_id",
@@ -182,6 +203,8 @@ def submit(ctx: Ctx, *, data: JobSubmit) -> Job:
 def cancel(ctx: Ctx, *, job_id: int) -> Job:
     """Cancel a pending job at once; ask a running one to stop (SIGTERM, grace, SIGKILL)."""
     job = get_job(ctx, job_id=job_id)
+    award = ctx.db.get(Award, job.award_id)
+    permit(ctx, "job.cancel", application_id=award.application_id if award else None)
     if job.state in FINISHED:
         raise InvalidTransition(f"job {job.id} is already {job.state.value}", field="state")
     before = {"state": job.state}

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, status
 
-from aisc.http import IdQuery, PageDep, Uow
+from aisc.http import IdQuery, PageDep, Uow, requires
 from aisc.ledger import service
 from aisc.ledger.models import EntryKind
 from aisc.ledger.schemas import AwardAmountIn, BalancesRead, BudgetCreate, EarmarkCreate, EntryRead
@@ -12,13 +12,13 @@ from aisc.scheme.service import get_scheme
 router = APIRouter(prefix="/ledger", tags=["ledger"])
 
 
-@router.get("/balance", response_model=BalancesRead)
+@router.get("/balance", response_model=BalancesRead, dependencies=[requires("ledger.read")])
 def balance(uow: Uow) -> BalancesRead:
     with uow() as ctx:
         return BalancesRead.of(service.balances(ctx.db, scheme_id=get_scheme(ctx.db).id))
 
 
-@router.get("/entries", response_model=list[EntryRead])
+@router.get("/entries", response_model=list[EntryRead], dependencies=[requires("ledger.read")])
 def entries(
     uow: Uow, page: PageDep, kind: EntryKind | None = None, award_id: IdQuery = None
 ) -> list[EntryRead]:
@@ -34,7 +34,12 @@ def entries(
         return [EntryRead.of(e) for e in rows]
 
 
-@router.post("/budget", response_model=EntryRead, status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/budget",
+    response_model=EntryRead,
+    status_code=status.HTTP_201_CREATED,
+    dependencies=[requires("ledger.write")],
+)
 def add_budget(data: BudgetCreate, uow: Uow) -> EntryRead:
     with uow() as ctx:
         return EntryRead.of(
@@ -48,7 +53,12 @@ def add_budget(data: BudgetCreate, uow: Uow) -> EntryRead:
         )
 
 
-@router.post("/earmarks", response_model=EntryRead, status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/earmarks",
+    response_model=EntryRead,
+    status_code=status.HTTP_201_CREATED,
+    dependencies=[requires("ledger.write")],
+)
 def add_earmark(data: EarmarkCreate, uow: Uow) -> EntryRead:
     with uow() as ctx:
         return EntryRead.of(
@@ -62,7 +72,12 @@ def add_earmark(data: EarmarkCreate, uow: Uow) -> EntryRead:
         )
 
 
-@router.post("/releases", response_model=EntryRead, status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/releases",
+    response_model=EntryRead,
+    status_code=status.HTTP_201_CREATED,
+    dependencies=[requires("ledger.write")],
+)
 def release(data: AwardAmountIn, uow: Uow) -> EntryRead:
     with uow() as ctx:
         return EntryRead.of(
@@ -75,7 +90,12 @@ def release(data: AwardAmountIn, uow: Uow) -> EntryRead:
         )
 
 
-@router.post("/disbursements", response_model=EntryRead, status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/disbursements",
+    response_model=EntryRead,
+    status_code=status.HTTP_201_CREATED,
+    dependencies=[requires("ledger.write")],
+)
 def disburse(data: AwardAmountIn, uow: Uow) -> EntryRead:
     with uow() as ctx:
         return EntryRead.of(

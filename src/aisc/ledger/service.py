@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from aisc.access import authorize
 from aisc.audit.service import record
 from aisc.awards.models import Award
 from aisc.context import Ctx
@@ -144,6 +145,7 @@ def _append(
 def add_budget(
     ctx: Ctx, *, scheme_id: int, amount_cents: int, label: str = "budget", memo: str = ""
 ) -> LedgerEntry:
+    authorize(ctx, "ledger.write")
     lock_scheme(ctx, scheme_id)
     return _append(
         ctx,
@@ -158,6 +160,7 @@ def add_budget(
 def add_earmark(
     ctx: Ctx, *, scheme_id: int, amount_cents: int, label: str, memo: str = ""
 ) -> LedgerEntry:
+    authorize(ctx, "ledger.write")
     lock_scheme(ctx, scheme_id)
     if not label.strip():
         raise ValidationFailed("an earmark needs a label saying what it is for", field="label")
@@ -232,11 +235,13 @@ def _draw(ctx: Ctx, kind: EntryKind, award_id: int, amount_cents: int, memo: str
 
 def disburse(ctx: Ctx, *, award_id: int, amount_cents: int, memo: str = "") -> LedgerEntry:
     """Pay subsidy out of an award's commitment."""
+    authorize(ctx, "ledger.write")
     return _draw(ctx, EntryKind.DISBURSEMENT, award_id, amount_cents, memo)
 
 
 def release(ctx: Ctx, *, award_id: int, amount_cents: int, memo: str = "") -> LedgerEntry:
     """Hand unspent commitment of an award back to the fund."""
+    authorize(ctx, "ledger.write")
     return _draw(ctx, EntryKind.RELEASE, award_id, amount_cents, memo)
 
 

@@ -8,6 +8,7 @@ from datetime import date
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from aisc.access import authorize
 from aisc.applications.models import RequestKind
 from aisc.audit.service import record
 from aisc.cluster.models import GpuModel
@@ -19,6 +20,7 @@ from aisc.pricing.schemas import PriceListCreate
 
 
 def create_price_list(ctx: Ctx, *, data: PriceListCreate) -> PriceList:
+    authorize(ctx, "price.manage")
     if ctx.db.execute(select(PriceList.id).where(PriceList.version == data.version)).first():
         raise Conflict(f"price list version {data.version!r} already exists", field="version")
     if ctx.db.execute(

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Query, status
 
-from aisc.http import IdPath, Uow
+from aisc.http import IdPath, Uow, requires
 from aisc.review import decisions as decision_service
 from aisc.review import service
 from aisc.review.schemas import (
@@ -22,6 +22,7 @@ router = APIRouter(tags=["review"])
     "/applications/{application_id}/reviewers",
     response_model=ReviewRead,
     status_code=status.HTTP_201_CREATED,
+    dependencies=[requires("review.assign")],
 )
 def assign(application_id: IdPath, data: AssignmentCreate, uow: Uow) -> ReviewRead:
     with uow() as ctx:
@@ -32,7 +33,9 @@ def assign(application_id: IdPath, data: AssignmentCreate, uow: Uow) -> ReviewRe
 
 
 @router.put(
-    "/applications/{application_id}/reviews/{reviewer_id}/declaration", response_model=ReviewRead
+    "/applications/{application_id}/reviews/{reviewer_id}/declaration",
+    response_model=ReviewRead,
+    dependencies=[requires("review.write")],
 )
 def declare(
     application_id: IdPath, reviewer_id: IdPath, data: DeclarationIn, uow: Uow
@@ -44,7 +47,9 @@ def declare(
 
 
 @router.put(
-    "/applications/{application_id}/reviews/{reviewer_id}/scores", response_model=ReviewRead
+    "/applications/{application_id}/reviews/{reviewer_id}/scores",
+    response_model=ReviewRead,
+    dependencies=[requires("review.write")],
 )
 def score(application_id: IdPath, reviewer_id: IdPath, data: ScoresIn, uow: Uow) -> ReviewRead:
     with uow() as ctx:
@@ -55,17 +60,28 @@ def score(application_id: IdPath, reviewer_id: IdPath, data: ScoresIn, uow: Uow)
         )
 
 
-@router.get("/applications/{application_id}/reviews", response_model=ReviewSummary)
+@router.get(
+    "/applications/{application_id}/reviews",
+    response_model=ReviewSummary,
+    dependencies=[requires("review.read")],
+)
 def reviews(
     application_id: IdPath,
     uow: Uow,
-    viewer_id: int = Query(ge=1, lt=2**31, description="the person looking"),
+    viewer_id: int | None = Query(
+        default=None, ge=1, lt=2**31, description="the person looking (defaults to the caller)"
+    ),
 ) -> ReviewSummary:
+    """The reviews and weighted totals, as the caller may see them."""
     with uow() as ctx:
         return service.review_summary(ctx, application_id=application_id, viewer_id=viewer_id)
 
 
-@router.get("/reviewers/{reviewer_id}/queue", response_model=list[ReviewRead])
+@router.get(
+    "/reviewers/{reviewer_id}/queue",
+    response_model=list[ReviewRead],
+    dependencies=[requires("review.read")],
+)
 def queue(reviewer_id: IdPath, uow: Uow) -> list[ReviewRead]:
     with uow() as ctx:
         return service.list_assignments_for(ctx, reviewer_id=reviewer_id)
@@ -75,6 +91,7 @@ def queue(reviewer_id: IdPath, uow: Uow) -> list[ReviewRead]:
     "/applications/{application_id}/decision",
     response_model=DecisionRead,
     status_code=status.HTTP_201_CREATED,
+    dependencies=[requires("decision.make")],
 )
 def decide(application_id: IdPath, data: DecisionCreate, uow: Uow) -> DecisionRead:
     with uow() as ctx:
@@ -83,7 +100,11 @@ def decide(application_id: IdPath, data: DecisionCreate, uow: Uow) -> DecisionRe
         )
 
 
-@router.get("/applications/{application_id}/decisions", response_model=list[DecisionRead])
+@router.get(
+    "/applications/{application_id}/decisions",
+    response_model=list[DecisionRead],
+    dependencies=[requires("decision.read")],
+)
 def decisions(application_id: IdPath, uow: Uow) -> list[DecisionRead]:
     with uow() as ctx:
         return [

@@ -12,13 +12,14 @@ import json
 
 from sqlalchemy import select
 
+from aisc.access import acting_person, authorize, visible
 from aisc.accounts.models import Role
 from aisc.accounts.service import get_person, require_role
 from aisc.allocations import service as allocations
 from aisc.allocations.schemas import AllocationCreate
 from aisc.applications.models import Application, ApplicationStatus, RequestKind
 from aisc.applications.screening import RULE_CODES, add_months
-from aisc.applications.service import get_application, transition
+from aisc.applications.service import transition, view_application
 from aisc.audit.service import record
 from aisc.awards.models import Award, AwardStatus
 from aisc.cluster.models import GpuModel, Partition
@@ -74,9 +75,13 @@ def _check_reasons(scheme: Scheme, reasons: list[Reason], outcome: Outcome) -> N
 
 def decide(ctx: Ctx, *, application_id: int, data: DecisionCreate) -> Decision:
     """Record the committee's decision; an approval creates the award and commits its cap."""
+    authorize(ctx, "decision.make")
+    view_application(ctx, application_id=application_id)
     app = _lock_application(ctx, application_id)
     scheme = get_scheme(ctx.db)
-    decider = get_person(ctx, person_id=data.decided_by_id)
+    decider = get_person(
+        ctx, person_id=acting_person(ctx, data.decided_by_id, field="decided_by_id")
+    )
     require_role(decider, Role.SECRETARIAT, field="decided_by_id")
     _check_reasons(scheme, data.reasons, data.outcome)
     at_screening = app.status is S.SCREENING and data.outcome is Outcome.REJECT
@@ -248,7 +253,7 @@ def _approve(
     )
     ctx.db.add(award)
     ctx.db.flush()
-    allocations.create_allocation(
+    allocations.make_allocation(
         ctx,
         data=AllocationCreate(
             award_id=award.id, partition=partition.name, capacity_override=data.capacity_override
@@ -289,7 +294,14 @@ def _positive(value: int | None, field: str) -> None:
 
 
 def list_decisions(ctx: Ctx, *, application_id: int) -> list[Decision]:
-    get_application(ctx, application_id=application_id)
+    access = authorize(ctx, "decision.read")
+    visible(
+        access,
+        ctx.db.get(Application, application_id),
+        f"application {application_id}",
+        field="application_id",
+        application_id=application_id,
+    )
     return list(
         ctx.db.execute(
             select(Decision).where(Decision.application_id == application_id).order_by(Decision.id)

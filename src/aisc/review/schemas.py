@@ -82,7 +82,9 @@ class Grant(Schema):
 
 class DecisionCreate(Schema):
     outcome: Outcome
-    decided_by_id: Id
+    decided_by_id: Id | None = Field(
+        default=None, description="who decides; a signed-in person may only name themself"
+    )
     reasons: list[Reason] = Field(default_factory=list, max_length=50)
     conditions: list[str] = Field(default_factory=list, max_length=50)
     grant: Grant = Field(default_factory=Grant)

@@ -19,10 +19,11 @@ from decimal import Decimal
 
 from sqlalchemy import select
 
+from aisc.access import AccessDenied, acting_person, authorize, permit
 from aisc.accounts.models import Role
 from aisc.accounts.service import get_person, require_role
-from aisc.applications.models import ApplicationStatus
-from aisc.applications.service import get_application
+from aisc.applications.models import Application, ApplicationStatus
+from aisc.applications.service import view_application
 from aisc.audit.service import record
 from aisc.context import Ctx
 from aisc.db.base import row_dict
@@ -59,8 +60,18 @@ def _assignment(ctx: Ctx, application_id: int, reviewer_id: int) -> ReviewAssign
     return assignment
 
 
+def _as_reviewer(ctx: Ctx, application_id: int, reviewer_id: int) -> Application:
+    """The application, when the principal is the assigned reviewer acting for themself."""
+    app = view_application(ctx, application_id=application_id)
+    permit(ctx, "review.write", application_id=app.id)
+    if acting_person(ctx, reviewer_id, field="reviewer_id") != reviewer_id:
+        raise AccessDenied("reviewer_id: a reviewer acts only for themself", field="reviewer_id")
+    return app
+
+
 def assign_reviewer(ctx: Ctx, *, application_id: int, reviewer_id: int) -> ReviewAssignment:
-    app = get_application(ctx, application_id=application_id)
+    authorize(ctx, "review.assign")
+    app = view_application(ctx, application_id=application_id)
     if app.status not in (S.UNDER_REVIEW, S.DEFERRED):
         raise InvalidTransition(
             f"application {app.id} is {app.status.value}; reviewers are assigned once it is "
@@ -103,8 +114,8 @@ def declare(
     ctx: Ctx, *, application_id: int, reviewer_id: int, data: DeclarationIn
 ) -> ReviewAssignment:
     """Declare a conflict of interest, or none. A declared conflict cannot be withdrawn."""
+    app = _as_reviewer(ctx, application_id, reviewer_id)
     assignment = _assignment(ctx, application_id, reviewer_id)
-    app = get_application(ctx, application_id=application_id)
     if app.status not in (S.UNDER_REVIEW, S.DEFERRED):
         raise InvalidTransition(
             f"application {app.id} is {app.status.value}; reviews are closed", field="status"
@@ -137,8 +148,8 @@ def submit_scores(
     ctx: Ctx, *, application_id: int, reviewer_id: int, data: ScoresIn
 ) -> ReviewAssignment:
     """Score every criterion of the scheme (0-10); re-scoring replaces earlier scores."""
+    app = _as_reviewer(ctx, application_id, reviewer_id)
     assignment = _assignment(ctx, application_id, reviewer_id)
-    app = get_application(ctx, application_id=application_id)
     if app.status is not S.UNDER_REVIEW:
         raise InvalidTransition(
             f"application {app.id} is {app.status.value}; it is not open for scoring",
@@ -236,28 +247,30 @@ def completed_reviews(assignments: list[ReviewAssignment]) -> list[ReviewAssignm
     return [a for a in assignments if a.conflict is False and a.completed_at is not None]
 
 
-def review_summary(ctx: Ctx, *, application_id: int, viewer_id: int) -> ReviewSummary:
-    """All reviews of an application, as ``viewer_id`` may see them.
+def review_summary(ctx: Ctx, *, application_id: int, viewer_id: int | None) -> ReviewSummary:
+    """All reviews of an application, as the viewer may see them.
 
-    The secretariat sees everything. A reviewer sees the reviews only after declaring no
-    conflict on this application; a conflicted or undeclared reviewer sees nothing.
+    The viewer is the signed-in person (the system names one). The secretariat and the
+    auditor see everything. A reviewer sees the reviews only after declaring no conflict on
+    this application; a conflicted or undeclared reviewer sees nothing.
     """
-    app = get_application(ctx, application_id=application_id)
-    viewer = get_person(ctx, person_id=viewer_id)
+    authorize(ctx, "review.read")
+    app = view_application(ctx, application_id=application_id)
+    viewer = get_person(ctx, person_id=acting_person(ctx, viewer_id, field="viewer_id"))
     assignments = assignments_of(ctx, app.id)
-    if Role.SECRETARIAT not in viewer.role_set:
+    if not viewer.role_set & {Role.SECRETARIAT, Role.AUDITOR}:
         own = next((a for a in assignments if a.reviewer_id == viewer.id), None)
         if own is None:
-            raise Forbidden(
-                "only the secretariat and assigned reviewers may see these reviews",
+            raise AccessDenied(
+                "only the secretariat, the auditor and assigned reviewers may see these reviews",
                 field="viewer_id",
             )
         if own.conflict is None:
-            raise Forbidden(
+            raise AccessDenied(
                 "declare a conflict of interest (or none) before seeing reviews", field="viewer_id"
             )
         if own.conflict:
-            raise Forbidden(
+            raise AccessDenied(
                 "a reviewer with a declared conflict may not see the reviews", field="viewer_id"
             )
     done = completed_reviews(assignments)
@@ -277,7 +290,13 @@ def review_summary(ctx: Ctx, *, application_id: int, viewer_id: int) -> ReviewSu
 
 
 def list_assignments_for(ctx: Ctx, *, reviewer_id: int) -> list[ReviewRead]:
-    """A reviewer's queue. Other reviewers' scores are not part of it."""
+    """A reviewer's queue (their own; the secretariat and auditor see anyone's).
+
+    Other reviewers' scores are not part of it.
+    """
+    access = authorize(ctx, "review.read")
+    if not access.everything and reviewer_id != ctx.principal.person_id:
+        raise AccessDenied("a reviewer sees only their own queue", field="reviewer_id")
     get_person(ctx, person_id=reviewer_id)
     rows = ctx.db.execute(
         select(ReviewAssignment)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from aisc.access import authorize
 from aisc.accounts.models import OrgCategory
 from aisc.audit.service import record
 from aisc.context import Ctx
@@ -59,6 +60,7 @@ def _category_rows(eligible: list[OrgCategory]) -> list[SchemeCategory]:
 
 def init_scheme(ctx: Ctx, *, data: SchemeCreate) -> Scheme:
     """Create the scheme with its fund and earmarks (written to the ledger)."""
+    authorize(ctx, "scheme.manage")
     if ctx.db.execute(select(Scheme.id)).first() is not None:
         raise Conflict("a scheme is already set up; use `aisc scheme update`", field="scheme")
     scheme = Scheme(
@@ -100,6 +102,7 @@ def init_scheme(ctx: Ctx, *, data: SchemeCreate) -> Scheme:
 
 
 def update_scheme(ctx: Ctx, *, data: SchemeUpdate) -> Scheme:
+    authorize(ctx, "scheme.manage")
     scheme = ledger.lock_scheme(ctx, get_scheme(ctx.db).id)
     before = _snapshot(scheme)
     changes = data.model_dump(exclude_none=True)
@@ -146,6 +149,7 @@ def replace_criteria(ctx: Ctx, *, data: CriteriaReplace) -> Scheme:
 
     Scores already given keep the weight they were given under.
     """
+    authorize(ctx, "scheme.manage")
     scheme = ledger.lock_scheme(ctx, get_scheme(ctx.db).id)
     before = _snapshot(scheme)
     scheme.criteria.clear()
@@ -164,6 +168,7 @@ def replace_criteria(ctx: Ctx, *, data: CriteriaReplace) -> Scheme:
 
 
 def replace_categories(ctx: Ctx, *, data: CategoriesReplace) -> Scheme:
+    authorize(ctx, "scheme.manage")
     scheme = ledger.lock_scheme(ctx, get_scheme(ctx.db).id)
     before = _snapshot(scheme)
     chosen = set(data.eligible_categories)
