@@ -136,7 +136,13 @@ def client(engine: Engine, clock: Clock) -> Iterator[TestClient]:
     yield from _serve(app)
 
 
-def _serve(app: Any) -> Iterator[TestClient]:
+@pytest.fixture
+def api(engine: Engine, clock: Clock) -> Iterator[TestClient]:
+    """The API as the world sees it: requests carry their own credentials (or none)."""
+    yield from _serve(create_app(engine=engine, clock=clock), base_url="https://testserver")
+
+
+def _serve(app: Any, base_url: str = "http://testserver") -> Iterator[TestClient]:
 
     @app.middleware("http")
     async def _remember_route(request: Any, call_next: Any) -> Any:
@@ -148,7 +154,7 @@ def _serve(app: Any) -> Iterator[TestClient]:
             ROUTES_HIT.add((request.method, path))
         return response
 
-    with TestClient(app) as test_client:
+    with TestClient(app, base_url=base_url) as test_client:
         yield test_client
 
 

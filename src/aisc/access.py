@@ -40,8 +40,11 @@ class AccessDenied(Forbidden):
     code = "access_denied"
 
 
-class Audience(enum.StrEnum):
-    """Grants that depend on the principal's relation to the object, not on a role."""
+class Audience(enum.Enum):
+    """Grants that depend on the principal's relation to the object, not on a role.
+
+    A plain enum, not a string one: "reviewer" the relation must never equal "reviewer" the role.
+    """
 
     ANYONE = "anyone"  # anonymous callers too: public figures and list prices
     SIGNED_IN = "signed_in"  # any authenticated person
@@ -95,6 +98,7 @@ _GRANTS: dict[str, tuple[Grant, ...]] = {
     "job.submit": (A.MEMBER,),
     "job.read": (R.OPERATOR, R.AUDITOR, A.MEMBER),
     "job.cancel": (R.OPERATOR, A.MEMBER),
+    "usage.read": (*_STAFF_READ, A.MEMBER),
     "ledger.read": (R.SECRETARIAT, R.FINANCE, R.AUDITOR),
     "ledger.write": (R.FINANCE,),
     "audit.read": (R.SECRETARIAT, R.AUDITOR),
@@ -166,7 +170,7 @@ def check(principal: Principal, action: str) -> tuple[bool, frozenset[Audience]]
     audiences = frozenset(g for g in grants if isinstance(g, Audience))
     if audiences:
         return False, audiences
-    needed = ", ".join(sorted(g.value for g in grants))
+    needed = ", ".join(sorted(str(g.value) for g in grants))
     raise AccessDenied(f"{action}: needs one of the roles {needed}")
 
 
@@ -219,13 +223,16 @@ class Access:
         """A subquery of the application ids this access reaches (None: all of them)."""
         if self.everything:
             return None
-        kinds = [k for k in ("member", "pi", "reviewer") if Audience(k) in self.audiences]
+        kinds = [k for k, a in _KINDS.items() if a in self.audiences]
         if not kinds:
             return _related("member", self.principal).where(false())
         query = _related(kinds[0], self.principal)
         for kind in kinds[1:]:
             query = query.union(_related(kind, self.principal))  # type: ignore[assignment]
         return query
+
+
+_KINDS = {"member": A.MEMBER, "pi": A.PI, "reviewer": A.REVIEWER}
 
 
 def _related(kind: str, principal: Principal) -> Select[Any]:

@@ -145,6 +145,7 @@ def create_app(
     from aisc.cluster.api import router as cluster_router
     from aisc.jobs.api import router as jobs_router
     from aisc.ledger.api import router as ledger_router
+    from aisc.metering.api import router as metering_router
     from aisc.pricing.api import router as pricing_router
     from aisc.review.api import router as review_router
     from aisc.scheme.api import router as scheme_router
@@ -159,6 +160,7 @@ def create_app(
         awards_router,
         allocations_router,
         jobs_router,
+        metering_router,
         ledger_router,
         audit_router,
     ):

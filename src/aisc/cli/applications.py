@@ -5,8 +5,14 @@ from pathlib import Path
 import typer
 
 from aisc.applications import service
-from aisc.applications.models import ApplicationStatus, Domain
-from aisc.applications.schemas import ApplicationCreate, ApplicationRead, ApplicationUpdate, Finding
+from aisc.applications.models import ApplicationStatus, Domain, ProjectRole
+from aisc.applications.schemas import (
+    ApplicationCreate,
+    ApplicationRead,
+    ApplicationUpdate,
+    Finding,
+    MemberRead,
+)
 from aisc.cli.common import JsonOpt, emit_list, emit_one, load_file, parse, uow
 
 app = typer.Typer(
@@ -117,3 +123,43 @@ def reopen(application_id: int, as_json: bool = JsonOpt) -> None:
     """Bring a deferred application back under review."""
     with uow() as ctx:
         _one(service.reopen(ctx, application_id=application_id), as_json)
+
+
+MEMBER_COLUMNS = ["person_id", "role", "added_at"]
+
+
+@app.command("members")
+def members(application_id: int, as_json: bool = JsonOpt) -> None:
+    """The project team (PI and members): who, besides staff, sees the project."""
+    with uow() as ctx:
+        rows = [
+            MemberRead.model_validate(m)
+            for m in service.list_members(ctx, application_id=application_id)
+        ]
+    emit_list(rows, MEMBER_COLUMNS, as_json)
+
+
+@app.command("add-member")
+def add_member(
+    application_id: int,
+    person_id: int,
+    pi: bool = typer.Option(False, "--pi", help="as a principal investigator"),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Put a person of the applicant organisation on the project team."""
+    with uow() as ctx:
+        member = service.add_member(
+            ctx,
+            application_id=application_id,
+            person_id=person_id,
+            role=ProjectRole.PI if pi else ProjectRole.MEMBER,
+        )
+        emit_one(MemberRead.model_validate(member), as_json)
+
+
+@app.command("remove-member")
+def remove_member(application_id: int, person_id: int) -> None:
+    """Take a person off the project team (the last PI stays)."""
+    with uow() as ctx:
+        service.remove_member(ctx, application_id=application_id, person_id=person_id)
+    typer.echo(f"person {person_id} removed from application {application_id}")

@@ -9,6 +9,8 @@ from aisc.errors import ValidationFailed
 from aisc.jobs import service
 from aisc.jobs.models import JobQos, JobState
 from aisc.jobs.schemas import JobSubmit
+from aisc.metering.schemas import UsageRead
+from aisc.metering.service import list_usage
 
 app = typer.Typer(
     help="Jobs: submit, list (with start estimates), show, cancel, logs.", no_args_is_help=True
@@ -102,6 +104,27 @@ def list_(
             )
         ]
     emit_list(rows, COLUMNS, as_json)
+
+
+@app.command("usage")
+def usage(
+    award: int = typer.Option(None),
+    job: int = typer.Option(None),
+    limit: int = 100,
+    offset: int = 0,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Measured usage records (GPU-seconds per job attempt)."""
+    with uow() as ctx:
+        rows = [
+            UsageRead.model_validate(u)
+            for u in list_usage(ctx, award_id=award, job_id=job, limit=limit, offset=offset)
+        ]
+    emit_list(
+        rows,
+        ["id", "job_id", "award_id", "gpu_model_code", "gpu_seconds", "started_at", "ended_at"],
+        as_json,
+    )
 
 
 @app.command("show")

@@ -7,6 +7,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from aisc.access import authorize
 from aisc.audit.service import record
 from aisc.context import Ctx
 from aisc.db.base import row_dict
@@ -57,16 +58,25 @@ def used_gpu_seconds(db: Session, *, award_id: int) -> int:
 
 
 def list_usage(
-    db: Session,
+    ctx: Ctx,
     *,
     award_id: int | None = None,
     job_id: int | None = None,
     limit: int = 100,
     offset: int = 0,
 ) -> list[UsageRecord]:
+    """Usage records the principal may see (the project's members and staff)."""
+    from aisc.awards.models import Award
+
+    access = authorize(ctx, "usage.read")
     query = select(UsageRecord).order_by(UsageRecord.id)
+    reach = access.application_ids()
+    if reach is not None:
+        query = query.join(Award, Award.id == UsageRecord.award_id).where(
+            Award.application_id.in_(reach)
+        )
     if award_id is not None:
         query = query.where(UsageRecord.award_id == award_id)
     if job_id is not None:
         query = query.where(UsageRecord.job_id == job_id)
-    return list(db.execute(query.limit(limit).offset(offset)).scalars())
+    return list(ctx.db.execute(query.limit(limit).offset(offset)).scalars())
