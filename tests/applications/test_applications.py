@@ -277,3 +277,35 @@ def test_applications_cli(cli, world, tmp_path):
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps(world.payload(compute={"gpu_cards": -5})))
     assert "compute.gpu_cards" in cli("app", "create", "--file", str(bad), expect=2).output
+
+
+def test_the_project_team(client, world, uow, cli):
+    app_id = world.create()
+    team = client.get(f"{API}/{app_id}/members").json()
+    assert [(m["person_id"], m["role"]) for m in team] == [(world.applicant, "pi")]
+    # Only people of the applicant organisation join; the insider reviewer belongs to it.
+    outsider = client.post(f"{API}/{app_id}/members", json={"person_id": world.startup_pi})
+    assert outsider.status_code == 409
+    assert error_field(outsider) == "person_id"
+    before = audit_count(uow)
+    added = client.post(f"{API}/{app_id}/members", json={"person_id": world.insider})
+    assert added.status_code == 201
+    assert added.json()["role"] == "member"
+    assert audit_count(uow) == before + 1
+    again = client.post(f"{API}/{app_id}/members", json={"person_id": world.insider})
+    assert again.status_code == 409
+    # The last PI stays; a member can be removed.
+    last = client.delete(f"{API}/{app_id}/members/{world.applicant}")
+    assert last.status_code == 409
+    assert "only PI" in last.json()["detail"]["message"]
+    assert client.delete(f"{API}/{app_id}/members/{world.insider}").status_code == 204
+    assert client.delete(f"{API}/{app_id}/members/{world.insider}").status_code == 404
+    assert client.post(f"{API}/{app_id}/members", json={}).status_code == 422
+    # The same from the command line.
+    shown = cli("app", "add-member", str(app_id), str(world.insider), "--pi", "--json")
+    assert json.loads(shown.stdout)["role"] == "pi"
+    listed = json.loads(cli("app", "members", str(app_id), "--json").stdout)
+    assert {m["person_id"] for m in listed} == {world.applicant, world.insider}
+    cli("app", "remove-member", str(app_id), str(world.applicant))
+    cli("app", "remove-member", str(app_id), str(world.insider), expect=4)
+    cli("app", "add-member", str(app_id), "99999", expect=3)

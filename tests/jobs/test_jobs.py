@@ -93,6 +93,9 @@ def test_a_job_runs_on_its_gpus_and_its_usage_is_recorded(client, project, runne
     assert usage["gpu_model_code"] == "H800-SXM5-80GB"
     assert usage["job_id"] == job["id"]
     assert 0 <= usage["gpu_seconds"] <= 2 * 30
+    listed = client.get("/api/v1/usage", params={"award_id": project.award_id}).json()
+    assert [(u["job_id"], u["gpu_seconds"]) for u in listed] == [(job["id"], usage["gpu_seconds"])]
+    assert client.get("/api/v1/usage", params={"job_id": 999}).json() == []
 
 
 def test_exit_codes_and_stderr(client, project, runner):
@@ -271,6 +274,9 @@ def test_jobs_cli(cli, project, runner, client):
     assert cli("jobs", "cancel", str(job["id"]), expect=4)
     assert "completed" in cli("jobs", "list", "--state", "completed").output
     assert "started 0" in cli("jobs", "tick").output
+    used = json.loads(cli("jobs", "usage", "--award", str(project.award_id), "--json").output)
+    assert [u["job_id"] for u in used] == [job["id"]]
+    assert "gpu_seconds" in cli("jobs", "usage").output
 
 
 def test_metrics_in_prometheus_text_format(client, project, engine, clock, tmp_path):

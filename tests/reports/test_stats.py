@@ -1,8 +1,13 @@
 import json
+import re
 import subprocess
 import sys
 from decimal import Decimal
 
+from fastapi.testclient import TestClient
+
+from aisc.app import create_app
+from aisc.db.engine import make_engine
 from tests.conftest import COMMANDS_RUN
 from tests.factories import World
 
@@ -72,6 +77,17 @@ def test_demo_reproduces_the_public_record(tmp_path, cli_at):
     cli = cli_at(f"sqlite:///{db}")
     built = cli("demo", "--db", str(db), "--no-serve")
     assert "10 approved" in built.output
+    logins = re.findall(r"^  (\w+) +(\S+@\S+) +(\S+)$", built.output, re.MULTILINE)
+    roles = {"applicant", "secretariat", "reviewer", "operator", "finance", "auditor"}
+    assert {role for role, _e, _p in logins} == roles
+    # Each printed login signs in, and sees what its role may see.
+    api = TestClient(create_app(engine=make_engine(f"sqlite:///{db}")), base_url="https://demo")
+    for role, email, password in logins:
+        signed = api.post("/api/v1/auth/login", json={"email": email, "password": password})
+        assert signed.status_code == 200, (role, signed.text)
+        api.cookies.clear()
+    wrong = api.post("/api/v1/auth/login", json={"email": logins[0][1], "password": "x"})
+    assert wrong.status_code == 401
     stats = json.loads(cli("scheme", "stats", "--json").output)
     assert stats["applications_received"] > 20
     assert stats["approved"] == 10

@@ -70,9 +70,9 @@ def demo(
         f"{summary.jobs_run} demo jobs ran through the local executor (logs under {run_dir})"
     )
     typer.echo(f"try: AISC_DATABASE_URL={url} aisc scheme stats")
-    typer.echo("people (sign-in arrives with accounts):")
-    for email, role in summary.people.items():
-        typer.echo(f"  {role:12} {email}")
+    typer.echo("sign in as (one login per role; passwords are new with every build):")
+    for role, email, password in summary.logins:
+        typer.echo(f"  {role:12} {email:34} {password}")
     if not no_serve:
         settings = state().settings
         _serve(url, host or settings.host, port or settings.port, run_dir)

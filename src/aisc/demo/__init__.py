@@ -11,6 +11,7 @@ fictional.
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -72,7 +73,8 @@ class DemoSummary:
     applications: int
     approved: int
     committed_hkd: Decimal
-    people: dict[str, str]
+    # One sign-in per role: (role, e-mail, password). Passwords are random for each build.
+    logins: list[tuple[str, str, str]]
 
 
 def _at(day: date, hour: int = 10) -> datetime:
@@ -388,19 +390,45 @@ def build_demo(engine: Engine, *, run_dir: Path | None = None) -> DemoSummary:
         with builder.step(step.when) as ctx:
             step.action(ctx)
     jobs_run = run_demo_jobs(factory, run_dir) if run_dir is not None else 0
+    logins = _demo_logins(builder)
     with transaction(factory) as db:
         stats = scheme_stats(db, today=DEMO_PRESENT)
-    people = {
-        email: role
-        for email, _name, role in [(e, n, "secretariat") for e, n in SECRETARIAT]
-        + [(e, n, "reviewer") for e, n in REVIEWERS]
-        + [(e, n, r.value) for e, n, r in OTHER_STAFF]
-    }
     return DemoSummary(
         jobs_run=jobs_run,
         allocated_pct=stats.allocated_pct_now,
         applications=stats.applications_received,
         approved=stats.approved,
         committed_hkd=stats.committed_hkd,
-        people=people,
+        logins=logins,
     )
+
+
+def _demo_logins(builder: Builder) -> list[tuple[str, str, str]]:
+    """Give one person of each role a fresh random password, to sign in to the demo with."""
+    from sqlalchemy import select
+
+    from aisc.accounts.auth import set_password
+    from aisc.applications.models import Application
+    from aisc.awards.models import Award, AwardStatus
+
+    with builder.step(_at(DEMO_PRESENT)) as ctx:
+        pi = ctx.db.execute(
+            select(Application.created_by_id)
+            .join(Award, Award.application_id == Application.id)
+            .where(Award.status == AwardStatus.ACTIVE)
+            .order_by(Award.id)
+            .limit(1)
+        ).scalar_one()
+        pi_email = next(e for e, i in builder.people.items() if i == pi)
+        chosen = [
+            ("applicant", pi_email),
+            ("secretariat", SECRETARIAT[0][0]),
+            ("reviewer", REVIEWERS[0][0]),
+            *[(role.value, email) for email, _name, role in OTHER_STAFF],
+        ]
+        logins = []
+        for role, email in chosen:
+            password = f"Demo-{secrets.token_urlsafe(12)}-7a"
+            set_password(ctx, person_id=builder.people[email], password=password)
+            logins.append((role, email, password))
+    return logins
