@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -32,6 +32,16 @@ class Settings(BaseSettings):
     )
     scheduler_interval_s: float = Field(default=2.0, gt=0, le=3600)
     preemption_grace_s: int = Field(default=30, ge=0, le=3600)
+    oidc_issuer: str | None = Field(
+        default=None, description="OpenID provider (issuer URL); unset: no OIDC sign-in"
+    )
+    oidc_client_id: str | None = None
+    oidc_client_secret: SecretStr | None = None
+    oidc_redirect_url: str | None = Field(
+        default=None,
+        description="the callback URL registered at the provider, if not this server's own "
+        "/api/v1/auth/oidc/callback (e.g. behind a proxy)",
+    )
     cookie_secure: bool = Field(
         default=True,
         description="mark the session cookie Secure (browsers still send it to localhost over "

@@ -1,9 +1,11 @@
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response, status
+from fastapi import APIRouter, Query, Request, Response, status
+from fastapi.responses import RedirectResponse
 
 from aisc.accounts import auth, service
 from aisc.accounts.models import Role
+from aisc.accounts.oidc import Pending, Provider
 from aisc.accounts.schemas import (
     LoginIn,
     OrganisationCreate,
@@ -20,11 +22,27 @@ from aisc.errors import Unauthenticated
 from aisc.http import SESSION_COOKIE, IdPath, PageDep, Uow, requires
 
 router = APIRouter(tags=["accounts"])
+OIDC_COOKIE = "aisc_oidc"
+OIDC_PATH = "/api/v1/auth/oidc"
+
+
+def _set_session_cookie(request: Request, response: Response, secret: str) -> None:
+    # SameSite=Lax, not Strict: a Strict cookie set at the end of an OIDC redirect chain is
+    # not sent on the next page. Cross-site changes are stopped by the CSRF token regardless.
+    response.set_cookie(
+        SESSION_COOKIE,
+        secret,
+        max_age=auth.SESSION_HOURS * 3600,
+        httponly=True,
+        secure=request.app.state.settings.cookie_secure,
+        samesite="lax",
+        path="/",
+    )
 
 
 @router.post("/auth/login", response_model=SessionRead, dependencies=[requires("session.start")])
 def login(data: LoginIn, request: Request, response: Response, uow: Uow) -> SessionRead:
-    """Sign in with e-mail and password: sets the session cookie (HttpOnly, SameSite=Strict).
+    """Sign in with e-mail and password: sets the session cookie (HttpOnly, Secure, Lax).
 
     Five failures in a row lock the account for 15 minutes; the answer never says which part
     was wrong.
@@ -38,16 +56,73 @@ def login(data: LoginIn, request: Request, response: Response, uow: Uow) -> Sess
             )
     if person is None:  # the failure is committed (it counts towards the lock) before refusing
         raise Unauthenticated("invalid e-mail or password")
+    _set_session_cookie(request, response, secret)
+    return body
+
+
+def _provider(request: Request) -> Provider:
+    state = request.app.state
+    if getattr(state, "oidc", None) is None:
+        state.oidc = Provider(state.settings)  # refuses (404) when OIDC is not configured
+    provider: Provider = state.oidc
+    return provider
+
+
+@router.get(
+    "/auth/oidc/login",
+    response_class=RedirectResponse,
+    status_code=status.HTTP_302_FOUND,
+    dependencies=[requires("session.start")],
+)
+def oidc_login(request: Request) -> RedirectResponse:
+    """Sign in through the configured OpenID provider: redirects there (404 if none)."""
+    provider = _provider(request)
+    url, pending = provider.begin(str(request.url_for("oidc_callback")))
+    response = RedirectResponse(url, status_code=status.HTTP_302_FOUND)
     response.set_cookie(
-        SESSION_COOKIE,
-        secret,
-        max_age=auth.SESSION_HOURS * 3600,
+        OIDC_COOKIE,
+        pending.dump(),
+        max_age=600,
         httponly=True,
         secure=request.app.state.settings.cookie_secure,
-        samesite="strict",
-        path="/",
+        samesite="lax",
+        path=OIDC_PATH,
     )
-    return body
+    return response
+
+
+@router.get(
+    "/auth/oidc/callback",
+    name="oidc_callback",
+    response_class=RedirectResponse,
+    status_code=status.HTTP_303_SEE_OTHER,
+    dependencies=[requires("session.start")],
+)
+def oidc_callback(
+    request: Request,
+    uow: Uow,
+    code: str = Query(min_length=1, max_length=4000),
+    state: str = Query(min_length=1, max_length=200),
+) -> RedirectResponse:
+    """Where the provider sends the browser back: starts a session for the matching account."""
+    provider = _provider(request)
+    pending = Pending.load(request.cookies.get(OIDC_COOKIE, ""))
+    with uow() as ctx:
+        person = provider.finish(
+            ctx,
+            code=code,
+            state=state,
+            pending=pending,
+            redirect_url=str(request.url_for("oidc_callback")),
+        )
+        if person is not None:
+            secret, _session = auth.start_session(ctx, person=person, via="oidc")
+    if person is None:  # recorded and committed before refusing
+        raise Unauthenticated("there is no aisc account for this identity")
+    response = RedirectResponse("/", status_code=status.HTTP_303_SEE_OTHER)
+    _set_session_cookie(request, response, secret)
+    response.delete_cookie(OIDC_COOKIE, path=OIDC_PATH)
+    return response
 
 
 @router.post(
