@@ -64,3 +64,32 @@ def test_security_headers_on_every_response(client, path):
     assert headers["x-frame-options"] == "DENY"
     assert headers["referrer-policy"] == "no-referrer"
     assert "frame-ancestors 'none'" in headers["content-security-policy"]
+
+
+def test_secrets_in_query_strings_never_reach_the_access_log(client):
+    import logging
+
+    from aisc.app import RedactSecrets
+
+    access = logging.getLogger("uvicorn.access")
+    assert any(isinstance(f, RedactSecrets) for f in access.filters)  # installed at start-up
+    record = logging.LogRecord(
+        "uvicorn.access",
+        logging.INFO,
+        __file__,
+        1,
+        '%s - "%s %s HTTP/%s" %d',
+        (
+            "127.0.0.1:5000",
+            "GET",
+            "/api/v1/auth/oidc/callback?code=abc123&state=xyz&x=1",
+            "1.1",
+            303,
+        ),
+        None,
+    )
+    RedactSecrets().filter(record)
+    line = record.getMessage()
+    assert "abc123" not in line
+    assert "xyz" not in line
+    assert "code=[redacted]&state=[redacted]&x=1" in line

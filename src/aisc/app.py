@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import html
 import logging
+import re
 import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -44,6 +45,31 @@ SECURITY_HEADERS = {
 }
 
 
+SECRET_PARAMS = re.compile(
+    r"(?i)([?&](?:code|state|token|access_token|id_token|password|secret|session)=)[^&\s]*"
+)
+
+
+class RedactSecrets(logging.Filter):
+    """Keep one-time codes, tokens and passwords in query strings out of the access log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                SECRET_PARAMS.sub(r"\1[redacted]", a) if isinstance(a, str) else a
+                for a in record.args
+            )
+        if isinstance(record.msg, str):
+            record.msg = SECRET_PARAMS.sub(r"\1[redacted]", record.msg)
+        return True
+
+
+def _redact_access_log() -> None:
+    access = logging.getLogger("uvicorn.access")
+    if not any(isinstance(f, RedactSecrets) for f in access.filters):
+        access.addFilter(RedactSecrets())
+
+
 def _swagger_assets() -> str:
     """Swagger UI's files as shipped inside the fastapi-offline package."""
     import fastapi_offline
@@ -68,6 +94,7 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        _redact_access_log()  # the server has configured its loggers by now
         worker = SchedulerThread(app.state.runner, settings.scheduler_interval_s)
         if run_scheduler:
             worker.start()

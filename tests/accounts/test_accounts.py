@@ -132,3 +132,76 @@ def test_accounts_cli(cli):
     assert json.loads(cli("person", "show", str(person["id"]), "--json").output) == person
     assert json.loads(cli("person", "list", "--role", "applicant", "--json").output) == [person]
     assert cli("person", "create", "--email", "bad", "--name", "X", expect=2)
+
+
+def test_people_are_updated_and_deactivated(client, api, uow, cli):
+    from aisc.accounts import auth
+
+    org = client.post(
+        "/api/v1/organisations", json={"name": "Kowloon AI", "category": "ai_startup"}
+    ).json()
+    other = client.post(
+        "/api/v1/organisations", json={"name": "Tsuen Wan Labs", "category": "ai_startup"}
+    ).json()
+    person = client.post(
+        "/api/v1/people",
+        json={
+            "email": "kim@kowloon.example",
+            "name": "Kim",
+            "roles": ["applicant"],
+            "organisation_ids": [org["id"]],
+        },
+    ).json()
+    pid = person["id"]
+    before = audit_count(uow)
+    changed = client.patch(
+        f"/api/v1/people/{pid}",
+        json={"roles": ["applicant", "reviewer"], "organisation_ids": [org["id"], other["id"]]},
+    )
+    assert changed.status_code == 200
+    assert changed.json()["roles"] == ["applicant", "reviewer"]
+    assert changed.json()["organisation_ids"] == [org["id"], other["id"]]
+    assert audit_count(uow) == before + 1
+    same = client.patch(f"/api/v1/people/{pid}", json={"roles": ["reviewer", "applicant"]})
+    assert same.json()["roles"] == ["applicant", "reviewer"]
+    assert (
+        client.patch(f"/api/v1/people/{pid}", json={"organisation_ids": [99999]}).status_code == 404
+    )
+    assert client.patch(f"/api/v1/people/{pid}", json={"roles": ["king"]}).status_code == 422
+    assert client.get(f"/api/v1/people/{pid}").json()["organisation_ids"] == [
+        org["id"],
+        other["id"],
+    ]
+    # Deactivation stops the person's token at once.
+    with uow() as ctx:
+        secret, _ = auth.create_token(ctx, person_id=pid, name="t", scopes=["read"])
+    headers = {"Authorization": f"Bearer {secret}"}
+    assert api.get("/api/v1/auth/me", headers=headers).status_code == 200
+    assert (
+        client.patch(f"/api/v1/people/{pid}", json={"is_active": False}).json()["is_active"]
+        is False
+    )
+    assert api.get("/api/v1/auth/me", headers=headers).status_code == 401
+    # The CLI does the same.
+    shown = cli("person", "update", str(pid), "--active", "--role", "auditor", "--json")
+    assert '"auditor"' in shown.output
+    assert api.get("/api/v1/auth/me", headers=headers).status_code == 200
+    cli("person", "update", str(pid), "--role", "wizard", expect=2)
+    cli("person", "update", "99999", "--name", "x", expect=3)
+
+
+def test_nobody_changes_their_own_roles(api, uow, clock):
+    from tests.accounts.centre import Centre
+
+    centre = Centre(uow, clock)
+    sec = centre.personas["secretariat"]
+    mine = api.patch(
+        f"/api/v1/people/{centre.secretariat}",
+        json={"roles": ["secretariat", "operator"]},
+        headers=sec.headers,
+    )
+    assert mine.status_code == 409
+    other = api.patch(
+        f"/api/v1/people/{centre.member}", json={"name": "Renamed"}, headers=sec.headers
+    )
+    assert other.status_code == 200

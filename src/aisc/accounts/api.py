@@ -13,6 +13,7 @@ from aisc.accounts.schemas import (
     OrganisationUpdate,
     PersonCreate,
     PersonRead,
+    PersonUpdate,
     SessionRead,
     TokenCreate,
     TokenCreated,
@@ -255,3 +256,12 @@ def create_person(data: PersonCreate, uow: Uow) -> PersonRead:
 def get_person(person_id: IdPath, uow: Uow) -> PersonRead:
     with uow() as ctx:
         return PersonRead.of(service.view_person(ctx, person_id=person_id))
+
+
+@router.patch(
+    "/people/{person_id}", response_model=PersonRead, dependencies=[requires("person.manage")]
+)
+def update_person(person_id: IdPath, data: PersonUpdate, uow: Uow) -> PersonRead:
+    """Change a person's name, roles, organisations or whether they may sign in."""
+    with uow() as ctx:
+        return PersonRead.of(service.update_person(ctx, person_id=person_id, data=data))

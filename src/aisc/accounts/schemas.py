@@ -42,12 +42,24 @@ class PersonCreate(Schema):
     organisation_ids: list[Id] = Field(default_factory=list)
 
 
+class PersonUpdate(Schema):
+    """Fields to change; roles and organisations, when given, replace the current ones."""
+
+    name: Name | None = None
+    roles: list[Role] | None = None
+    organisation_ids: list[Id] | None = None
+    is_active: bool | None = Field(
+        default=None, description="false signs the person out everywhere and keeps them out"
+    )
+
+
 class PersonRead(ReadSchema):
     id: int
     email: str
     name: str
     roles: list[Role]
     organisation_ids: list[int]
+    is_active: bool = True
     created_at: datetime
 
     @classmethod
@@ -61,6 +73,7 @@ class PersonRead(ReadSchema):
             name=person.name,
             roles=sorted(person.role_set),
             organisation_ids=person.organisation_ids,
+            is_active=person.is_active,
             created_at=person.created_at,
         )
 

@@ -6,7 +6,12 @@ from sqlalchemy import func, select
 
 from aisc.access import authorize, permit, visible
 from aisc.accounts.models import Membership, Organisation, Person, PersonRole, Role
-from aisc.accounts.schemas import OrganisationCreate, OrganisationUpdate, PersonCreate
+from aisc.accounts.schemas import (
+    OrganisationCreate,
+    OrganisationUpdate,
+    PersonCreate,
+    PersonUpdate,
+)
 from aisc.audit.service import record
 from aisc.context import Ctx
 from aisc.db.base import row_dict
@@ -159,6 +164,57 @@ def create_person(ctx: Ctx, *, data: PersonCreate) -> Person:
         },
     )
     return person
+
+
+def update_person(ctx: Ctx, *, person_id: int, data: PersonUpdate) -> Person:
+    """Rename, re-role, re-home or (de)activate a person; a deactivated person's sessions and
+    tokens stop working at once."""
+    authorize(ctx, "person.manage")
+    person = get_person(ctx, person_id=person_id)
+    if person.id == ctx.principal.person_id and (
+        data.is_active is False or (data.roles is not None and set(data.roles) != person.role_set)
+    ):
+        raise Conflict("you cannot change your own roles or deactivate yourself", field="roles")
+    before = _person_snapshot(person)
+    if data.name is not None:
+        person.name = data.name
+    # Change only what differs: re-inserting a kept role would collide with its own row.
+    if data.roles is not None:
+        wanted = set(data.roles)
+        for row in [r for r in person.roles if r.role not in wanted]:
+            person.roles.remove(row)
+        person.roles.extend(PersonRole(role=r) for r in sorted(wanted - person.role_set))
+    if data.organisation_ids is not None:
+        for org_id in data.organisation_ids:
+            get_organisation(ctx, organisation_id=org_id)
+        homes = set(data.organisation_ids)
+        for row in [m for m in person.memberships if m.organisation_id not in homes]:
+            person.memberships.remove(row)
+        person.memberships.extend(
+            Membership(organisation_id=o) for o in sorted(homes - set(person.organisation_ids))
+        )
+    if data.is_active is not None:
+        person.is_active = data.is_active
+    ctx.db.flush()
+    ctx.db.refresh(person)
+    record(
+        ctx,
+        action="person.update",
+        object_type="person",
+        object_id=person.id,
+        before=before,
+        after=_person_snapshot(person),
+    )
+    return person
+
+
+def _person_snapshot(person: Person) -> dict[str, object]:
+    return {
+        "name": person.name,
+        "roles": sorted(person.role_set),
+        "organisation_ids": person.organisation_ids,
+        "is_active": person.is_active,
+    }
 
 
 def require_role(person: Person, role: Role, *, field: str) -> None:

@@ -13,6 +13,7 @@ from aisc.accounts.schemas import (
     OrganisationUpdate,
     PersonCreate,
     PersonRead,
+    PersonUpdate,
     TokenRead,
 )
 from aisc.cli.common import JsonOpt, emit_list, emit_one, parse, uow
@@ -119,6 +120,30 @@ def create_person(
     )
     with uow() as ctx:
         emit_one(PersonRead.of(service.create_person(ctx, data=data)), as_json)
+
+
+@person_app.command("update")
+def update_person(
+    person_id: int,
+    name: str = typer.Option(None),
+    role: list[Role] = typer.Option(None, help="replaces the roles; repeat for several"),
+    org: list[int] = typer.Option(None, help="replaces the organisations; repeat"),
+    active: bool = typer.Option(None, "--active/--inactive", help="allow or stop sign-in"),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Change a person; --inactive ends their sessions and tokens at once."""
+    changes: dict[str, object] = {}
+    if name is not None:
+        changes["name"] = name
+    if role:
+        changes["roles"] = role
+    if org:
+        changes["organisation_ids"] = org
+    if active is not None:
+        changes["is_active"] = active
+    data = parse(PersonUpdate, changes)
+    with uow() as ctx:
+        emit_one(PersonRead.of(service.update_person(ctx, person_id=person_id, data=data)), as_json)
 
 
 @person_app.command("show")
