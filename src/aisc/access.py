@@ -297,3 +297,17 @@ def acting_person(ctx: Ctx, given: int | None, *, field: str) -> int:
     if given is None:
         raise ValidationFailed(f"{field}: say which person does this", field=field)
     return given
+
+
+def matrix_markdown() -> str:
+    """The permission matrix as the Markdown table in docs/accounts.md (a test keeps them equal)."""
+    roles = list(Role)
+    lines = [
+        "| action | " + " | ".join(r.value for r in roles) + " | by relation |",
+        "|---|" + "---|" * len(roles) + "---|",
+    ]
+    for action, grants in MATRIX.items():
+        relations = ", ".join(sorted(str(g.value) for g in grants if isinstance(g, Audience)))
+        marks = " | ".join("yes" if r in grants else "" for r in roles)
+        lines.append(f"| `{action}` | {marks} | {relations} |")
+    return "\n".join(lines) + "\n"

@@ -450,3 +450,12 @@ def test_actions_are_attributed_to_the_signed_in_person(centre, api, uow) -> Non
             select(AuditEvent).where(AuditEvent.action == "job.cancel")
         ).scalar_one()
     assert last.actor == f"person:{centre.applicant}"
+
+
+def test_the_documented_matrix_is_the_matrix() -> None:
+    from pathlib import Path
+
+    from aisc.access import matrix_markdown
+
+    docs = Path(__file__).resolve().parents[2] / "docs" / "accounts.md"
+    assert matrix_markdown() in docs.read_text(), "regenerate the table in docs/accounts.md"
