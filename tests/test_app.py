@@ -93,3 +93,18 @@ def test_secrets_in_query_strings_never_reach_the_access_log(client):
     assert "abc123" not in line
     assert "xyz" not in line
     assert "code=[redacted]&state=[redacted]&x=1" in line
+
+
+def test_nul_characters_are_refused_anywhere_in_the_input(client, uow):
+    from tests.helpers import audit_count
+
+    before = audit_count(uow)
+    body = {"email": "a@b.c\x00", "name": "x"}
+    refused = client.post("/api/v1/people", json=body)
+    assert refused.status_code == 422
+    assert "NUL" in refused.json()["detail"]["message"]
+    nested = client.post("/api/v1/people", json={"email": "a@b.cd", "name": "x", "roles": ["\x00"]})
+    assert nested.status_code == 422
+    assert client.get("/api/v1/applications", params={"q": "a\x00b"}).status_code == 422
+    assert client.get("/api/v1/price-lists/v1%00").status_code == 422
+    assert audit_count(uow) == before

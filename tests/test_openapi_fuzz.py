@@ -40,7 +40,7 @@ def test_every_operation_survives_generated_requests(engine, clock, uow, role):
             max_examples=4, deadline=None, database=None, suppress_health_check=list(HealthCheck)
         )
         def run(case):
-            case.call_and_validate(headers=headers, checks=CHECKS)
+            case.call_and_validate(headers=headers, checks=CHECKS, timeout=120)
 
         try:
             run()

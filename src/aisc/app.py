@@ -138,7 +138,13 @@ def create_app(
 
     @app.middleware("http")
     async def _security_headers(request: Request, call_next: Any) -> Any:
-        response = await call_next(request)
+        if "\x00" in request.url.path or "%00" in request.url.query:
+            problem = {"code": "invalid", "message": "the URL may not contain NUL characters"}
+            response = JSONResponse(
+                status_code=422, content={"detail": {**problem, "field": "url"}}
+            )
+        else:
+            response = await call_next(request)
         for name, value in SECURITY_HEADERS.items():
             response.headers.setdefault(name, value)
         return response

@@ -181,15 +181,15 @@ def update_person(ctx: Ctx, *, person_id: int, data: PersonUpdate) -> Person:
     # Change only what differs: re-inserting a kept role would collide with its own row.
     if data.roles is not None:
         wanted = set(data.roles)
-        for row in [r for r in person.roles if r.role not in wanted]:
-            person.roles.remove(row)
+        for role_row in [r for r in person.roles if r.role not in wanted]:
+            person.roles.remove(role_row)
         person.roles.extend(PersonRole(role=r) for r in sorted(wanted - person.role_set))
     if data.organisation_ids is not None:
         for org_id in data.organisation_ids:
             get_organisation(ctx, organisation_id=org_id)
         homes = set(data.organisation_ids)
-        for row in [m for m in person.memberships if m.organisation_id not in homes]:
-            person.memberships.remove(row)
+        for home_row in [m for m in person.memberships if m.organisation_id not in homes]:
+            person.memberships.remove(home_row)
         person.memberships.extend(
             Membership(organisation_id=o) for o in sorted(homes - set(person.organisation_ids))
         )
