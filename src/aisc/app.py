@@ -175,6 +175,7 @@ def create_app(
     from aisc.applications.api import router as applications_router
     from aisc.audit.api import router as audit_router
     from aisc.awards.api import router as awards_router
+    from aisc.billing.api import router as billing_router
     from aisc.cluster.api import router as cluster_router
     from aisc.jobs.api import router as jobs_router
     from aisc.ledger.api import router as ledger_router
@@ -194,6 +195,7 @@ def create_app(
         allocations_router,
         jobs_router,
         metering_router,
+        billing_router,
         ledger_router,
         audit_router,
     ):

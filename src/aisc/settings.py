@@ -42,6 +42,12 @@ class Settings(BaseSettings):
         description="the callback URL registered at the provider, if not this server's own "
         "/api/v1/auth/oidc/callback (e.g. behind a proxy)",
     )
+    smtp_host: str | None = Field(
+        default=None, description="send notifications by e-mail through this SMTP server"
+    )
+    smtp_port: int = Field(default=25, ge=1, le=65535)
+    smtp_sender: str = "aisc@localhost"
+    smtp_starttls: bool = False
     cookie_secure: bool = Field(
         default=True,
         description="mark the session cookie Secure (browsers still send it to localhost over "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 from aisc.access import Audience
@@ -77,6 +78,16 @@ class Centre(World):
                     ended_at=ctx.now,
                     job_id=job_id,
                 )
+        clock.advance(days=25)  # into April: March can be billed
+        with uow() as ctx:
+            from aisc.billing.service import list_invoices, run_month
+
+            run_month(ctx, month=date(2025, 3, 1))
+            found_invoices = {i.award_id: i.id for i in list_invoices(ctx)}
+            self.invoice_a, self.invoice_b = (
+                found_invoices[self.award_a],
+                found_invoices[self.award_b],
+            )
         self.personas = {
             p.name: p
             for p in [

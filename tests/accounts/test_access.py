@@ -116,6 +116,7 @@ def fill(path: str, centre: Centre, persona: Any) -> str:
         "award_id": centre.award_a,
         "allocation_id": centre.alloc_a,
         "job_id": centre.job_a,
+        "invoice_id": centre.invoice_a,
         "organisation_id": centre.uni,
         "person_id": centre.applicant,
         "reviewer_id": centre.reviewers[0],
@@ -197,7 +198,15 @@ def test_every_route_answers_every_role_as_the_matrix_says(centre, api) -> None:
 
 def test_an_outsider_lists_nothing_of_anyone_else(centre, api) -> None:
     outsider = centre.personas["outsider"]
-    for path in ("/applications", "/awards", "/allocations", "/jobs", "/usage"):
+    for path in (
+        "/applications",
+        "/awards",
+        "/allocations",
+        "/jobs",
+        "/usage",
+        "/invoices",
+        "/notifications",
+    ):
         response = api.get(PREFIX + path, headers=outsider.headers)
         assert response.status_code == 200
         assert response.json() == [], path
@@ -248,6 +257,10 @@ def test_a_member_of_project_a_cannot_reach_project_b(centre, api, uow) -> None:
             "/jobs",
             {"award_id": b_award, "partition": "training", "walltime_s": 60, "command": ["true"]},
         ),
+        ("GET", f"/invoices/{centre.invoice_b}"),
+        ("GET", f"/invoices/{centre.invoice_b}/statement.csv"),
+        ("GET", f"/invoices/{centre.invoice_b}/statement.pdf"),
+        ("POST", f"/invoices/{centre.invoice_b}/credit-notes", {"amount_hkd": "1", "reason": "x"}),
         ("GET", f"/organisations/{centre.startup}"),
         ("PATCH", f"/organisations/{centre.startup}", {"description": "x"}),
         ("GET", f"/people/{centre.startup_pi}"),
@@ -281,6 +294,9 @@ def test_a_member_of_project_a_cannot_reach_project_b(centre, api, uow) -> None:
         centre.award_a
     }
     assert api.get(f"{PREFIX}/usage?award_id={b_award}", headers=me).json() == []
+    assert ids("/invoices") == {centre.invoice_a}
+    assert ids(f"/invoices?award_id={b_award}") == set()
+    assert ids(f"/notifications?award_id={b_award}") == set()
     assert ids("/organisations") == {centre.uni}
     assert ids("/people") == {centre.member}
     assert counts(uow) == before

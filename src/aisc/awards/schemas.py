@@ -52,7 +52,7 @@ class AwardRead(ReadSchema):
             list_value_hkd=cents_to_hkd(award.list_value_cents),
             subsidy_cap_hkd=cents_to_hkd(award.subsidy_cap_cents),
             committed_hkd=cents_to_hkd(balance.committed),
-            disbursed_hkd=cents_to_hkd(balance.disbursed),
+            disbursed_hkd=cents_to_hkd(balance.net_disbursed),
             released_hkd=cents_to_hkd(balance.released),
             remaining_hkd=cents_to_hkd(balance.remaining),
             price_list_id=award.price_list_id,

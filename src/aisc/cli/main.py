@@ -13,6 +13,7 @@ from aisc.cli import (
     allocations,
     applications,
     audit,
+    billing,
     cluster,
     db,
     jobs,
@@ -79,6 +80,7 @@ app.add_typer(audit.app, name="audit")
 app.add_typer(cluster.app, name="cluster")
 app.add_typer(allocations.app, name="alloc")
 app.add_typer(jobs.app, name="jobs")
+app.add_typer(billing.app, name="billing")
 app.command("demo")(server.demo)
 app.command("serve")(server.serve)
 

@@ -50,6 +50,7 @@ def update(
     exceptional_max_rate: Decimal = typer.Option(None, help="e.g. 0.90"),
     review_quorum: int = typer.Option(None),
     capacity_headroom: Decimal = typer.Option(None, help="share of GPUs kept back, e.g. 0.05"),
+    over_award: str = typer.Option(None, help="refuse | full_price: usage beyond an award"),
     as_json: bool = JsonOpt,
 ) -> None:
     """Change scheme settings."""
@@ -61,6 +62,7 @@ def update(
         "exceptional_max_rate": exceptional_max_rate,
         "review_quorum": review_quorum,
         "capacity_headroom": capacity_headroom,
+        "over_award_policy": over_award,
     }
     data = parse(SchemeUpdate, {k: v for k, v in fields.items() if v is not None})
     with uow() as ctx:

@@ -5,6 +5,7 @@ from aisc.allocations import models as _allocations  # noqa: F401
 from aisc.applications import models as _applications  # noqa: F401
 from aisc.audit import models as _audit  # noqa: F401
 from aisc.awards import models as _awards  # noqa: F401
+from aisc.billing import models as _billing  # noqa: F401
 from aisc.cluster import models as _cluster  # noqa: F401
 from aisc.db.base import Base
 from aisc.jobs import models as _jobs  # noqa: F401

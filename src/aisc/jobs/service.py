@@ -30,6 +30,7 @@ from aisc.executors.local import load_slices
 from aisc.jobs.models import FINISHED, Job, JobState
 from aisc.jobs.schemas import JobRead, JobSubmit
 from aisc.metering.service import used_gpu_seconds
+from aisc.scheme.service import get_scheme
 
 
 def _partition_name(ctx: Ctx, job: Job) -> str:
@@ -170,7 +171,10 @@ def submit(ctx: Ctx, *, data: JobSubmit) -> Job:
             - used_gpu_seconds(ctx.db, award_id=award.id)
             - _queued_gpu_seconds(ctx, award.id)
         )
-        if gpus * data.walltime_s > left:
+        # The scheme decides what happens beyond the grant: refuse here, or bill it later at
+        # the full list price (see aisc.billing).
+        refuse = get_scheme(ctx.db).over_award_policy == "refuse"
+        if refuse and gpus * data.walltime_s > left:
             raise Conflict(
                 f"the job asks for {gpus * data.walltime_s / 3600:.1f} GPU-hours; award "
                 f"{award.id} has {max(left, 0) / 3600:.1f} GPU-hours left after usage and "

@@ -5,7 +5,8 @@ Kinds and their meaning (amounts are always positive):
 - earmark: money set aside for a purpose (e.g. security) and not available to awards;
 - commitment: an award's subsidy cap, reserved at approval;
 - disbursement: subsidy paid out against an award's commitment;
-- release: unspent commitment handed back to the fund.
+- release: unspent commitment handed back to the fund;
+- reversal: disbursed subsidy handed back to its award's commitment (a credit note).
 """
 
 from __future__ import annotations
@@ -25,9 +26,15 @@ class EntryKind(enum.StrEnum):
     COMMITMENT = "commitment"
     DISBURSEMENT = "disbursement"
     RELEASE = "release"
+    REVERSAL = "reversal"
 
 
-AWARD_KINDS = (EntryKind.COMMITMENT, EntryKind.DISBURSEMENT, EntryKind.RELEASE)
+AWARD_KINDS = (
+    EntryKind.COMMITMENT,
+    EntryKind.DISBURSEMENT,
+    EntryKind.RELEASE,
+    EntryKind.REVERSAL,
+)
 
 
 class LedgerEntry(Base):
@@ -35,7 +42,8 @@ class LedgerEntry(Base):
     __table_args__ = (
         CheckConstraint("amount_cents > 0", name="amount_positive"),
         CheckConstraint(
-            "(kind IN ('commitment', 'disbursement', 'release')) = (award_id IS NOT NULL)",
+            "(kind IN ('commitment', 'disbursement', 'release', 'reversal')) "
+            "= (award_id IS NOT NULL)",
             name="award_entries_name_award",
         ),
     )

@@ -59,12 +59,17 @@ class Balances:
 class AwardBalance:
     committed: int
     released: int
-    disbursed: int
+    disbursed: int  # gross: every disbursement
+    reversed: int = 0  # disbursed subsidy handed back by credit notes
+
+    @property
+    def net_disbursed(self) -> int:
+        return self.disbursed - self.reversed
 
     @property
     def remaining(self) -> int:
         """Commitment still available for disbursement."""
-        return self.committed - self.released - self.disbursed
+        return self.committed - self.released - self.disbursed + self.reversed
 
 
 def lock_scheme(ctx: Ctx, scheme_id: int) -> Scheme:
@@ -95,7 +100,8 @@ def balances(db: Session, *, scheme_id: int) -> Balances:
         earmarked=sums[EntryKind.EARMARK],
         committed=sums[EntryKind.COMMITMENT],
         released=sums[EntryKind.RELEASE],
-        disbursed=sums[EntryKind.DISBURSEMENT],
+        # Net of credit notes: subsidy handed back is no longer paid out.
+        disbursed=sums[EntryKind.DISBURSEMENT] - sums[EntryKind.REVERSAL],
     )
 
 
@@ -105,6 +111,7 @@ def award_balance(db: Session, *, award_id: int) -> AwardBalance:
         committed=sums[EntryKind.COMMITMENT],
         released=sums[EntryKind.RELEASE],
         disbursed=sums[EntryKind.DISBURSEMENT],
+        reversed=sums[EntryKind.REVERSAL],
     )
 
 
@@ -243,6 +250,33 @@ def release(ctx: Ctx, *, award_id: int, amount_cents: int, memo: str = "") -> Le
     """Hand unspent commitment of an award back to the fund."""
     authorize(ctx, "ledger.write")
     return _draw(ctx, EntryKind.RELEASE, award_id, amount_cents, memo)
+
+
+def pay_subsidy(ctx: Ctx, *, award_id: int, amount_cents: int, memo: str) -> LedgerEntry:
+    """Disburse an invoice's subsidy (billing, already authorised, calls this)."""
+    return _draw(ctx, EntryKind.DISBURSEMENT, award_id, amount_cents, memo)
+
+
+def reverse_subsidy(ctx: Ctx, *, award_id: int, amount_cents: int, memo: str) -> LedgerEntry:
+    """Hand credited subsidy back to the award's commitment (a credit note calls this)."""
+    scheme_id = _award_scheme(ctx, award_id)
+    lock_scheme(ctx, scheme_id)
+    balance = award_balance(ctx.db, award_id=award_id)
+    if amount_cents > balance.net_disbursed:
+        raise InsufficientFunds(
+            f"reversal of {format_hkd(amount_cents)} exceeds the "
+            f"{format_hkd(balance.net_disbursed)} disbursed to award {award_id}",
+            field="amount",
+        )
+    return _append(
+        ctx,
+        scheme_id=scheme_id,
+        kind=EntryKind.REVERSAL,
+        amount_cents=amount_cents,
+        award_id=award_id,
+        label=f"award {award_id}",
+        memo=memo,
+    )
 
 
 def list_entries(

@@ -24,3 +24,5 @@ class UsageRecord(Base):
     started_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
     ended_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    # The invoice line that billed it (none yet; dedicated awards' usage is never billed by use).
+    charge_id: Mapped[int | None] = mapped_column(ForeignKey("charges.id"), index=True)

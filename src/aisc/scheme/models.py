@@ -32,6 +32,8 @@ class Scheme(Base):
     review_quorum: Mapped[int] = mapped_column(Integer, nullable=False)
     # Share of installed GPU capacity kept back from awards (maintenance, sandbox, PoC).
     capacity_headroom_bp: Mapped[int] = mapped_column(Integer, nullable=False, default=500)
+    # Usage beyond an award's grant: "refuse" new jobs at the gateway, or "full_price".
+    over_award_policy: Mapped[str] = mapped_column(String(20), nullable=False, default="refuse")
     is_demo: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
 

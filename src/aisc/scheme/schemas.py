@@ -2,11 +2,14 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
+from typing import Literal
 
 from pydantic import Field, model_validator
 
 from aisc.accounts.models import OrgCategory
 from aisc.schemas import Code, Name, PositiveHKD, Rate, ReadSchema, Schema
+
+OverAwardPolicy = Literal["refuse", "full_price"]
 
 
 class CriterionIn(Schema):
@@ -58,6 +61,10 @@ class SchemeCreate(Schema):
         default=Decimal("0.05"),
         description="share of installed GPUs kept back from awards (maintenance, sandbox, PoC)",
     )
+    over_award_policy: OverAwardPolicy = Field(
+        default="refuse",
+        description="usage beyond an award: refuse new jobs, or charge it at the full list price",
+    )
     criteria: list[CriterionIn] = Field(default_factory=lambda: list(DEFAULT_CRITERIA))
     eligible_categories: list[OrgCategory] = Field(
         default_factory=lambda: list(ELIGIBLE_BY_DEFAULT)
@@ -80,6 +87,7 @@ class SchemeUpdate(Schema):
     exceptional_max_rate: Rate | None = None
     review_quorum: int | None = Field(default=None, ge=1, le=20)
     capacity_headroom: Rate | None = None
+    over_award_policy: OverAwardPolicy | None = None
 
 
 class CriteriaReplace(Schema):
@@ -131,6 +139,7 @@ class SchemeRead(ReadSchema):
     exceptional_max_rate: Decimal
     review_quorum: int
     capacity_headroom: Decimal
+    over_award_policy: str
     criteria: list[CriterionRead]
     eligible_categories: list[OrgCategory]
     total_fund_hkd: Decimal

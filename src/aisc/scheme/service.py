@@ -41,6 +41,7 @@ def _snapshot(scheme: Scheme) -> dict[str, object]:
         "exceptional_max_bp": scheme.exceptional_max_bp,
         "review_quorum": scheme.review_quorum,
         "capacity_headroom_bp": scheme.capacity_headroom_bp,
+        "over_award_policy": scheme.over_award_policy,
         "criteria": [[c.code, c.name, c.weight] for c in scheme.criteria],
         "eligible": sorted(c.category.value for c in scheme.categories if c.eligible),
     }
@@ -71,6 +72,7 @@ def init_scheme(ctx: Ctx, *, data: SchemeCreate) -> Scheme:
         exceptional_max_bp=rate_to_bp(data.exceptional_max_rate, field="exceptional_max_rate"),
         review_quorum=data.review_quorum,
         capacity_headroom_bp=rate_to_bp(data.capacity_headroom, field="capacity_headroom"),
+        over_award_policy=data.over_award_policy,
         is_demo=data.is_demo,
         created_at=ctx.now,
     )
@@ -132,6 +134,8 @@ def update_scheme(ctx: Ctx, *, data: SchemeUpdate) -> Scheme:
         scheme.capacity_headroom_bp = rate_to_bp(
             changes["capacity_headroom"], field="capacity_headroom"
         )
+    if changes.get("over_award_policy"):
+        scheme.over_award_policy = changes["over_award_policy"]
     ctx.db.flush()
     record(
         ctx,
@@ -197,6 +201,7 @@ def read_scheme(db: Session, scheme: Scheme) -> SchemeRead:
         exceptional_max_rate=bp_to_rate(scheme.exceptional_max_bp),
         review_quorum=scheme.review_quorum,
         capacity_headroom=bp_to_rate(scheme.capacity_headroom_bp),
+        over_award_policy=scheme.over_award_policy,
         criteria=[CriterionRead.model_validate(c) for c in scheme.criteria],
         eligible_categories=sorted(scheme.eligible_categories),
         total_fund_hkd=cents_to_hkd(fund.budget),

@@ -1,0 +1,206 @@
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+from fastapi import APIRouter, Query, Request, status
+from fastapi.responses import Response
+
+from aisc.awards.models import Award
+from aisc.billing import service
+from aisc.billing.models import Invoice
+from aisc.billing.notify import notifier_from_settings
+from aisc.billing.schemas import (
+    BusyRead,
+    BusyReport,
+    ChargeRead,
+    CreditIn,
+    CreditNoteRead,
+    InvoiceRead,
+    NotificationRead,
+    ReconciliationRead,
+    RunIn,
+    RunRead,
+)
+from aisc.billing.statements import statement_csv, statement_pdf
+from aisc.context import Ctx
+from aisc.http import IdPath, IdQuery, PageDep, Uow, requires
+from aisc.money import hkd_to_cents
+
+router = APIRouter(tags=["billing"])
+
+
+def read_invoice(ctx: Ctx, invoice: Invoice) -> InvoiceRead:
+    return InvoiceRead(
+        **{
+            k: getattr(invoice, k)
+            for k in InvoiceRead.model_fields
+            if k not in ("lines", "credit_notes")
+        },
+        lines=[ChargeRead.model_validate(c) for c in service.lines_of(ctx, invoice)],
+        credit_notes=[
+            CreditNoteRead.model_validate(n) for n in service.credit_notes_of(ctx, invoice)
+        ],
+    )
+
+
+def pct(part: int, whole: int) -> str | None:
+    return f"{Decimal(part * 100) / whole:.1f}" if whole else None
+
+
+@router.post("/billing/runs", response_model=RunRead, dependencies=[requires("billing.run")])
+def run(data: RunIn, request: Request, uow: Uow) -> RunRead:
+    """Bill a finished month: one invoice per award, numbered; running it again issues nothing."""
+    month = service.parse_month(data.month)
+    notifier = notifier_from_settings(request.app.state.settings)
+    with uow() as ctx:
+        result = service.run_month(ctx, month=month, notifier=notifier)
+        return RunRead(
+            month=f"{month:%Y-%m}",
+            issued=[read_invoice(ctx, i) for i in result.invoices],
+            already_invoiced=result.skipped,
+            notifications=len(result.notifications),
+        )
+
+
+@router.get(
+    "/billing/reconciliation",
+    response_model=ReconciliationRead,
+    dependencies=[requires("reconciliation.read")],
+)
+def reconciliation(uow: Uow, month: str = Query(pattern=r"^\d{4}-\d{2}$")) -> ReconciliationRead:
+    """Usage = charges = invoice lines = ledger disbursements, to the cent; differences named."""
+    with uow() as ctx:
+        found = service.reconcile(ctx, month=service.parse_month(month))
+        return ReconciliationRead(
+            month=month,
+            balanced=found.balanced,
+            **{
+                k: getattr(found, k)
+                for k in ReconciliationRead.model_fields
+                if k not in ("month", "balanced")
+            },
+        )
+
+
+@router.get("/billing/busy", response_model=BusyReport, dependencies=[requires("billing.read")])
+def busy(uow: Uow, as_of: date | None = None) -> BusyReport:
+    """Busy against reserved GPU-hours of dedicated allocations, per award and overall."""
+    with uow() as ctx:
+        today = as_of or ctx.now.date()
+        rows = service.busy_vs_reserved(ctx, today=today)
+        reserved = sum(r.reserved_gpu_seconds for r in rows)
+        used = sum(r.busy_gpu_seconds for r in rows)
+        return BusyReport(
+            as_of=today,
+            awards=[
+                BusyRead(
+                    award_id=r.award_id,
+                    title=r.title,
+                    reserved_gpu_hours=r.reserved_gpu_seconds // 3600,
+                    busy_gpu_hours=r.busy_gpu_seconds // 3600,
+                    busy_pct=pct(r.busy_gpu_seconds, r.reserved_gpu_seconds),
+                )
+                for r in rows
+            ],
+            reserved_gpu_hours=reserved // 3600,
+            busy_gpu_hours=used // 3600,
+            busy_pct=pct(used, reserved),
+        )
+
+
+@router.get("/invoices", response_model=list[InvoiceRead], dependencies=[requires("billing.read")])
+def list_invoices(
+    uow: Uow,
+    page: PageDep,
+    award_id: IdQuery = None,
+    month: str | None = Query(default=None, pattern=r"^\d{4}-\d{2}$"),
+) -> list[InvoiceRead]:
+    with uow() as ctx:
+        rows = service.list_invoices(
+            ctx,
+            award_id=award_id,
+            month=service.parse_month(month) if month else None,
+            limit=page.limit,
+            offset=page.offset,
+        )
+        return [read_invoice(ctx, i) for i in rows]
+
+
+@router.get(
+    "/invoices/{invoice_id}", response_model=InvoiceRead, dependencies=[requires("billing.read")]
+)
+def get_invoice(invoice_id: IdPath, uow: Uow) -> InvoiceRead:
+    with uow() as ctx:
+        return read_invoice(ctx, service.view_invoice(ctx, invoice_id=invoice_id))
+
+
+@router.get(
+    "/invoices/{invoice_id}/statement.csv",
+    response_class=Response,
+    responses={200: {"content": {"text/csv": {}}}},
+    dependencies=[requires("billing.read")],
+)
+def statement_as_csv(invoice_id: IdPath, uow: Uow) -> Response:
+    with uow() as ctx:
+        invoice = service.view_invoice(ctx, invoice_id=invoice_id)
+        award = ctx.db.get(Award, invoice.award_id)
+        assert award is not None
+        text = statement_csv(
+            invoice, award, service.lines_of(ctx, invoice), service.credit_notes_of(ctx, invoice)
+        )
+    return Response(
+        text,
+        media_type="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{invoice.number}.csv"'},
+    )
+
+
+@router.get(
+    "/invoices/{invoice_id}/statement.pdf",
+    response_class=Response,
+    responses={200: {"content": {"application/pdf": {}}}},
+    dependencies=[requires("billing.read")],
+)
+def statement_as_pdf(invoice_id: IdPath, uow: Uow) -> Response:
+    with uow() as ctx:
+        invoice = service.view_invoice(ctx, invoice_id=invoice_id)
+        award = ctx.db.get(Award, invoice.award_id)
+        assert award is not None
+        data = statement_pdf(
+            invoice, award, service.lines_of(ctx, invoice), service.credit_notes_of(ctx, invoice)
+        )
+    return Response(
+        data,
+        media_type="application/pdf",
+        headers={"Content-Disposition": f'attachment; filename="{invoice.number}.pdf"'},
+    )
+
+
+@router.post(
+    "/invoices/{invoice_id}/credit-notes",
+    response_model=CreditNoteRead,
+    status_code=status.HTTP_201_CREATED,
+    dependencies=[requires("billing.credit")],
+)
+def credit(invoice_id: IdPath, data: CreditIn, uow: Uow) -> CreditNoteRead:
+    """Correct an issued invoice: the credit note references it; the invoice never changes."""
+    with uow() as ctx:
+        note = service.credit(
+            ctx, invoice_id=invoice_id, list_cents=hkd_to_cents(data.amount_hkd), reason=data.reason
+        )
+        return CreditNoteRead.model_validate(note)
+
+
+@router.get(
+    "/notifications",
+    response_model=list[NotificationRead],
+    dependencies=[requires("billing.read")],
+)
+def notifications(uow: Uow, page: PageDep, award_id: IdQuery = None) -> list[NotificationRead]:
+    """Burn alerts (50, 80, 100% of an award), as stored and delivered."""
+    with uow() as ctx:
+        rows = service.list_notifications(
+            ctx, award_id=award_id, limit=page.limit, offset=page.offset
+        )
+        return [NotificationRead.model_validate(n) for n in rows]

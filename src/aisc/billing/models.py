@@ -1,0 +1,119 @@
+"""Charges, invoices, credit notes and burn notifications.
+
+An invoice is issued once per award and month and never changes; its lines are the charges it
+carries. Corrections are credit notes that reference the invoice. Every amount is integer cents
+and every line satisfies ``list = subsidy + payable`` (a database constraint).
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import date, datetime
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Date,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from aisc.db.base import Base, UTCDateTime, enum_column
+
+_SPLIT = "list_cents = subsidy_cents + payable_cents"
+_NON_NEGATIVE = "subsidy_cents >= 0 AND payable_cents >= 0"
+
+
+class ChargeKind(enum.StrEnum):
+    DEDICATED = "dedicated"  # cards x days of a dedicated allocation, busy or idle
+    POOLED = "pooled"  # GPU-seconds used within the grant
+    OVER_AWARD = "over_award"  # GPU-seconds beyond the grant: full list price, no subsidy
+
+
+class Invoice(Base):
+    __tablename__ = "invoices"
+    __table_args__ = (
+        UniqueConstraint("award_id", "month"),
+        CheckConstraint(_SPLIT, name="split"),
+        CheckConstraint(_NON_NEGATIVE, name="non_negative"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, unique=True, nullable=False)
+    number: Mapped[str] = mapped_column(String(30), unique=True, nullable=False)
+    award_id: Mapped[int] = mapped_column(ForeignKey("awards.id"), nullable=False, index=True)
+    month: Mapped[date] = mapped_column(Date, nullable=False, index=True)  # first day
+    issued_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    issued_by: Mapped[str] = mapped_column(String(200), nullable=False)
+    list_cents: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    subsidy_cents: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    payable_cents: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    # The fund's disbursement of this invoice's subsidy (none when the subsidy is zero).
+    ledger_entry_id: Mapped[int | None] = mapped_column(ForeignKey("ledger_entries.id"))
+
+
+class Charge(Base):
+    """One line of an invoice."""
+
+    __tablename__ = "charges"
+    __table_args__ = (
+        CheckConstraint(_SPLIT, name="split"),
+        CheckConstraint(_NON_NEGATIVE, name="non_negative"),
+        CheckConstraint("quantity >= 0", name="quantity_non_negative"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), unique=True, nullable=False)
+    invoice_id: Mapped[int] = mapped_column(ForeignKey("invoices.id"), nullable=False, index=True)
+    award_id: Mapped[int] = mapped_column(ForeignKey("awards.id"), nullable=False, index=True)
+    month: Mapped[date] = mapped_column(Date, nullable=False)
+    kind: Mapped[ChargeKind] = mapped_column(enum_column(ChargeKind, "charge_kind"), nullable=False)
+    gpu_model_code: Mapped[str] = mapped_column(ForeignKey("gpu_models.code"), nullable=False)
+    # Card-days (dedicated) or GPU-seconds (pooled, over_award).
+    quantity: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    unit_price_cents: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    list_cents: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    subsidy_cents: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    payable_cents: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    description: Mapped[str] = mapped_column(Text, nullable=False)
+
+
+class CreditNote(Base):
+    __tablename__ = "credit_notes"
+    __table_args__ = (
+        CheckConstraint(_SPLIT, name="split"),
+        CheckConstraint(_NON_NEGATIVE, name="non_negative"),
+        CheckConstraint("list_cents > 0", name="positive"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, unique=True, nullable=False)
+    number: Mapped[str] = mapped_column(String(30), unique=True, nullable=False)
+    invoice_id: Mapped[int] = mapped_column(ForeignKey("invoices.id"), nullable=False, index=True)
+    reason: Mapped[str] = mapped_column(Text, nullable=False)
+    issued_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    issued_by: Mapped[str] = mapped_column(String(200), nullable=False)
+    list_cents: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    subsidy_cents: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    payable_cents: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    # The subsidy handed back to the award's commitment (none when it is zero).
+    ledger_entry_id: Mapped[int | None] = mapped_column(ForeignKey("ledger_entries.id"))
+
+
+class Notification(Base):
+    """A burn alert: stored once per award and threshold, then delivered by the notifier."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (UniqueConstraint("award_id", "kind"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    award_id: Mapped[int] = mapped_column(ForeignKey("awards.id"), nullable=False, index=True)
+    kind: Mapped[str] = mapped_column(String(50), nullable=False)  # burn_50 | burn_80 | burn_100
+    message: Mapped[str] = mapped_column(Text, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    channel: Mapped[str] = mapped_column(String(20), nullable=False, default="")

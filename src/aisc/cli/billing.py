@@ -1,0 +1,197 @@
+from __future__ import annotations
+
+import json
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+
+import typer
+
+from aisc.awards.models import Award
+from aisc.billing import service
+from aisc.billing.api import pct, read_invoice
+from aisc.billing.notify import notifier_from_settings
+from aisc.billing.schemas import CreditNoteRead, NotificationRead
+from aisc.billing.statements import statement_csv, statement_pdf
+from aisc.cli.common import JsonOpt, emit_list, emit_one, state, uow
+from aisc.errors import Conflict, NotFound, ValidationFailed
+from aisc.money import format_hkd, hkd_to_cents
+
+app = typer.Typer(help="Monthly invoices, credit notes, reconciliation.", no_args_is_help=True)
+INVOICE_COLUMNS = [
+    "id",
+    "number",
+    "award_id",
+    "month",
+    "list_cents",
+    "subsidy_cents",
+    "payable_cents",
+]
+
+
+@app.command("run")
+def run(
+    month: str = typer.Option(..., help="YYYY-MM, a finished month"), as_json: bool = JsonOpt
+) -> None:
+    """Issue the month's invoices (one per award); running it again issues nothing twice."""
+    when = service.parse_month(month)
+    with uow() as ctx:
+        result = service.run_month(
+            ctx, month=when, notifier=notifier_from_settings(state().settings)
+        )
+        rows = [read_invoice(ctx, i) for i in result.invoices]
+    if as_json:
+        typer.echo(json.dumps([r.model_dump(mode="json") for r in rows], indent=2))
+        return
+    subsidy = sum(r.subsidy_cents for r in rows)
+    payable = sum(r.payable_cents for r in rows)
+    typer.echo(
+        f"{month}: {len(rows)} invoices issued ({result.skipped} awards already invoiced), "
+        f"subsidy {format_hkd(subsidy)}, payable {format_hkd(payable)}, "
+        f"{len(result.notifications)} burn alerts"
+    )
+
+
+@app.command("reconcile")
+def reconcile(month: str = typer.Option(..., help="YYYY-MM"), as_json: bool = JsonOpt) -> None:
+    """Usage = charges = invoice lines = ledger disbursements; non-zero exit on any difference."""
+    with uow() as ctx:
+        found = service.reconcile(ctx, month=service.parse_month(month))
+    summary = {k: v for k, v in vars(found).items() if k != "month"}
+    if as_json:
+        typer.echo(json.dumps({"month": month, "balanced": found.balanced, **summary}, indent=2))
+    else:
+        typer.echo(
+            f"{month}: {found.invoices} invoices; usage {found.usage_gpu_seconds} GPU-s, charged "
+            f"{found.charged_gpu_seconds} GPU-s; list {format_hkd(found.list_cents)}, subsidy "
+            f"{format_hkd(found.subsidy_cents)}, ledger disbursed "
+            f"{format_hkd(found.ledger_disbursed_cents)}; credited subsidy "
+            f"{format_hkd(found.credited_subsidy_cents)}, ledger reversed "
+            f"{format_hkd(found.ledger_reversed_cents)}"
+        )
+    if not found.balanced:
+        raise Conflict(
+            f"{month} does not reconcile:\n  " + "\n  ".join(found.differences), field="month"
+        )
+    if not as_json:
+        typer.echo("balanced to the cent")
+
+
+@app.command("invoices")
+def invoices(
+    award: int = typer.Option(None),
+    month: str = typer.Option(None, help="YYYY-MM"),
+    limit: int = 100,
+    offset: int = 0,
+    as_json: bool = JsonOpt,
+) -> None:
+    with uow() as ctx:
+        rows = [
+            read_invoice(ctx, i)
+            for i in service.list_invoices(
+                ctx,
+                award_id=award,
+                month=service.parse_month(month) if month else None,
+                limit=limit,
+                offset=offset,
+            )
+        ]
+    emit_list(rows, INVOICE_COLUMNS, as_json)
+
+
+@app.command("show")
+def show(invoice_id: int, as_json: bool = JsonOpt) -> None:
+    with uow() as ctx:
+        emit_one(read_invoice(ctx, service.view_invoice(ctx, invoice_id=invoice_id)), as_json)
+
+
+@app.command("statement")
+def statement(
+    invoice_id: int,
+    fmt: str = typer.Option("csv", "--format", help="csv or pdf"),
+    out: Path = typer.Option(None, "--out", help="file to write (CSV: default standard output)"),
+) -> None:
+    """An invoice's statement: lines, subsidy and amount payable, as CSV or PDF."""
+    if fmt not in ("csv", "pdf"):
+        raise ValidationFailed("format: csv or pdf", field="format")
+    if fmt == "pdf" and out is None:
+        raise ValidationFailed("out: a PDF needs --out FILE", field="out")
+    with uow() as ctx:
+        invoice = service.view_invoice(ctx, invoice_id=invoice_id)
+        award = ctx.db.get(Award, invoice.award_id)
+        if award is None:  # pragma: no cover - a foreign key guarantees it
+            raise NotFound(f"award {invoice.award_id} not found")
+        args = (
+            invoice,
+            award,
+            service.lines_of(ctx, invoice),
+            service.credit_notes_of(ctx, invoice),
+        )
+        if fmt == "csv":
+            text = statement_csv(*args)
+            if out is None:
+                typer.echo(text, nl=False)
+            else:
+                out.write_text(text)
+        else:
+            out.write_bytes(statement_pdf(*args))
+    if out is not None:
+        typer.echo(f"wrote {out}")
+
+
+@app.command("credit")
+def credit(
+    invoice_id: int,
+    amount: Decimal = typer.Option(..., help="list amount in HK$ to credit"),
+    reason: str = typer.Option(...),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Issue a credit note against an invoice (the invoice itself never changes)."""
+    with uow() as ctx:
+        note = service.credit(
+            ctx, invoice_id=invoice_id, list_cents=hkd_to_cents(amount), reason=reason
+        )
+        emit_one(CreditNoteRead.model_validate(note), as_json)
+
+
+@app.command("notifications")
+def notifications(award: int = typer.Option(None), as_json: bool = JsonOpt) -> None:
+    """Burn alerts at 50, 80 and 100% of each award."""
+    with uow() as ctx:
+        rows = [
+            NotificationRead.model_validate(n)
+            for n in service.list_notifications(ctx, award_id=award)
+        ]
+    emit_list(rows, ["id", "award_id", "kind", "created_at", "channel", "message"], as_json)
+
+
+@app.command("busy")
+def busy(
+    as_of: str = typer.Option(None, help="YYYY-MM-DD; default today"), as_json: bool = JsonOpt
+) -> None:
+    """Busy against reserved GPU-hours of dedicated allocations (the measured-use figure)."""
+    today = date.fromisoformat(as_of) if as_of else None
+    with uow() as ctx:
+        rows = service.busy_vs_reserved(ctx, today=today or ctx.now.date())
+    reserved = sum(r.reserved_gpu_seconds for r in rows)
+    used = sum(r.busy_gpu_seconds for r in rows)
+    if as_json:
+        typer.echo(
+            json.dumps(
+                {
+                    "reserved_gpu_hours": reserved // 3600,
+                    "busy_gpu_hours": used // 3600,
+                    "busy_pct": pct(used, reserved),
+                    "awards": [vars(r) for r in rows],
+                },
+                indent=2,
+            )
+        )
+        return
+    for r in rows:
+        typer.echo(
+            f"award {r.award_id:4}  reserved {r.reserved_gpu_seconds // 3600:>10,} GPU-h  busy "
+            f"{r.busy_gpu_seconds // 3600:>10,} GPU-h  "
+            f"{pct(r.busy_gpu_seconds, r.reserved_gpu_seconds)}%"
+        )
+    typer.echo(f"overall: {pct(used, reserved)}% busy of {reserved // 3600:,} reserved GPU-hours")
