@@ -319,3 +319,21 @@ def test_billing_api_and_cli(world, client, cli):
     assert busy["awards"][0]["award_id"] == world.dedicated
     assert "overall" in cli("billing", "busy", "--as-of", "2025-04-10").output
     assert json.loads(cli("billing", "busy", "--json").output)["reserved_gpu_hours"] > 0
+
+
+def test_the_over_award_policy_decides_at_the_gateway(world, client, cli):
+    body = {
+        "award_id": world.pooled,
+        "submitted_by_id": world.applicant,
+        "partition": "training",
+        "gpus_per_node": 8,
+        "walltime_s": 168 * 3600,  # 1,344 GPU-hours against a 1,000 GPU-hour grant
+        "command": ["true"],
+    }
+    refused = client.post("/api/v1/jobs", json=body)
+    assert refused.status_code == 409
+    assert "GPU-hours left" in refused.json()["detail"]["message"]
+    cli("scheme", "update", "--over-award", "full_price")
+    accepted = client.post("/api/v1/jobs", json=body)
+    assert accepted.status_code == 201, accepted.text
+    cli("scheme", "update", "--over-award", "gratis", expect=2)

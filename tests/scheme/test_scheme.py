@@ -160,3 +160,20 @@ def test_scheme_init_cli_with_a_malformed_file_exits_2(cli, tmp_path):
 def test_world_fixture_scheme(uow, client):
     World(uow)
     assert client.get("/api/v1/scheme").json()["review_quorum"] == 2
+
+
+def test_a_scheme_runs_for_at_most_twenty_years(client, uow):
+    from tests.factories import World
+
+    World(uow)
+    far = client.patch("/api/v1/scheme", json={"end_date": "9999-12-31"})
+    assert far.status_code == 422
+    assert far.json()["detail"]["field"] == "end_date"
+    assert client.get("/api/v1/scheme").json()["end_date"] == "2027-10-06"
+    assert (
+        client.patch("/api/v1/scheme", json={"over_award_policy": "full_price"}).json()[
+            "over_award_policy"
+        ]
+        == "full_price"
+    )
+    assert client.patch("/api/v1/scheme", json={"over_award_policy": "free"}).status_code == 422

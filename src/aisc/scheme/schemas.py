@@ -103,9 +103,14 @@ class CategoriesReplace(Schema):
     eligible_categories: list[OrgCategory]
 
 
+MAX_SCHEME_DAYS = 20 * 366  # month-by-month reports and plots stay bounded
+
+
 def check_dates(start: date, end: date) -> None:
     if end <= start:
         raise ValueError("end_date must be after start_date")
+    if (end - start).days > MAX_SCHEME_DAYS:
+        raise ValueError("a scheme runs for at most 20 years (end_date - start_date)")
 
 
 def check_rates(default: Decimal, exceptional: Decimal) -> None:

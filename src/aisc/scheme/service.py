@@ -21,6 +21,7 @@ from aisc.scheme.schemas import (
     SchemeCreate,
     SchemeRead,
     SchemeUpdate,
+    check_dates,
 )
 
 
@@ -110,8 +111,10 @@ def update_scheme(ctx: Ctx, *, data: SchemeUpdate) -> Scheme:
     changes = data.model_dump(exclude_none=True)
     start = changes.get("start_date", scheme.start_date)
     end = changes.get("end_date", scheme.end_date)
-    if end <= start:
-        raise ValidationFailed("end_date must be after start_date", field="end_date")
+    try:
+        check_dates(start, end)
+    except ValueError as exc:
+        raise ValidationFailed(f"end_date: {exc}", field="end_date") from exc
     default_bp = (
         rate_to_bp(changes["default_rate"], field="default_rate")
         if "default_rate" in changes
