@@ -77,6 +77,16 @@ def test_demo_reproduces_the_public_record(tmp_path, cli_at):
     cli = cli_at(f"sqlite:///{db}")
     built = cli("demo", "--db", str(db), "--no-serve")
     assert "10 approved" in built.output
+    # Seven months billed, a credit note, every month reconciled; about 80% measured use.
+    assert "billed 2024-12 to 2025-06" in built.output
+    assert "every month reconciles to the cent" in built.output
+    for month in ("2024-12", "2025-03", "2025-06"):
+        assert "balanced to the cent" in cli("billing", "reconcile", "--month", month).output
+    busy = json.loads(cli("billing", "busy", "--as-of", "2025-07-01", "--json").output)
+    assert Decimal("75") <= Decimal(busy["busy_pct"]) <= Decimal("85")
+    invoices = json.loads(cli("billing", "invoices", "--json").output)
+    assert len(invoices) > 20
+    assert any(i["credit_notes"] for i in invoices)
     logins = re.findall(r"^  (\w+) +(\S+@\S+) +(\S+)$", built.output, re.MULTILINE)
     roles = {"applicant", "secretariat", "reviewer", "operator", "finance", "auditor"}
     assert {role for role, _e, _p in logins} == roles

@@ -69,6 +69,13 @@ def demo(
     typer.echo(
         f"{summary.jobs_run} demo jobs ran through the local executor (logs under {run_dir})"
     )
+    bill = summary.billing
+    typer.echo(
+        f"billed {bill.months[0]} to {bill.months[-1]}: {bill.invoices} invoices, subsidy "
+        f"HK${bill.subsidy_hkd:,}, payable HK${bill.payable_hkd:,}, {bill.credit_notes} credit "
+        f"note; {'every month reconciles to the cent' if bill.balanced else 'NOT reconciled'}; "
+        f"dedicated allocations {bill.busy_pct}% busy of reserved"
+    )
     typer.echo(f"try: AISC_DATABASE_URL={url} aisc scheme stats")
     typer.echo("sign in as (one login per role; passwords are new with every build):")
     for role, email, password in summary.logins:
