@@ -34,7 +34,7 @@ from aisc.db.metadata import metadata
 from aisc.db.migrate import upgrade
 from aisc.ledger.models import EntryKind, LedgerEntry
 from aisc.metering.models import UsageRecord
-from aisc.pricing.models import PriceList, PriceListItem
+from aisc.pricing.models import PriceList, PriceItem
 from aisc.scheme.models import Scheme
 from aisc.scheme.schemas import SchemeCreate
 from aisc.scheme.service import init_scheme
@@ -69,7 +69,7 @@ def build(engine: Engine, projects: int, records: int, seed: int = 42) -> None:
         db.add_all([partition, org, person, prices])
         db.flush()
         db.add(
-            PriceListItem(
+            PriceItem(
                 price_list_id=prices.id,
                 gpu_model_code=H800,
                 card_month_cents=3_000_000,
@@ -158,9 +158,9 @@ def build(engine: Engine, projects: int, records: int, seed: int = 42) -> None:
                         "award_id": 1 + n % projects,
                         "gpu_model_code": H800,
                         "gpu_seconds": seconds,
-                        "started_at": (ended - timedelta(seconds=seconds)).replace(tzinfo=None),
-                        "ended_at": ended.replace(tzinfo=None),
-                        "recorded_at": ended.replace(tzinfo=None),
+                        "started_at": ended - timedelta(seconds=seconds),
+                        "ended_at": ended,
+                        "recorded_at": ended,
                     }
                 )
             conn.execute(insert(table), rows)

@@ -90,9 +90,14 @@ class _Line:
 
 
 def _prices(ctx: Ctx, award: Award) -> PriceList:
+    cache: dict[int, PriceList] = ctx.db.info.setdefault("billing_prices", {})
+    if award.price_list_id in cache:
+        return cache[award.price_list_id]
     price_list = ctx.db.get(PriceList, award.price_list_id)
     if price_list is None:  # pragma: no cover - a foreign key guarantees it
         raise NotFound(f"price list {award.price_list_id} not found")
+    price_list.items  # noqa: B018 - load the items once
+    cache[award.price_list_id] = price_list
     return price_list
 
 
@@ -184,6 +189,7 @@ def _pooled_lines(
 
 
 def _next_seq(ctx: Ctx, model: type[Invoice] | type[CreditNote]) -> int:
+    """The next number; the caller holds the scheme lock, so numbers are gapless."""
     return int(ctx.db.execute(select(func.coalesce(func.max(model.seq), 0))).scalar_one()) + 1
 
 
@@ -231,6 +237,7 @@ def run_month(ctx: Ctx, *, month: date, notifier: Any = None) -> RunResult:
         )
         if lines:
             result.invoices.append(_issue(ctx, award, month, end, lines))
+    ctx.db.info.pop("billing_prices", None)
     result.notifications = check_burn(ctx, notifier=notifier)
     return result
 
@@ -283,6 +290,7 @@ def _issue(ctx: Ctx, award: Award, month: date, end: date, lines: list[_Line]) -
                     UsageRecord.ended_at < _midnight(end),
                 )
                 .values(charge_id=charge.id)
+                .execution_options(synchronize_session=False)
             )
         invoice.list_cents += charge.list_cents
         invoice.subsidy_cents += charge.subsidy_cents
@@ -293,6 +301,8 @@ def _issue(ctx: Ctx, award: Award, month: date, end: date, lines: list[_Line]) -
             award_id=award.id,
             amount_cents=invoice.subsidy_cents,
             memo=f"invoice {invoice.number} ({month:%Y-%m})",
+            scheme_id=award.scheme_id,
+            remaining=remaining + invoice.subsidy_cents,
         )
         invoice.ledger_entry_id = entry.id
     ctx.db.flush()
@@ -556,32 +566,40 @@ def reconcile(ctx: Ctx, *, month: date) -> Reconciliation:
 # --- burn alerts -----------------------------------------------------------------------------
 
 
-def burn_pct(ctx: Ctx, award: Award) -> int:
+def burn_pct(award: Award, *, drawn: int, used_seconds: int) -> int:
     """How much of the award is used, in whole percent: the subsidy drawn from its cap, or
     for pooled awards the granted GPU-hours used, whichever is further along."""
-    balance = ledger.award_balance(ctx.db, award_id=award.id)
-    drawn = balance.disbursed - balance.reversed
     pct = drawn * 100 // award.subsidy_cap_cents if award.subsidy_cap_cents else 0
     if award.kind is RequestKind.POOLED and award.gpu_hours:
-        used = int(
-            ctx.db.execute(
-                select(func.coalesce(func.sum(UsageRecord.gpu_seconds), 0)).where(
-                    UsageRecord.award_id == award.id
-                )
-            ).scalar_one()
-        )
-        pct = max(pct, used * 100 // (award.gpu_hours * 3600))
+        pct = max(pct, used_seconds * 100 // (award.gpu_hours * 3600))
     return pct
 
 
 def check_burn(ctx: Ctx, *, notifier: Any = None) -> list[Notification]:
     """Store (once) and deliver a notification for each award passing 50, 80 or 100%."""
+    from aisc.ledger.models import EntryKind, LedgerEntry
+
     sent = set(ctx.db.execute(select(Notification.award_id, Notification.kind)).all())
+    used = dict(
+        ctx.db.execute(
+            select(UsageRecord.award_id, func.sum(UsageRecord.gpu_seconds)).group_by(
+                UsageRecord.award_id
+            )
+        ).all()
+    )
+    drawn: dict[int, int] = defaultdict(int)
+    for award_id, entry_kind, amount in ctx.db.execute(
+        select(LedgerEntry.award_id, LedgerEntry.kind, func.sum(LedgerEntry.amount_cents))
+        .where(LedgerEntry.kind.in_((EntryKind.DISBURSEMENT, EntryKind.REVERSAL)))
+        .group_by(LedgerEntry.award_id, LedgerEntry.kind)
+    ):
+        sign = 1 if entry_kind is EntryKind.DISBURSEMENT else -1
+        drawn[int(award_id or 0)] += sign * int(amount)
     made = []
     for award in ctx.db.execute(
         select(Award).where(Award.status.in_(CHARGED_STATUSES)).order_by(Award.id)
     ).scalars():
-        pct = burn_pct(ctx, award)
+        pct = burn_pct(award, drawn=drawn[award.id], used_seconds=int(used.get(award.id, 0)))
         for threshold in BURN_THRESHOLDS:
             kind = f"burn_{threshold}"
             if pct < threshold or (award.id, kind) in sent:

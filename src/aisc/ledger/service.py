@@ -252,9 +252,32 @@ def release(ctx: Ctx, *, award_id: int, amount_cents: int, memo: str = "") -> Le
     return _draw(ctx, EntryKind.RELEASE, award_id, amount_cents, memo)
 
 
-def pay_subsidy(ctx: Ctx, *, award_id: int, amount_cents: int, memo: str) -> LedgerEntry:
-    """Disburse an invoice's subsidy (billing, already authorised, calls this)."""
-    return _draw(ctx, EntryKind.DISBURSEMENT, award_id, amount_cents, memo)
+def pay_subsidy(
+    ctx: Ctx,
+    *,
+    award_id: int,
+    amount_cents: int,
+    memo: str,
+    scheme_id: int,
+    remaining: int,
+) -> LedgerEntry:
+    """Disburse an invoice's subsidy. Billing calls this holding the scheme lock, having read
+    the award's ``remaining`` commitment under it."""
+    if amount_cents > remaining:
+        raise InsufficientFunds(
+            f"disbursement of {format_hkd(amount_cents)} exceeds award {award_id}'s remaining "
+            f"commitment of {format_hkd(remaining)}",
+            field="amount",
+        )
+    return _append(
+        ctx,
+        scheme_id=scheme_id,
+        kind=EntryKind.DISBURSEMENT,
+        amount_cents=amount_cents,
+        award_id=award_id,
+        label=f"award {award_id}",
+        memo=memo,
+    )
 
 
 def reverse_subsidy(ctx: Ctx, *, award_id: int, amount_cents: int, memo: str) -> LedgerEntry:
