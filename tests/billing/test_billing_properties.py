@@ -155,15 +155,20 @@ def check_invariants(uow, billed) -> None:
                 assert sum(n.list_cents for n in inv_notes) <= invoice.list_cents
                 assert sum(n.subsidy_cents for n in inv_notes) <= invoice.subsidy_cents
                 assert sum(n.payable_cents for n in inv_notes) <= invoice.payable_cents
-        # No usage billed twice: each charged record points at one pooled line whose quantity
-        # is exactly the usage it carries.
+        # No usage billed twice: each charged record points at one line, and per invoice and
+        # GPU model the lines' GPU-seconds are exactly the usage they carry.
+        groups: dict[tuple[int, str], list[int]] = {}
         for line in db.execute(select(Charge).where(Charge.kind != ChargeKind.DEDICATED)).scalars():
             carried = db.execute(
                 select(func.coalesce(func.sum(UsageRecord.gpu_seconds), 0)).where(
                     UsageRecord.charge_id == line.id
                 )
             ).scalar_one()
-            assert carried == line.quantity
+            group = groups.setdefault((line.invoice_id, line.gpu_model_code), [0, 0])
+            group[0] += line.quantity
+            group[1] += carried
+        for charged, carried in groups.values():
+            assert charged == carried
         for month in billed:
             found = billing.reconcile(ctx, month=month)
             stray = [d for d in found.differences if "not billed" not in d]

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Integer, String, column, func, select, update, values
 
 from aisc.access import authorize, visible
 from aisc.allocations.models import Allocation
@@ -227,6 +227,7 @@ def run_month(ctx: Ctx, *, month: date, notifier: Any = None) -> RunResult:
     for award_id in pending:
         if award_id not in candidates:
             candidates[award_id] = ctx.db.get(Award, award_id)  # type: ignore[assignment]
+    links: dict[tuple[str, int], int] = {}  # (gpu model, award) -> the line carrying its usage
     for award_id in sorted(candidates):
         award = candidates[award_id]
         if award_id in invoiced:
@@ -236,13 +237,48 @@ def run_month(ctx: Ctx, *, month: date, notifier: Any = None) -> RunResult:
             ctx, award, month, pending.get(award_id, {}), int(charged_before.get(award_id, 0))
         )
         if lines:
-            result.invoices.append(_issue(ctx, award, month, end, lines))
+            result.invoices.append(_issue(ctx, award, month, lines, links))
+    _link_usage(ctx, links, end)
     ctx.db.info.pop("billing_prices", None)
     result.notifications = check_burn(ctx, notifier=notifier)
     return result
 
 
-def _issue(ctx: Ctx, award: Award, month: date, end: date, lines: list[_Line]) -> Invoice:
+def _link_usage(ctx: Ctx, links: dict[tuple[str, int], int], end: date) -> None:
+    """Mark the billed usage with the line that carries it: one statement, one pass over the
+    table (a join with the run's (award, model) -> line map), however many lines."""
+    if not links:
+        return
+    mapping = (
+        values(
+            column("award_id", Integer),
+            column("gpu_model_code", String),
+            column("charge_id", Integer),
+            name="billed",
+        )
+        .data([(award_id, model, charge_id) for (model, award_id), charge_id in links.items()])
+        .cte("billed")  # WITH billed(...) AS (VALUES ...): both SQLite and PostgreSQL read it
+    )
+    ctx.db.execute(
+        update(UsageRecord)
+        .where(
+            UsageRecord.award_id == mapping.c.award_id,
+            UsageRecord.gpu_model_code == mapping.c.gpu_model_code,
+            UsageRecord.charge_id.is_(None),
+            UsageRecord.ended_at < _midnight(end),
+        )
+        .values(charge_id=mapping.c.charge_id)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def _issue(
+    ctx: Ctx,
+    award: Award,
+    month: date,
+    lines: list[_Line],
+    links: dict[tuple[str, int], int],
+) -> Invoice:
     seq = _next_seq(ctx, Invoice)
     invoice = Invoice(
         seq=seq,
@@ -280,18 +316,9 @@ def _issue(ctx: Ctx, award: Award, month: date, end: date, lines: list[_Line]) -
         ctx.db.add(charge)
         ctx.db.flush()
         if line.usage_filter is not None:
-            gpu_model, award_id = line.usage_filter
-            ctx.db.execute(
-                update(UsageRecord)
-                .where(
-                    UsageRecord.award_id == award_id,
-                    UsageRecord.gpu_model_code == gpu_model,
-                    UsageRecord.charge_id.is_(None),
-                    UsageRecord.ended_at < _midnight(end),
-                )
-                .values(charge_id=charge.id)
-                .execution_options(synchronize_session=False)
-            )
+            # The usage of (award, model) is carried by the group's first line (a pooled line,
+            # or the over-award line when nothing was left of the grant).
+            links.setdefault(line.usage_filter, charge.id)
         invoice.list_cents += charge.list_cents
         invoice.subsidy_cents += charge.subsidy_cents
         invoice.payable_cents += charge.payable_cents
@@ -512,6 +539,14 @@ def reconcile(ctx: Ctx, *, month: date) -> Reconciliation:
             )
         ).scalars()
     }
+    carried = dict(
+        ctx.db.execute(
+            select(UsageRecord.charge_id, func.sum(UsageRecord.gpu_seconds))
+            .join(Charge, Charge.id == UsageRecord.charge_id)
+            .where(Charge.month == month)
+            .group_by(UsageRecord.charge_id)
+        ).all()
+    )
     for invoice in invoices:
         lines = lines_of(ctx, invoice)
         name = f"award {invoice.award_id} {invoice.number}"
@@ -522,22 +557,17 @@ def reconcile(ctx: Ctx, *, month: date) -> Reconciliation:
         ):
             if total != part:
                 diff.append(f"{name}: {label} {total} on the invoice, {part} in its lines")
+        by_model: dict[str, list[int]] = defaultdict(lambda: [0, 0])  # charged, carried
         for line in lines:
             if line.kind is ChargeKind.DEDICATED:
                 continue
-            used = int(
-                ctx.db.execute(
-                    select(func.coalesce(func.sum(UsageRecord.gpu_seconds), 0)).where(
-                        UsageRecord.charge_id == line.id
-                    )
-                ).scalar_one()
-            )
+            by_model[line.gpu_model_code][0] += line.quantity
+            by_model[line.gpu_model_code][1] += int(carried.get(line.id, 0))
+        for model, (charged, used) in sorted(by_model.items()):
             result.usage_gpu_seconds += used
-            result.charged_gpu_seconds += line.quantity
-            if used != line.quantity:
-                diff.append(
-                    f"{name}: line {line.id} charges {line.quantity} GPU-seconds, usage {used}"
-                )
+            result.charged_gpu_seconds += charged
+            if used != charged:
+                diff.append(f"{name}: {charged} GPU-seconds of {model} charged, usage {used}")
         entry = entries.get(invoice.ledger_entry_id or 0)
         paid = entry.amount_cents if entry and entry.kind is EntryKind.DISBURSEMENT else 0
         if paid != invoice.subsidy_cents or (entry and entry.award_id != invoice.award_id):

@@ -25,4 +25,6 @@ class UsageRecord(Base):
     ended_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
     # The invoice line that billed it (none yet; dedicated awards' usage is never billed by use).
-    charge_id: Mapped[int | None] = mapped_column(ForeignKey("charges.id"), index=True)
+    # Not indexed on purpose: billing sets it on every record once, and without an index the
+    # update can stay on its page (PostgreSQL HOT updates; the table has free space for it).
+    charge_id: Mapped[int | None] = mapped_column(ForeignKey("charges.id"))
