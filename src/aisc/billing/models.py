@@ -19,6 +19,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    event,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -117,3 +118,12 @@ class Notification(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     channel: Mapped[str] = mapped_column(String(20), nullable=False, default="")
+
+
+def _never_changes(_mapper: object, _connection: object, target: object) -> None:
+    raise ValueError(f"{type(target).__name__} rows are never changed once written")
+
+
+for _model in (Invoice, Charge, CreditNote):
+    event.listen(_model, "before_update", _never_changes)
+    event.listen(_model, "before_delete", _never_changes)

@@ -279,26 +279,45 @@ def _issue(
     lines: list[_Line],
     links: dict[tuple[str, int], int],
 ) -> Invoice:
-    seq = _next_seq(ctx, Invoice)
-    invoice = Invoice(
-        seq=seq,
-        number=f"INV-{seq:06d}",
-        award_id=award.id,
-        month=month,
-        issued_at=ctx.now,
-        issued_by=ctx.actor,
-        list_cents=0,
-        subsidy_cents=0,
-        payable_cents=0,
-    )
-    ctx.db.add(invoice)
-    ctx.db.flush()
+    # Everything is computed first: an invoice row is written once and never updated.
     remaining = ledger.award_balance(ctx.db, award_id=award.id).remaining
+    start_remaining = remaining
+    subsidies = []
     for line in lines:
         subsidy = 0
         if line.kind is not ChargeKind.OVER_AWARD:
             subsidy = min(line.list_cents * award.subsidy_rate_bp // 10_000, max(remaining, 0))
         remaining -= subsidy
+        subsidies.append(subsidy)
+    total_list = sum(line.list_cents for line in lines)
+    total_subsidy = sum(subsidies)
+    seq = _next_seq(ctx, Invoice)
+    number = f"INV-{seq:06d}"
+    entry = None
+    if total_subsidy > 0:
+        entry = ledger.pay_subsidy(
+            ctx,
+            award_id=award.id,
+            amount_cents=total_subsidy,
+            memo=f"invoice {number} ({month:%Y-%m})",
+            scheme_id=award.scheme_id,
+            remaining=start_remaining,
+        )
+    invoice = Invoice(
+        seq=seq,
+        number=number,
+        award_id=award.id,
+        month=month,
+        issued_at=ctx.now,
+        issued_by=ctx.actor,
+        list_cents=total_list,
+        subsidy_cents=total_subsidy,
+        payable_cents=total_list - total_subsidy,
+        ledger_entry_id=entry.id if entry else None,
+    )
+    ctx.db.add(invoice)
+    ctx.db.flush()
+    for line, subsidy in zip(lines, subsidies, strict=True):
         charge = Charge(
             key=line.key,
             invoice_id=invoice.id,
@@ -319,20 +338,6 @@ def _issue(
             # The usage of (award, model) is carried by the group's first line (a pooled line,
             # or the over-award line when nothing was left of the grant).
             links.setdefault(line.usage_filter, charge.id)
-        invoice.list_cents += charge.list_cents
-        invoice.subsidy_cents += charge.subsidy_cents
-        invoice.payable_cents += charge.payable_cents
-    if invoice.subsidy_cents > 0:
-        entry = ledger.pay_subsidy(
-            ctx,
-            award_id=award.id,
-            amount_cents=invoice.subsidy_cents,
-            memo=f"invoice {invoice.number} ({month:%Y-%m})",
-            scheme_id=award.scheme_id,
-            remaining=remaining + invoice.subsidy_cents,
-        )
-        invoice.ledger_entry_id = entry.id
-    ctx.db.flush()
     record(
         ctx,
         action="invoice.issue",
@@ -396,9 +401,18 @@ def credit(ctx: Ctx, *, invoice_id: int, list_cents: int, reason: str) -> Credit
         subsidy = min(list_cents * invoice.subsidy_cents // invoice.list_cents, open_subsidy)
         subsidy = max(subsidy, list_cents - open_payable)  # never credit more than was payable
     seq = _next_seq(ctx, CreditNote)
+    number = f"CN-{seq:06d}"
+    entry = None
+    if subsidy > 0:
+        entry = ledger.reverse_subsidy(
+            ctx,
+            award_id=award.id,
+            amount_cents=subsidy,
+            memo=f"credit note {number} on {invoice.number}",
+        )
     note = CreditNote(
         seq=seq,
-        number=f"CN-{seq:06d}",
+        number=number,
         invoice_id=invoice.id,
         reason=reason.strip(),
         issued_at=ctx.now,
@@ -406,18 +420,10 @@ def credit(ctx: Ctx, *, invoice_id: int, list_cents: int, reason: str) -> Credit
         list_cents=list_cents,
         subsidy_cents=subsidy,
         payable_cents=list_cents - subsidy,
+        ledger_entry_id=entry.id if entry else None,
     )
     ctx.db.add(note)
     ctx.db.flush()
-    if subsidy > 0:
-        entry = ledger.reverse_subsidy(
-            ctx,
-            award_id=award.id,
-            amount_cents=subsidy,
-            memo=f"credit note {note.number} on {invoice.number}",
-        )
-        note.ledger_entry_id = entry.id
-        ctx.db.flush()
     record(
         ctx,
         action="invoice.credit",
