@@ -19,7 +19,7 @@ import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import Engine, func, insert, select, text
+from sqlalchemy import Engine, func, select, text
 
 from aisc.accounts.models import Organisation, OrgCategory, Person
 from aisc.allocations.models import Allocation
@@ -30,11 +30,11 @@ from aisc.cluster.catalogue import CATALOGUE
 from aisc.cluster.models import GpuModel, Partition
 from aisc.context import Ctx
 from aisc.db.engine import make_engine, make_sessionmaker, transaction
-from aisc.db.metadata import metadata
 from aisc.db.migrate import upgrade
 from aisc.ledger.models import EntryKind, LedgerEntry
-from aisc.metering.models import UsageRecord
-from aisc.pricing.models import PriceList, PriceItem
+from aisc.metering.models import UsageBucket
+from aisc.metering.service import ingest_batch
+from aisc.pricing.models import PriceItem, PriceList
 from aisc.scheme.models import Scheme
 from aisc.scheme.schemas import SchemeCreate
 from aisc.scheme.service import init_scheme
@@ -142,28 +142,28 @@ def build(engine: Engine, projects: int, records: int, seed: int = 42) -> None:
                     created_by="bench",
                 )
             )
+    # Usage arrives as accounting batches (as a scheduler's accounting dump would), through the
+    # same ingest path as production: records stored, buckets filled.
     start = datetime(2025, 3, 1, tzinfo=UTC)
-    table = metadata.tables[UsageRecord.__tablename__]
+    factory = make_sessionmaker(engine)
     chunk = 50_000
-    with engine.begin() as conn:
-        for base in range(0, records, chunk):
-            rows = []
-            for n in range(base, min(base + chunk, records)):
-                ended = start + timedelta(seconds=rng.randrange(0, 30 * 86_400))
-                seconds = rng.randrange(60, 8 * 3600)
-                rows.append(
-                    {
-                        "key": f"bench:{n}",
-                        "source": "local",
-                        "award_id": 1 + n % projects,
-                        "gpu_model_code": H800,
-                        "gpu_seconds": seconds,
-                        "started_at": ended - timedelta(seconds=seconds),
-                        "ended_at": ended,
-                        "recorded_at": ended,
-                    }
-                )
-            conn.execute(insert(table), rows)
+    for base in range(0, records, chunk):
+        rows = []
+        for n in range(base, min(base + chunk, records)):
+            ended = start + timedelta(seconds=rng.randrange(0, 30 * 86_400))
+            seconds = rng.randrange(60, 8 * 3600)
+            rows.append(
+                {
+                    "key": f"bench:{n}",
+                    "award_id": 1 + n % projects,
+                    "gpu_model": H800,
+                    "gpu_seconds": seconds,
+                    "started_at": ended - timedelta(seconds=seconds),
+                    "ended_at": ended,
+                }
+            )
+        with transaction(factory) as db:
+            ingest_batch(Ctx(db=db, now=ended, actor="bench"), source="bench", rows=rows)
 
 
 def main() -> None:
@@ -184,8 +184,10 @@ def main() -> None:
         upgrade(engine)
         t0 = time.perf_counter()
         build(engine, args.projects, args.records)
-        print(f"{backend}: {args.records:,} usage records over {args.projects} projects "
-              f"generated in {time.perf_counter() - t0:.1f} s")  # fmt: skip
+        print(
+            f"{backend}: {args.records:,} usage records over {args.projects} projects "
+            f"ingested in {time.perf_counter() - t0:.1f} s"
+        )
         factory = make_sessionmaker(engine)
         when = datetime(2025, 4, 2, tzinfo=UTC)
         t0 = time.perf_counter()
@@ -198,7 +200,9 @@ def main() -> None:
         recon_s = time.perf_counter() - t0
         with transaction(factory) as db:
             linked = db.execute(
-                select(func.count()).where(UsageRecord.charge_id.is_not(None))
+                select(func.coalesce(func.sum(UsageBucket.records), 0)).where(
+                    UsageBucket.charge_id.is_not(None)
+                )
             ).scalar_one()
         print(
             f"monthly run: {len(result.invoices)} invoices, {linked:,} usage records charged, "

@@ -10,6 +10,7 @@ import pytest
 
 from aisc.awards import service as awards
 from aisc.billing import service as billing
+from aisc.errors import ValidationFailed
 from aisc.ledger import service as ledger
 from aisc.metering.service import record_usage
 from aisc.pricing import service as pricing
@@ -337,3 +338,56 @@ def test_the_over_award_policy_decides_at_the_gateway(world, client, cli):
     accepted = client.post("/api/v1/jobs", json=body)
     assert accepted.status_code == 201, accepted.text
     cli("scheme", "update", "--over-award", "gratis", expect=2)
+
+
+def test_buckets_rate_usage_and_late_usage_opens_the_next_generation(world, uow, engine, cli):
+    from sqlalchemy import select, text
+
+    from aisc.metering.models import UsageBucket
+    from aisc.metering.service import ingest_batch
+
+    march = datetime(2025, 3, 20, tzinfo=UTC)
+    rows = [
+        {
+            "key": f"sacct:{n}",
+            "award_id": world.pooled,
+            "gpu_model": H800,
+            "gpu_seconds": 600,
+            "started_at": march,
+            "ended_at": march,
+        }
+        for n in range(10)
+    ]
+    with uow() as ctx:
+        assert ingest_batch(ctx, source="slurm", rows=rows) == 10
+        assert ingest_batch(ctx, source="slurm", rows=rows) == 0  # the same dump again
+        with pytest.raises(ValidationFailed):
+            ingest_batch(ctx, source="slurm", rows=[rows[0], rows[0]])
+    world.usage(world.pooled, 1200, march)
+    world.run(MARCH)
+    with uow() as ctx:
+        [bucket] = ctx.db.execute(select(UsageBucket)).scalars().all()
+    assert (bucket.gpu_seconds, bucket.records, bucket.generation) == (7200, 11, 1)
+    assert bucket.charge_id is not None
+    # Late March usage: a second generation, billed with April, once.
+    world.usage(world.pooled, 300, march)
+    with uow() as ctx:
+        late = ctx.db.execute(select(UsageBucket).where(UsageBucket.generation == 2)).scalar_one()
+    assert (late.month, late.gpu_seconds, late.charge_id) == (MARCH, 300, None)
+    assert (
+        f"award {world.pooled}: 1 usage records (300 GPU-seconds) not billed"
+        in cli("billing", "reconcile", "--month", "2025-03", expect=4).output
+    )
+    world.run(APRIL)
+    _april, [line] = world.invoice(world.pooled, APRIL)
+    assert line.quantity == 300
+    assert "balanced" in cli("billing", "reconcile", "--month", "2025-04").output
+    # A bucket whose total no longer matches its records is named.
+    with engine.begin() as conn:
+        conn.execute(
+            text("UPDATE usage_buckets SET gpu_seconds = gpu_seconds - 1 WHERE generation = 1")
+        )
+    failed = cli("billing", "reconcile", "--month", "2025-03", expect=4)
+    assert (
+        f"bucket {bucket.id}: 7199 GPU-seconds in 11 records on the bucket, 7200" in failed.output
+    )

@@ -18,7 +18,7 @@ from aisc.db.engine import make_engine, make_sessionmaker, transaction
 from aisc.db.migrate import upgrade
 from aisc.errors import AiscError
 from aisc.ledger import service as ledger
-from aisc.metering.models import UsageRecord
+from aisc.metering.models import UsageBucket, UsageRecord
 from tests.billing.test_billing import Billed
 from tests.conftest import Clock
 
@@ -155,14 +155,18 @@ def check_invariants(uow, billed) -> None:
                 assert sum(n.list_cents for n in inv_notes) <= invoice.list_cents
                 assert sum(n.subsidy_cents for n in inv_notes) <= invoice.subsidy_cents
                 assert sum(n.payable_cents for n in inv_notes) <= invoice.payable_cents
-        # No usage billed twice: each charged record points at one line, and per invoice and
-        # GPU model the lines' GPU-seconds are exactly the usage they carry.
+        # No usage billed twice: each record is in one bucket, each bucket on at most one line,
+        # and per invoice and GPU model the lines' GPU-seconds are exactly the usage they carry.
+        assert (
+            db.execute(select(func.count()).where(UsageRecord.bucket_id.is_(None))).scalar_one()
+            == 0
+        )
         groups: dict[tuple[int, str], list[int]] = {}
         for line in db.execute(select(Charge).where(Charge.kind != ChargeKind.DEDICATED)).scalars():
             carried = db.execute(
-                select(func.coalesce(func.sum(UsageRecord.gpu_seconds), 0)).where(
-                    UsageRecord.charge_id == line.id
-                )
+                select(func.coalesce(func.sum(UsageRecord.gpu_seconds), 0))
+                .join(UsageBucket, UsageBucket.id == UsageRecord.bucket_id)
+                .where(UsageBucket.charge_id == line.id)
             ).scalar_one()
             group = groups.setdefault((line.invoice_id, line.gpu_model_code), [0, 0])
             group[0] += line.quantity

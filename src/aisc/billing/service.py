@@ -11,10 +11,13 @@ Charging rules (all in integer cents, rounded half up once per line):
 - each line's subsidy is ``min(rate x list (rounded down), the award's remaining commitment)``
   and the user pays the rest.
 
+Usage is billed by bucket (``aisc.metering``): the open buckets of the month and before are
+charged and closed, so the run touches buckets, never the usage records.
+
 ``run_month`` issues one invoice per award and month, numbered in sequence, and writes the
 fund's disbursement of its subsidy in the same transaction; running it again issues nothing
-twice (one invoice per award and month; every usage record is charged once, late usage on the
-next run). Usage recorded after its month was billed is charged on the next month's invoice.
+twice (one invoice per award and month; every bucket is charged once, late usage on the next
+run). Usage recorded after its month was billed is charged on the next month's invoice.
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ from aisc.billing.models import Charge, ChargeKind, CreditNote, Invoice, Notific
 from aisc.context import Ctx
 from aisc.errors import Conflict, NotFound, ValidationFailed
 from aisc.ledger import service as ledger
-from aisc.metering.models import UsageRecord
+from aisc.metering.models import UsageBucket, UsageRecord
 from aisc.money import format_hkd
 from aisc.pricing.models import PriceList
 
@@ -205,12 +208,12 @@ def run_month(ctx: Ctx, *, month: date, notifier: Any = None) -> RunResult:
     ledger.lock_scheme(ctx, scheme.id)  # one run at a time; numbers stay gapless
     result = RunResult(month=month)
     invoiced = set(ctx.db.execute(select(Invoice.award_id).where(Invoice.month == month)).scalars())
-    # Uncharged usage that ended before the month's end (late usage of earlier months too).
+    # Open buckets of the month and before (late usage of earlier months too).
     pending: dict[int, dict[str, int]] = defaultdict(dict)
     for award_id, gpu_model, seconds in ctx.db.execute(
-        select(UsageRecord.award_id, UsageRecord.gpu_model_code, func.sum(UsageRecord.gpu_seconds))
-        .where(UsageRecord.charge_id.is_(None), UsageRecord.ended_at < _midnight(end))
-        .group_by(UsageRecord.award_id, UsageRecord.gpu_model_code)
+        select(UsageBucket.award_id, UsageBucket.gpu_model_code, func.sum(UsageBucket.gpu_seconds))
+        .where(UsageBucket.charge_id.is_(None), UsageBucket.month < end)
+        .group_by(UsageBucket.award_id, UsageBucket.gpu_model_code)
     ):
         pending[award_id][gpu_model] = int(seconds)
     charged_before = dict(
@@ -245,8 +248,8 @@ def run_month(ctx: Ctx, *, month: date, notifier: Any = None) -> RunResult:
 
 
 def _link_usage(ctx: Ctx, links: dict[tuple[str, int], int], end: date) -> None:
-    """Mark the billed usage with the line that carries it: one statement, one pass over the
-    table (a join with the run's (award, model) -> line map), however many lines."""
+    """Close the billed buckets with the line that carries them: one statement (a join with
+    the run's (award, model) -> line map), however many lines; the records are not touched."""
     if not links:
         return
     mapping = (
@@ -260,15 +263,15 @@ def _link_usage(ctx: Ctx, links: dict[tuple[str, int], int], end: date) -> None:
         .cte("billed")  # WITH billed(...) AS (VALUES ...): both SQLite and PostgreSQL read it
     )
     ctx.db.execute(
-        update(UsageRecord)
+        update(UsageBucket)
         .where(
-            UsageRecord.award_id == mapping.c.award_id,
-            UsageRecord.gpu_model_code == mapping.c.gpu_model_code,
-            UsageRecord.charge_id.is_(None),
-            UsageRecord.ended_at < _midnight(end),
+            UsageBucket.award_id == mapping.c.award_id,
+            UsageBucket.gpu_model_code == mapping.c.gpu_model_code,
+            UsageBucket.charge_id.is_(None),
+            UsageBucket.month < end,
         )
         .values(charge_id=mapping.c.charge_id)
-        .execution_options(synchronize_session=False)
+        .execution_options(synchronize_session="fetch")
     )
 
 
@@ -527,9 +530,11 @@ def reconcile(ctx: Ctx, *, month: date) -> Reconciliation:
     diff = result.differences
     # Usage that should have been billed by now and was not.
     for award_id, records, seconds in ctx.db.execute(
-        select(UsageRecord.award_id, func.count(), func.sum(UsageRecord.gpu_seconds))
-        .where(UsageRecord.charge_id.is_(None), UsageRecord.ended_at < _midnight(end))
-        .group_by(UsageRecord.award_id)
+        select(
+            UsageBucket.award_id, func.sum(UsageBucket.records), func.sum(UsageBucket.gpu_seconds)
+        )
+        .where(UsageBucket.charge_id.is_(None), UsageBucket.month < end)
+        .group_by(UsageBucket.award_id)
     ):
         award = ctx.db.get(Award, award_id)
         if award is not None and award.kind is RequestKind.DEDICATED:
@@ -545,14 +550,38 @@ def reconcile(ctx: Ctx, *, month: date) -> Reconciliation:
             )
         ).scalars()
     }
-    carried = dict(
-        ctx.db.execute(
-            select(UsageRecord.charge_id, func.sum(UsageRecord.gpu_seconds))
-            .join(Charge, Charge.id == UsageRecord.charge_id)
-            .where(Charge.month == month)
-            .group_by(UsageRecord.charge_id)
-        ).all()
-    )
+    loose = ctx.db.execute(
+        select(func.count(), func.coalesce(func.sum(UsageRecord.gpu_seconds), 0)).where(
+            UsageRecord.bucket_id.is_(None), UsageRecord.ended_at < _midnight(end)
+        )
+    ).one()
+    if loose[0]:
+        diff.append(f"{loose[0]} usage records ({loose[1]} GPU-seconds) are in no bucket")
+    # What the month's lines carry, counted from the records themselves (not the buckets'
+    # running totals), and every bucket's total against its records.
+    carried: dict[int, int] = defaultdict(int)
+    for bucket_id, charge_id, total, records, summed, counted in ctx.db.execute(
+        select(
+            UsageBucket.id,
+            UsageBucket.charge_id,
+            UsageBucket.gpu_seconds,
+            UsageBucket.records,
+            func.coalesce(func.sum(UsageRecord.gpu_seconds), 0),
+            func.count(UsageRecord.id),
+        )
+        .join(Charge, Charge.id == UsageBucket.charge_id)
+        .outerjoin(UsageRecord, UsageRecord.bucket_id == UsageBucket.id)
+        .where(Charge.month == month)
+        .group_by(
+            UsageBucket.id, UsageBucket.charge_id, UsageBucket.gpu_seconds, UsageBucket.records
+        )
+    ):
+        carried[charge_id or 0] += int(summed)
+        if (int(total), int(records)) != (int(summed), int(counted)):
+            diff.append(
+                f"bucket {bucket_id}: {total} GPU-seconds in {records} records on the bucket, "
+                f"{summed} in {counted} records"
+            )
     for invoice in invoices:
         lines = lines_of(ctx, invoice)
         name = f"award {invoice.award_id} {invoice.number}"
@@ -618,8 +647,8 @@ def check_burn(ctx: Ctx, *, notifier: Any = None) -> list[Notification]:
     sent = set(ctx.db.execute(select(Notification.award_id, Notification.kind)).all())
     used = dict(
         ctx.db.execute(
-            select(UsageRecord.award_id, func.sum(UsageRecord.gpu_seconds)).group_by(
-                UsageRecord.award_id
+            select(UsageBucket.award_id, func.sum(UsageBucket.gpu_seconds)).group_by(
+                UsageBucket.award_id
             )
         ).all()
     )

@@ -1,17 +1,119 @@
-"""Record usage once per key; sums per award."""
+"""Record usage once per key, into the open bucket of its award, model and month."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections import defaultdict
+from datetime import UTC, date, datetime
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from aisc.access import authorize
 from aisc.audit.service import record
 from aisc.context import Ctx
 from aisc.db.base import row_dict
-from aisc.metering.models import UsageRecord
+from aisc.metering.models import UsageBucket, UsageRecord
+
+
+def month_of(moment: datetime) -> date:
+    """The month (its first day, in UTC) a usage record belongs to: the month it ended in."""
+    moment = moment.astimezone(UTC)
+    return date(moment.year, moment.month, 1)
+
+
+def open_bucket(ctx: Ctx, *, award_id: int, gpu_model: str, month: date) -> UsageBucket:
+    """The bucket usage of (award, model, month) goes into now: the open one, locked, or a new
+    generation when the last one has been billed."""
+    found = ctx.db.execute(
+        select(UsageBucket)
+        .where(
+            UsageBucket.award_id == award_id,
+            UsageBucket.gpu_model_code == gpu_model,
+            UsageBucket.month == month,
+            UsageBucket.charge_id.is_(None),
+        )
+        .with_for_update()
+    ).scalar_one_or_none()
+    if found is not None:
+        return found
+    last = ctx.db.execute(
+        select(func.coalesce(func.max(UsageBucket.generation), 0)).where(
+            UsageBucket.award_id == award_id,
+            UsageBucket.gpu_model_code == gpu_model,
+            UsageBucket.month == month,
+        )
+    ).scalar_one()
+    bucket = UsageBucket(
+        award_id=award_id,
+        gpu_model_code=gpu_model,
+        month=month,
+        generation=int(last) + 1,
+        gpu_seconds=0,
+        records=0,
+    )
+    ctx.db.add(bucket)
+    ctx.db.flush()
+    return bucket
+
+
+def ingest_batch(ctx: Ctx, *, source: str, rows: list[dict[str, Any]]) -> int:
+    """Ingest a batch of accounting (e.g. a dump of finished jobs): records whose key is new are
+    stored and added to their buckets; known keys are skipped. One audit event per batch.
+
+    Each row: key, award_id, gpu_model, gpu_seconds, started_at, ended_at, job_id (optional).
+    Returns how many records were new.
+    """
+    keys = [r["key"] for r in rows]
+    if len(set(keys)) != len(keys):
+        from aisc.errors import ValidationFailed
+
+        raise ValidationFailed("rows: a batch repeats a key", field="rows")
+    known: set[str] = set()
+    for start in range(0, len(keys), 5000):
+        chunk = keys[start : start + 5000]
+        known.update(
+            ctx.db.execute(select(UsageRecord.key).where(UsageRecord.key.in_(chunk))).scalars()
+        )
+    fresh = [r for r in rows if r["key"] not in known]
+    totals: dict[tuple[int, str, date], list[int]] = defaultdict(lambda: [0, 0])
+    for r in fresh:
+        total = totals[(r["award_id"], r["gpu_model"], month_of(r["ended_at"]))]
+        total[0] += max(0, r["gpu_seconds"])
+        total[1] += 1
+    bucket_ids = {}
+    for (award_id, gpu_model, month), (seconds, count) in sorted(totals.items()):
+        bucket = open_bucket(ctx, award_id=award_id, gpu_model=gpu_model, month=month)
+        bucket.gpu_seconds += seconds
+        bucket.records += count
+        bucket_ids[(award_id, gpu_model, month)] = bucket.id
+    ctx.db.flush()
+    values = [
+        {
+            "key": r["key"],
+            "source": source,
+            "job_id": r.get("job_id"),
+            "award_id": r["award_id"],
+            "gpu_model_code": r["gpu_model"],
+            "gpu_seconds": max(0, r["gpu_seconds"]),
+            "started_at": r["started_at"],
+            "ended_at": r["ended_at"],
+            "recorded_at": ctx.now,
+            "bucket_id": bucket_ids[(r["award_id"], r["gpu_model"], month_of(r["ended_at"]))],
+        }
+        for r in fresh
+    ]
+    for start in range(0, len(values), 5000):
+        ctx.db.execute(insert(UsageRecord), values[start : start + 5000])
+    if fresh:
+        record(
+            ctx,
+            action="usage.ingest",
+            object_type="usage",
+            object_id=source,
+            after={"records": len(fresh), "skipped": len(rows) - len(fresh)},
+        )
+    return len(fresh)
 
 
 def record_usage(
@@ -29,16 +131,21 @@ def record_usage(
     """Store one usage record; a key already recorded is ignored (returns None)."""
     if ctx.db.execute(select(UsageRecord.id).where(UsageRecord.key == key)).first():
         return None
+    seconds = max(0, gpu_seconds)
+    bucket = open_bucket(ctx, award_id=award_id, gpu_model=gpu_model, month=month_of(ended_at))
+    bucket.gpu_seconds += seconds
+    bucket.records += 1
     usage = UsageRecord(
         key=key,
         source=source,
         job_id=job_id,
         award_id=award_id,
         gpu_model_code=gpu_model,
-        gpu_seconds=max(0, gpu_seconds),
+        gpu_seconds=seconds,
         started_at=started_at,
         ended_at=ended_at,
         recorded_at=ctx.now,
+        bucket_id=bucket.id,
     )
     ctx.db.add(usage)
     ctx.db.flush()

@@ -178,6 +178,43 @@ def upgrade() -> None:
             batch_op.f("ix_credit_notes_invoice_id"), ["invoice_id"], unique=False
         )
 
+    op.create_table(
+        "usage_buckets",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("award_id", sa.Integer(), nullable=False),
+        sa.Column("gpu_model_code", sa.String(length=50), nullable=False),
+        sa.Column("month", sa.Date(), nullable=False),
+        sa.Column("generation", sa.Integer(), nullable=False),
+        sa.Column("gpu_seconds", sa.BigInteger(), nullable=False),
+        sa.Column("records", sa.Integer(), nullable=False),
+        sa.Column("charge_id", sa.Integer(), nullable=True),
+        sa.CheckConstraint(
+            "gpu_seconds >= 0", name=op.f("ck_usage_buckets_gpu_seconds_non_negative")
+        ),
+        sa.ForeignKeyConstraint(
+            ["award_id"], ["awards.id"], name=op.f("fk_usage_buckets_award_id_awards")
+        ),
+        sa.ForeignKeyConstraint(
+            ["charge_id"], ["charges.id"], name=op.f("fk_usage_buckets_charge_id_charges")
+        ),
+        sa.ForeignKeyConstraint(
+            ["gpu_model_code"],
+            ["gpu_models.code"],
+            name=op.f("fk_usage_buckets_gpu_model_code_gpu_models"),
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_usage_buckets")),
+        sa.UniqueConstraint(
+            "award_id",
+            "gpu_model_code",
+            "month",
+            "generation",
+            name=op.f("uq_usage_buckets_award_id"),
+        ),
+    )
+    with op.batch_alter_table("usage_buckets", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_usage_buckets_award_id"), ["award_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_usage_buckets_charge_id"), ["charge_id"], unique=False)
+
     with op.batch_alter_table("schemes", schema=None) as batch_op:
         batch_op.add_column(
             sa.Column(
@@ -185,23 +222,18 @@ def upgrade() -> None:
             )
         )
 
-    if op.get_bind().dialect.name == "postgresql":
-        # Room on each page so that billing's one update per record stays on the page (HOT).
-        op.execute("ALTER TABLE usage_records SET (fillfactor = 70)")
     with op.batch_alter_table("usage_records", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("charge_id", sa.Integer(), nullable=True))
+        batch_op.add_column(sa.Column("bucket_id", sa.Integer(), nullable=True))
+        batch_op.create_index(batch_op.f("ix_usage_records_bucket_id"), ["bucket_id"], unique=False)
         batch_op.create_foreign_key(
-            batch_op.f("fk_usage_records_charge_id_charges"), "charges", ["charge_id"], ["id"]
+            batch_op.f("fk_usage_records_bucket_id_usage_buckets"),
+            "usage_buckets",
+            ["bucket_id"],
+            ["id"],
         )
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("usage_records", schema=None) as batch_op:
-        batch_op.drop_constraint(
-            batch_op.f("fk_usage_records_charge_id_charges"), type_="foreignkey"
-        )
-        batch_op.drop_column("charge_id")
-
     with op.batch_alter_table("ledger_entries", recreate="auto") as batch_op:
         batch_op.drop_constraint(op.f("ck_ledger_entries_entry_kind"), type_="check")
         batch_op.drop_constraint(op.f("ck_ledger_entries_award_entries_name_award"), type_="check")
@@ -214,9 +246,21 @@ def downgrade() -> None:
             "(kind IN ('commitment', 'disbursement', 'release')) = (award_id IS NOT NULL)",
         )
 
+    with op.batch_alter_table("usage_records", schema=None) as batch_op:
+        batch_op.drop_constraint(
+            batch_op.f("fk_usage_records_bucket_id_usage_buckets"), type_="foreignkey"
+        )
+        batch_op.drop_index(batch_op.f("ix_usage_records_bucket_id"))
+        batch_op.drop_column("bucket_id")
+
     with op.batch_alter_table("schemes", schema=None) as batch_op:
         batch_op.drop_column("over_award_policy")
 
+    with op.batch_alter_table("usage_buckets", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_usage_buckets_charge_id"))
+        batch_op.drop_index(batch_op.f("ix_usage_buckets_award_id"))
+
+    op.drop_table("usage_buckets")
     with op.batch_alter_table("credit_notes", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_credit_notes_invoice_id"))
 
