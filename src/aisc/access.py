@@ -239,6 +239,24 @@ class Access:
 _KINDS = {"member": A.MEMBER, "pi": A.PI, "reviewer": A.REVIEWER}
 
 
+def awards_in_reach(access: Access, award_id: Any) -> Any | None:
+    """A condition on an award-id column: only awards of projects in reach (None: all)."""
+    from aisc.awards.models import Award
+
+    reach = access.application_ids()
+    if reach is None:
+        return None
+    return award_id.in_(select(Award.id).where(Award.application_id.in_(reach)))
+
+
+def project_of(ctx: Ctx, award_id: int | None) -> int | None:
+    """The application (project) an award belongs to, for ``Access.covers``."""
+    from aisc.awards.models import Award
+
+    award = ctx.db.get(Award, award_id) if award_id is not None else None
+    return award.application_id if award is not None else None
+
+
 def _related(kind: str, principal: Principal) -> Select[Any]:
     from aisc.applications.models import ProjectMember, ProjectRole
     from aisc.review.models import ReviewAssignment

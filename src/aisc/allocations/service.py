@@ -18,7 +18,7 @@ from decimal import Decimal
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from aisc.access import acting_person, authorize, visible
+from aisc.access import acting_person, authorize, awards_in_reach, project_of, visible
 from aisc.accounts.models import Role
 from aisc.accounts.service import get_person, require_role
 from aisc.allocations.models import Allocation, AllocationState
@@ -96,13 +96,12 @@ def get_allocation(ctx: Ctx, *, allocation_id: int) -> Allocation:
     """The allocation, if the principal may see it (the project's members and staff)."""
     access = authorize(ctx, "allocation.read")
     allocation = ctx.db.get(Allocation, allocation_id)
-    award = ctx.db.get(Award, allocation.award_id) if allocation else None
     return visible(
         access,
         allocation,
         f"allocation {allocation_id}",
         field="allocation_id",
-        application_id=award.application_id if award else None,
+        application_id=project_of(ctx, allocation.award_id if allocation else None),
     )
 
 
@@ -117,11 +116,9 @@ def list_allocations(
 ) -> list[AllocationRead]:
     access = authorize(ctx, "allocation.read")
     query = select(Allocation).order_by(Allocation.id)
-    reach = access.application_ids()
-    if reach is not None:
-        query = query.join(Award, Award.id == Allocation.award_id).where(
-            Award.application_id.in_(reach)
-        )
+    scope = awards_in_reach(access, Allocation.award_id)
+    if scope is not None:
+        query = query.where(scope)
     if award_id is not None:
         query = query.where(Allocation.award_id == award_id)
     if partition is not None:

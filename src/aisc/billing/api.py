@@ -135,6 +135,25 @@ def get_invoice(invoice_id: IdPath, uow: Uow) -> InvoiceRead:
         return read_invoice(ctx, service.view_invoice(ctx, invoice_id=invoice_id))
 
 
+def _statement(uow: Uow, invoice_id: int, fmt: str) -> Response:
+    with uow() as ctx:
+        invoice = service.view_invoice(ctx, invoice_id=invoice_id)
+        award = ctx.db.get(Award, invoice.award_id)
+        assert award is not None
+        parts = (
+            invoice,
+            award,
+            service.lines_of(ctx, invoice),
+            service.credit_notes_of(ctx, invoice),
+        )
+        body: str | bytes = statement_csv(*parts) if fmt == "csv" else statement_pdf(*parts)
+    return Response(
+        body,
+        media_type="text/csv" if fmt == "csv" else "application/pdf",
+        headers={"Content-Disposition": f'attachment; filename="{invoice.number}.{fmt}"'},
+    )
+
+
 @router.get(
     "/invoices/{invoice_id}/statement.csv",
     response_class=Response,
@@ -142,18 +161,7 @@ def get_invoice(invoice_id: IdPath, uow: Uow) -> InvoiceRead:
     dependencies=[requires("billing.read")],
 )
 def statement_as_csv(invoice_id: IdPath, uow: Uow) -> Response:
-    with uow() as ctx:
-        invoice = service.view_invoice(ctx, invoice_id=invoice_id)
-        award = ctx.db.get(Award, invoice.award_id)
-        assert award is not None
-        text = statement_csv(
-            invoice, award, service.lines_of(ctx, invoice), service.credit_notes_of(ctx, invoice)
-        )
-    return Response(
-        text,
-        media_type="text/csv",
-        headers={"Content-Disposition": f'attachment; filename="{invoice.number}.csv"'},
-    )
+    return _statement(uow, invoice_id, "csv")
 
 
 @router.get(
@@ -163,18 +171,7 @@ def statement_as_csv(invoice_id: IdPath, uow: Uow) -> Response:
     dependencies=[requires("billing.read")],
 )
 def statement_as_pdf(invoice_id: IdPath, uow: Uow) -> Response:
-    with uow() as ctx:
-        invoice = service.view_invoice(ctx, invoice_id=invoice_id)
-        award = ctx.db.get(Award, invoice.award_id)
-        assert award is not None
-        data = statement_pdf(
-            invoice, award, service.lines_of(ctx, invoice), service.credit_notes_of(ctx, invoice)
-        )
-    return Response(
-        data,
-        media_type="application/pdf",
-        headers={"Content-Disposition": f'attachment; filename="{invoice.number}.pdf"'},
-    )
+    return _statement(uow, invoice_id, "pdf")
 
 
 @router.post(

@@ -31,7 +31,7 @@ from typing import Any
 
 from sqlalchemy import Integer, String, column, func, select, update, values
 
-from aisc.access import authorize, visible
+from aisc.access import authorize, awards_in_reach, project_of, visible
 from aisc.allocations.models import Allocation
 from aisc.applications.models import RequestKind
 from aisc.audit.service import record
@@ -449,13 +449,12 @@ def credit(ctx: Ctx, *, invoice_id: int, list_cents: int, reason: str) -> Credit
 def view_invoice(ctx: Ctx, *, invoice_id: int) -> Invoice:
     access = authorize(ctx, "billing.read")
     invoice = ctx.db.get(Invoice, invoice_id)
-    award = ctx.db.get(Award, invoice.award_id) if invoice else None
     return visible(
         access,
         invoice,
         f"invoice {invoice_id}",
         field="invoice_id",
-        application_id=award.application_id if award else None,
+        application_id=project_of(ctx, invoice.award_id if invoice else None),
     )
 
 
@@ -469,11 +468,9 @@ def list_invoices(
 ) -> list[Invoice]:
     access = authorize(ctx, "billing.read")
     query = select(Invoice).order_by(Invoice.seq)
-    reach = access.application_ids()
-    if reach is not None:
-        query = query.join(Award, Award.id == Invoice.award_id).where(
-            Award.application_id.in_(reach)
-        )
+    scope = awards_in_reach(access, Invoice.award_id)
+    if scope is not None:
+        query = query.where(scope)
     if award_id is not None:
         query = query.where(Invoice.award_id == award_id)
     if month is not None:
@@ -699,11 +696,9 @@ def list_notifications(
 ) -> list[Notification]:
     access = authorize(ctx, "billing.read")
     query = select(Notification).order_by(Notification.id)
-    reach = access.application_ids()
-    if reach is not None:
-        query = query.join(Award, Award.id == Notification.award_id).where(
-            Award.application_id.in_(reach)
-        )
+    scope = awards_in_reach(access, Notification.award_id)
+    if scope is not None:
+        query = query.where(scope)
     if award_id is not None:
         query = query.where(Notification.award_id == award_id)
     return list(ctx.db.execute(query.limit(limit).offset(offset)).scalars())

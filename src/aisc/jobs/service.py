@@ -14,7 +14,7 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from aisc.access import acting_person, authorize, permit, visible
+from aisc.access import acting_person, authorize, awards_in_reach, permit, project_of, visible
 from aisc.accounts.service import get_person
 from aisc.allocations.models import Allocation, AllocationState
 from aisc.allocations.service import effective_state
@@ -46,13 +46,12 @@ def get_job(ctx: Ctx, *, job_id: int) -> Job:
     """The job, if the principal may see it (the project's members, operators, the auditor)."""
     access = authorize(ctx, "job.read")
     job = ctx.db.get(Job, job_id)
-    award = ctx.db.get(Award, job.award_id) if job else None
     return visible(
         access,
         job,
         f"job {job_id}",
         field="job_id",
-        application_id=award.application_id if award else None,
+        application_id=project_of(ctx, job.award_id if job else None),
     )
 
 
@@ -66,9 +65,9 @@ def list_jobs(
 ) -> list[Job]:
     access = authorize(ctx, "job.read")
     query = select(Job).order_by(Job.id)
-    reach = access.application_ids()
-    if reach is not None:
-        query = query.join(Award, Award.id == Job.award_id).where(Award.application_id.in_(reach))
+    scope = awards_in_reach(access, Job.award_id)
+    if scope is not None:
+        query = query.where(scope)
     if award_id is not None:
         query = query.where(Job.award_id == award_id)
     if state is not None:

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
-from aisc.access import authorize
+from aisc.access import authorize, awards_in_reach
 from aisc.audit.service import record
 from aisc.context import Ctx
 from aisc.db.base import row_dict
@@ -173,15 +173,11 @@ def list_usage(
     offset: int = 0,
 ) -> list[UsageRecord]:
     """Usage records the principal may see (the project's members and staff)."""
-    from aisc.awards.models import Award
-
     access = authorize(ctx, "usage.read")
     query = select(UsageRecord).order_by(UsageRecord.id)
-    reach = access.application_ids()
-    if reach is not None:
-        query = query.join(Award, Award.id == UsageRecord.award_id).where(
-            Award.application_id.in_(reach)
-        )
+    scope = awards_in_reach(access, UsageRecord.award_id)
+    if scope is not None:
+        query = query.where(scope)
     if award_id is not None:
         query = query.where(UsageRecord.award_id == award_id)
     if job_id is not None:
