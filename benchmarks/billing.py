@@ -25,7 +25,8 @@ from aisc.accounts.models import Organisation, OrgCategory, Person
 from aisc.allocations.models import Allocation
 from aisc.applications.models import Application, ApplicationStatus, Domain, RequestKind
 from aisc.awards.models import Award, AwardStatus
-from aisc.billing import service as billing
+from aisc.billing import charging
+from aisc.billing import reconcile as reconciler
 from aisc.cluster.catalogue import CATALOGUE
 from aisc.cluster.models import GpuModel, Partition
 from aisc.context import Ctx
@@ -192,11 +193,11 @@ def main() -> None:
         when = datetime(2025, 4, 2, tzinfo=UTC)
         t0 = time.perf_counter()
         with transaction(factory) as db:
-            result = billing.run_month(Ctx(db=db, now=when, actor="bench"), month=MONTH)
+            result = charging.run_month(Ctx(db=db, now=when, actor="bench"), month=MONTH)
         run_s = time.perf_counter() - t0
         t0 = time.perf_counter()
         with transaction(factory) as db:
-            found = billing.reconcile(Ctx(db=db, now=when, actor="bench"), month=MONTH)
+            found = reconciler.reconcile(Ctx(db=db, now=when, actor="bench"), month=MONTH)
         recon_s = time.perf_counter() - t0
         with transaction(factory) as db:
             linked = db.execute(

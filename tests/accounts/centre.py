@@ -80,7 +80,8 @@ class Centre(World):
                 )
         clock.advance(days=25)  # into April: March can be billed
         with uow() as ctx:
-            from aisc.billing.service import list_invoices, run_month
+            from aisc.billing.charging import run_month
+            from aisc.billing.service import list_invoices
 
             run_month(ctx, month=date(2025, 3, 1))
             found_invoices = {i.award_id: i.id for i in list_invoices(ctx)}

@@ -7,7 +7,7 @@ import threading
 from datetime import UTC, datetime
 from email import message_from_bytes
 
-from aisc.billing import service as billing
+from aisc.billing import alerts
 from aisc.billing.notify import FileNotifier, SmtpNotifier, notifier_from_settings
 from aisc.settings import Settings
 from tests.billing.test_billing import Billed
@@ -56,7 +56,7 @@ def test_burn_alerts_are_mailed_to_the_project_team(uow, clock, tmp_path):
         mailer = notifier_from_settings(settings)
         assert isinstance(mailer, SmtpNotifier)
         with uow() as ctx:
-            [note] = billing.check_burn(ctx, notifier=mailer)
+            [note] = alerts.check_burn(ctx, notifier=mailer)
         assert note.channel == "smtp"
         [raw] = server.messages  # type: ignore[attr-defined]
         mail = message_from_bytes(raw)

@@ -7,7 +7,8 @@ from fastapi import APIRouter, Query, Request, status
 from fastapi.responses import Response
 
 from aisc.awards.models import Award
-from aisc.billing import service
+from aisc.billing import alerts, charging, credits, months, service
+from aisc.billing import reconcile as reconciler
 from aisc.billing.models import Invoice
 from aisc.billing.notify import notifier_from_settings
 from aisc.billing.schemas import (
@@ -51,10 +52,10 @@ def pct(part: int, whole: int) -> str | None:
 @router.post("/billing/runs", response_model=RunRead, dependencies=[requires("billing.run")])
 def run(data: RunIn, request: Request, uow: Uow) -> RunRead:
     """Bill a finished month: one invoice per award, numbered; running it again issues nothing."""
-    month = service.parse_month(data.month)
+    month = months.parse_month(data.month)
     notifier = notifier_from_settings(request.app.state.settings)
     with uow() as ctx:
-        result = service.run_month(ctx, month=month, notifier=notifier)
+        result = charging.run_month(ctx, month=month, notifier=notifier)
         return RunRead(
             month=f"{month:%Y-%m}",
             issued=[read_invoice(ctx, i) for i in result.invoices],
@@ -71,7 +72,7 @@ def run(data: RunIn, request: Request, uow: Uow) -> RunRead:
 def reconciliation(uow: Uow, month: str = Query(pattern=r"^\d{4}-\d{2}$")) -> ReconciliationRead:
     """Usage = charges = invoice lines = ledger disbursements, to the cent; differences named."""
     with uow() as ctx:
-        found = service.reconcile(ctx, month=service.parse_month(month))
+        found = reconciler.reconcile(ctx, month=months.parse_month(month))
         return ReconciliationRead(
             month=month,
             balanced=found.balanced,
@@ -120,7 +121,7 @@ def list_invoices(
         rows = service.list_invoices(
             ctx,
             award_id=award_id,
-            month=service.parse_month(month) if month else None,
+            month=months.parse_month(month) if month else None,
             limit=page.limit,
             offset=page.offset,
         )
@@ -183,7 +184,7 @@ def statement_as_pdf(invoice_id: IdPath, uow: Uow) -> Response:
 def credit(invoice_id: IdPath, data: CreditIn, uow: Uow) -> CreditNoteRead:
     """Correct an issued invoice: the credit note references it; the invoice never changes."""
     with uow() as ctx:
-        note = service.credit(
+        note = credits.credit(
             ctx, invoice_id=invoice_id, list_cents=hkd_to_cents(data.amount_hkd), reason=data.reason
         )
         return CreditNoteRead.model_validate(note)
@@ -197,7 +198,7 @@ def credit(invoice_id: IdPath, data: CreditIn, uow: Uow) -> CreditNoteRead:
 def notifications(uow: Uow, page: PageDep, award_id: IdQuery = None) -> list[NotificationRead]:
     """Burn alerts (50, 80, 100% of an award), as stored and delivered."""
     with uow() as ctx:
-        rows = service.list_notifications(
+        rows = alerts.list_notifications(
             ctx, award_id=award_id, limit=page.limit, offset=page.offset
         )
         return [NotificationRead.model_validate(n) for n in rows]

@@ -23,10 +23,15 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
+from aisc.awards.models import AwardStatus
 from aisc.db.base import Base, UTCDateTime, enum_column
 
 _SPLIT = "list_cents = subsidy_cents + payable_cents"
 _NON_NEGATIVE = "subsidy_cents >= 0 AND payable_cents >= 0"
+
+
+# Awards whose dedicated allocations are charged (and whose burn is watched).
+CHARGED_STATUSES = (AwardStatus.ACTIVE, AwardStatus.SUSPENDED, AwardStatus.COMPLETED)
 
 
 class ChargeKind(enum.StrEnum):

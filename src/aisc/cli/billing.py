@@ -8,7 +8,8 @@ from pathlib import Path
 import typer
 
 from aisc.awards.models import Award
-from aisc.billing import service
+from aisc.billing import alerts, charging, credits, months, service
+from aisc.billing import reconcile as reconciler
 from aisc.billing.api import pct, read_invoice
 from aisc.billing.notify import notifier_from_settings
 from aisc.billing.schemas import CreditNoteRead, NotificationRead
@@ -34,9 +35,9 @@ def run(
     month: str = typer.Option(..., help="YYYY-MM, a finished month"), as_json: bool = JsonOpt
 ) -> None:
     """Issue the month's invoices (one per award); running it again issues nothing twice."""
-    when = service.parse_month(month)
+    when = months.parse_month(month)
     with uow() as ctx:
-        result = service.run_month(
+        result = charging.run_month(
             ctx, month=when, notifier=notifier_from_settings(state().settings)
         )
         rows = [read_invoice(ctx, i) for i in result.invoices]
@@ -56,7 +57,7 @@ def run(
 def reconcile(month: str = typer.Option(..., help="YYYY-MM"), as_json: bool = JsonOpt) -> None:
     """Usage = charges = invoice lines = ledger disbursements; non-zero exit on any difference."""
     with uow() as ctx:
-        found = service.reconcile(ctx, month=service.parse_month(month))
+        found = reconciler.reconcile(ctx, month=months.parse_month(month))
     summary = {k: v for k, v in vars(found).items() if k != "month"}
     if as_json:
         typer.echo(json.dumps({"month": month, "balanced": found.balanced, **summary}, indent=2))
@@ -91,7 +92,7 @@ def invoices(
             for i in service.list_invoices(
                 ctx,
                 award_id=award,
-                month=service.parse_month(month) if month else None,
+                month=months.parse_month(month) if month else None,
                 limit=limit,
                 offset=offset,
             )
@@ -148,7 +149,7 @@ def credit(
 ) -> None:
     """Issue a credit note against an invoice (the invoice itself never changes)."""
     with uow() as ctx:
-        note = service.credit(
+        note = credits.credit(
             ctx, invoice_id=invoice_id, list_cents=hkd_to_cents(amount), reason=reason
         )
         emit_one(CreditNoteRead.model_validate(note), as_json)
@@ -160,7 +161,7 @@ def notifications(award: int = typer.Option(None), as_json: bool = JsonOpt) -> N
     with uow() as ctx:
         rows = [
             NotificationRead.model_validate(n)
-            for n in service.list_notifications(ctx, award_id=award)
+            for n in alerts.list_notifications(ctx, award_id=award)
         ]
     emit_list(rows, ["id", "award_id", "kind", "created_at", "channel", "message"], as_json)
 

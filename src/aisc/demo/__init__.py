@@ -29,6 +29,9 @@ from aisc.accounts.schemas import OrganisationCreate, PersonCreate
 from aisc.applications import service as applications
 from aisc.applications.schemas import ApplicationCreate
 from aisc.awards import service as awards
+from aisc.billing import charging, credits
+from aisc.billing import reconcile as reconciler
+from aisc.billing.months import next_month
 from aisc.cluster.catalogue import H800, L40S
 from aisc.cluster.inventory import import_inventory
 from aisc.cluster.service import ensure_catalogue
@@ -436,9 +439,9 @@ def _demo_billing(builder: Builder) -> DemoBilling:
     first = date(2024, 12, 1)
     months = []
     month = first
-    while billing.next_month(month) <= DEMO_PRESENT:
+    while next_month(month) <= DEMO_PRESENT:
         months.append(month)
-        month = billing.next_month(month)
+        month = next_month(month)
     with builder.step(_at(DEMO_PRESENT)) as ctx:
         rows = ctx.db.execute(
             select(Allocation, Award)
@@ -448,7 +451,7 @@ def _demo_billing(builder: Builder) -> DemoBilling:
         ).all()
     for n, (alloc, award) in enumerate(rows):
         for month in months:
-            end = billing.next_month(month)
+            end = next_month(month)
             days = (min(alloc.end_date, end) - max(alloc.start_date, month)).days
             if days <= 0:
                 continue
@@ -478,13 +481,13 @@ def _demo_billing(builder: Builder) -> DemoBilling:
                     )
     invoices = []
     for month in months:
-        with builder.step(_at(billing.next_month(month) + timedelta(days=1), 9)) as ctx:
-            invoices += billing.run_month(ctx, month=month).invoices
+        with builder.step(_at(next_month(month) + timedelta(days=1), 9)) as ctx:
+            invoices += charging.run_month(ctx, month=month).invoices
     notes = 0
     if invoices:
         with builder.step(_at(months[-1] + timedelta(days=5), 11)) as ctx:
             target = invoices[len(invoices) // 2]
-            billing.credit(
+            credits.credit(
                 ctx,
                 invoice_id=target.id,
                 list_cents=min(target.list_cents, 1_500_000),
@@ -494,7 +497,7 @@ def _demo_billing(builder: Builder) -> DemoBilling:
     balanced = True
     with builder.step(_at(DEMO_PRESENT)) as ctx:
         for month in months:
-            balanced = balanced and billing.reconcile(ctx, month=month).balanced
+            balanced = balanced and reconciler.reconcile(ctx, month=month).balanced
         busy = billing.busy_vs_reserved(ctx, today=months[-1] + timedelta(days=30))
     reserved = sum(b.reserved_gpu_seconds for b in busy)
     used = sum(b.busy_gpu_seconds for b in busy)

@@ -13,6 +13,7 @@ from aisc.access import authorize, awards_in_reach
 from aisc.audit.service import record
 from aisc.context import Ctx
 from aisc.db.base import row_dict
+from aisc.errors import ValidationFailed
 from aisc.metering.models import UsageBucket, UsageRecord
 
 
@@ -66,8 +67,6 @@ def ingest_batch(ctx: Ctx, *, source: str, rows: list[dict[str, Any]]) -> int:
     """
     keys = [r["key"] for r in rows]
     if len(set(keys)) != len(keys):
-        from aisc.errors import ValidationFailed
-
         raise ValidationFailed("rows: a batch repeats a key", field="rows")
     known: set[str] = set()
     for start in range(0, len(keys), 5000):
