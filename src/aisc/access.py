@@ -76,6 +76,7 @@ _GRANTS: dict[str, tuple[Grant, ...]] = {
     "person.manage": (R.SECRETARIAT, R.OPERATOR),
     "cluster.read": (A.SIGNED_IN,),
     "cluster.manage": (R.OPERATOR,),
+    "cluster.provision": (R.OPERATOR,),
     "price.read": (A.ANYONE,),
     "price.manage": (R.FINANCE,),
     "application.read": (R.SECRETARIAT, R.FINANCE, R.AUDITOR, A.MEMBER, A.REVIEWER),

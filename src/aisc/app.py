@@ -23,9 +23,8 @@ from aisc import __version__
 from aisc.context import Clock, utcnow
 from aisc.db.engine import engine_from_settings, make_sessionmaker, transaction
 from aisc.errors import AiscError
-from aisc.executors.local import LocalExecutor
 from aisc.http import ERROR_RESPONSES, validation_body
-from aisc.scheduling.loop import JobRunner
+from aisc.scheduling.runners import Runner, make_runner
 from aisc.settings import Settings
 
 API_PREFIX = "/api/v1"
@@ -117,12 +116,7 @@ def create_app(
     app.state.engine = engine
     app.state.sessionmaker = make_sessionmaker(engine)
     app.state.clock = clock
-    app.state.runner = JobRunner(
-        app.state.sessionmaker,
-        LocalExecutor(settings.effective_run_dir),
-        clock,
-        grace_seconds=settings.preemption_grace_s,
-    )
+    app.state.runner = make_runner(settings, app.state.sessionmaker, clock)
 
     app.mount(DOCS_ASSETS, StaticFiles(directory=_swagger_assets()), name="docs-assets")
 
@@ -183,6 +177,7 @@ def create_app(
     from aisc.pricing.api import router as pricing_router
     from aisc.review.api import router as review_router
     from aisc.scheme.api import router as scheme_router
+    from aisc.slurm.api import router as slurm_router
 
     for router in (
         scheme_router,
@@ -194,6 +189,7 @@ def create_app(
         awards_router,
         allocations_router,
         jobs_router,
+        slurm_router,
         metering_router,
         billing_router,
         ledger_router,
@@ -258,7 +254,7 @@ def _home_page(app: FastAPI) -> str:
 class SchedulerThread:
     """Ticks the job runner every ``interval`` seconds until stopped."""
 
-    def __init__(self, runner: JobRunner, interval: float) -> None:
+    def __init__(self, runner: Runner, interval: float) -> None:
         self.runner = runner
         self.interval = interval
         self._stop = threading.Event()
@@ -287,7 +283,7 @@ def _metrics(app: FastAPI) -> str:
 
     from aisc.jobs.models import Job, JobState
 
-    runner: JobRunner = app.state.runner
+    runner: Runner = app.state.runner
     with transaction(app.state.sessionmaker) as db:
         counts = dict(db.execute(select(Job.state, func.count()).group_by(Job.state)).all())
         gpus = db.execute(

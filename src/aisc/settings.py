@@ -7,6 +7,7 @@ Domain code never reads ``os.environ``: the edge (CLI, ASGI app factory, tests) 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -54,6 +55,44 @@ class Settings(BaseSettings):
         "plain HTTP); turn off only for a test server on another host without TLS",
     )
 
+    executor: Literal["local", "slurm"] = Field(
+        default="local",
+        description="where jobs run: local subprocesses (the embedded default) or a Slurm cluster",
+    )
+    slurm_cluster: str = Field(
+        default="slurm", min_length=1, max_length=64, description="the cluster's name in usage keys"
+    )
+    slurm_rest_url: str | None = Field(
+        default=None, description="slurmrestd, e.g. http://127.0.0.1:6820; unset: sbatch only"
+    )
+    slurm_jwt_key_file: Path | None = Field(
+        default=None,
+        description="the cluster's JWT key: aisc signs a short token per submitting user",
+    )
+    slurm_token: SecretStr | None = Field(
+        default=None, description="a fixed slurmrestd token (instead of the key file)"
+    )
+    slurm_token_user: str | None = Field(default=None, description="the fixed token's user")
+    slurm_bin_dir: Path | None = Field(
+        default=None, description="where sbatch, sacct, sacctmgr ... live (default: PATH)"
+    )
+    slurm_job_root: Path | None = Field(
+        default=None,
+        description="job directories and logs, on a file system the nodes share "
+        "(default data_dir/slurm-jobs)",
+    )
+    slurm_account_prefix: str = Field(
+        default="award-",
+        pattern=r"^[a-z][a-z0-9-]{0,19}$",
+        description="Slurm accounts, QOS and reservations of awards are named PREFIX<award id>",
+    )
+    slurm_sync_interval_s: float = Field(default=300.0, gt=0, le=86_400)
+    slurm_gres_types: dict[str, str] = Field(
+        default_factory=dict,
+        description="GPU model code -> Slurm GRES type (default: the code's first part, "
+        "lower-cased: H800-SXM5-80GB -> h800)",
+    )
+
     @field_validator("database_url")
     @classmethod
     def _normalise_url(cls, value: str | None) -> str | None:
@@ -69,6 +108,14 @@ class Settings(BaseSettings):
     @property
     def effective_run_dir(self) -> Path:
         return self.run_dir or self.data_dir / "runs"
+
+    @property
+    def effective_slurm_job_root(self) -> Path:
+        return self.slurm_job_root or self.data_dir / "slurm-jobs"
+
+    def gres_type(self, gpu_model: str) -> str:
+        """The Slurm GRES type of a platform GPU model."""
+        return self.slurm_gres_types.get(gpu_model) or gpu_model.split("-", 1)[0].lower()
 
     @property
     def effective_database_url(self) -> str:

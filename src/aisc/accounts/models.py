@@ -61,6 +61,8 @@ class Person(Base):
     failed_logins: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     is_active: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
+    # The person's login on the cluster (a POSIX user name): how Slurm knows them.
+    username: Mapped[str | None] = mapped_column(String(32), unique=True)
 
     roles: Mapped[list[PersonRole]] = relationship(
         back_populates="person",

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field
 
@@ -35,9 +35,21 @@ class OrganisationRead(ReadSchema):
     created_at: datetime
 
 
+Username = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=32,
+        pattern=r"^[a-z_][a-z0-9_-]*$",
+        description="the person's cluster login (a POSIX user name)",
+    ),
+]
+
+
 class PersonCreate(Schema):
     email: Email
     name: Name
+    username: Username | None = None
     roles: list[Role] = Field(default_factory=list)
     organisation_ids: list[Id] = Field(default_factory=list)
 
@@ -46,6 +58,7 @@ class PersonUpdate(Schema):
     """Fields to change; roles and organisations, when given, replace the current ones."""
 
     name: Name | None = None
+    username: Username | None = None
     roles: list[Role] | None = None
     organisation_ids: list[Id] | None = None
     is_active: bool | None = Field(
@@ -57,6 +70,7 @@ class PersonRead(ReadSchema):
     id: int
     email: str
     name: str
+    username: str | None = None
     roles: list[Role]
     organisation_ids: list[int]
     is_active: bool = True
@@ -71,6 +85,7 @@ class PersonRead(ReadSchema):
             id=person.id,
             email=person.email,
             name=person.name,
+            username=person.username,
             roles=sorted(person.role_set),
             organisation_ids=person.organisation_ids,
             is_active=person.is_active,

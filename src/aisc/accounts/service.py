@@ -147,7 +147,9 @@ def create_person(ctx: Ctx, *, data: PersonCreate) -> Person:
         raise Conflict(f"a person with e-mail {data.email!r} already exists", field="email")
     for org_id in data.organisation_ids:
         get_organisation(ctx, organisation_id=org_id)
-    person = Person(email=data.email, name=data.name, created_at=ctx.now)
+    if data.username is not None:
+        _username_free(ctx, data.username)
+    person = Person(email=data.email, name=data.name, username=data.username, created_at=ctx.now)
     person.roles = [PersonRole(role=r) for r in sorted(set(data.roles))]
     person.memberships = [Membership(organisation_id=o) for o in sorted(set(data.organisation_ids))]
     ctx.db.add(person)
@@ -178,6 +180,9 @@ def update_person(ctx: Ctx, *, person_id: int, data: PersonUpdate) -> Person:
     before = _person_snapshot(person)
     if data.name is not None:
         person.name = data.name
+    if data.username is not None and data.username != person.username:
+        _username_free(ctx, data.username)
+        person.username = data.username
     # Change only what differs: re-inserting a kept role would collide with its own row.
     if data.roles is not None:
         wanted = set(data.roles)
@@ -208,9 +213,16 @@ def update_person(ctx: Ctx, *, person_id: int, data: PersonUpdate) -> Person:
     return person
 
 
+def _username_free(ctx: Ctx, username: str) -> None:
+    taken = ctx.db.execute(select(Person.id).where(Person.username == username)).first()
+    if taken:
+        raise Conflict(f"the cluster user name {username!r} is taken", field="username")
+
+
 def _person_snapshot(person: Person) -> dict[str, object]:
     return {
         "name": person.name,
+        "username": person.username,
         "roles": sorted(person.role_set),
         "organisation_ids": person.organisation_ids,
         "is_active": person.is_active,

@@ -110,13 +110,20 @@ def list_people(
 def create_person(
     email: str = typer.Option(...),
     name: str = typer.Option(...),
+    username: str = typer.Option(None, help="cluster login (POSIX user name)"),
     role: list[Role] = typer.Option(None, help="repeat for several roles"),
     org: list[int] = typer.Option(None, help="organisation id; repeat for several"),
     as_json: bool = JsonOpt,
 ) -> None:
     data = parse(
         PersonCreate,
-        {"email": email, "name": name, "roles": role or [], "organisation_ids": org or []},
+        {
+            "email": email,
+            "name": name,
+            "username": username,
+            "roles": role or [],
+            "organisation_ids": org or [],
+        },
     )
     with uow() as ctx:
         emit_one(PersonRead.of(service.create_person(ctx, data=data)), as_json)
@@ -126,6 +133,7 @@ def create_person(
 def update_person(
     person_id: int,
     name: str = typer.Option(None),
+    username: str = typer.Option(None, help="cluster login (POSIX user name)"),
     role: list[Role] = typer.Option(None, help="replaces the roles; repeat for several"),
     org: list[int] = typer.Option(None, help="replaces the organisations; repeat"),
     active: bool = typer.Option(None, "--active/--inactive", help="allow or stop sign-in"),
@@ -135,6 +143,8 @@ def update_person(
     changes: dict[str, object] = {}
     if name is not None:
         changes["name"] = name
+    if username is not None:
+        changes["username"] = username
     if role:
         changes["roles"] = role
     if org:

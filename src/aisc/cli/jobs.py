@@ -84,7 +84,8 @@ def submit(
         },
     )
     with uow() as ctx:
-        emit_one(service.read_job(ctx, service.submit(ctx, data=data)), as_json)
+        job = service.submit(ctx, data=data, backend=state().settings.executor)
+        emit_one(service.read_job(ctx, job), as_json)
 
 
 @app.command("list")
@@ -148,19 +149,14 @@ def logs(job_id: int, stderr: bool = typer.Option(False, "--stderr")) -> None:
 
 @app.command("tick")
 def tick() -> None:
-    """Run one scheduling pass of the local executor (``aisc serve`` runs them continuously)."""
+    """Run one pass of the job loop: the local executor's scheduling pass, or with
+    AISC_EXECUTOR=slurm the hand-over to Slurm (``aisc serve`` runs them continuously)."""
     from aisc.context import utcnow
     from aisc.db.engine import make_sessionmaker
-    from aisc.executors.local import LocalExecutor
-    from aisc.scheduling.loop import JobRunner
+    from aisc.scheduling.runners import make_runner
 
     settings = state().settings
-    runner = JobRunner(
-        make_sessionmaker(state().ready_engine()),
-        LocalExecutor(settings.effective_run_dir),
-        utcnow,
-        grace_seconds=settings.preemption_grace_s,
-    )
+    runner = make_runner(settings, make_sessionmaker(state().ready_engine()), utcnow)
     stats = runner.tick()
     typer.echo(
         f"started {stats.started}, finished {stats.finished}, preempted "

@@ -22,6 +22,7 @@ from aisc.cli import (
     review,
     scheme,
     server,
+    slurm,
 )
 from aisc.cli.common import CliState, set_state, validation_error
 from aisc.errors import AiscError
@@ -81,6 +82,7 @@ app.add_typer(cluster.app, name="cluster")
 app.add_typer(allocations.app, name="alloc")
 app.add_typer(jobs.app, name="jobs")
 app.add_typer(billing.app, name="billing")
+app.add_typer(slurm.app, name="slurm")
 app.command("demo")(server.demo)
 app.command("serve")(server.serve)
 

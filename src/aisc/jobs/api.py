@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Query, Request, status
 from fastapi.responses import PlainTextResponse
 
 from aisc.http import IdPath, IdQuery, PageDep, Uow, requires
@@ -19,10 +19,11 @@ router = APIRouter(prefix="/jobs", tags=["jobs"])
     status_code=status.HTTP_201_CREATED,
     dependencies=[requires("job.submit")],
 )
-def submit(data: JobSubmit, uow: Uow) -> JobRead:
+def submit(data: JobSubmit, uow: Uow, request: Request) -> JobRead:
     """Submit a job; the gateway refuses (naming why) what cannot or may not run."""
+    backend = request.app.state.settings.executor
     with uow() as ctx:
-        return service.read_job(ctx, service.submit(ctx, data=data))
+        return service.read_job(ctx, service.submit(ctx, data=data, backend=backend))
 
 
 @router.get("", response_model=list[JobRead], dependencies=[requires("job.read")])

@@ -75,3 +75,10 @@ class Job(Base):
     stop_reason: Mapped[str] = mapped_column(String(20), nullable=False, default="")
     stop_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     run_dir: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    # Where the job runs: "local" (the local executor) or "slurm". A Slurm job is handed over
+    # in two steps: ``handed_at`` is committed before the submission (so a crash in between is
+    # found again by the job's Slurm name, never submitted twice), ``backend_id`` after it.
+    backend: Mapped[str] = mapped_column(String(20), nullable=False, default="local")
+    backend_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    backend_state: Mapped[str] = mapped_column(String(40), nullable=False, default="")
+    handed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

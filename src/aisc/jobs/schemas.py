@@ -70,6 +70,8 @@ class JobRead(ReadSchema):
     exit_code: int | None
     placement: list[dict[str, object]]
     attempt: int
+    backend: str = Field(default="local", description="local, or slurm")
+    backend_id: str | None = Field(default=None, description="the Slurm job id, once handed over")
 
     @classmethod
     def of(cls, job: Job, partition: str) -> JobRead:
@@ -95,4 +97,6 @@ class JobRead(ReadSchema):
             exit_code=job.exit_code,
             placement=json.loads(job.placement),
             attempt=job.attempt,
+            backend=job.backend,
+            backend_id=job.backend_id,
         )

@@ -84,7 +84,8 @@ def _queued_gpu_seconds(ctx: Ctx, award_id: int) -> int:
     return int(total)
 
 
-def submit(ctx: Ctx, *, data: JobSubmit) -> Job:
+def submit(ctx: Ctx, *, data: JobSubmit, backend: str = "local") -> Job:
+    """Admit a job to the queue of ``backend`` (the deployment's executor) or refuse it."""
     authorize(ctx, "job.submit")
     award = view_award(ctx, award_id=data.award_id, action="job.read")
     permit(ctx, "job.submit", application_id=award.application_id)
@@ -106,6 +107,12 @@ def submit(ctx: Ctx, *, data: JobSubmit) -> Job:
         raise Conflict(
             f"award {award.id} is {award.status.value}; jobs run only on active awards",
             field="award_id",
+        )
+    if backend == "slurm" and not person.username:
+        raise ValidationFailed(
+            f"person {person.id} has no cluster user name; jobs on the cluster run as their "
+            "owner (ask an operator to set it)",
+            field="submitted_by_id",
         )
     partition = ctx.db.execute(
         select(Partition).where(Partition.name == data.partition)
@@ -196,6 +203,7 @@ def submit(ctx: Ctx, *, data: JobSubmit) -> Job:
         preemptible=data.preemptible,
         state=JobState.PENDING,
         submitted_at=ctx.now,
+        backend=backend,
     )
     ctx.db.add(job)
     ctx.db.flush()
@@ -211,9 +219,10 @@ def cancel(ctx: Ctx, *, job_id: int) -> Job:
     if job.state in FINISHED:
         raise InvalidTransition(f"job {job.id} is already {job.state.value}", field="state")
     before = {"state": job.state}
-    if job.state is JobState.PENDING:
+    if job.state is JobState.PENDING and job.handed_at is None:
         job.state, job.ended_at, job.reason = JobState.CANCELLED, ctx.now, "cancelled while pending"
     else:
+        # Running, or already handed to Slurm: the executor stops it and the state follows.
         job.cancel_requested = True
     ctx.db.flush()
     record(
@@ -232,9 +241,13 @@ def logs(ctx: Ctx, *, job_id: int, stream: str = "stdout", tail_bytes: int = 65_
     job = get_job(ctx, job_id=job_id)
     if stream not in ("stdout", "stderr"):
         raise ValidationFailed("stream must be stdout or stderr", field="stream")
+    if job.backend == "local":
+        slices = load_slices(job.processes)
+        paths = [Path(item.stdout if stream == "stdout" else item.stderr) for item in slices]
+    else:
+        paths = [Path(job.run_dir) / f"{stream}.log"] if job.run_dir else []
     parts = []
-    for item in load_slices(job.processes):
-        path = Path(item.stdout if stream == "stdout" else item.stderr)
+    for path in paths:
         if path.exists():
             with path.open("rb") as handle:  # read only the tail of a possibly huge log
                 handle.seek(max(0, path.stat().st_size - tail_bytes))

@@ -26,12 +26,10 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from aisc.allocations.models import Allocation, AllocationState
-from aisc.allocations.service import effective_state
+from aisc.allocations.binding import bind_dedicated
 from aisc.applications.models import RequestKind
 from aisc.audit.service import record
 from aisc.awards.models import Award
-from aisc.cluster import capacity as core_capacity
 from aisc.cluster.models import Node, NodeState, Partition
 from aisc.context import Ctx
 from aisc.db.engine import transaction
@@ -274,75 +272,11 @@ class JobRunner:
 
     def _bind_dedicated(self, ctx: Ctx, nodes: list[Node], running: list[Job]) -> dict[str, str]:
         """Hold whole nodes for active dedicated allocations; node name -> project."""
-        today = ctx.now.date()
-        rows = ctx.db.execute(
-            select(Allocation, Award)
-            .join(Award, Award.id == Allocation.award_id)
-            .where(Allocation.kind == RequestKind.DEDICATED)
-            .order_by(Allocation.id)
-        ).all()
-        by_name = {n.name: n for n in nodes}
-        busy_by = defaultdict(set)
+        busy_by: dict[str, set[int]] = defaultdict(set)
         for job in running:
             for part in json.loads(job.placement):
                 busy_by[part["node"]].add(job.award_id)
-        taken: set[str] = set()
-        reserved: dict[str, str] = {}
-        for allocation, award in rows:
-            bound = json.loads(allocation.node_names)
-            live = (
-                effective_state(allocation, award.status, today) is AllocationState.ACTIVE
-                and (allocation.gpu_cards or 0) >= core_capacity.NODE_SIZE
-            )
-            if not live:
-                if bound:
-                    allocation.node_names = "[]"
-                    record(
-                        ctx,
-                        action="allocation.unbind",
-                        object_type="allocation",
-                        object_id=allocation.id,
-                        before={"nodes": bound},
-                    )
-                continue
-            kind = [
-                n
-                for n in nodes
-                if n.partition_id == allocation.partition_id
-                and n.gpu_model_code == allocation.gpu_model_code
-            ]
-            size = max((n.gpu_count for n in kind), default=core_capacity.NODE_SIZE) or 1
-            need = -(-(allocation.gpu_cards or 0) // size)
-            keep = [name for name in bound if name in by_name and name not in taken][:need]
-            leaves = {by_name[name].leaf_switch for name in keep}
-            spare = [
-                n
-                for n in kind
-                if n.name not in taken and n.name not in keep and n.state is NodeState.UP
-            ]
-            # Idle nodes first, then nodes in a leaf the allocation already uses, then by name.
-            spare.sort(
-                key=lambda n: (
-                    bool(busy_by[n.name] - {award.id}),
-                    n.leaf_switch not in leaves,
-                    n.leaf_switch,
-                    n.name,
-                )
-            )
-            chosen = keep + [n.name for n in spare[: max(0, need - len(keep))]]
-            if chosen != bound:
-                allocation.node_names = json.dumps(chosen)
-                record(
-                    ctx,
-                    action="allocation.bind",
-                    object_type="allocation",
-                    object_id=allocation.id,
-                    before={"nodes": bound},
-                    after={"nodes": chosen},
-                )
-            taken.update(chosen)
-            reserved.update(dict.fromkeys(chosen, str(award.id)))
-        return reserved
+        return bind_dedicated(ctx, nodes, busy_by)
 
     def _launch(self, job_id: int) -> None:
         """Start the processes of a job already committed as running, then record them."""

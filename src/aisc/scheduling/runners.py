@@ -1,0 +1,29 @@
+"""The job loop a deployment runs: the local executor's (embedded default) or Slurm's."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from aisc.executors.local import LocalExecutor
+from aisc.scheduling.loop import JobRunner
+from aisc.settings import Settings
+from aisc.slurm.connect import backend_from_settings
+from aisc.slurm.runner import SlurmRunner
+
+Runner = JobRunner | SlurmRunner
+
+
+def make_runner(
+    settings: Settings, factory: sessionmaker[Session], clock: Callable[[], datetime]
+) -> Runner:
+    if settings.executor == "slurm":
+        return SlurmRunner(factory, backend_from_settings(settings), settings, clock)
+    return JobRunner(
+        factory,
+        LocalExecutor(settings.effective_run_dir),
+        clock,
+        grace_seconds=settings.preemption_grace_s,
+    )
