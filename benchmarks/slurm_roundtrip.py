@@ -2,7 +2,7 @@
 
 Needs the cluster (``deploy/slurm-dev/cluster.sh up``, as root). Builds a fresh centre in a
 temporary SQLite file (the dev cluster's four nodes, one pooled award, a member with the
-cluster login ``alice``), then submits jobs one at a time (``true`` on 2 GPUs) and ticks the
+cluster login ``alice``), then submits jobs one at a time (``sleep 1`` on 2 GPUs: a job of no seconds bills nothing) and ticks the
 Slurm loop every ``--interval`` seconds. For each job it reports the time from the submission
 (committed in the platform) to: the hand-over to slurmrestd, the job's end in Slurm, and its
 usage recorded and rated into the award's bucket (what the month's invoice bills). Then it
@@ -171,7 +171,9 @@ def build(factory: Any) -> tuple[int, int]:
         decisions.decide(
             ctx,
             application_id=app_id,
-            data=DecisionCreate.model_validate({"outcome": "approve", "decided_by_id": secretariat}),
+            data=DecisionCreate.model_validate(
+                {"outcome": "approve", "decided_by_id": secretariat}
+            ),
         )
     with uow() as ctx:
         award = awards.list_awards(ctx)[0]
@@ -202,7 +204,9 @@ def main() -> None:
         data_dir=workdir,
     )
     award_id, member = build(factory)
-    runner = SlurmRunner(factory, backend_from_settings(settings), settings, lambda: datetime.now(UTC))
+    runner = SlurmRunner(
+        factory, backend_from_settings(settings), settings, lambda: datetime.now(UTC)
+    )
     began = time.perf_counter()
     runner.tick()  # the first tick provisions the award's account, QOS and member
     print(f"first tick (provisioning sync): {time.perf_counter() - began:.2f} s")
@@ -219,7 +223,7 @@ def main() -> None:
                     partition="training",
                     gpus_per_node=2,
                     walltime_s=120,
-                    command=["true"],
+                    command=["sleep", "1"],
                 ),
                 backend="slurm",
             ).id
@@ -248,12 +252,9 @@ def main() -> None:
         billed.append(marks["billed"])
 
     def row(name: str, values: list[float]) -> str:
-        return (
-            f"{name:<34} median {statistics.median(values):5.2f} s   "
-            f"max {max(values):5.2f} s"
-        )
+        return f"{name:<34} median {statistics.median(values):5.2f} s   max {max(values):5.2f} s"
 
-    print(f"{args.jobs} jobs (true on 2 GPUs), one at a time, tick every {args.interval} s:")
+    print(f"{args.jobs} jobs (sleep 1 on 2 GPUs), one at a time, tick every {args.interval} s:")
     print(row("submission -> handed to Slurm", handed))
     print(row("submission -> ended (seen by aisc)", ended))
     print(row("submission -> usage recorded+rated", billed))

@@ -56,14 +56,26 @@ def usage_key(cluster: str, run: SlurmJob) -> str:
     return f"slurm:{cluster}:{run.job_id}:{run.start or 0}"
 
 
-def ingest_runs(ctx: Ctx, runs: list[SlurmJob], settings: Settings) -> IngestResult:
-    """Usage records for the ended ``runs`` that used GPUs; returns what was new."""
+def ingest_runs(
+    ctx: Ctx, runs: list[SlurmJob], settings: Settings, *, owners: dict[str, int] | None = None
+) -> IngestResult:
+    """Usage records for the ended ``runs`` that used GPUs; returns what was new.
+
+    ``owners`` (Slurm job id -> platform job id) attributes runs the platform handed over;
+    others are attributed by their Slurm name. Accounting can show a run that has just ended
+    half-written (no partition, a placeholder name): such a run is left for the next ingest.
+    """
+    owners = owners or {}
     result = IngestResult(skipped=[])
     assert result.skipped is not None
     models = {
         settings.gres_type(code): code for code in ctx.db.execute(select(GpuModel.code)).scalars()
     }
-    ended = [r for r in runs if r.state in ENDED and r.start and r.end]
+    ended = [
+        r
+        for r in runs
+        if r.state in ENDED and r.start and r.end and (r.partition or r.job_id in owners)
+    ]
     result.runs = len(ended)
     award_ids = {
         a
@@ -75,7 +87,7 @@ def ingest_runs(ctx: Ctx, runs: list[SlurmJob], settings: Settings) -> IngestRes
         if award_ids
         else {}
     )
-    job_ids = {i for i in (aisc_id_of(r.name) for r in ended) if i is not None}
+    job_ids = {i for i in (owners.get(r.job_id) or aisc_id_of(r.name) for r in ended) if i}
     jobs = (
         dict(ctx.db.execute(select(Job.id, Job.award_id).where(Job.id.in_(job_ids))).all())
         if job_ids
@@ -96,7 +108,7 @@ def ingest_runs(ctx: Ctx, runs: list[SlurmJob], settings: Settings) -> IngestRes
                 f"Slurm job {run.job_id}: GPU type {run.gpu_type!r} matches no GPU model"
             )
             continue
-        aisc_id = aisc_id_of(run.name)
+        aisc_id = owners.get(run.job_id) or aisc_id_of(run.name)
         assert run.start is not None
         assert run.end is not None
         key = usage_key(settings.slurm_cluster, run)

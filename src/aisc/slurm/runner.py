@@ -57,7 +57,7 @@ BACKEND = "slurm"
 # A job Slurm has no record of this long after it was handed over is lost.
 LOST_AFTER = timedelta(minutes=2)
 ACTIVE = (JobState.PENDING, JobState.RUNNING)
-NODE_LIST_GRACE_S = 10
+SETTLE_S = 30
 HANDOVER_SLACK_S = 120  # clock skew between the platform and the controller
 RUNNING_STATES = frozenset({"RUNNING", "COMPLETING", "CONFIGURING", "SUSPENDED", "STOPPED",
                             "RESIZING", "SIGNALING", "STAGE_OUT"})  # fmt: skip
@@ -204,16 +204,18 @@ class SlurmRunner:
         latest: dict[str, SlurmJob] = {}
         for found in runs:
             latest[found.job_id] = found  # sacct lists the runs of a job in order
+        # Only accounting ends a job: its figures are the ones billed.
+        accounted = {i for i, run in latest.items() if run.final and run.end}
         # Accounting learns of a start late (and of a new job a moment after it is queued): the
-        # controller tells what runs now. Only accounting ends a job, with the figures billed.
-        live = [i for i in ids if i not in latest or not latest[i].final]
+        # controller tells what runs now, and that a job it holds has ended (then the job waits
+        # for accounting to say so, never going back to pending meanwhile).
+        live = [i for i in ids if i not in accounted]
         missing = [i for i in ids if i not in latest]
         try:
             if not self.controller_up:
                 raise SlurmUnavailable(self.controller_problem)
             for held in self.backend.controller_jobs(job_ids=live):
-                if held.state in RUNNING_STATES or (held.job_id not in latest and not held.final):
-                    latest[held.job_id] = held
+                latest[held.job_id] = held
                 if held.job_id in missing:
                     missing.remove(held.job_id)
         except SlurmUnavailable:
@@ -241,8 +243,15 @@ class SlurmRunner:
                         self._lost(ctx, job)
                         finished += 1
                     continue
+                if run.final and run.job_id not in accounted:
+                    continue  # ended in the controller; accounting has not got it yet
                 if self._update(ctx, job, run, indices.get(run.job_id, {})):
-                    ingest_runs(ctx, [r for r in runs if r.job_id == run.job_id], self.settings)
+                    ingest_runs(
+                        ctx,
+                        [r for r in runs if r.job_id == run.job_id],
+                        self.settings,
+                        owners={run.job_id: job.id},
+                    )
                     finished += 1
         return finished
 
@@ -253,8 +262,11 @@ class SlurmRunner:
         if run.state in FINAL_STATES:
             if run.end is None:
                 return False  # accounting has not got the end yet: next tick
-            if len(run.nodes) < job.nodes and ctx.now.timestamp() - run.end < NODE_LIST_GRACE_S:
-                return False  # right after the end sacct may name only the batch host
+            settling = ctx.now.timestamp() - run.end < SETTLE_S
+            if settling and len(run.nodes) < job.nodes:
+                # Right after the end accounting may name only the batch host of a multi-node
+                # run (its times and GPUs are already final): wait for the whole node list.
+                return False
             state = FINAL_STATES[run.state]
             job.state = state
             job.started_at = _at(run.start) or job.started_at
