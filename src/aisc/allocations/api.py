@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Query, status
 
 from aisc.allocations import service
 from aisc.allocations.models import AllocationState
@@ -60,7 +60,19 @@ def get_allocation(allocation_id: IdPath, uow: Uow) -> AllocationRead:
     response_model=CapacityCheck,
     dependencies=[requires("capacity.read")],
 )
-def capacity_check(application_id: IdPath, uow: Uow, partition: str | None = None) -> CapacityCheck:
+def capacity_check(
+    application_id: IdPath,
+    uow: Uow,
+    partition: str | None = None,
+    forecast: bool = Query(
+        False, description="also replay a workload model: queueing and busy % (seconds)"
+    ),
+) -> CapacityCheck:
     """What approving this application as requested would do to the centre, month by month."""
     with uow() as ctx:
-        return service.application_check(ctx, application_id=application_id, partition=partition)
+        check = service.application_check(ctx, application_id=application_id, partition=partition)
+    if forecast:
+        from aisc.simulate.planner import forecast_check
+
+        check = forecast_check(check)
+    return check

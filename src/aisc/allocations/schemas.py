@@ -62,6 +62,32 @@ class ShortfallRead(ReadSchema):
     cards: int
 
 
+class ForecastMonth(ReadSchema):
+    month: str
+    busy_pct_before: float
+    busy_pct_after: float
+    wait_mean_s_before: float
+    wait_mean_s_after: float
+    wait_p90_s_before: float
+    wait_p90_s_after: float
+    overloaded_after: bool
+
+
+class ForecastAssumptions(ReadSchema):
+    profile: str
+    realisation: float
+    simulated_days_per_load: int
+    scaled_to_at_most_gpus: int
+    policy: str
+
+
+class Forecast(ReadSchema):
+    """Queueing and busy % predicted by replaying a workload model through the scheduler."""
+
+    assumptions: ForecastAssumptions
+    months: list[ForecastMonth]
+
+
 class CapacityCheck(ReadSchema):
     """Month-by-month effect of one more commitment on its GPU model and partition."""
 
@@ -71,6 +97,7 @@ class CapacityCheck(ReadSchema):
     fits: bool
     shortfalls: list[ShortfallRead]
     months: list[CapacityMonth]
+    forecast: Forecast | None = None
 
 
 class AllocatedMonth(ReadSchema):

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -8,6 +10,7 @@ from aisc.allocations import service
 from aisc.allocations.models import AllocationState
 from aisc.allocations.schemas import AllocationCreate, CapacityCheck
 from aisc.cli.common import JsonOpt, emit_list, emit_one, parse, uow
+from aisc.errors import ValidationFailed
 
 app = typer.Typer(help="Allocations and the capacity check.", no_args_is_help=True)
 COLUMNS = [
@@ -80,15 +83,38 @@ def create(
         emit_one(service.read_allocation(ctx, service.create_allocation(ctx, data=data)), as_json)
 
 
+def _profile(trace: Path | None, trace_format: str) -> Any:
+    from aisc.simulate.planner import Profile
+    from aisc.simulate.traces import read_jobs_csv, read_philly
+
+    if trace is None:
+        return Profile.philly()
+    if trace_format not in ("philly", "csv"):
+        raise ValidationFailed(f"--format: {trace_format!r} is not philly or csv", field="format")
+    jobs = read_philly(trace) if trace_format == "philly" else read_jobs_csv(trace)
+    return Profile.from_trace(trace.name, jobs)
+
+
 @app.command("check")
 def check(
-    application_id: int, partition: str = typer.Option(None), as_json: bool = JsonOpt
+    application_id: int,
+    partition: str = typer.Option(None),
+    forecast: bool = typer.Option(
+        False, "--forecast", help="also simulate queueing and busy % with and without it"
+    ),
+    trace: Path = typer.Option(None, help="workload profile from this trace (default: Philly's)"),
+    trace_format: str = typer.Option("csv", "--format", help="philly or csv, for --trace"),
+    as_json: bool = JsonOpt,
 ) -> None:
     """What-if: headroom month by month before and after approving APPLICATION_ID."""
     with uow() as ctx:
         result: CapacityCheck = service.application_check(
             ctx, application_id=application_id, partition=partition
         )
+    if forecast:
+        from aisc.simulate.planner import forecast_check
+
+        result = forecast_check(result, _profile(trace, trace_format))
     if as_json:
         emit_one(result, True)
         return
@@ -115,3 +141,21 @@ def check(
         ],
         False,
     )
+    if result.forecast is not None:
+        facts = result.forecast.assumptions
+        typer.echo(
+            f"forecast (simulated through the scheduling core, profile {facts.profile}, "
+            f"{facts.realisation:.0%} of committed cards busy): queueing and busy % of "
+            "installed GPUs"
+        )
+        typer.echo(
+            f"{'month':<8} {'busy before':>11} {'busy after':>10} {'wait before':>12} "
+            f"{'wait after':>11} {'p90 after':>10}"
+        )
+        for row in result.forecast.months:
+            flag = "  overloaded" if row.overloaded_after else ""
+            typer.echo(
+                f"{row.month:<8} {row.busy_pct_before:>10.1f}% {row.busy_pct_after:>9.1f}% "
+                f"{row.wait_mean_s_before:>11.0f}s {row.wait_mean_s_after:>10.0f}s "
+                f"{row.wait_p90_s_after:>9.0f}s{flag}"
+            )

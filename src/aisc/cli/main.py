@@ -22,6 +22,7 @@ from aisc.cli import (
     review,
     scheme,
     server,
+    simulate,
     slurm,
 )
 from aisc.cli.common import CliState, set_state, validation_error
@@ -83,6 +84,7 @@ app.add_typer(allocations.app, name="alloc")
 app.add_typer(jobs.app, name="jobs")
 app.add_typer(billing.app, name="billing")
 app.add_typer(slurm.app, name="slurm")
+app.add_typer(simulate.app, name="simulate")
 app.command("demo")(server.demo)
 app.command("serve")(server.serve)
 

@@ -83,6 +83,7 @@ class Policy:
     qos_weight: float = 20_000
     max_age: int = 7 * 86_400
     reservation_depth: int = 1  # EASY backfill: one reservation, for the top blocked job
+    backfill: bool = True  # False: strict order, nothing starts past the first blocked job
     estimate_depth: int = 100  # pending jobs that get a start-time estimate each pass
     grace_seconds: int = 120  # SIGTERM -> SIGKILL for preempted jobs
 
@@ -94,6 +95,9 @@ class State:
     running: tuple[Running, ...]
     pending: tuple[Job, ...]
     projects: dict[str, Project] = field(default_factory=dict)
+    # Free GPUs per node, when the caller keeps them (as a simulator does); None: derived from
+    # ``running``. Either way they must agree (tested).
+    free: dict[str, int] | None = None
 
 
 @dataclass(frozen=True)

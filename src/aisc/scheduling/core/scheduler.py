@@ -210,11 +210,14 @@ def schedule(
     """
     now = state.now
     nodes = {n.name: n for n in state.nodes}
-    free = {n.name: n.gpus for n in state.nodes}
-    for run in state.running:
-        for name, gpus in run.placement:
-            if name in free:
-                free[name] -= gpus
+    if state.free is not None:
+        free = dict(state.free)
+    else:
+        free = {n.name: n.gpus for n in state.nodes}
+        for run in state.running:
+            for name, gpus in run.placement:
+                if name in free:
+                    free[name] -= gpus
     dedicated = {n.reserved_for for n in state.nodes if n.reserved_for is not None}
     pool = Pool(
         nodes=nodes,
@@ -284,6 +287,13 @@ def schedule(
             continue
         failed[shape] = min(failed.get(shape, job.walltime), job.walltime)
         blocked.append(job)
+        if not policy.backfill:
+            # Strict order: the first job that cannot start holds everything behind it.
+            if _never_fits(job, nodes):
+                refused[job.id] = "no node of the partition can ever hold this shape"
+                blocked.pop()
+                continue
+            break
         if len(reservations) >= policy.reservation_depth:
             continue
         if _never_fits(job, nodes):
