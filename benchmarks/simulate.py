@@ -93,7 +93,8 @@ def main() -> None:
         seconds = time.perf_counter() - began
         s = result.summary(cluster.gpus)
         wait, jct = s["queueing_delay_s"], s["completion_time_s"]
-        assert isinstance(wait, dict) and isinstance(jct, dict)
+        assert isinstance(wait, dict)
+        assert isinstance(jct, dict)
         print(
             f"| {policy} | {wait['mean']:.0f} s | {wait['p50']:.0f} s | {wait['p99']:.0f} s | "
             f"{jct['mean']:.0f} s | {jct['p99']:.0f} s | {s['allocation_pct']} | "

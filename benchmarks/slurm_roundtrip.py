@@ -2,11 +2,12 @@
 
 Needs the cluster (``deploy/slurm-dev/cluster.sh up``, as root). Builds a fresh centre in a
 temporary SQLite file (the dev cluster's four nodes, one pooled award, a member with the
-cluster login ``alice``), then submits jobs one at a time (``sleep 1`` on 2 GPUs: a job of no seconds bills nothing) and ticks the
-Slurm loop every ``--interval`` seconds. For each job it reports the time from the submission
-(committed in the platform) to: the hand-over to slurmrestd, the job's end in Slurm, and its
-usage recorded and rated into the award's bucket (what the month's invoice bills). Then it
-times the month's billing run over that usage. Target: submission to usage billed < 5 s.
+cluster login ``alice``), then submits jobs one at a time (``sleep 1`` on 2 GPUs: a job of no
+seconds bills nothing) and ticks the Slurm loop every ``--interval`` seconds. For each job it
+reports the time from the submission (committed in the platform) to: the hand-over to
+slurmrestd, the job's end in Slurm, and its usage recorded and rated into the award's bucket
+(what the month's invoice bills), then the month's billing run over that usage. Target:
+submission to usage billed < 5 s.
 
     .venv/bin/python benchmarks/slurm_roundtrip.py [--jobs 10] [--interval 0.1]
 """

@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import contextlib
-import html
 import logging
 import re
 import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -144,14 +144,28 @@ def create_app(
         return response
 
     @app.exception_handler(AiscError)
-    async def _aisc_error(_request: Request, exc: AiscError) -> JSONResponse:
+    async def _aisc_error(request: Request, exc: AiscError) -> Any:
+        if _is_page(request):
+            return _error_page(request, exc.status_code, exc.message)
         headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
         return JSONResponse(
             status_code=exc.status_code, content={"detail": exc.to_dict()}, headers=headers
         )
 
+    from aisc.portal.web import PageForbidden, SignInNeeded
+
+    @app.exception_handler(SignInNeeded)
+    async def _sign_in(_request: Request, exc: SignInNeeded) -> RedirectResponse:
+        return RedirectResponse(f"/login?next={quote(exc.next_path)}", status_code=303)
+
+    @app.exception_handler(PageForbidden)
+    async def _forbidden_page(request: Request, _exc: PageForbidden) -> HTMLResponse:
+        return _error_page(request, 403, None)
+
     @app.exception_handler(StarletteHTTPException)
-    async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> Any:
+        if _is_page(request) and exc.status_code in (404, 405):
+            return _error_page(request, exc.status_code, None)
         codes = {400: "bad_request", 404: "not_found", 405: "method_not_allowed"}
         body = {"code": codes.get(exc.status_code, "error"), "message": str(exc.detail)}
         return JSONResponse(
@@ -161,7 +175,9 @@ def create_app(
         )
 
     @app.exception_handler(RequestValidationError)
-    async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _invalid(request: Request, exc: RequestValidationError) -> Any:
+        if _is_page(request):
+            return _error_page(request, 422, "; ".join(str(e.get("msg")) for e in exc.errors()))
         return JSONResponse(status_code=422, content=validation_body(exc.errors()))
 
     from aisc.accounts.api import router as accounts_router
@@ -205,49 +221,43 @@ def create_app(
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
-    def home() -> str:
-        return _home_page(app)
+    from aisc.portal import router as portal_router
+    from aisc.portal.web import HERE as PORTAL_DIR
+
+    app.mount("/static", StaticFiles(directory=str(PORTAL_DIR / "static")), name="static")
+    app.include_router(portal_router)
 
     return app
 
 
-def _home_page(app: FastAPI) -> str:
-    """A plain landing page until the portal arrives: the scheme's headline figures."""
-    from aisc.errors import NotFound
-    from aisc.reports.stats import scheme_stats
-    from aisc.scheme.service import get_scheme
+def _is_page(request: Request) -> bool:
+    """A portal page (HTML), not the API."""
+    path = request.url.path
+    return not path.startswith(API_PREFIX) and path not in ("/metrics", "/healthz")
 
-    with transaction(app.state.sessionmaker) as db:
-        try:
-            scheme = get_scheme(db)
-            stats = scheme_stats(db, today=app.state.clock().date())
-        except NotFound:
-            return "<!doctype html><title>aisc</title><p>No scheme is set up yet.</p>"
-    rate = f"{stats.average_subsidy_rate * 100:.1f}%" if stats.average_subsidy_rate else "n/a"
-    rows = [
-        ("Applications received", stats.applications_received),
-        ("Approved", stats.approved),
-        ("Rejected", stats.rejected),
-        ("Pending", stats.pending),
-        ("Subsidy committed", f"HK${stats.committed_hkd:,}"),
-        ("Fund available", f"HK${stats.available_hkd:,}"),
-        ("Average subsidy rate (by list value)", rate),
-        (
-            "GPUs allocated this month (committed / installed)",
-            f"{stats.allocated_pct_now}%" if stats.allocated_pct_now is not None else "n/a",
-        ),
-    ]
-    body = "".join(
-        f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>" for k, v in rows
-    )
-    return (
-        "<!doctype html><html lang='en'><head><meta charset='utf-8'>"
-        f"<title>{html.escape(scheme.name)} - aisc</title>"
-        "<meta name='viewport' content='width=device-width, initial-scale=1'></head><body>"
-        f"<h1>{html.escape(scheme.name)}</h1><table>{body}</table>"
-        f"<p><a href='{API_PREFIX}/docs'>API documentation</a> · "
-        f"<a href='{API_PREFIX}/scheme/stats'>statistics (JSON)</a></p></body></html>"
+
+def _error_page(request: Request, status: int, message: str | None) -> HTMLResponse:
+    from aisc.portal.web import page_for
+
+    try:
+        page = page_for(request)
+    except Exception:  # the error page must render even when the session cannot be read
+        return HTMLResponse(f"<!doctype html><title>{status}</title><p>{status}</p>", status)
+    titles = {
+        403: page.gettext("Not for your role"),
+        404: page.gettext("Not found"),
+        405: page.gettext("Not found"),
+        409: page.gettext("Not possible now"),
+    }
+    texts = {
+        403: page.gettext("This page is for other roles. Sign in with an account that has it."),
+        404: page.gettext("There is nothing here, or it is not yours to see."),
+        405: page.gettext("There is nothing here, or it is not yours to see."),
+    }
+    if status == 404:  # never confirm that another tenant's object exists
+        message = None
+    return page.render(
+        "error.html", status, title=titles.get(status), message=message or texts.get(status, "")
     )
 
 

@@ -1,14 +1,12 @@
 from __future__ import annotations
 
-import re
-
 import typer
 
 from aisc.cli.common import JsonOpt, emit_list, emit_one, parse, state, uow
 from aisc.errors import ValidationFailed
 from aisc.jobs import service
 from aisc.jobs.models import JobQos, JobState
-from aisc.jobs.schemas import JobSubmit
+from aisc.jobs.schemas import JobSubmit, parse_walltime
 from aisc.metering.schemas import UsageRead
 from aisc.metering.service import list_usage
 
@@ -27,18 +25,6 @@ COLUMNS = [
     "exit_code",
     "reason",
 ]
-DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s?)?$")
-
-
-def parse_walltime(text: str) -> int:
-    """``3600``, ``90m``, ``1h30m``, ``2d`` -> seconds."""
-    match = DURATION.match(text.strip())
-    if not text.strip() or match is None or not any(match.groups()):
-        raise ValidationFailed(
-            f"walltime: {text!r} is not a duration like 90m or 1h30m", field="walltime"
-        )
-    days, hours, minutes, seconds = (int(g or 0) for g in match.groups())
-    return ((days * 24 + hours) * 60 + minutes) * 60 + seconds
 
 
 @app.command("submit", context_settings={"allow_interspersed_args": False})

@@ -1,10 +1,12 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime
 
 from pydantic import Field, field_validator
 
+from aisc.errors import ValidationFailed
 from aisc.jobs.models import Job, JobQos, JobState
 from aisc.schemas import Id, ReadSchema, Schema
 
@@ -100,3 +102,17 @@ class JobRead(ReadSchema):
             backend=job.backend,
             backend_id=job.backend_id,
         )
+
+
+DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s?)?$")
+
+
+def parse_walltime(text: str) -> int:
+    """``3600``, ``90m``, ``1h30m``, ``2d`` -> seconds."""
+    match = DURATION.match(text.strip())
+    if not text.strip() or match is None or not any(match.groups()):
+        raise ValidationFailed(
+            f"walltime: {text!r} is not a duration like 90m or 1h30m", field="walltime"
+        )
+    days, hours, minutes, seconds = (int(g or 0) for g in match.groups())
+    return ((days * 24 + hours) * 60 + minutes) * 60 + seconds

@@ -1,0 +1,194 @@
+"""Project teams (PIs and members): their projects, the allocation's burn against plan, jobs
+(submit, list with start-time estimates, cancel, logs), usage and invoices."""
+
+from __future__ import annotations
+
+import json
+import shlex
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, Response
+
+from aisc.allocations.service import list_allocations
+from aisc.applications.models import RequestKind
+from aisc.awards import service as awards
+from aisc.billing import service as billing
+from aisc.cluster.service import list_partitions
+from aisc.errors import AiscError, ValidationFailed
+from aisc.jobs import service as jobs
+from aisc.jobs.models import JobState
+from aisc.jobs.schemas import JobSubmit, parse_walltime
+from aisc.metering.service import list_usage, used_gpu_seconds
+from aisc.portal.public import Form
+from aisc.portal.web import PAGE_SIZE, Page, form_errors, page_for, parse_form, status_of
+
+router = APIRouter(include_in_schema=False)
+
+
+def _burn(award: Any, used_seconds: int, today: Any) -> dict[str, float]:
+    """Used and planned share of the award (the plan: linear over its period)."""
+    days = max((award.end_date - award.start_date).days, 1)
+    total = (
+        (award.gpu_cards or 0) * days * 86_400
+        if award.kind is RequestKind.DEDICATED
+        else (award.gpu_hours or 0) * 3600
+    )
+    elapsed = min(max((today - award.start_date).days, 0), days)
+    return {
+        "used_pct": round(100 * used_seconds / total, 1) if total else 0.0,
+        "planned_pct": round(100 * elapsed / days, 1),
+        "used_gpu_hours": round(used_seconds / 3600, 1),
+        "total_gpu_hours": round(total / 3600, 1),
+    }
+
+
+@router.get("/projects", response_class=HTMLResponse)
+def projects(request: Request) -> Response:
+    page = page_for(request)
+    page.require()
+    with page.uow() as ctx:
+        rows = []
+        for award in awards.list_awards(ctx):
+            rows.append(
+                (
+                    awards.read_award(ctx, award),
+                    _burn(award, used_gpu_seconds(ctx.db, award_id=award.id), ctx.now.date()),
+                )
+            )
+    return page.render("projects.html", rows=rows)
+
+
+def _project_page(page: Page, award_id: int, status: int = 200, **extra: Any) -> Response:
+    text = page.request.query_params.get("page", "1")
+    number = max(1, int(text)) if text.isdigit() else 1
+    with page.uow() as ctx:
+        award = awards.view_award(ctx, award_id=award_id)
+        read = awards.read_award(ctx, award)
+        burn = _burn(award, used_gpu_seconds(ctx.db, award_id=award.id), ctx.now.date())
+        allocations = list_allocations(ctx, award_id=award_id)
+        job_rows = jobs.list_jobs(
+            ctx, award_id=award_id, limit=PAGE_SIZE + 1, offset=(number - 1) * PAGE_SIZE
+        )
+        job_list = [jobs.read_job(ctx, j) for j in job_rows[:PAGE_SIZE]]
+        usage = list_usage(ctx, award_id=award_id, limit=20)
+        invoices = billing.list_invoices(ctx, award_id=award_id, limit=24)
+        partitions = sorted({a.partition for a in allocations}) or [
+            p.name for p in list_partitions(ctx.db)
+        ]
+    return page.render(
+        "project.html",
+        status,
+        award=read,
+        burn=burn,
+        allocations=allocations,
+        jobs=job_list,
+        usage=usage,
+        invoices=invoices,
+        partitions=[(p, p) for p in partitions],
+        values=extra.get("values", {"nodes": 1, "gpus_per_node": 1, "walltime": "1h"}),
+        page_no=number,
+        has_more=len(job_rows) > PAGE_SIZE,
+    )
+
+
+@router.get("/projects/{award_id}", response_class=HTMLResponse)
+def project(request: Request, award_id: int) -> Response:
+    page = page_for(request)
+    page.require()
+    return _project_page(page, award_id)
+
+
+@router.post("/projects/{award_id}/jobs", response_class=HTMLResponse)
+def submit_job(request: Request, award_id: int, form: Form) -> Response:
+    page = page_for(request, form)
+    page.require()
+    values = dict(form)
+    try:
+        command_text = str(form.get("command", "")).strip()
+        try:
+            command = shlex.split(command_text)
+        except ValueError as exc:
+            raise ValidationFailed(f"command: {exc}", field="command") from exc
+        if not command:
+            raise ValidationFailed("command: give the program to run", field="command")
+        try:
+            walltime = parse_walltime(str(form.get("walltime", "")))
+        except AiscError as exc:
+            raise ValidationFailed(
+                "walltime: write it as 90m, 2h or 1h30m", field="walltime"
+            ) from exc
+        environment = {}
+        for line in str(form.get("environment", "")).splitlines():
+            if not line.strip():
+                continue
+            key, sep, value = line.partition("=")
+            if not sep:
+                raise ValidationFailed(
+                    f"environment: {line.strip()!r} is not KEY=VALUE", field="environment"
+                )
+            environment[key.strip()] = value
+        body = {
+            "award_id": award_id,
+            "submitted_by_id": page.principal.person_id,
+            "name": str(form.get("name", ""))[:200],
+            "partition": form.get("partition", ""),
+            "nodes": form.get("nodes") or 1,
+            "gpus_per_node": form.get("gpus_per_node") or 1,
+            "walltime_s": walltime,
+            "command": command,
+            "environment": environment,
+        }
+        data = parse_form(JobSubmit, body)
+        with page.uow() as ctx:
+            job_id = jobs.submit(
+                ctx, data=data, backend=page.request.app.state.settings.executor
+            ).id
+    except AiscError as exc:
+        page.errors, page.problem = form_errors(exc)
+        if "walltime_s" in page.errors:
+            page.errors["walltime"] = page.errors.pop("walltime_s")
+        return _project_page(page, award_id, status_of(exc), values=values)
+    return page.redirect(f"/jobs/{job_id}", "Job submitted.")
+
+
+@router.get("/jobs/{job_id}", response_class=HTMLResponse)
+def job(request: Request, job_id: int) -> Response:
+    page = page_for(request)
+    page.require()
+    with page.uow() as ctx:
+        found = jobs.get_job(ctx, job_id=job_id)
+        read = jobs.read_job(ctx, found)
+        stdout = jobs.logs(ctx, job_id=job_id, tail_bytes=16_384)
+        stderr = jobs.logs(ctx, job_id=job_id, stream="stderr", tail_bytes=16_384)
+    return page.render(
+        "job.html",
+        job=read,
+        stdout=stdout,
+        stderr=stderr,
+        environment=json.loads(found.environment),
+        finished=read.state not in (JobState.PENDING, JobState.RUNNING),
+    )
+
+
+@router.post("/jobs/{job_id}/cancel", response_class=HTMLResponse)
+def cancel(request: Request, job_id: int, form: Form) -> Response:
+    page = page_for(request, form)
+    page.require()
+    try:
+        with page.uow() as ctx:
+            jobs.cancel(ctx, job_id=job_id)
+    except AiscError as exc:
+        return page.render("error.html", status_of(exc), message=exc.message)
+    return page.redirect(f"/jobs/{job_id}", "Cancellation requested.")
+
+
+@router.get("/invoices/{invoice_id}", response_class=HTMLResponse)
+def invoice(request: Request, invoice_id: int) -> Response:
+    from aisc.billing.api import read_invoice
+
+    page = page_for(request)
+    page.require()
+    with page.uow() as ctx:
+        read = read_invoice(ctx, billing.view_invoice(ctx, invoice_id=invoice_id))
+    return page.render("invoice.html", invoice=read, values={})

@@ -1,0 +1,208 @@
+"""Pages anyone may see: the scheme dashboard, signing in and out, the language switch and the
+cost estimate the application form asks for."""
+
+from __future__ import annotations
+
+import hmac
+from datetime import date
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.datastructures import FormData
+
+from aisc.accounts import auth
+from aisc.accounts.models import Role
+from aisc.applications.models import RequestKind
+from aisc.errors import AiscError, NotFound, ValidationFailed
+from aisc.http import SESSION_COOKIE
+from aisc.money import format_hkd
+from aisc.portal.web import LANG_COOKIE, LANGUAGES, new_login_token, page_for
+
+router = APIRouter(include_in_schema=False)
+LOGIN_COOKIE = "aisc_login"
+
+
+async def read_form(request: Request) -> FormData:
+    return await request.form()
+
+
+Form = Annotated[FormData, Depends(read_form)]
+
+
+def safe_next(target: str | None) -> str:
+    """Only paths of this site (never //elsewhere or a full URL)."""
+    if not target or not target.startswith("/") or target.startswith("//"):
+        return "/"
+    return target
+
+
+@router.get("/", response_class=HTMLResponse)
+def dashboard(request: Request) -> Response:
+    from aisc.reports.stats import scheme_stats
+    from aisc.scheme.service import get_scheme
+
+    page = page_for(request)
+    with page.uow() as ctx:
+        try:
+            scheme = get_scheme(ctx.db)
+        except NotFound:
+            return page.render("dashboard.html", scheme=None, stats=None)
+        stats = scheme_stats(ctx.db, today=ctx.now.date())
+        return page.render("dashboard.html", scheme=scheme, stats=stats, today=ctx.now.date())
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_form(request: Request, next: str = "/") -> Response:
+    page = page_for(request)
+    token = new_login_token()
+    response = page.render("login.html", next=safe_next(next), login_token=token, email="")
+    response.set_cookie(LOGIN_COOKIE, token, max_age=1800, httponly=True, samesite="lax",
+                        secure=request.app.state.settings.cookie_secure)  # fmt: skip
+    return response
+
+
+@router.post("/login", response_class=HTMLResponse)
+def login(request: Request, form: Form) -> Response:
+    page = page_for(request)
+    email = str(form.get("email", "")).strip()
+    password = str(form.get("password", ""))
+    next_path = safe_next(str(form.get("next", "/")))
+    sent, expected = str(form.get("login_token", "")), request.cookies.get(LOGIN_COOKIE, "")
+    if not expected or not hmac.compare_digest(sent.encode(), expected.encode()):
+        page.problem = page.gettext("The sign-in form expired; please sign in again.")
+        return _login_again(page, next_path, email, 403)
+    errors = {}
+    if not email:
+        errors["email"] = page.gettext("Enter your e-mail address.")
+    if not password:
+        errors["password"] = page.gettext("Enter your password.")
+    if errors:
+        page.errors = errors
+        return _login_again(page, next_path, email, 422)
+    person = None
+    with page.uow() as ctx:
+        person = auth.authenticate(ctx, email=email, password=password)
+        if person is not None:
+            secret, _session = auth.start_session(ctx, person=person)
+    if person is None:  # the failure counted (towards the lock) before this answer
+        page.errors = {"password": page.gettext("The e-mail address or password is not right.")}
+        return _login_again(page, next_path, email, 401)
+    response = RedirectResponse(next_path if next_path != "/" else _home_of(person.role_set),
+                                status_code=303)  # fmt: skip
+    response.set_cookie(
+        SESSION_COOKIE,
+        secret,
+        max_age=auth.SESSION_HOURS * 3600,
+        httponly=True,
+        secure=request.app.state.settings.cookie_secure,
+        samesite="lax",
+        path="/",
+    )
+    response.delete_cookie(LOGIN_COOKIE)
+    return response
+
+
+def _login_again(page: Any, next_path: str, email: str, status: int) -> Response:
+    token = new_login_token()
+    response: Response = page.render(
+        "login.html", status, next=next_path, login_token=token, email=email
+    )
+    response.set_cookie(LOGIN_COOKIE, token, max_age=1800, httponly=True, samesite="lax",
+                        secure=page.request.app.state.settings.cookie_secure)  # fmt: skip
+    return response
+
+
+def _home_of(roles: set[Role]) -> str:
+    for role, path in (
+        (Role.SECRETARIAT, "/secretariat"),
+        (Role.REVIEWER, "/reviews"),
+        (Role.FINANCE, "/finance"),
+        (Role.OPERATOR, "/operator"),
+        (Role.APPLICANT, "/applications"),
+    ):
+        if role in roles:
+            return path
+    return "/projects"
+
+
+@router.post("/logout")
+def logout(request: Request, form: Form) -> Response:
+    page = page_for(request, form)
+    if page.session_id is not None:
+        with page.uow() as ctx:
+            auth.end_session(ctx, session_id=page.session_id)
+    response = RedirectResponse("/?notice=Signed%20out.", status_code=303)
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+@router.get("/lang")
+def switch_language(to: str = Query(...), next: str = "/") -> Response:
+    if to not in LANGUAGES:
+        raise ValidationFailed(f"to: {to!r} is not one of {', '.join(LANGUAGES)}", field="to")
+    response = RedirectResponse(safe_next(next), status_code=303)
+    response.set_cookie(LANG_COOKIE, to, max_age=365 * 86_400, samesite="lax")
+    return response
+
+
+@router.get("/estimate")
+def estimate(
+    request: Request,
+    kind: str = "dedicated",
+    gpu_model: str = "",
+    gpu_cards: str = "",
+    gpu_hours: str = "",
+    months: str = "",
+    preferred_start: str = "",
+) -> JSONResponse:
+    """List value, subsidy at the scheme's default rate and the applicant's own share of a
+    compute request, at the price list in force on its start (or today)."""
+    from aisc.pricing.service import list_value_cents, price_list_in_force
+    from aisc.scheme.service import get_scheme
+
+    page = page_for(request)
+
+    def number(text: str) -> int | None:
+        return int(text) if text.strip().isdigit() else None
+
+    try:
+        start = date.fromisoformat(preferred_start) if preferred_start else None
+    except ValueError:
+        start = None
+    with page.uow() as ctx:
+        try:
+            on = start or ctx.now.date()
+            prices = price_list_in_force(ctx.db, on=on)
+            value = list_value_cents(
+                prices,
+                kind=RequestKind(kind)
+                if kind in RequestKind._value2member_map_
+                else RequestKind.DEDICATED,
+                gpu_model=gpu_model,
+                gpu_cards=number(gpu_cards),
+                months=number(months),
+                gpu_hours=number(gpu_hours),
+            )
+            rate_bp = get_scheme(ctx.db).default_rate_bp
+        except AiscError as exc:
+            return JSONResponse(
+                {
+                    "list_value": "–",
+                    "subsidy": "–",
+                    "own_share": "–",
+                    "rate": "–",
+                    "note": exc.message,
+                }
+            )
+    subsidy = value * rate_bp // 10_000
+    return JSONResponse(
+        {
+            "list_value": format_hkd(value),
+            "subsidy": format_hkd(subsidy),
+            "own_share": format_hkd(value - subsidy),
+            "rate": f"{rate_bp / 100:.0f}%",
+            "note": page.gettext("Estimate at the list prices of %(version)s; the committee "
+                                 "decides the grant and the rate.") % {"version": prices.version},
+        }
+    )  # fmt: skip

@@ -1,0 +1,235 @@
+"""Operators (inventory, node states, capacity and utilisation charts) and finance (invoices,
+credit notes, the monthly billing run, the reconciliation, the ledger)."""
+
+from __future__ import annotations
+
+import io
+from datetime import date
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, Response
+
+from aisc.accounts.models import Role
+from aisc.billing import service as billing
+from aisc.billing.charging import run_month
+from aisc.billing.credits import credit
+from aisc.billing.months import parse_month
+from aisc.billing.reconcile import reconcile
+from aisc.cluster import service as cluster
+from aisc.cluster.models import NodeState
+from aisc.cluster.schemas import NodeRead, NodeStateIn
+from aisc.errors import AiscError, ValidationFailed
+from aisc.portal.public import Form
+from aisc.portal.web import PAGE_SIZE, Page, form_errors, page_for, parse_form, status_of
+
+router = APIRouter(include_in_schema=False)
+
+
+def _page_no(request: Request) -> int:
+    text = request.query_params.get("page", "1")
+    return max(1, int(text)) if text.isdigit() else 1
+
+
+# --- operators ---------------------------------------------------------------------------------
+
+
+def _operator_page(page: Page, status: int = 200, **extra: Any) -> Response:
+    from aisc.allocations.service import utilisation
+
+    number = _page_no(page.request)
+    with page.uow() as ctx:
+        nodes = cluster.list_nodes(ctx.db, limit=PAGE_SIZE + 1, offset=(number - 1) * PAGE_SIZE)
+        rows = [NodeRead.of(n) for n in nodes[:PAGE_SIZE]]
+        counts: dict[str, int] = {}
+        for node in cluster.list_nodes(ctx.db, limit=100_000):
+            counts[node.state.value] = counts.get(node.state.value, 0) + 1
+        usage = utilisation(ctx.db, today=ctx.now.date())
+        busy = billing.busy_vs_reserved(ctx, today=ctx.now.date())
+    reserved = sum(b.reserved_gpu_seconds for b in busy)
+    used = sum(b.busy_gpu_seconds for b in busy)
+    return page.render(
+        "operator.html",
+        status,
+        nodes=rows,
+        counts=counts,
+        usage=usage,
+        busy_pct=round(100 * used / reserved, 1) if reserved else None,
+        states=[(s.value, page.gettext(_label(s.value))) for s in NodeState],
+        page_no=number,
+        has_more=len(nodes) > PAGE_SIZE,
+        values=extra.get("values", {}),
+        failed_node=extra.get("failed_node"),
+    )
+
+
+def _label(code: str) -> str:
+    from aisc.portal.labels import label
+
+    return label(code)
+
+
+@router.get("/operator", response_class=HTMLResponse)
+def operator(request: Request) -> Response:
+    page = page_for(request)
+    page.require(Role.OPERATOR, Role.AUDITOR)
+    return _operator_page(page)
+
+
+@router.post("/operator/nodes/{name}/state", response_class=HTMLResponse)
+def node_state(request: Request, name: str, form: Form) -> Response:
+    page = page_for(request, form)
+    page.require(Role.OPERATOR)
+    try:
+        with page.uow() as ctx:
+            cluster.set_node_state(
+                ctx,
+                name=name,
+                data=parse_form(
+                    NodeStateIn,
+                    {"state": form.get("state"), "reason": str(form.get("reason", ""))},
+                ),
+            )
+    except AiscError as exc:
+        page.errors, page.problem = form_errors(exc)
+        return _operator_page(page, status_of(exc), values=dict(form), failed_node=name)
+    return page.redirect("/operator", "Node state changed.")
+
+
+@router.get("/charts/capacity.svg")
+def capacity_chart(request: Request) -> Response:
+    from aisc.reports.plots import capacity_plot
+
+    page = page_for(request)
+    page.require(Role.OPERATOR, Role.SECRETARIAT, Role.AUDITOR)
+    with page.uow() as ctx:
+        body = capacity_plot(ctx.db, fmt="svg", today=ctx.now.date())
+    return Response(body, media_type="image/svg+xml")
+
+
+@router.get("/charts/utilisation.svg")
+def utilisation_chart(request: Request) -> Response:
+    """Allocated % (committed of installed) per month and busy % (used of reserved) to date."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from aisc.allocations.service import utilisation
+
+    page = page_for(request)
+    page.require(Role.OPERATOR, Role.SECRETARIAT, Role.AUDITOR)
+    with page.uow() as ctx:
+        usage = utilisation(ctx.db, today=ctx.now.date())
+        busy = billing.busy_vs_reserved(ctx, today=ctx.now.date())
+    months = [m for m in usage.months if m.allocated_pct is not None]
+    reserved = sum(b.reserved_gpu_seconds for b in busy)
+    used = sum(b.busy_gpu_seconds for b in busy)
+    fig, ax = plt.subplots(figsize=(10, 4), dpi=100)
+    ax.plot(range(len(months)), [float(m.allocated_pct or 0) for m in months], marker="o",
+            label=page.gettext("allocated % (committed cards of installed)"))  # fmt: skip
+    if reserved:
+        ax.axhline(100 * used / reserved, color="#c2410c", linestyle="--",
+                   label=page.gettext("busy % (GPU time used of reserved, to date)"))  # fmt: skip
+    ax.set_xticks(range(len(months)), [m.month for m in months], rotation=60, fontsize=8)
+    ax.set_ylim(0, 110)
+    ax.set_ylabel("%")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right")
+    buffer = io.StringIO()
+    fig.savefig(buffer, format="svg", bbox_inches="tight", metadata={"Date": None})
+    plt.close(fig)
+    return Response(buffer.getvalue(), media_type="image/svg+xml")
+
+
+# --- finance ---------------------------------------------------------------------------------
+
+
+def _finance_page(page: Page, status: int = 200, **extra: Any) -> Response:
+    from aisc.ledger.service import list_entries
+    from aisc.scheme.service import get_scheme
+
+    number = _page_no(page.request)
+    month_text = page.request.query_params.get("month", "")
+    month: date | None = None
+    if month_text:
+        try:
+            month = parse_month(month_text)
+        except AiscError:
+            month = None
+    with page.uow() as ctx:
+        invoices = billing.list_invoices(
+            ctx, month=month, limit=PAGE_SIZE + 1, offset=(number - 1) * PAGE_SIZE
+        )
+        rows = invoices[:PAGE_SIZE]
+        notes = {i.id: billing.credit_notes_of(ctx, i) for i in rows}
+        scheme = get_scheme(ctx.db)
+        entries = list_entries(ctx.db, scheme_id=scheme.id, limit=30, offset=0)
+        check = reconcile(ctx, month=month) if month is not None else None
+    return page.render(
+        "finance.html",
+        status,
+        invoices=rows,
+        notes=notes,
+        entries=entries,
+        check=check,
+        month=month_text,
+        page_no=number,
+        has_more=len(invoices) > PAGE_SIZE,
+        values=extra.get("values", {}),
+    )
+
+
+@router.get("/finance", response_class=HTMLResponse)
+def finance(request: Request) -> Response:
+    page = page_for(request)
+    page.require(Role.FINANCE, Role.AUDITOR)
+    return _finance_page(page)
+
+
+@router.post("/finance/billing", response_class=HTMLResponse)
+def bill(request: Request, form: Form) -> Response:
+    page = page_for(request, form)
+    page.require(Role.FINANCE)
+    text = str(form.get("month", "")).strip()
+    try:
+        month = parse_month(text)
+        with page.uow() as ctx:
+            result = run_month(ctx, month=month)
+            issued = len(result.invoices)
+    except AiscError as exc:
+        page.errors, page.problem = form_errors(exc)
+        if page.errors and "month" not in page.errors:
+            page.errors = {"month": next(iter(page.errors.values()))}
+        return _finance_page(page, status_of(exc), values=dict(form))
+    return page.redirect(f"/finance?month={text}", f"Billed {text}: {issued} invoice(s) issued.")
+
+
+@router.post("/finance/invoices/{invoice_id}/credit", response_class=HTMLResponse)
+def credit_note(request: Request, invoice_id: int, form: Form) -> Response:
+    from aisc.billing.api import read_invoice
+
+    page = page_for(request, form)
+    page.require(Role.FINANCE)
+    try:
+        text = str(form.get("amount_hkd", "")).strip().replace(",", "")
+        try:
+            cents = int((Decimal(text) * 100).to_integral_value())
+        except (InvalidOperation, ValueError):
+            raise ValidationFailed(
+                "amount_hkd: give an amount in HK$, e.g. 1200.50", field="amount_hkd"
+            ) from None
+        reason = str(form.get("reason", "")).strip()
+        if not reason:
+            raise ValidationFailed("reason: say why the invoice is credited", field="reason")
+        with page.uow() as ctx:
+            credit(ctx, invoice_id=invoice_id, list_cents=cents, reason=reason)
+    except AiscError as exc:
+        page.errors, page.problem = form_errors(exc)
+        if "list_cents" in page.errors:
+            page.errors["amount_hkd"] = page.errors.pop("list_cents")
+        with page.uow() as ctx:
+            read = read_invoice(ctx, billing.view_invoice(ctx, invoice_id=invoice_id))
+        return page.render("invoice.html", status_of(exc), invoice=read, values=dict(form))
+    return page.redirect(f"/invoices/{invoice_id}", "Credit note issued.")

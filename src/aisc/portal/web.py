@@ -1,0 +1,309 @@
+"""The portal's plumbing: who is signed in, the language, forms, rendering and errors.
+
+Pages are server-rendered (Jinja2) on the same service layer as the API: a view parses the
+form, calls one service action inside one transaction (``with page.uow() as ctx``) and renders.
+
+- Sign-in is the browser session of ``aisc.accounts`` (the same cookie as the API). Every form
+  that changes something carries the session's CSRF token in a hidden field; a POST without the
+  right one is refused (403) and changes nothing.
+- Language: English or Traditional Chinese (``zh_Hant``), from the ``aisc_lang`` cookie (set by
+  the switch in the header), else the browser's Accept-Language; strings are translated through
+  gettext catalogues (Babel), loaded from the ``.po`` files at start-up.
+- Errors: bad input re-renders the form with each message next to its field (422) and saves
+  nothing; a conflict (an illegal state change, say) is shown above the form (409); an object out
+  of reach is a 404 page, a page the role may not use a 403 page; no session sends the browser
+  to the sign-in page.
+"""
+
+from __future__ import annotations
+
+import hmac
+import io
+import secrets
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from functools import cache
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from babel.support import Translations
+from fastapi import Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from pydantic import BaseModel, ValidationError
+
+from aisc.access import ANONYMOUS, Principal
+from aisc.accounts.auth import resolve_session
+from aisc.accounts.models import Person, Role
+from aisc.context import Ctx
+from aisc.db.engine import transaction
+from aisc.errors import AiscError, Conflict, ValidationFailed
+from aisc.http import SESSION_COOKIE
+from aisc.money import format_hkd
+from aisc.portal.labels import label
+
+HERE = Path(__file__).parent
+LANG_COOKIE = "aisc_lang"
+LANGUAGES = {"en": "English", "zh_Hant": "繁體中文"}
+PAGE_SIZE = 25
+
+
+@cache
+def translations(lang: str) -> Translations | None:
+    """The catalogue of ``lang`` (None for English, the source language)."""
+    if lang == "en":
+        return None
+    po_path = HERE / "translations" / lang / "LC_MESSAGES" / "messages.po"
+    with po_path.open("rb") as handle:
+        catalog = read_po(handle, locale=lang)
+    buffer = io.BytesIO()
+    write_mo(buffer, catalog)
+    buffer.seek(0)
+    return Translations(buffer)
+
+
+def pick_language(request: Request) -> str:
+    chosen = request.cookies.get(LANG_COOKIE, "")
+    if chosen in LANGUAGES:
+        return chosen
+    header = request.headers.get("accept-language", "").lower()
+    for part in header.split(","):
+        tag = part.split(";")[0].strip()
+        if tag.startswith(("zh-hant", "zh-tw", "zh-hk", "zh-mo")):
+            return "zh_Hant"
+        if tag.startswith("en"):
+            return "en"
+    return "en"
+
+
+@cache
+def environment() -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(str(HERE / "templates")),
+        autoescape=select_autoescape(["html"]),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["hkd"] = lambda cents: format_hkd(int(cents or 0))
+    env.filters["pct"] = _pct
+    env.filters["when"] = _when
+    env.filters["duration"] = _duration
+    env.globals["label"] = label
+    return env
+
+
+def _pct(value: Any, places: int = 1) -> str:
+    if value is None:
+        return "–"
+    return f"{float(value):.{places}f}%"
+
+
+def _when(value: Any) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M")
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value)
+
+
+def _duration(seconds: Any) -> str:
+    if seconds is None:
+        return "–"
+    total = int(seconds)
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h{minutes:02d}m"
+    if minutes:
+        return f"{minutes}m{secs:02d}s"
+    return f"{secs}s"
+
+
+class SignInNeeded(Exception):
+    """No session: the browser goes to the sign-in page."""
+
+    def __init__(self, next_path: str) -> None:
+        super().__init__(next_path)
+        self.next_path = next_path
+
+
+class PageForbidden(Exception):
+    """The signed-in person's roles do not include this page."""
+
+
+@dataclass
+class Page:
+    """One request's view of the portal: the principal, language and helpers."""
+
+    request: Request
+    principal: Principal
+    person: Person | None
+    csrf_token: str
+    session_id: int | None
+    lang: str
+    errors: dict[str, str] = field(default_factory=dict)
+    problem: str | None = None
+
+    @property
+    def signed_in(self) -> bool:
+        return self.person is not None
+
+    def has(self, *roles: Role) -> bool:
+        return bool(self.principal.roles & set(roles))
+
+    def gettext(self, message: str) -> str:
+        catalogue = translations(self.lang)
+        return catalogue.gettext(message) if catalogue else message
+
+    def ngettext(self, singular: str, plural: str, n: int) -> str:
+        catalogue = translations(self.lang)
+        if catalogue:
+            return catalogue.ngettext(singular, plural, n)
+        return singular if n == 1 else plural
+
+    @contextmanager
+    def uow(self) -> Iterator[Ctx]:
+        state = self.request.app.state
+        with transaction(state.sessionmaker) as db:
+            yield Ctx(
+                db=db, now=state.clock(), actor=self.principal.label, principal=self.principal
+            )
+
+    def require(self, *roles: Role) -> None:
+        """Refuse the page unless the person holds one of ``roles``."""
+        if not self.signed_in:
+            raise SignInNeeded(self.request.url.path)
+        if roles and not self.has(*roles):
+            raise PageForbidden()
+
+    def render(self, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+        env = environment()
+        body = env.get_template(template).render(
+            page=self,
+            _=self.gettext,
+            ngettext=self.ngettext,
+            Role=Role,
+            languages=LANGUAGES,
+            request=self.request,
+            **context,
+        )
+        return HTMLResponse(body, status_code=status_code)
+
+    def redirect(self, path: str, notice: str | None = None) -> RedirectResponse:
+        target = (
+            path if notice is None else f"{path}{'&' if '?' in path else '?'}notice={quote(notice)}"
+        )
+        return RedirectResponse(target, status_code=303)
+
+
+def page_for(request: Request, form: Mapping[str, Any] | None = None) -> Page:
+    """The request's page context; for a form POST the CSRF token is checked here."""
+    state = request.app.state
+    principal, person, csrf, session_id = ANONYMOUS, None, "", None
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if cookie:
+        with transaction(state.sessionmaker) as db:
+            found = resolve_session(Ctx(db=db, now=state.clock(), actor="portal"), secret=cookie)
+            if found is not None:
+                person, session = found
+                db.expunge(person)
+                csrf, session_id = session.csrf_token, session.id
+                principal = Principal.for_person(
+                    person_id=person.id,
+                    roles=person.role_set,
+                    organisation_ids=person.organisation_ids,
+                    via="session",
+                )
+    if form is not None and person is not None:
+        sent = str(form.get("csrf_token", ""))
+        if not hmac.compare_digest(sent.encode(), csrf.encode()):
+            raise PageForbidden()
+    return Page(
+        request=request,
+        principal=principal,
+        person=person,
+        csrf_token=csrf,
+        session_id=session_id,
+        lang=pick_language(request),
+    )
+
+
+def new_login_token() -> str:
+    return secrets.token_urlsafe(24)
+
+
+# --- forms ----------------------------------------------------------------------------------
+
+
+def nest(form: Mapping[str, Any]) -> dict[str, Any]:
+    """``{"compute.gpu_cards": "8"}`` -> ``{"compute": {"gpu_cards": "8"}}``; empty fields are
+    left out (so optional fields stay unset) and the CSRF token is dropped."""
+    data: dict[str, Any] = {}
+    for key, value in form.items():
+        if key == "csrf_token" or value is None:
+            continue
+        text = value.strip() if isinstance(value, str) else value
+        if text == "":
+            continue
+        target = data
+        parts = key.split(".")
+        for part in parts[:-1]:
+            target = target.setdefault(part, {})
+        target[parts[-1]] = text
+    return data
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def parse_form(schema: type[M], data: dict[str, Any]) -> M:
+    """Validate into ``schema``; a failure names every field at fault (ValidationFailed)."""
+    try:
+        return schema.model_validate(data)
+    except ValidationError as exc:
+        details = []
+        for err in exc.errors():
+            loc = ".".join(str(p) for p in err["loc"] if not isinstance(p, int)) or "form"
+            details.append({"field": loc, "message": err["msg"]})
+        first = details[0]
+        raise ValidationFailed(
+            "; ".join(f"{d['field']}: {d['message']}" for d in details),
+            field=first["field"],
+            details=details,
+        ) from exc
+
+
+def form_errors(exc: AiscError) -> tuple[dict[str, str], str | None]:
+    """Field errors (field -> message) and a message for the top of the form."""
+    errors: dict[str, str] = {}
+    if isinstance(exc, ValidationFailed):
+        for item in exc.details or []:
+            if isinstance(item, dict) and item.get("field"):
+                errors.setdefault(str(item["field"]), str(item["message"]))
+        if not errors and exc.field:
+            errors[exc.field] = _strip_field(exc.message, exc.field)
+        return errors, None
+    if isinstance(exc, Conflict) and exc.field:
+        errors[exc.field] = exc.message
+    return errors, exc.message
+
+
+def _strip_field(message: str, name: str) -> str:
+    prefix = f"{name}: "
+    return message[len(prefix) :] if message.startswith(prefix) else message
+
+
+def status_of(exc: AiscError) -> int:
+    return exc.status_code if 400 <= exc.status_code < 500 else 400
+
+
+def money(value: Decimal | int | None) -> str:
+    return format_hkd(int(value or 0))
