@@ -237,28 +237,9 @@ def _is_page(request: Request) -> bool:
 
 
 def _error_page(request: Request, status: int, message: str | None) -> HTMLResponse:
-    from aisc.portal.web import page_for
+    from aisc.portal.web import error_page
 
-    try:
-        page = page_for(request)
-    except Exception:  # the error page must render even when the session cannot be read
-        return HTMLResponse(f"<!doctype html><title>{status}</title><p>{status}</p>", status)
-    titles = {
-        403: page.gettext("Not for your role"),
-        404: page.gettext("Not found"),
-        405: page.gettext("Not found"),
-        409: page.gettext("Not possible now"),
-    }
-    texts = {
-        403: page.gettext("This page is for other roles. Sign in with an account that has it."),
-        404: page.gettext("There is nothing here, or it is not yours to see."),
-        405: page.gettext("There is nothing here, or it is not yours to see."),
-    }
-    if status == 404:  # never confirm that another tenant's object exists
-        message = None
-    return page.render(
-        "error.html", status, title=titles.get(status), message=message or texts.get(status, "")
-    )
+    return error_page(request, status, message)
 
 
 class SchedulerThread:

@@ -15,7 +15,8 @@ from aisc.applications import service as applications
 from aisc.applications.models import ApplicationStatus, Domain, RequestKind
 from aisc.applications.schemas import ApplicationCreate, ApplicationRead, ApplicationUpdate
 from aisc.awards import service as awards
-from aisc.errors import AiscError
+from aisc.errors import AiscError, ValidationFailed
+from aisc.portal.labels import N_
 from aisc.portal.public import Form
 from aisc.portal.web import PAGE_SIZE, Page, form_errors, nest, page_for, parse_form, status_of
 from aisc.review.decisions import list_decisions, read_decision
@@ -137,7 +138,9 @@ def create(request: Request, form: Form) -> Response:
         page.errors, page.problem = form_errors(exc)
         return page.render("application_form.html", status_of(exc), values=values,
                            application=None, **_form_context(page))  # fmt: skip
-    return page.redirect(f"/applications/{app_id}", "Draft saved. Submit it when it is complete.")
+    return page.redirect(
+        f"/applications/{app_id}", N_("Draft saved. Submit it when it is complete.")
+    )
 
 
 @router.get("/applications/{application_id}", response_class=HTMLResponse)
@@ -214,7 +217,7 @@ def edit(request: Request, application_id: int, form: Form) -> Response:
             )
         return page.render("application_form.html", status_of(exc), values=values,
                            application=read, **_form_context(page))  # fmt: skip
-    return page.redirect(f"/applications/{application_id}", "Changes saved.")
+    return page.redirect(f"/applications/{application_id}", N_("Changes saved."))
 
 
 @router.post("/applications/{application_id}/submit", response_class=HTMLResponse)
@@ -228,7 +231,7 @@ def submit(request: Request, application_id: int, form: Form) -> Response:
         page.problem = exc.message
         return _detail(page, application_id, status_of(exc))
     return page.redirect(
-        f"/applications/{application_id}", "Submitted. The secretariat will screen it."
+        f"/applications/{application_id}", N_("Submitted. The secretariat will screen it.")
     )
 
 
@@ -244,7 +247,35 @@ def withdraw(request: Request, application_id: int, form: Form) -> Response:
     except AiscError as exc:
         page.problem = exc.message
         return _detail(page, application_id, status_of(exc))
-    return page.redirect(f"/applications/{application_id}", "Withdrawn.")
+    return page.redirect(f"/applications/{application_id}", N_("Withdrawn."))
+
+
+@router.post("/applications/{application_id}/members", response_class=HTMLResponse)
+def add_member(request: Request, application_id: int, form: Form) -> Response:
+    page = page_for(request, form)
+    page.require()
+    email = str(form.get("email", "")).strip().lower()
+    try:
+        if not email:
+            raise ValidationFailed("email: give the e-mail address of the person", field="email")
+        with page.uow() as ctx:
+            app = applications.view_application(ctx, application_id=application_id)
+            unknown = ValidationFailed(
+                f"email: no registered person of the applicant organisation has the e-mail "
+                f"address {email!r}",
+                field="email",
+            )
+            try:
+                person = accounts.get_person_by_email(ctx, email=email)
+            except AiscError:
+                raise unknown from None
+            if app.organisation_id not in person.organisation_ids:
+                raise unknown  # the same words either way: no probing for addresses
+            applications.add_member(ctx, application_id=application_id, person_id=person.id)
+    except AiscError as exc:
+        page.errors, page.problem = form_errors(exc)
+        return _detail(page, application_id, status_of(exc))
+    return page.redirect(f"/applications/{application_id}", N_("Member added to the team."))
 
 
 @router.post("/awards/{award_id}/accept", response_class=HTMLResponse)
@@ -258,7 +289,7 @@ def accept_award(request: Request, award_id: int, form: Form) -> Response:
     except AiscError as exc:
         page.problem = exc.message
         return page.render("error.html", status_of(exc), message=exc.message)
-    return page.redirect(f"/applications/{app_id}", "Award accepted: the project can start.")
+    return page.redirect(f"/applications/{app_id}", N_("Award accepted: the project can start."))
 
 
 @router.get("/organisations/{organisation_id}", response_class=HTMLResponse)
@@ -300,4 +331,4 @@ def update_organisation(request: Request, organisation_id: int, form: Form) -> R
     except AiscError as exc:
         page.errors, page.problem = form_errors(exc)
         return _org_page(page, organisation_id, values, status_of(exc))
-    return page.redirect(f"/organisations/{organisation_id}", "Organisation profile saved.")
+    return page.redirect(f"/organisations/{organisation_id}", N_("Organisation profile saved."))

@@ -16,6 +16,7 @@ from aisc.applications import service as applications
 from aisc.applications.models import ApplicationStatus
 from aisc.applications.schemas import ApplicationRead
 from aisc.errors import AiscError, ValidationFailed
+from aisc.portal.labels import N_
 from aisc.portal.public import Form
 from aisc.portal.web import PAGE_SIZE, Page, form_errors, nest, page_for, parse_form, status_of
 from aisc.review import decisions
@@ -25,6 +26,8 @@ from aisc.review.schemas import DecisionCreate, DeclarationIn, ScoresIn
 from aisc.scheme.service import get_scheme
 
 router = APIRouter(include_in_schema=False)
+CONFLICT_DECLARED = N_("Conflict declared: you will not score this application.")
+NO_CONFLICT = N_("No conflict declared: you can score it now.")
 
 
 # --- reviewers -------------------------------------------------------------------------------
@@ -124,7 +127,7 @@ def score(request: Request, application_id: int, form: Form) -> Response:
     except AiscError as exc:
         page.errors, page.problem = form_errors(exc)
         return _review_page(page, application_id, status_of(exc), values=dict(form))
-    return page.redirect("/reviews", "Scores saved. Thank you.")
+    return page.redirect("/reviews", N_("Scores saved. Thank you."))
 
 
 # --- the secretariat and the committee --------------------------------------------------------
@@ -264,12 +267,12 @@ def case_action(request: Request, application_id: int, action: str, form: Form) 
         page.errors, page.problem = form_errors(exc)
         return _case_page(page, application_id, status_of(exc), values=dict(form))
     notices = {
-        "screen": "Screening done: see the findings.",
-        "start_review": "Passed screening: reviewers can be assigned.",
-        "return": "Returned to the applicant as incomplete.",
-        "assign": "Reviewer assigned.",
-        "decide": "Decision recorded.",
-        "reopen": "Reopened.",
+        "screen": N_("Screening done: see the findings."),
+        "start_review": N_("Passed screening: reviewers can be assigned."),
+        "return": N_("Returned to the applicant as incomplete."),
+        "assign": N_("Reviewer assigned."),
+        "decide": N_("Decision recorded."),
+        "reopen": N_("Reopened."),
     }
     return page.redirect(f"/secretariat/applications/{application_id}", notices.get(action))
 

@@ -20,6 +20,7 @@ from aisc.jobs import service as jobs
 from aisc.jobs.models import JobState
 from aisc.jobs.schemas import JobSubmit, parse_walltime
 from aisc.metering.service import list_usage, used_gpu_seconds
+from aisc.portal.labels import N_
 from aisc.portal.public import Form
 from aisc.portal.web import PAGE_SIZE, Page, form_errors, page_for, parse_form, status_of
 
@@ -149,7 +150,7 @@ def submit_job(request: Request, award_id: int, form: Form) -> Response:
         if "walltime_s" in page.errors:
             page.errors["walltime"] = page.errors.pop("walltime_s")
         return _project_page(page, award_id, status_of(exc), values=values)
-    return page.redirect(f"/jobs/{job_id}", "Job submitted.")
+    return page.redirect(f"/jobs/{job_id}", N_("Job submitted."))
 
 
 @router.get("/jobs/{job_id}", response_class=HTMLResponse)
@@ -180,7 +181,7 @@ def cancel(request: Request, job_id: int, form: Form) -> Response:
             jobs.cancel(ctx, job_id=job_id)
     except AiscError as exc:
         return page.render("error.html", status_of(exc), message=exc.message)
-    return page.redirect(f"/jobs/{job_id}", "Cancellation requested.")
+    return page.redirect(f"/jobs/{job_id}", N_("Cancellation requested."))
 
 
 @router.get("/invoices/{invoice_id}", response_class=HTMLResponse)

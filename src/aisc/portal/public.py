@@ -6,6 +6,7 @@ from __future__ import annotations
 import hmac
 from datetime import date
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
@@ -17,10 +18,12 @@ from aisc.applications.models import RequestKind
 from aisc.errors import AiscError, NotFound, ValidationFailed
 from aisc.http import SESSION_COOKIE
 from aisc.money import format_hkd
+from aisc.portal.labels import N_
 from aisc.portal.web import LANG_COOKIE, LANGUAGES, new_login_token, page_for
 
 router = APIRouter(include_in_schema=False)
 LOGIN_COOKIE = "aisc_login"
+SIGNED_OUT = N_("Signed out.")
 
 
 async def read_form(request: Request) -> FormData:
@@ -132,7 +135,7 @@ def logout(request: Request, form: Form) -> Response:
     if page.session_id is not None:
         with page.uow() as ctx:
             auth.end_session(ctx, session_id=page.session_id)
-    response = RedirectResponse("/?notice=Signed%20out.", status_code=303)
+    response = RedirectResponse(f"/?notice={quote(SIGNED_OUT)}", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response
 

@@ -21,6 +21,7 @@ from aisc.cluster import service as cluster
 from aisc.cluster.models import NodeState
 from aisc.cluster.schemas import NodeRead, NodeStateIn
 from aisc.errors import AiscError, ValidationFailed
+from aisc.portal.labels import N_
 from aisc.portal.public import Form
 from aisc.portal.web import PAGE_SIZE, Page, form_errors, page_for, parse_form, status_of
 
@@ -94,7 +95,7 @@ def node_state(request: Request, name: str, form: Form) -> Response:
     except AiscError as exc:
         page.errors, page.problem = form_errors(exc)
         return _operator_page(page, status_of(exc), values=dict(form), failed_node=name)
-    return page.redirect("/operator", "Node state changed.")
+    return page.redirect("/operator", N_("Node state changed."))
 
 
 @router.get("/charts/capacity.svg")
@@ -165,14 +166,20 @@ def _finance_page(page: Page, status: int = 200, **extra: Any) -> Response:
         rows = invoices[:PAGE_SIZE]
         notes = {i.id: billing.credit_notes_of(ctx, i) for i in rows}
         scheme = get_scheme(ctx.db)
-        entries = list_entries(ctx.db, scheme_id=scheme.id, limit=30, offset=0)
+        ledger_text = page.request.query_params.get("ledger", "1")
+        ledger_no = max(1, int(ledger_text)) if ledger_text.isdigit() else 1
+        entries = list_entries(
+            ctx.db, scheme_id=scheme.id, limit=PAGE_SIZE + 1, offset=(ledger_no - 1) * PAGE_SIZE
+        )
         check = reconcile(ctx, month=month) if month is not None else None
     return page.render(
         "finance.html",
         status,
         invoices=rows,
         notes=notes,
-        entries=entries,
+        entries=entries[:PAGE_SIZE],
+        ledger_no=ledger_no,
+        ledger_more=len(entries) > PAGE_SIZE,
         check=check,
         month=month_text,
         page_no=number,
@@ -203,7 +210,7 @@ def bill(request: Request, form: Form) -> Response:
         if page.errors and "month" not in page.errors:
             page.errors = {"month": next(iter(page.errors.values()))}
         return _finance_page(page, status_of(exc), values=dict(form))
-    return page.redirect(f"/finance?month={text}", f"Billed {text}: {issued} invoice(s) issued.")
+    return page.redirect(f"/finance?month={text}&issued={issued}", N_("Month billed."))
 
 
 @router.post("/finance/invoices/{invoice_id}/credit", response_class=HTMLResponse)
@@ -232,4 +239,4 @@ def credit_note(request: Request, invoice_id: int, form: Form) -> Response:
         with page.uow() as ctx:
             read = read_invoice(ctx, billing.view_invoice(ctx, invoice_id=invoice_id))
         return page.render("invoice.html", status_of(exc), invoice=read, values=dict(form))
-    return page.redirect(f"/invoices/{invoice_id}", "Credit note issued.")
+    return page.redirect(f"/invoices/{invoice_id}", N_("Credit note issued."))

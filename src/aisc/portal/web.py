@@ -307,3 +307,26 @@ def status_of(exc: AiscError) -> int:
 
 def money(value: Decimal | int | None) -> str:
     return format_hkd(int(value or 0))
+
+
+def error_page(request: Request, status: int, message: str | None) -> HTMLResponse:
+    try:
+        page = page_for(request)
+    except Exception:  # the error page must render even when the session cannot be read
+        return HTMLResponse(f"<!doctype html><title>{status}</title><p>{status}</p>", status)
+    titles = {
+        403: page.gettext("Not for your role"),
+        404: page.gettext("Not found"),
+        405: page.gettext("Not found"),
+        409: page.gettext("Not possible now"),
+    }
+    texts = {
+        403: page.gettext("This page is for other roles. Sign in with an account that has it."),
+        404: page.gettext("There is nothing here, or it is not yours to see."),
+        405: page.gettext("There is nothing here, or it is not yours to see."),
+    }
+    if status == 404:  # never confirm that another tenant's object exists
+        message = None
+    return page.render(
+        "error.html", status, title=titles.get(status), message=message or texts.get(status, "")
+    )
