@@ -53,8 +53,10 @@ def test_openb_files_are_read_with_their_constraints(tmp_path):
         ("n2", 8, "V100M32"),
     ]
     tasks = read_openb_pods(write(tmp_path, "pods.csv", PODS_CSV))
-    assert tasks[1].shared and tasks[1].total_milli == 500
-    assert tasks[3].gpu_models == {"V100M32"} and tasks[3].total_milli == 2000
+    assert tasks[1].shared
+    assert tasks[1].total_milli == 500
+    assert tasks[3].gpu_models == {"V100M32"}
+    assert tasks[3].total_milli == 2000
     assert tasks[4].gpus == 0
 
 
@@ -91,7 +93,8 @@ def test_philly_submit_times_start_at_zero_and_big_jobs_span_nodes(tmp_path):
     )
     first, second = read_philly(write(tmp_path, "philly.csv", text))
     assert (first.submit, first.nodes, first.gpus_per_node, first.project) == (0, 2, 8, "b")
-    assert second.submit == 2932 and second.gpus == 1
+    assert second.submit == 2932
+    assert second.gpus == 1
 
 
 # --- packing --------------------------------------------------------------------------------
@@ -125,7 +128,8 @@ def test_filters_hold_cpu_memory_gpu_model_and_whole_gpus():
     assert state.choose(Task(40_000, 1, 1, 1_000), "bestfit", rng)[0] == 2  # only c has the CPU
     assert state.choose(Task(1, 200_000, 0, 0), "bestfit", rng)[0] == 2  # only c has the memory
     typed = state.choose(Task(1, 1, 2, 1_000, frozenset({"V100"})), "bestfit", rng)
-    assert typed[0] == 2 and len(typed[1]) == 2
+    assert typed[0] == 2
+    assert len(typed[1]) == 2
     assert state.choose(Task(1, 1, 9, 1_000), "bestfit", rng) is None  # no node has 9 GPUs
     for gpu in range(4):  # a shared task on each of node a's GPUs: no whole GPU left there
         state.bind(0, Task(1, 1, 1, 100), (gpu,))
@@ -154,7 +158,8 @@ def test_the_protocol_inflates_records_every_percent_and_repeats_by_seed():
     first = run_openb(nodes, tasks, policy="aisc", seed=7)
     assert len(first.allocation_pct) == 131
     assert first.allocation_pct == sorted(first.allocation_pct)  # no departures
-    assert 90 <= first.at(130) <= 100 and first.placed + first.failed == first.tasks
+    assert 90 <= first.at(130) <= 100
+    assert first.placed + first.failed == first.tasks
     assert run_openb(nodes, tasks, policy="aisc", seed=7).summary() == first.summary()
     assert run_openb(nodes, tasks, policy="random", seed=8).tasks > 0
 
@@ -181,7 +186,8 @@ def test_strict_fifo_blocks_behind_a_big_job_and_backfill_does_not():
 def test_walltime_ends_a_job_and_shapes_that_never_fit_are_rejected():
     trace = [TraceJob("long", 0, 500, 1, walltime=60), TraceJob("huge", 0, 10, 8, nodes=3)]
     result = run_jobs(trace, policy="aisc", cluster=ClusterShape(nodes=2, gpus_per_node=8))
-    assert result.rejected == 1 and result.completed == 1
+    assert result.rejected == 1
+    assert result.completed == 1
     assert result.jcts == [60]
 
 
@@ -195,7 +201,8 @@ def test_fair_share_lets_a_light_project_past_a_heavy_one():
         name: dict(zip(r.submits, r.waits, strict=True))[10] for name, r in (("fifo", fifo),
                                                                            ("aisc", fair))
     }  # fmt: skip
-    assert light_wait["fifo"] == 2990 and light_wait["aisc"] == 990
+    assert light_wait["fifo"] == 2990
+    assert light_wait["aisc"] == 990
 
 
 def test_the_core_strict_order_stops_at_the_first_blocked_job():
@@ -208,7 +215,8 @@ def test_the_core_strict_order_stops_at_the_first_blocked_job():
     state = core.State(now=5, nodes=nodes, running=running, pending=pending)
     strict = core.schedule(state, core.Policy(backfill=False))
     easy = core.schedule(state, core.Policy())
-    assert strict.starts == () and [s.job_id for s in easy.starts] == [3]
+    assert strict.starts == ()
+    assert [s.job_id for s in easy.starts] == [3]
     kept_free = core.State(now=5, nodes=nodes, running=running, pending=pending, free={"n": 2})
     assert core.schedule(kept_free, core.Policy()) == easy  # the caller's free GPUs agree
 
@@ -223,7 +231,8 @@ def test_more_committed_work_means_more_waiting_and_busier_gpus():
     over = simulate_load(installed_cards=64, busy_cards=90, profile=profile)
     assert light.busy_pct < heavy.busy_pct
     assert light.wait_mean_s <= heavy.wait_mean_s < over.wait_mean_s
-    assert not heavy.overloaded and over.overloaded
+    assert not heavy.overloaded
+    assert over.overloaded
     assert simulate_load(installed_cards=64, busy_cards=62, profile=profile) == heavy
 
 
@@ -239,7 +248,8 @@ def test_simulate_commands_print_reports_plots_and_identical_json(cli_at, tmp_pa
     assert set(report["mean_over_seeds"]) == {"bestfit", "aisc"}
     assert len(report["runs"]) == 4
     table = cli(*args, "--plot", str(tmp_path / "alloc.png")).output
-    assert "alloc@130%" in table and (tmp_path / "alloc.png").read_bytes()[:4] == b"\x89PNG"
+    assert "alloc@130%" in table
+    assert (tmp_path / "alloc.png").read_bytes()[:4] == b"\x89PNG"
     assert "unknown best" in cli(*args, "--policy", "best", expect=2).output
     assert "not a list of integers" in cli(*args, "--seeds", "x", expect=2).output
 
@@ -282,7 +292,8 @@ def test_the_what_if_forecasts_queueing_with_and_without_the_award(client, cli, 
         assert month["wait_mean_s_after"] >= month["wait_mean_s_before"]
     assert check["forecast"]["assumptions"]["profile"] == "philly"
     shown = cli("alloc", "check", str(pending), "--forecast").output
-    assert "forecast (simulated through the scheduling core" in shown and "2025-05" in shown
+    assert "forecast (simulated through the scheduling core" in shown
+    assert "2025-05" in shown
     assert "philly or csv" in cli(
         "alloc", "check", str(pending), "--forecast", "--trace", "x.csv", "--format", "swf",
         expect=2,

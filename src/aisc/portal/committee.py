@@ -15,6 +15,7 @@ from aisc.accounts.models import Person, PersonRole, Role
 from aisc.applications import service as applications
 from aisc.applications.models import ApplicationStatus
 from aisc.applications.schemas import ApplicationRead
+from aisc.applications.screening import RULE_CODES
 from aisc.errors import AiscError, ValidationFailed
 from aisc.portal.labels import N_
 from aisc.portal.public import Form
@@ -214,6 +215,7 @@ def _case_page(page: Page, application_id: int, status: int = 200, **extra: Any)
         decisions=past,
         check=check,
         outcomes=[(o.value, page.gettext(_label(o.value))) for o in Outcome],
+        rules=[("", "–"), *((code, code) for code in sorted(RULE_CODES))],
         values=extra.get("values", {}),
         scheme=scheme,
     )
@@ -279,11 +281,15 @@ def case_action(request: Request, application_id: int, action: str, form: Form) 
 
 def _decision(page: Page, form: Any) -> DecisionCreate:
     data = nest(form)
+    # One reason field per criterion of the scheme, and one under a screening rule.
     reasons = [
-        {"code": "committee", "text": line.strip()}
-        for line in str(form.get("reasons", "")).splitlines()
-        if line.strip()
+        {"code": code, "text": str(text).strip()}
+        for code, text in data.get("reasons", {}).items()
+        if str(text).strip()
     ]
+    rule = data.get("rule", {})
+    if rule.get("text"):
+        reasons.append({"code": rule.get("code", ""), "text": rule["text"]})
     conditions = [
         line.strip() for line in str(form.get("conditions", "")).splitlines() if line.strip()
     ]

@@ -287,13 +287,19 @@ def form_errors(exc: AiscError) -> tuple[dict[str, str], str | None]:
     if isinstance(exc, ValidationFailed):
         for item in exc.details or []:
             if isinstance(item, dict) and item.get("field"):
-                errors.setdefault(str(item["field"]), str(item["message"]))
+                errors.setdefault(_form_name(str(item["field"])), str(item["message"]))
         if not errors and exc.field:
-            errors[exc.field] = _strip_field(exc.message, exc.field)
-        return errors, None
+            errors[_form_name(exc.field)] = _strip_field(exc.message, exc.field)
+        # Also above the form, so that no message is lost on a field the form does not show.
+        return errors, exc.message
     if isinstance(exc, Conflict) and exc.field:
         errors[exc.field] = exc.message
     return errors, exc.message
+
+
+def _form_name(name: str) -> str:
+    """``reasons[0].code`` -> ``reasons``: list items are reported on the list's field."""
+    return name.split("[", 1)[0]
 
 
 def _strip_field(message: str, name: str) -> str:
