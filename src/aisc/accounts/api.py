@@ -27,7 +27,7 @@ OIDC_COOKIE = "aisc_oidc"
 OIDC_PATH = "/api/v1/auth/oidc"
 
 
-def _set_session_cookie(request: Request, response: Response, secret: str) -> None:
+def set_session_cookie(request: Request, response: Response, secret: str) -> None:
     # SameSite=Lax, not Strict: a Strict cookie set at the end of an OIDC redirect chain is
     # not sent on the next page. Cross-site changes are stopped by the CSRF token regardless.
     response.set_cookie(
@@ -57,7 +57,7 @@ def login(data: LoginIn, request: Request, response: Response, uow: Uow) -> Sess
             )
     if person is None:  # the failure is committed (it counts towards the lock) before refusing
         raise Unauthenticated("invalid e-mail or password")
-    _set_session_cookie(request, response, secret)
+    set_session_cookie(request, response, secret)
     return body
 
 
@@ -121,7 +121,7 @@ def oidc_callback(
     if person is None:  # recorded and committed before refusing
         raise Unauthenticated("there is no aisc account for this identity")
     response = RedirectResponse("/", status_code=status.HTTP_303_SEE_OTHER)
-    _set_session_cookie(request, response, secret)
+    set_session_cookie(request, response, secret)
     response.delete_cookie(OIDC_COOKIE, path=OIDC_PATH)
     return response
 

@@ -13,6 +13,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from starlette.datastructures import FormData
 
 from aisc.accounts import auth
+from aisc.accounts.api import set_session_cookie
 from aisc.accounts.models import Role
 from aisc.applications.models import RequestKind
 from aisc.errors import AiscError, NotFound, ValidationFailed
@@ -93,15 +94,7 @@ def login(request: Request, form: Form) -> Response:
         return _login_again(page, next_path, email, 401)
     response = RedirectResponse(next_path if next_path != "/" else _home_of(person.role_set),
                                 status_code=303)  # fmt: skip
-    response.set_cookie(
-        SESSION_COOKIE,
-        secret,
-        max_age=auth.SESSION_HOURS * 3600,
-        httponly=True,
-        secure=request.app.state.settings.cookie_secure,
-        samesite="lax",
-        path="/",
-    )
+    set_session_cookie(request, response, secret)
     response.delete_cookie(LOGIN_COOKIE)
     return response
 

@@ -18,25 +18,15 @@ from sqlalchemy import select
 from aisc.awards.models import Award
 from aisc.cluster.models import GpuModel
 from aisc.context import Ctx
-from aisc.executors.slurm.types import SlurmJob, aisc_id_of
+from aisc.executors.slurm.types import FINAL, SlurmJob, aisc_id_of
 from aisc.jobs.models import Job
 from aisc.metering.service import ingest_batch
 from aisc.settings import Settings
 from aisc.slurm.desired import SLURM_SOURCE
 
-# Slurm states of a run that has ended (its elapsed time is final).
-ENDED = (
-    "COMPLETED",
-    "FAILED",
-    "TIMEOUT",
-    "CANCELLED",
-    "NODE_FAIL",
-    "OUT_OF_MEMORY",
-    "BOOT_FAIL",
-    "DEADLINE",
-    "PREEMPTED",
-    "REQUEUED",
-)
+# Slurm states of a run that has ended (its elapsed time is final): a job's final states, and
+# the earlier runs of a requeued job.
+ENDED = FINAL | {"REQUEUED"}
 
 
 @dataclass
