@@ -17,9 +17,11 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/aisc demo --replace
 
-## Run the whole test suite (PostgreSQL tests too when AISC_TEST_POSTGRES_URL is set)
+## Run the whole test suite (PostgreSQL tests too when AISC_TEST_POSTGRES_URL is set), one
+## worker per core; TEST_WORKERS=0 runs it in one process
+TEST_WORKERS ?= auto
 test: $(STAMP)
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup
 
 ## Static checks (ruff, mypy)
 lint: $(STAMP)

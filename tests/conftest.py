@@ -1,10 +1,13 @@
 """Fixtures: every test gets its own database, on SQLite and (when enabled) PostgreSQL.
 
 Set ``AISC_TEST_POSTGRES_URL`` to run every database test on PostgreSQL as well; CI sets it.
-When it is set and the server cannot be reached, those tests fail instead of skipping.
+When it is set and the server cannot be reached, those tests fail instead of skipping. Under
+pytest-xdist (``make test`` runs ``-n auto``) each worker gets a database of its own beside the
+one named, ``<name>_gw0``, ``<name>_gw1``...
 
 The suite also checks its own coverage of the interfaces: when the whole suite runs, every API
-route and every CLI command must have been exercised by some test, or the run fails.
+route and every CLI command must have been exercised by some test, or the run fails (under
+xdist the workers report what they exercised and the controller checks the union).
 """
 
 from __future__ import annotations
@@ -18,11 +21,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, create_engine, make_url, text
 from typer.testing import CliRunner
 
 from aisc.access import SYSTEM
+from aisc.accounts import auth
 from aisc.app import API_PREFIX, create_app
 from aisc.cli.main import app as cli_app
 from aisc.context import Ctx
@@ -61,12 +66,49 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+# The production hasher, kept for the test that checks its cost.
+PRODUCTION_HASHER = auth._hasher
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _cheap_password_hashes() -> Iterator[None]:
+    """argon2id at its lowest cost: the suite signs people in thousands of times.
+
+    The production parameters make each hash and each check take about 0.2 s by design; the
+    code path and the stored format stay the same (tests/accounts/test_auth.py checks the
+    production parameters). Servers started as subprocesses keep the production cost.
+    """
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(auth, "_hasher", PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
+        yield
+
+
+def _worker_database(url: str) -> str:
+    """The URL of this xdist worker's own database beside ``url`` (created if missing)."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if not worker:
+        return url
+    base = make_url(url)
+    name = f"{base.database}_{worker}"
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            exists = connection.execute(
+                text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name}
+            ).first()
+            if exists is None:
+                connection.execute(text(f'CREATE DATABASE "{name}"'))
+    finally:
+        admin.dispose()
+    return base.set(database=name).render_as_string(hide_password=False)
+
+
 @pytest.fixture(scope="session")
 def postgres_engine() -> Iterator[Engine]:
     if not POSTGRES_URL:
         pytest.skip("AISC_TEST_POSTGRES_URL is not set")
-    engine = make_engine(POSTGRES_URL)
     try:
+        engine = make_engine(_worker_database(POSTGRES_URL))
         with engine.begin() as connection:
             connection.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
             connection.execute(text("CREATE SCHEMA public"))
@@ -216,9 +258,22 @@ def all_commands() -> set[str]:
     return names
 
 
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: object) -> None:
+    """xdist controller: add what a worker exercised to the union the guard checks."""
+    output = getattr(node, "workeroutput", {})
+    ROUTES_HIT.update((method, path) for method, path in output.get("routes_hit", []))
+    COMMANDS_RUN.update(output.get("commands_run", []))
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """Fail a full run in which some route or command was never exercised."""
     config = session.config
+    workeroutput = getattr(config, "workeroutput", None)
+    if workeroutput is not None:  # an xdist worker: the controller checks the union
+        workeroutput["routes_hit"] = sorted(ROUTES_HIT)
+        workeroutput["commands_run"] = sorted(COMMANDS_RUN)
+        return
     whole_suite = (
         not config.option.keyword
         and not config.option.markexpr

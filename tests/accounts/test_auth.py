@@ -38,6 +38,16 @@ def test_passwords_are_stored_as_argon2_hashes_and_never_audited(uow, person_id)
         assert "$argon2" not in trail
 
 
+def test_production_hashes_cost_what_rfc_9106_recommends():
+    # The suite hashes at the lowest cost (tests/conftest.py); production must not.
+    from tests.conftest import PRODUCTION_HASHER
+
+    assert PRODUCTION_HASHER.type.name == "ID"
+    assert PRODUCTION_HASHER.time_cost >= 3
+    assert PRODUCTION_HASHER.memory_cost >= 64 * 1024
+    assert auth._hasher is not PRODUCTION_HASHER
+
+
 def test_sign_in_locks_after_five_failures_for_fifteen_minutes(uow, person_id, clock):
     with uow() as ctx:
         auth.set_password(ctx, person_id=person_id, password=GOOD)

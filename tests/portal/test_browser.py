@@ -31,6 +31,7 @@ from aisc.accounts.models import Role
 from aisc.accounts.schemas import PersonCreate
 from aisc.app import create_app
 from aisc.settings import Settings
+from tests.conftest import BACKENDS
 from tests.factories import World
 
 ENABLED = os.environ.get("AISC_TEST_BROWSER", "").strip() not in ("", "0")
@@ -155,6 +156,9 @@ def sign_in(browser: Any, site: Site, email: str, lang: str | None = None) -> An
     return page
 
 
+# Once, on the production database when the run has one (PostgreSQL in CI), else on SQLite:
+# every page is also rendered on both databases without a browser (test_pages.py).
+@pytest.mark.parametrize("engine", [BACKENDS[-1]], indirect=True)
 def test_the_whole_journey_in_the_browser(playwright_browser, site, people, tmp_path):
     from playwright.sync_api import expect
 

@@ -26,7 +26,8 @@ from aisc.slurm.desired import pacing_priority
 from aisc.slurm.sync import sync
 from tests.slurm.conftest import Centre, cluster_script
 
-pytestmark = pytest.mark.slurm
+# One worker runs them all, one after another: some restart the cluster's daemons.
+pytestmark = [pytest.mark.slurm, pytest.mark.xdist_group("slurm")]
 
 GPU_PROBE = [
     "bash",
