@@ -14,6 +14,7 @@ import argparse
 import random
 import statistics
 import time
+from dataclasses import replace
 
 from aisc.scheduling.core import Job, Node, Policy, Project, Qos, Running, State, schedule
 from aisc.scheduling.core.priority import order
@@ -71,7 +72,7 @@ def build(pending: int, node_count: int, seed: int = 42) -> State:
         while free[node.name] > 0 and rng.random() < 0.9:
             gpus = min(free[node.name], rng.choice([1, 2, 4, 8]))
             job = make(job_id, 0)
-            job = Job(**{**job.__dict__, "nodes": 1, "gpus_per_node": gpus})
+            job = replace(job, nodes=1, gpus_per_node=gpus)
             running.append(Running(job, rng.randrange(0, 10 * H), ((node.name, gpus),)))
             free[node.name] -= gpus
             job_id += 1

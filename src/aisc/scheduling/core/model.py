@@ -40,6 +40,12 @@ class Job:
     submit_time: int
     qos: Qos = Qos.STANDARD
     preemptible: bool = False
+    # What a placement depends on (derived once: every pass compares the shapes of all jobs).
+    shape: tuple[str, str, int, int, bool] = field(init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        shape = (self.partition, self.gpu_model, self.nodes, self.gpus_per_node, self.preemptible)
+        object.__setattr__(self, "shape", shape)
 
     @property
     def gpus(self) -> int:
@@ -55,11 +61,12 @@ class Running:
     job: Job
     start: int
     placement: tuple[tuple[str, int], ...]  # (node, gpus)
+    # When the walltime runs out: the latest the GPUs can be held. Derived once, not passed:
+    # every pass sorts the running jobs by it.
+    end: int = field(init=False, compare=False, repr=False)
 
-    @property
-    def end(self) -> int:
-        """When the walltime runs out: the latest the GPUs can be held."""
-        return self.start + self.job.walltime
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "end", self.start + self.job.walltime)
 
 
 @dataclass(frozen=True)

@@ -132,11 +132,26 @@ class PackingState:
             self.gpu[i, : n.gpus] = MILLI
         self.gpu_capacity = int(self.gpu.sum())
         self.typical = list(typical)
+        # The typical tasks as columns, for fragmentation in a few array operations.
+        tasks = [t.task for t in self.typical]
+        self._t_share = np.array([t.share for t in self.typical], dtype=np.float64)
+        self._t_milli = np.array([t.gpu_milli for t in tasks], dtype=np.int64)
+        self._t_gpus = np.array([t.gpus for t in tasks], dtype=np.int64)
+        self._t_cpu = np.array([t.cpu_milli for t in tasks], dtype=np.int64)
+        self._t_gpu_less = np.array([t.gpu_milli == 0 or t.gpus == 0 for t in tasks], dtype=bool)
+        self._by_gpus: dict[tuple[int, ...], tuple[int, np.ndarray, np.ndarray]] = {}
+        self._t_allowed = np.array(  # [model, typical task]: may the task use the model?
+            [[not t.gpu_models or m in t.gpu_models for t in tasks] for m in self.models],
+            dtype=bool,
+        ).reshape(len(self.models), len(tasks))
         self._model_masks: dict[frozenset[str], np.ndarray] = {}
         # Fragmentation by node state, and placements by (state, task shape): states repeat.
         self._state_ids: dict[tuple[int, int, tuple[int, ...]], int] = {}
         self._state_frag: list[float] = []
-        self._moves: dict[tuple[int, tuple[int, int, int, frozenset[str]]], tuple[float, int]] = {}
+        # Per task shape, by node state id: the fragmentation after placing it there (NaN: not
+        # known yet) and the shared GPU's room chosen (-1: whole GPUs).
+        self._after: dict[tuple[int, int, int, frozenset[str]], np.ndarray] = {}
+        self._rooms: dict[tuple[int, int, int, frozenset[str]], np.ndarray] = {}
         self.state = np.zeros(count, dtype=np.int64)
         self._waste: np.ndarray | None = None
         # Ties between equally good nodes go to the node of lowest rank: a fixed order, so
@@ -161,7 +176,7 @@ class PackingState:
     ) -> tuple[int, int, tuple[int, ...]]:
         row = self.gpu[i] if gpu is None else gpu
         return (int(self.model[i]), int(self.cpu[i] if cpu is None else cpu),
-                tuple(sorted(int(g) for g in row[: self.nodes[i].gpus])))  # fmt: skip
+                tuple(sorted(row[: self.nodes[i].gpus].tolist())))  # fmt: skip
 
     def _state_id(self, key: tuple[int, int, tuple[int, ...]]) -> int:
         found = self._state_ids.get(key)
@@ -202,22 +217,24 @@ class PackingState:
 
     def _fragmentation_of(self, key: tuple[int, int, tuple[int, ...]]) -> float:
         model, cpu, gpus = key
-        total = sum(gpus)
+        per_gpus = self._by_gpus.get(gpus)
+        if per_gpus is None:
+            row = np.array(gpus, dtype=np.int64)
+            room = row[None, :] >= self._t_milli[:, None]  # [typical task, GPU]: room for it?
+            per_gpus = self._by_gpus[gpus] = (
+                int(row.sum()),
+                ~self._t_gpu_less & (room.sum(axis=1) >= self._t_gpus),
+                np.where(room, 0, row[None, :]).sum(axis=1),  # the GPUs too small for it
+            )
+        total, enough, small = per_gpus
         if total == 0:
             return 0.0
-        frag = 0.0
-        for typical in self.typical:
-            t = typical.task
-            if t.gpu_milli == 0 or t.gpus == 0:
-                frag += typical.share * total  # CPU-only tasks use no GPU: all of it idles
-                continue
-            allowed = not t.gpu_models or self.models[model] in t.gpu_models
-            roomy = sum(1 for g in gpus if g >= t.gpu_milli)
-            if allowed and roomy >= t.gpus and cpu >= t.cpu_milli:
-                frag += typical.share * sum(g for g in gpus if g < t.gpu_milli)
-            else:
-                frag += typical.share * total
-        return frag
+        # CPU-only tasks use no GPU (all of it idles); a task that could run here strands only
+        # the GPUs too small for it, one that could not strands them all.
+        usable = enough & self._t_allowed[model] & (cpu >= self._t_cpu)
+        stranded = np.where(usable, small, total)
+        # Summed in order (cumsum is sequential): the same float whatever the array length.
+        return float(np.cumsum(self._t_share * stranded)[-1])
 
     def fragmentation(self) -> float:
         """Fragmented milli-GPU over the whole cluster (needs typical tasks)."""
@@ -225,31 +242,45 @@ class PackingState:
 
     def _move(self, i: int, task: Task) -> tuple[float, int]:
         """(fragmentation after placing ``task`` on node ``i``, the GPU room chosen (-1: whole
-        GPUs)), by node state and task shape."""
-        key = (int(self.state[i]), task.shape)
-        found = self._moves.get(key)
-        if found is not None:
-            return found
+        GPUs))."""
         cpu = int(self.cpu[i]) - task.cpu_milli
         row = self.gpu[i].copy()
         if task.gpus == 0:
-            found = (self._state_frag[self._state_id(self._key(i, cpu, row))], -1)
-        elif not task.shared:
+            return (self._state_frag[self._state_id(self._key(i, cpu, row))], -1)
+        if not task.shared:
             free = np.flatnonzero(row == MILLI)[: task.gpus]
             row[free] = 0
-            found = (self._state_frag[self._state_id(self._key(i, cpu, row))], -1)
-        else:
-            best: tuple[float, int] | None = None
-            for room in sorted({int(g) for g in row[: self.nodes[i].gpus] if g >= task.gpu_milli}):
-                trial = row.copy()
-                trial[int(np.flatnonzero(row == room)[0])] -= task.gpu_milli
-                frag = self._state_frag[self._state_id(self._key(i, cpu, trial))]
-                if best is None or frag < best[0]:
-                    best = (frag, room)
-            assert best is not None
-            found = best
-        self._moves[key] = found
-        return found
+            return (self._state_frag[self._state_id(self._key(i, cpu, row))], -1)
+        best: tuple[float, int] | None = None
+        for room in sorted({g for g in row[: self.nodes[i].gpus].tolist() if g >= task.gpu_milli}):
+            trial = row.copy()
+            trial[int(np.flatnonzero(row == room)[0])] -= task.gpu_milli
+            frag = self._state_frag[self._state_id(self._key(i, cpu, trial))]
+            if best is None or frag < best[0]:
+                best = (frag, room)
+        assert best is not None
+        return best
+
+    def _moves(self, candidates: np.ndarray, task: Task) -> tuple[np.ndarray, np.ndarray]:
+        """``_move`` for every candidate node, worked out once per node state and task shape
+        (states repeat: a cluster of a thousand nodes has a few dozen distinct ones)."""
+        shape = task.shape
+        after, rooms = self._after.get(shape), self._rooms.get(shape)
+        known = len(self._state_frag)
+        if after is None or rooms is None or after.size < known:
+            grown_after = np.full(max(2 * known, 64), np.nan)
+            grown_rooms = np.full(grown_after.size, -1, dtype=np.int64)
+            if after is not None and rooms is not None:
+                grown_after[: after.size], grown_rooms[: rooms.size] = after, rooms
+            after, rooms = self._after[shape], self._rooms[shape] = grown_after, grown_rooms
+        states = self.state[candidates]
+        unknown, first = np.unique(states[np.isnan(after[states])], return_index=True)
+        if unknown.size:
+            where = np.flatnonzero(np.isnan(after[states]))[first]
+            for state, j in zip(unknown.tolist(), where.tolist(), strict=True):
+                # A move may create states (and ids) beyond the arrays: only ``state`` is set.
+                after[state], rooms[state] = self._move(int(candidates[j]), task)
+        return after[states], rooms[states]
 
     def _waste_curve(self) -> np.ndarray:
         """Expected milli-GPU a GPU with l free ends up wasting, if the workload's GPU tasks
@@ -290,13 +321,7 @@ class PackingState:
         elif policy in ("fgd", "aisc"):
             if not self.typical:
                 raise ValueError(f"policy {policy} needs the workload's typical tasks")
-            # One evaluation per distinct node state among the candidates.
-            _, first, inverse = np.unique(
-                self.state[candidates], return_index=True, return_inverse=True
-            )
-            distinct = [self._move(int(candidates[j]), task) for j in first]
-            after = np.array([m[0] for m in distinct])[inverse]
-            rooms = np.array([m[1] for m in distinct], dtype=np.int64)[inverse]
+            after, rooms = self._moves(candidates, task)
             growth = after - self.frag[candidates]
             ranks = self.rank[candidates]
             if policy == "fgd":

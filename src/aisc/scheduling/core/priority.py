@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
+from operator import attrgetter, itemgetter
 
 import numpy as np
 
 from aisc.scheduling.core.model import Job, Policy, Project, Qos
 
 PACING_STEEPNESS = 6.0
+_PROJECT, _SUBMIT, _QOS, _SEQ = (attrgetter(a) for a in ("project", "submit_time", "qos", "seq"))
 QOS_MAX = max(q.value for q in Qos)
 
 
@@ -47,9 +49,9 @@ def priorities(
     default = policy.pacing_weight * 0.5
     count = len(jobs)
     get = per_project.get
-    base = np.fromiter((get(j.project, default) for j in jobs), float, count)
-    submit = np.fromiter((j.submit_time for j in jobs), float, count)
-    qos = np.fromiter((j.qos.value for j in jobs), float, count)
+    base = np.fromiter((get(p, default) for p in map(_PROJECT, jobs)), float, count)
+    submit = np.fromiter(map(_SUBMIT, jobs), float, count)
+    qos = np.fromiter(map(_QOS, jobs), float, count)  # an IntEnum: its number
     age = np.clip(now - submit, 0, policy.max_age) / policy.max_age
     result: np.ndarray = base + policy.age_weight * age + policy.qos_weight * qos / QOS_MAX
     return result
@@ -63,6 +65,9 @@ def order(
     if not queue:
         return []
     prio = priorities(queue, projects, policy, now)
-    seq = np.fromiter((j.seq for j in queue), np.int64, len(queue))
+    seq = np.fromiter(map(_SEQ, queue), np.int64, len(queue))
     # lexsort sorts by the last key first: priority descending, then seq ascending.
-    return [queue[i] for i in np.lexsort((seq, -prio))]
+    ranked = np.lexsort((seq, -prio)).tolist()
+    if len(ranked) == 1:
+        return queue
+    return list(itemgetter(*ranked)(queue))  # one C call picks them all

@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from operator import attrgetter
 
 from aisc.scheduling.core.model import (
     Decisions,
@@ -121,22 +122,29 @@ def _earliest(
 ) -> tuple[int, Placement] | None:
     """When ``job`` could start as ``running`` (sorted by end) reach their walltimes."""
     free = dict(pool.free)
-    eligible = {n: node for n, node in pool.nodes.items() if pool.eligible(node, job)}
-
-    def attempt() -> Placement | None:
-        return _fit(job, [(n, free[n], node.leaf) for n, node in eligible.items()])
-
-    placed = attempt()
-    if placed is not None:
-        return now, placed
-    for run in running:  # sorted by end by the caller
-        for name, gpus in run.placement:
-            if name in free:
-                free[name] += gpus
-        placed = attempt()
-        if placed is not None:
-            return max(run.end, now), placed
-    return None
+    need = job.gpus_per_node
+    kind = pool.by_kind.get((job.partition, job.gpu_model), ())
+    eligible = {node.name: node for node in kind if pool.eligible(node, job)}
+    # The job fits once enough eligible nodes have room for it; only the nodes a run frees
+    # can change that count, so the placement is worked out once, when it does.
+    fitting = sum(1 for name in eligible if free[name] >= need)
+    when = now if fitting >= job.nodes else None
+    if when is None:
+        for run in running:  # sorted by end by the caller
+            for name, gpus in run.placement:
+                if name in free:
+                    before = free[name]
+                    free[name] = before + gpus
+                    if name in eligible and before < need <= before + gpus:
+                        fitting += 1
+            if fitting >= job.nodes:
+                when = max(run.end, now)
+                break
+    if when is None:
+        return None
+    placed = _fit(job, [(n, free[n], node.leaf) for n, node in eligible.items()])
+    assert placed is not None, "enough nodes have room, so the job fits"
+    return when, placed
 
 
 def _never_fits(job: Job, nodes: dict[str, Node]) -> bool:
@@ -151,29 +159,35 @@ def _never_fits(job: Job, nodes: dict[str, Node]) -> bool:
     return big_enough < job.nodes
 
 
-def _victims(pool: Pool, job: Job, running: list[Running], state: State) -> list[Running] | None:
-    """The fewest preemptible (or over-budget) running jobs whose GPUs let ``job`` start now."""
-    if job.preemptible or job.qos <= Qos.OVERBURN:
-        return None
-
-    def exposed(run: Running) -> bool:
-        project = state.projects.get(run.job.project)
-        over = (
-            project is not None
-            and project.budget_gpu_seconds is not None
-            and project.budget_gpu_seconds <= 0
-        )
-        return run.job.preemptible or over
-
-    # Lowest tier first, then the most recently started (least work lost).
-    candidates = sorted(
-        (r for r in running if exposed(r)), key=lambda r: (r.job.qos, -r.start, -r.job.seq)
+def _exposed(state: State) -> list[Running]:
+    """Running work that may be preempted (preemptible, or its project over budget), in the
+    order victims are taken: lowest tier first, then the most recently started (least work
+    lost)."""
+    over = {
+        name
+        for name, p in state.projects.items()
+        if p.budget_gpu_seconds is not None and p.budget_gpu_seconds <= 0
+    }
+    return sorted(
+        (r for r in state.running if r.job.preemptible or r.job.project in over),
+        key=lambda r: (r.job.qos, -r.start, -r.job.seq),
     )
+
+
+def _victims(
+    pool: Pool, job: Job, exposed: list[Running], preempted: list[int], now: int
+) -> list[Running] | None:
+    """The fewest of the ``exposed`` running jobs (not yet ``preempted``) whose GPUs let
+    ``job`` start now."""
+    if job.preemptible or job.qos <= Qos.OVERBURN or not exposed:
+        return None
+    gone = set(preempted)
+    candidates = [r for r in exposed if r.job.id not in gone]
     free = dict(pool.free)
     chosen: list[Running] = []
 
     def fits(extra: dict[str, int]) -> bool:
-        return _fit(job, _candidates(pool, job, state.now, extra)) is not None
+        return _fit(job, _candidates(pool, job, now, extra)) is not None
 
     for run in candidates:
         chosen.append(run)
@@ -225,19 +239,25 @@ def schedule(
         reserved_from={},
         owners_waiting=_owners_waiting(dedicated, state.pending),
     )
-    budgets = {name: p.budget_gpu_seconds for name, p in state.projects.items()}
+    budgets = {  # projects with a pooled budget; the others are not limited
+        name: p.budget_gpu_seconds
+        for name, p in state.projects.items()
+        if p.budget_gpu_seconds is not None
+    }
     running = list(state.running)
     starts: list[Start] = []
     reservations: list[Reservation] = []
     preempted: list[int] = []
     refused: dict[int, str] = {}
-    failed: dict[tuple[object, ...], int] = {}  # shape -> shortest walltime that failed now
+    failed: dict[object, int] = {}  # shape -> shortest walltime that failed now
     blocked: list[Job] = []
-    in_use: dict[str, int] = defaultdict(int)  # concurrent GPUs per project
-    for run in state.running:
-        in_use[run.job.project] += run.job.gpus
     caps = {name: p.max_gpus for name, p in state.projects.items() if p.max_gpus is not None}
+    in_use: dict[str, int] = defaultdict(int)  # concurrent GPUs per capped project
+    if caps:
+        for run in state.running:
+            in_use[run.job.project] += run.job.gpus
     held: dict[int, str] = {}
+    exposed: list[Running] | None = None  # preemptible running work, found when first needed
 
     estimate_depth = policy.estimate_depth
     budget_of, failed_for = budgets.get, failed.get  # bound once: this loop sees every job
@@ -248,42 +268,38 @@ def schedule(
     if depth is not None:
         candidates = candidates[:depth]
     for job in candidates:
-        budget = budget_of(job.project)
+        budget = budget_of(job.project) if budgets else None
         if budget is not None and job.gpus * job.walltime > budget:
             refused[job.id] = (
                 f"needs {job.gpus * job.walltime} GPU-seconds; project "
                 f"{job.project} has {budget} left"
             )
             continue
-        cap = caps.get(job.project)
+        cap = caps.get(job.project) if caps else None
         if cap is not None and not job.preemptible and in_use[job.project] + job.gpus > cap:
             held[job.id] = f"waiting: project {job.project} would exceed its {cap} concurrent GPUs"
             if len(blocked) < estimate_depth:
                 blocked.append(job)
             continue
-        shape = (
-            job.partition,
-            job.gpu_model,
-            job.nodes,
-            job.gpus_per_node,
-            job.preemptible,
-            job.project if job.project in dedicated else "",
-        )
+        # Jobs of a dedicated project see its nodes, so their shape is their own.
+        shape: object = job.shape
+        if dedicated and job.project in dedicated:
+            shape = (shape, job.project)
         failed_at = failed_for(shape)
         if failed_at is not None and job.walltime >= failed_at:
             if len(blocked) < estimate_depth:  # only the first few blocked jobs get estimates
                 blocked.append(job)
             continue
-        cost = job.gpus * job.walltime
         placement = _fit(job, _candidates(pool, job, now))
         if placement is not None:
             for name, gpus in placement:
                 pool.free[name] -= gpus
             starts.append(Start(job.id, placement))
             running.append(Running(job, now, placement))
-            in_use[job.project] += job.gpus
+            if caps:
+                in_use[job.project] += job.gpus
             if budget is not None:
-                budgets[job.project] = budget - cost
+                budgets[job.project] = budget - job.gpus * job.walltime
             continue
         failed[shape] = min(failed.get(shape, job.walltime), job.walltime)
         blocked.append(job)
@@ -301,9 +317,9 @@ def schedule(
             blocked.pop()
             continue
         # Victims come from work already running, never from jobs started in this pass.
-        victims = _victims(
-            pool, job, [r for r in state.running if r.job.id not in preempted], state
-        )
+        if exposed is None and not job.preemptible and job.qos > Qos.OVERBURN:
+            exposed = _exposed(state)
+        victims = _victims(pool, job, exposed or [], preempted, now)
         if victims:
             preempted.extend(r.job.id for r in victims)
             for run in victims:
@@ -377,9 +393,14 @@ def _cap_free_at(job: Job, cap: int, running: list[Running], now: int) -> int:
     return now
 
 
+_END_ORDER = attrgetter("end", "job.seq")
+
+
 def _by_end(running: list[Running], preempted: list[int]) -> list[Running]:
+    if not preempted:
+        return sorted(running, key=_END_ORDER)
     gone = set(preempted)
-    return sorted((r for r in running if r.job.id not in gone), key=lambda r: (r.end, r.job.seq))
+    return sorted((r for r in running if r.job.id not in gone), key=_END_ORDER)
 
 
 def _estimates(
@@ -397,19 +418,12 @@ def _estimates(
     reserved = {r.job_id: r.start for r in reservations}
     live = _by_end(running, preempted)
     result = {}
-    known: dict[tuple[object, ...], int | None] = {}  # same shape, same lower bound
+    known: dict[object, int | None] = {}  # same shape, same lower bound
     for job in jobs:
         if job.id in reserved:
             result[job.id] = reserved[job.id]
             continue
-        key = (
-            job.partition,
-            job.gpu_model,
-            job.nodes,
-            job.gpus_per_node,
-            job.preemptible,
-            job.project if job.project in dedicated else "",
-        )
+        key = (job.shape, job.project) if job.project in dedicated else job.shape
         if key not in known:
             earliest = _earliest(pool, job, live, now)
             known[key] = earliest[0] if earliest is not None else None
