@@ -324,6 +324,44 @@ def test_billing_api_and_cli(world, client, cli):
     assert json.loads(cli("billing", "busy", "--json").output)["reserved_gpu_hours"] > 0
 
 
+def test_busy_by_month_splits_the_overall_figure_and_adds_up_to_it(world, client, cli):
+    # 16 cards from 10 March: 22 days reserved in March, all 30 of April, 9 days of May by the
+    # 10th. Usage of the dedicated award: 100 GPU-hours ending in March, 200 in April, and 50
+    # on 9 May; 7 GPU-hours of the pooled award do not count.
+    world.usage(world.dedicated, 100 * 3600, datetime(2025, 3, 20, tzinfo=UTC))
+    world.usage(world.dedicated, 200 * 3600, datetime(2025, 4, 2, tzinfo=UTC))
+    world.usage(world.dedicated, 50 * 3600, datetime(2025, 5, 9, 12, tzinfo=UTC))
+    world.usage(world.pooled, 7 * 3600, datetime(2025, 4, 2, tzinfo=UTC))
+    with world.uow() as ctx:
+        months = billing.busy_by_month(ctx, today=date(2025, 5, 10))
+        [overall] = billing.busy_vs_reserved(ctx, today=date(2025, 5, 10))
+    assert [
+        (m.month, m.reserved_gpu_seconds // 3600, m.busy_gpu_seconds // 3600) for m in months
+    ] == [
+        (MARCH, 16 * 22 * 24, 100),
+        (APRIL, 16 * 30 * 24, 200),
+        (MAY, 16 * 9 * 24, 50),
+    ]
+    assert sum(m.reserved_gpu_seconds for m in months) == overall.reserved_gpu_seconds
+    assert sum(m.busy_gpu_seconds for m in months) == overall.busy_gpu_seconds
+    # Usage that ends after the day asked about is not counted, even within its month.
+    with world.uow() as ctx:
+        early = billing.busy_by_month(ctx, today=date(2025, 5, 9))
+    assert (early[-1].month, early[-1].busy_gpu_seconds) == (MAY, 0)
+    report = client.get("/api/v1/billing/busy", params={"as_of": "2025-05-10"}).json()
+    assert report["months"][1] == {
+        "month": "2025-04",
+        "reserved_gpu_hours": 11_520,
+        "busy_gpu_hours": 200,
+        "busy_pct": "1.7",
+    }
+    text = cli("billing", "busy", "--as-of", "2025-05-10", "--by-month").output
+    assert "2025-04  reserved     11,520 GPU-h  busy        200 GPU-h  1.7%" in text
+    assert json.loads(cli("billing", "busy", "--as-of", "2025-05-10", "--json").output)["months"]
+    bad = cli("billing", "busy", "--as-of", "10 May", expect=2)
+    assert "--as-of" in bad.output
+
+
 def test_the_over_award_policy_decides_at_the_gateway(world, client, cli):
     body = {
         "award_id": world.pooled,

@@ -332,6 +332,11 @@ def test_review_cli(cli, world, tmp_path):
         expect=2,
     )
     assert "exceptional_justification" in refused.output
+    bad_start = cli(
+        "review", "decide", app_id, "--outcome", "approve", "--by", str(world.secretariat),
+        "--start", "next week", expect=2,
+    )  # fmt: skip
+    assert "start" in bad_start.output
     decision = json.loads(
         cli(
             "review",

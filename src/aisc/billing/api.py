@@ -12,6 +12,7 @@ from aisc.billing import reconcile as reconciler
 from aisc.billing.models import Invoice
 from aisc.billing.notify import notifier_from_settings
 from aisc.billing.schemas import (
+    BusyMonthRead,
     BusyRead,
     BusyReport,
     ChargeRead,
@@ -90,6 +91,7 @@ def busy(uow: Uow, as_of: date | None = None) -> BusyReport:
     with uow() as ctx:
         today = as_of or ctx.now.date()
         rows = service.busy_vs_reserved(ctx, today=today)
+        by_month = service.busy_by_month(ctx, today=today)
         reserved = sum(r.reserved_gpu_seconds for r in rows)
         used = sum(r.busy_gpu_seconds for r in rows)
         return BusyReport(
@@ -103,6 +105,15 @@ def busy(uow: Uow, as_of: date | None = None) -> BusyReport:
                     busy_pct=pct(r.busy_gpu_seconds, r.reserved_gpu_seconds),
                 )
                 for r in rows
+            ],
+            months=[
+                BusyMonthRead(
+                    month=m.month.strftime("%Y-%m"),
+                    reserved_gpu_hours=m.reserved_gpu_seconds // 3600,
+                    busy_gpu_hours=m.busy_gpu_seconds // 3600,
+                    busy_pct=pct(m.busy_gpu_seconds, m.reserved_gpu_seconds),
+                )
+                for m in by_month
             ],
             reserved_gpu_hours=reserved // 3600,
             busy_gpu_hours=used // 3600,

@@ -95,9 +95,19 @@ class BusyRead(Schema):
     busy_pct: str | None
 
 
+class BusyMonthRead(Schema):
+    month: str = Field(description="YYYY-MM")
+    reserved_gpu_hours: int
+    busy_gpu_hours: int
+    busy_pct: str | None
+
+
 class BusyReport(Schema):
     as_of: date
     awards: list[BusyRead]
+    months: list[BusyMonthRead] = Field(
+        description="the same, over all dedicated allocations, month by month"
+    )
     reserved_gpu_hours: int
     busy_gpu_hours: int
     busy_pct: str | None = Field(description="busy / reserved GPU-hours of dedicated allocations")

@@ -22,9 +22,10 @@ from aisc.billing.models import (
     CreditNote,
     Invoice,
 )
-from aisc.billing.months import midnight
+from aisc.billing.months import midnight, next_month
 from aisc.context import Ctx
-from aisc.metering.models import UsageRecord
+from aisc.metering.models import UsageBucket, UsageRecord
+from aisc.metering.service import month_of
 
 
 def view_invoice(ctx: Ctx, *, invoice_id: int) -> Invoice:
@@ -114,3 +115,57 @@ def busy_vs_reserved(ctx: Ctx, *, today: date) -> list[Busy]:
         )
         result.append(Busy(award_id, award.title, reserved[award_id], busy))
     return result
+
+
+@dataclass(frozen=True)
+class BusyMonth:
+    month: date  # its first day
+    reserved_gpu_seconds: int
+    busy_gpu_seconds: int
+
+
+def busy_by_month(ctx: Ctx, *, today: date) -> list[BusyMonth]:
+    """``busy_vs_reserved`` month by month, over all dedicated allocations together: the GPU
+    time reserved in each month up to today, and the usage of the same awards that ended in it
+    (the months add up to the overall figure)."""
+    authorize(ctx, "billing.read")
+    reserved: dict[date, int] = defaultdict(int)
+    awards: set[int] = set()
+    for alloc, status in ctx.db.execute(
+        select(Allocation, Award.status)
+        .join(Award, Award.id == Allocation.award_id)
+        .where(Allocation.kind == RequestKind.DEDICATED, Allocation.start_date < today)
+    ).all():
+        if status not in CHARGED_STATUSES or not alloc.gpu_cards:
+            continue
+        awards.add(alloc.award_id)
+        day, end = alloc.start_date, min(alloc.end_date, today)
+        while day < end:
+            month = date(day.year, day.month, 1)
+            until = min(next_month(month), end)
+            reserved[month] += alloc.gpu_cards * (until - day).days * 86_400
+            day = until
+    busy: dict[date, int] = defaultdict(int)
+    if awards:
+        current = month_of(midnight(today))
+        # Whole months from the buckets (each holds the sum of its records); this month's
+        # usage so far from the records themselves.
+        for month, seconds in ctx.db.execute(
+            select(UsageBucket.month, func.sum(UsageBucket.gpu_seconds))
+            .where(UsageBucket.award_id.in_(awards), UsageBucket.month < current)
+            .group_by(UsageBucket.month)
+        ).all():
+            busy[month] += int(seconds)
+        busy[current] += int(
+            ctx.db.execute(
+                select(func.coalesce(func.sum(UsageRecord.gpu_seconds), 0)).where(
+                    UsageRecord.award_id.in_(awards),
+                    UsageRecord.ended_at >= midnight(current),
+                    UsageRecord.ended_at < midnight(today),
+                )
+            ).scalar_one()
+        )
+    return [
+        BusyMonth(month, reserved.get(month, 0), busy.get(month, 0))
+        for month in sorted(set(reserved) | {m for m, b in busy.items() if b})
+    ]

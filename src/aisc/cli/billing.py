@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import json
-from datetime import date
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -14,7 +14,7 @@ from aisc.billing.api import pct, read_invoice
 from aisc.billing.notify import notifier_from_settings
 from aisc.billing.schemas import CreditNoteRead, NotificationRead
 from aisc.billing.statements import statement_csv, statement_pdf
-from aisc.cli.common import JsonOpt, emit_list, emit_one, state, uow
+from aisc.cli.common import DateOpt, JsonOpt, emit_list, emit_one, state, uow
 from aisc.errors import Conflict, NotFound, ValidationFailed
 from aisc.money import format_hkd, hkd_to_cents
 
@@ -168,12 +168,15 @@ def notifications(award: int = typer.Option(None), as_json: bool = JsonOpt) -> N
 
 @app.command("busy")
 def busy(
-    as_of: str = typer.Option(None, help="YYYY-MM-DD; default today"), as_json: bool = JsonOpt
+    as_of: datetime = DateOpt,
+    by_month: bool = typer.Option(False, "--by-month", help="month by month, not by award"),
+    as_json: bool = JsonOpt,
 ) -> None:
     """Busy against reserved GPU-hours of dedicated allocations (the measured-use figure)."""
-    today = date.fromisoformat(as_of) if as_of else None
     with uow() as ctx:
-        rows = service.busy_vs_reserved(ctx, today=today or ctx.now.date())
+        today = as_of.date() if as_of else ctx.now.date()
+        rows = service.busy_vs_reserved(ctx, today=today)
+        monthly = service.busy_by_month(ctx, today=today)
     reserved = sum(r.reserved_gpu_seconds for r in rows)
     used = sum(r.busy_gpu_seconds for r in rows)
     if as_json:
@@ -184,12 +187,27 @@ def busy(
                     "busy_gpu_hours": used // 3600,
                     "busy_pct": pct(used, reserved),
                     "awards": [vars(r) for r in rows],
+                    "months": [
+                        {
+                            "month": m.month.strftime("%Y-%m"),
+                            "reserved_gpu_hours": m.reserved_gpu_seconds // 3600,
+                            "busy_gpu_hours": m.busy_gpu_seconds // 3600,
+                            "busy_pct": pct(m.busy_gpu_seconds, m.reserved_gpu_seconds),
+                        }
+                        for m in monthly
+                    ],
                 },
                 indent=2,
             )
         )
         return
-    for r in rows:
+    for m in monthly if by_month else []:
+        typer.echo(
+            f"{m.month:%Y-%m}  reserved {m.reserved_gpu_seconds // 3600:>10,} GPU-h  busy "
+            f"{m.busy_gpu_seconds // 3600:>10,} GPU-h  "
+            f"{pct(m.busy_gpu_seconds, m.reserved_gpu_seconds)}%"
+        )
+    for r in [] if by_month else rows:
         typer.echo(
             f"award {r.award_id:4}  reserved {r.reserved_gpu_seconds // 3600:>10,} GPU-h  busy "
             f"{r.busy_gpu_seconds // 3600:>10,} GPU-h  "

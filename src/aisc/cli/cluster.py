@@ -6,7 +6,7 @@ from pathlib import Path
 import typer
 
 from aisc.allocations.service import utilisation
-from aisc.cli.common import JsonOpt, dump, emit_list, emit_one, parse, uow
+from aisc.cli.common import DateOpt, JsonOpt, dump, emit_list, emit_one, parse, uow
 from aisc.cluster import service
 from aisc.cluster.inventory import import_inventory
 from aisc.cluster.models import NodeState
@@ -16,7 +16,6 @@ from aisc.errors import ValidationFailed
 from aisc.reports.plots import capacity_plot
 
 app = typer.Typer(help="The centre's hardware: partitions, nodes, capacity.", no_args_is_help=True)
-DateOpt = typer.Option(None, formats=["%Y-%m-%d"], help="YYYY-MM-DD (default: today)")
 
 
 def _day(value: datetime | None, today: date) -> date:

@@ -25,6 +25,7 @@ from aisc.settings import Settings
 
 M = TypeVar("M", bound=BaseModel)
 JsonOpt = typer.Option(False, "--json", help="print JSON instead of a table")
+DateOpt = typer.Option(None, formats=["%Y-%m-%d"], help="YYYY-MM-DD (default: today)")
 
 
 class CliState:

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-from datetime import date
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -136,7 +135,7 @@ def decide(
                 "gpu_cards": cards,
                 "gpu_hours": hours,
                 "months": months,
-                "start": date.fromisoformat(start) if start else None,
+                "start": start,  # checked with the rest of the decision
             }.items()
             if v is not None
         }

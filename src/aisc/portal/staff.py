@@ -3,7 +3,6 @@ credit notes, the monthly billing run, the reconciliation, the ledger)."""
 
 from __future__ import annotations
 
-import io
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -111,37 +110,29 @@ def capacity_chart(request: Request) -> Response:
 
 @router.get("/charts/utilisation.svg")
 def utilisation_chart(request: Request) -> Response:
-    """Allocated % (committed of installed) per month and busy % (used of reserved) to date."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    """Allocated % (committed of installed) and busy % (used of reserved), month by month."""
     from aisc.allocations.service import utilisation
+    from aisc.billing.api import pct
+    from aisc.reports.plots import utilisation_plot
 
     page = page_for(request)
     page.require(Role.OPERATOR, Role.SECRETARIAT, Role.AUDITOR)
     with page.uow() as ctx:
-        usage = utilisation(ctx.db, today=ctx.now.date())
-        busy = billing.busy_vs_reserved(ctx, today=ctx.now.date())
-    months = [m for m in usage.months if m.allocated_pct is not None]
-    reserved = sum(b.reserved_gpu_seconds for b in busy)
-    used = sum(b.busy_gpu_seconds for b in busy)
-    fig, ax = plt.subplots(figsize=(10, 4), dpi=100)
-    ax.plot(range(len(months)), [float(m.allocated_pct or 0) for m in months], marker="o",
-            label=page.gettext("allocated % (committed cards of installed)"))  # fmt: skip
-    if reserved:
-        ax.axhline(100 * used / reserved, color="#c2410c", linestyle="--",
-                   label=page.gettext("busy % (GPU time used of reserved, to date)"))  # fmt: skip
-    ax.set_xticks(range(len(months)), [m.month for m in months], rotation=60, fontsize=8)
-    ax.set_ylim(0, 110)
-    ax.set_ylabel("%")
-    ax.grid(alpha=0.3)
-    ax.legend(loc="lower right")
-    buffer = io.StringIO()
-    fig.savefig(buffer, format="svg", bbox_inches="tight", metadata={"Date": None})
-    plt.close(fig)
-    return Response(buffer.getvalue(), media_type="image/svg+xml")
+        allocated = utilisation(ctx.db, today=ctx.now.date()).months
+        busy = billing.busy_by_month(ctx, today=ctx.now.date())
+    body = utilisation_plot(
+        [(m.month, float(m.allocated_pct)) for m in allocated if m.allocated_pct is not None],
+        [(f"{m.month:%Y-%m}", _float(pct(m.busy_gpu_seconds, m.reserved_gpu_seconds)))
+         for m in busy],
+        fmt="svg",
+        allocated_label=page.gettext("allocated % (committed cards of installed)"),
+        busy_label=page.gettext("busy % (GPU time used of reserved by dedicated allocations)"),
+    )  # fmt: skip
+    return Response(body, media_type="image/svg+xml")
+
+
+def _float(percent: str | None) -> float | None:
+    return float(percent) if percent is not None else None
 
 
 # --- finance ---------------------------------------------------------------------------------

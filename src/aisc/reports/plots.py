@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Sequence
 from datetime import date
 
 import matplotlib
@@ -67,5 +68,45 @@ def capacity_plot(db: Session, *, fmt: str, today: date) -> bytes:
     fig.tight_layout()
     buffer = io.BytesIO()
     fig.savefig(buffer, format=fmt, metadata={"Date": None} if fmt == "svg" else None)
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+def utilisation_plot(
+    allocated: Sequence[tuple[str, float | None]],
+    busy: Sequence[tuple[str, float | None]],
+    *,
+    fmt: str,
+    allocated_label: str = "allocated % (committed cards of installed)",
+    busy_label: str = "busy % (GPU time used of reserved)",
+) -> bytes:
+    """Allocated % and busy % month by month (``(YYYY-MM, percent)``), on one month axis.
+
+    The two are different figures and the chart keeps them apart: allocated is what the
+    awards commit of the installed cards, busy what the dedicated allocations used of the GPU
+    time they reserved. Labels come in translated.
+    """
+    if fmt not in FORMATS:
+        raise ValidationFailed(f"format: {fmt!r} is not one of png, svg", field="format")
+    months = sorted({m for m, _ in allocated} | {m for m, _ in busy})
+    where = {m: i for i, m in enumerate(months)}
+    fig, ax = plt.subplots(figsize=(10, 4), dpi=100)
+    for series, label, marker, color, line in (
+        (allocated, allocated_label, "o", "#1d4ed8", "-"),
+        (busy, busy_label, "s", "#c2410c", "--"),
+    ):
+        points = [(where[m], v) for m, v in series if v is not None]
+        if points:
+            ax.plot([x for x, _ in points], [y for _, y in points], label=label, marker=marker,
+                    color=color, linestyle=line)  # fmt: skip
+    ax.set_xticks(range(len(months)), months, rotation=60, fontsize=8)
+    ax.set_ylim(0, 110)
+    ax.set_ylabel("%")
+    ax.grid(alpha=0.3)
+    if ax.get_legend_handles_labels()[0]:  # below the month labels: the lines stay clear
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=2, frameon=False)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format=fmt, bbox_inches="tight",
+                metadata={"Date": None} if fmt == "svg" else None)  # fmt: skip
     plt.close(fig)
     return buffer.getvalue()
