@@ -84,6 +84,20 @@ class Busy:
     busy_gpu_seconds: int
 
 
+def _reserving(ctx: Ctx, today: date) -> list[tuple[Allocation, int]]:
+    """Dedicated allocations that have begun by ``today``, of awards whose cards are charged,
+    with their cards."""
+    return [
+        (alloc, alloc.gpu_cards)
+        for alloc, status in ctx.db.execute(
+            select(Allocation, Award.status)
+            .join(Award, Award.id == Allocation.award_id)
+            .where(Allocation.kind == RequestKind.DEDICATED, Allocation.start_date < today)
+        ).all()
+        if status in CHARGED_STATUSES and alloc.gpu_cards
+    ]
+
+
 def busy_vs_reserved(ctx: Ctx, *, today: date) -> list[Busy]:
     """Per award with dedicated allocations: GPU-time used against GPU-time reserved so far.
 
@@ -93,15 +107,9 @@ def busy_vs_reserved(ctx: Ctx, *, today: date) -> list[Busy]:
     """
     authorize(ctx, "billing.read")
     reserved: dict[int, int] = defaultdict(int)
-    for alloc, status in ctx.db.execute(
-        select(Allocation, Award.status)
-        .join(Award, Award.id == Allocation.award_id)
-        .where(Allocation.kind == RequestKind.DEDICATED, Allocation.start_date < today)
-    ).all():
-        if status not in CHARGED_STATUSES or not alloc.gpu_cards:
-            continue
+    for alloc, cards in _reserving(ctx, today):
         days = (min(alloc.end_date, today) - alloc.start_date).days
-        reserved[alloc.award_id] += alloc.gpu_cards * days * 86_400
+        reserved[alloc.award_id] += cards * days * 86_400
     result = []
     for award_id in sorted(reserved):
         award = ctx.db.get(Award, award_id)
@@ -131,19 +139,13 @@ def busy_by_month(ctx: Ctx, *, today: date) -> list[BusyMonth]:
     authorize(ctx, "billing.read")
     reserved: dict[date, int] = defaultdict(int)
     awards: set[int] = set()
-    for alloc, status in ctx.db.execute(
-        select(Allocation, Award.status)
-        .join(Award, Award.id == Allocation.award_id)
-        .where(Allocation.kind == RequestKind.DEDICATED, Allocation.start_date < today)
-    ).all():
-        if status not in CHARGED_STATUSES or not alloc.gpu_cards:
-            continue
+    for alloc, cards in _reserving(ctx, today):
         awards.add(alloc.award_id)
         day, end = alloc.start_date, min(alloc.end_date, today)
         while day < end:
             month = date(day.year, day.month, 1)
             until = min(next_month(month), end)
-            reserved[month] += alloc.gpu_cards * (until - day).days * 86_400
+            reserved[month] += cards * (until - day).days * 86_400
             day = until
     busy: dict[date, int] = defaultdict(int)
     if awards:
