@@ -85,40 +85,44 @@ def reconciliation(uow: Uow, month: str = Query(pattern=r"^\d{4}-\d{2}$")) -> Re
         )
 
 
+def busy_report(ctx: Ctx, *, today: date) -> BusyReport:
+    """Busy against reserved GPU-hours of dedicated allocations: per award, month by month and
+    overall (the API's answer and the command line's)."""
+    rows = service.busy_vs_reserved(ctx, today=today)
+    reserved = sum(r.reserved_gpu_seconds for r in rows)
+    used = sum(r.busy_gpu_seconds for r in rows)
+    return BusyReport(
+        as_of=today,
+        awards=[
+            BusyRead(
+                award_id=r.award_id,
+                title=r.title,
+                reserved_gpu_hours=r.reserved_gpu_seconds // 3600,
+                busy_gpu_hours=r.busy_gpu_seconds // 3600,
+                busy_pct=pct(r.busy_gpu_seconds, r.reserved_gpu_seconds),
+            )
+            for r in rows
+        ],
+        months=[
+            BusyMonthRead(
+                month=m.month.strftime("%Y-%m"),
+                reserved_gpu_hours=m.reserved_gpu_seconds // 3600,
+                busy_gpu_hours=m.busy_gpu_seconds // 3600,
+                busy_pct=pct(m.busy_gpu_seconds, m.reserved_gpu_seconds),
+            )
+            for m in service.busy_by_month(ctx, today=today)
+        ],
+        reserved_gpu_hours=reserved // 3600,
+        busy_gpu_hours=used // 3600,
+        busy_pct=pct(used, reserved),
+    )
+
+
 @router.get("/billing/busy", response_model=BusyReport, dependencies=[requires("billing.read")])
 def busy(uow: Uow, as_of: date | None = None) -> BusyReport:
     """Busy against reserved GPU-hours of dedicated allocations, per award and overall."""
     with uow() as ctx:
-        today = as_of or ctx.now.date()
-        rows = service.busy_vs_reserved(ctx, today=today)
-        by_month = service.busy_by_month(ctx, today=today)
-        reserved = sum(r.reserved_gpu_seconds for r in rows)
-        used = sum(r.busy_gpu_seconds for r in rows)
-        return BusyReport(
-            as_of=today,
-            awards=[
-                BusyRead(
-                    award_id=r.award_id,
-                    title=r.title,
-                    reserved_gpu_hours=r.reserved_gpu_seconds // 3600,
-                    busy_gpu_hours=r.busy_gpu_seconds // 3600,
-                    busy_pct=pct(r.busy_gpu_seconds, r.reserved_gpu_seconds),
-                )
-                for r in rows
-            ],
-            months=[
-                BusyMonthRead(
-                    month=m.month.strftime("%Y-%m"),
-                    reserved_gpu_hours=m.reserved_gpu_seconds // 3600,
-                    busy_gpu_hours=m.busy_gpu_seconds // 3600,
-                    busy_pct=pct(m.busy_gpu_seconds, m.reserved_gpu_seconds),
-                )
-                for m in by_month
-            ],
-            reserved_gpu_hours=reserved // 3600,
-            busy_gpu_hours=used // 3600,
-            busy_pct=pct(used, reserved),
-        )
+        return busy_report(ctx, today=as_of or ctx.now.date())
 
 
 @router.get("/invoices", response_model=list[InvoiceRead], dependencies=[requires("billing.read")])

@@ -10,11 +10,11 @@ import typer
 from aisc.awards.models import Award
 from aisc.billing import alerts, charging, credits, months, service
 from aisc.billing import reconcile as reconciler
-from aisc.billing.api import pct, read_invoice
+from aisc.billing.api import busy_report, read_invoice
 from aisc.billing.notify import notifier_from_settings
-from aisc.billing.schemas import CreditNoteRead, NotificationRead
+from aisc.billing.schemas import BusyMonthRead, BusyRead, CreditNoteRead, NotificationRead
 from aisc.billing.statements import statement_csv, statement_pdf
-from aisc.cli.common import DateOpt, JsonOpt, emit_list, emit_one, state, uow
+from aisc.cli.common import DateOpt, JsonOpt, dump, emit_list, emit_one, state, uow
 from aisc.errors import Conflict, NotFound, ValidationFailed
 from aisc.money import format_hkd, hkd_to_cents
 
@@ -174,43 +174,17 @@ def busy(
 ) -> None:
     """Busy against reserved GPU-hours of dedicated allocations (the measured-use figure)."""
     with uow() as ctx:
-        today = as_of.date() if as_of else ctx.now.date()
-        rows = service.busy_vs_reserved(ctx, today=today)
-        monthly = service.busy_by_month(ctx, today=today)
-    reserved = sum(r.reserved_gpu_seconds for r in rows)
-    used = sum(r.busy_gpu_seconds for r in rows)
+        report = busy_report(ctx, today=as_of.date() if as_of else ctx.now.date())
     if as_json:
-        typer.echo(
-            json.dumps(
-                {
-                    "reserved_gpu_hours": reserved // 3600,
-                    "busy_gpu_hours": used // 3600,
-                    "busy_pct": pct(used, reserved),
-                    "awards": [vars(r) for r in rows],
-                    "months": [
-                        {
-                            "month": m.month.strftime("%Y-%m"),
-                            "reserved_gpu_hours": m.reserved_gpu_seconds // 3600,
-                            "busy_gpu_hours": m.busy_gpu_seconds // 3600,
-                            "busy_pct": pct(m.busy_gpu_seconds, m.reserved_gpu_seconds),
-                        }
-                        for m in monthly
-                    ],
-                },
-                indent=2,
-            )
-        )
+        typer.echo(dump(report))
         return
-    for m in monthly if by_month else []:
+    rows: list[BusyRead | BusyMonthRead] = [*(report.months if by_month else report.awards)]
+    for row in rows:
+        name = row.month if isinstance(row, BusyMonthRead) else f"award {row.award_id:4}"
         typer.echo(
-            f"{m.month:%Y-%m}  reserved {m.reserved_gpu_seconds // 3600:>10,} GPU-h  busy "
-            f"{m.busy_gpu_seconds // 3600:>10,} GPU-h  "
-            f"{pct(m.busy_gpu_seconds, m.reserved_gpu_seconds)}%"
+            f"{name}  reserved {row.reserved_gpu_hours:>10,} GPU-h  busy "
+            f"{row.busy_gpu_hours:>10,} GPU-h  {row.busy_pct}%"
         )
-    for r in [] if by_month else rows:
-        typer.echo(
-            f"award {r.award_id:4}  reserved {r.reserved_gpu_seconds // 3600:>10,} GPU-h  busy "
-            f"{r.busy_gpu_seconds // 3600:>10,} GPU-h  "
-            f"{pct(r.busy_gpu_seconds, r.reserved_gpu_seconds)}%"
-        )
-    typer.echo(f"overall: {pct(used, reserved)}% busy of {reserved // 3600:,} reserved GPU-hours")
+    typer.echo(
+        f"overall: {report.busy_pct}% busy of {report.reserved_gpu_hours:,} reserved GPU-hours"
+    )

@@ -112,7 +112,6 @@ def capacity_chart(request: Request) -> Response:
 def utilisation_chart(request: Request) -> Response:
     """Allocated % (committed of installed) and busy % (used of reserved), month by month."""
     from aisc.allocations.service import utilisation
-    from aisc.billing.api import pct
     from aisc.reports.plots import utilisation_plot
 
     page = page_for(request)
@@ -122,17 +121,13 @@ def utilisation_chart(request: Request) -> Response:
         busy = billing.busy_by_month(ctx, today=ctx.now.date())
     body = utilisation_plot(
         [(m.month, float(m.allocated_pct)) for m in allocated if m.allocated_pct is not None],
-        [(f"{m.month:%Y-%m}", _float(pct(m.busy_gpu_seconds, m.reserved_gpu_seconds)))
-         for m in busy],
+        [(f"{m.month:%Y-%m}", 100 * m.busy_gpu_seconds / m.reserved_gpu_seconds
+          if m.reserved_gpu_seconds else None) for m in busy],
         fmt="svg",
         allocated_label=page.gettext("allocated % (committed cards of installed)"),
         busy_label=page.gettext("busy % (GPU time used of reserved by dedicated allocations)"),
     )  # fmt: skip
     return Response(body, media_type="image/svg+xml")
-
-
-def _float(percent: str | None) -> float | None:
-    return float(percent) if percent is not None else None
 
 
 # --- finance ---------------------------------------------------------------------------------

@@ -274,9 +274,10 @@ class PackingState:
                 grown_after[: after.size], grown_rooms[: rooms.size] = after, rooms
             after, rooms = self._after[shape], self._rooms[shape] = grown_after, grown_rooms
         states = self.state[candidates]
-        unknown, first = np.unique(states[np.isnan(after[states])], return_index=True)
+        missing = np.isnan(after[states])
+        unknown, first = np.unique(states[missing], return_index=True)
         if unknown.size:
-            where = np.flatnonzero(np.isnan(after[states]))[first]
+            where = np.flatnonzero(missing)[first]
             for state, j in zip(unknown.tolist(), where.tolist(), strict=True):
                 # A move may create states (and ids) beyond the arrays: only ``state`` is set.
                 after[state], rooms[state] = self._move(int(candidates[j]), task)
