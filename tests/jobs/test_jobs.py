@@ -402,3 +402,33 @@ def test_a_crash_between_launch_and_record_adopts_the_running_processes(
     ]
     assert events.count("job.start") == 1
     assert "job.adopt" in events
+    assert client.get(f"/api/v1/jobs/{job['id']}/logs").text == "once\n"
+
+
+def test_a_launched_slice_can_be_found_the_moment_the_launcher_returns(tmp_path):
+    # A platform that dies right after launch() must find every slice on restart: the pid file
+    # is written before the launcher returns, never a moment later.
+    executor = LocalExecutor(tmp_path / "runs")
+    slices = [("node-a", (0, 1)), ("node-b", (2, 3))]
+    for attempt in range(1, 6):
+        _run_dir, started = executor.launch(
+            job_id=7,
+            attempt=attempt,
+            slices=slices,
+            argv=[PY, "-c", "import time; time.sleep(30)"],
+            env={},
+            workdir="",
+        )
+        found = executor.discover(job_id=7, attempt=attempt, slices=slices)
+        try:
+            assert [(s.pid, s.start_ticks) for s in found] == [
+                (s.pid, s.start_ticks) for s in started
+            ]
+        finally:
+            for item in started:
+                executor.kill(item)
+    for item in started:
+        deadline = time.time() + 10
+        while executor.poll(item) is None and time.time() < deadline:
+            time.sleep(0.05)
+        assert executor.poll(item) is not None

@@ -21,33 +21,51 @@ import sys
 from pathlib import Path
 
 
-def detach() -> None:
-    """Fork: the parent prints the child's pid and exits; the child carries on in a new session."""
+def write_pid_file(exit_file: Path) -> None:
+    """The pid file lets a restarted platform find this slice even if it never learnt the pid."""
+    pid_file = exit_file.with_suffix(".pid")
+    ticks = Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()[19]
+    pid_file.with_suffix(".pidtmp").write_text(f"{os.getpid()} {ticks}")
+    os.replace(pid_file.with_suffix(".pidtmp"), pid_file)
+
+
+def detach(exit_file: Path) -> None:
+    """Fork: the child starts a new session and writes its pid file; only then does the parent
+    print the child's pid and exit. So once the launcher has returned, the pid file exists and a
+    platform that dies at that moment finds the slice on restart instead of starting it twice."""
+    ready_read, ready_write = os.pipe()
     pid = os.fork()
     if pid > 0:
+        os.close(ready_write)
+        with os.fdopen(ready_read, "rb") as ready:
+            if ready.read(1) != b"1":
+                print("aisc: the detached slice did not start", file=sys.stderr)
+                os._exit(1)
         sys.stdout.write(f"{pid}\n")
         sys.stdout.flush()
         os._exit(0)
+    os.close(ready_read)
     os.setsid()
+    write_pid_file(exit_file)
+    os.write(ready_write, b"1")
+    os.close(ready_write)
     devnull = os.open(os.devnull, os.O_RDWR)
     for fd in (0, 1, 2):
         os.dup2(devnull, fd)
 
 
 def main(argv: list[str]) -> int:
-    if argv and argv[0] == "--detach":
+    detached = bool(argv) and argv[0] == "--detach"
+    if detached:
         argv = argv[1:]
-        if len(argv) >= 5 and argv[3] == "--":
-            detach()
     if len(argv) < 5 or argv[3] != "--":
-        print("usage: wrapper EXIT_FILE STDOUT STDERR -- ARGV...", file=sys.stderr)
+        print("usage: wrapper [--detach] EXIT_FILE STDOUT STDERR -- ARGV...", file=sys.stderr)
         return 2
     exit_file, stdout_path, stderr_path, command = Path(argv[0]), argv[1], argv[2], argv[4:]
-    # The pid file lets a restarted platform find this slice even if it never learnt the pid.
-    pid_file = exit_file.with_suffix(".pid")
-    ticks = Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()[19]
-    pid_file.with_suffix(".pidtmp").write_text(f"{os.getpid()} {ticks}")
-    os.replace(pid_file.with_suffix(".pidtmp"), pid_file)
+    if detached:
+        detach(exit_file)
+    else:
+        write_pid_file(exit_file)
     with open(stdout_path, "ab") as out, open(stderr_path, "ab") as err:
         try:
             child = subprocess.Popen(command, stdout=out, stderr=err, stdin=subprocess.DEVNULL)
