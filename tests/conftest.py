@@ -56,6 +56,12 @@ class Clock:
         self.now += timedelta(**kwargs)
 
 
+@pytest.fixture(autouse=True)
+def _data_dir_per_test(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Whatever a test's application writes by default (job runs, mail) stays in its own folder."""
+    monkeypatch.setenv("AISC_DATA_DIR", str(tmp_path / "var"))
+
+
 @pytest.fixture(scope="session")
 def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A migrated SQLite file, copied for each test (migrating once is much faster)."""

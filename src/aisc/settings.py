@@ -107,11 +107,13 @@ class Settings(BaseSettings):
 
     @property
     def effective_run_dir(self) -> Path:
-        return self.run_dir or self.data_dir / "runs"
+        # Absolute: job slices run in their own directories, and Slurm's nodes know nothing of
+        # the platform's working directory.
+        return (self.run_dir or self.data_dir / "runs").absolute()
 
     @property
     def effective_slurm_job_root(self) -> Path:
-        return self.slurm_job_root or self.data_dir / "slurm-jobs"
+        return (self.slurm_job_root or self.data_dir / "slurm-jobs").absolute()
 
     def gres_type(self, gpu_model: str) -> str:
         """The Slurm GRES type of a platform GPU model."""

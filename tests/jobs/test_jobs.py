@@ -6,6 +6,7 @@ import signal
 import sys
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
@@ -432,3 +433,19 @@ def test_a_launched_slice_can_be_found_the_moment_the_launcher_returns(tmp_path)
         while executor.poll(item) is None and time.time() < deadline:
             time.sleep(0.05)
         assert executor.poll(item) is not None
+
+
+def test_a_relative_run_directory_works_as_the_default_settings_give_it(tmp_path, monkeypatch):
+    # `aisc serve` defaults to var/runs, relative to where it was started; each slice runs in its
+    # own directory, so its exit and log files must still land under the platform's var/runs.
+    monkeypatch.chdir(tmp_path)
+    executor = LocalExecutor(Path("var") / "runs")
+    _run_dir, (item,) = executor.launch(
+        job_id=3, attempt=1, slices=[("node-a", (0,))], argv=[PY, "-c", "print('here')"],
+        env={}, workdir="",
+    )  # fmt: skip
+    deadline = time.time() + 10
+    while executor.poll(item) is None and time.time() < deadline:
+        time.sleep(0.05)
+    assert executor.poll(item) == 0
+    assert (tmp_path / "var" / "runs" / "job-3" / "1-0.out").read_text() == "here\n"

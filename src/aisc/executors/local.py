@@ -44,7 +44,9 @@ class LocalExecutor:
     """Starts, watches and stops job slices as local processes."""
 
     def __init__(self, run_root: Path) -> None:
-        self.run_root = run_root
+        # Absolute: each slice runs in its own working directory, where a relative path to its
+        # exit and log files would point somewhere else.
+        self.run_root = run_root.absolute()
 
     def launch(
         self,
