@@ -105,6 +105,13 @@ def test_csv_import_and_its_errors(client, cli, tmp_path, catalogue):
     headerless = tmp_path / "x.csv"
     headerless.write_text("name,gpu_model\nn1,H800-SXM5-80GB\n")
     assert "header lacks" in cli("cluster", "import", str(headerless), expect=2).output
+    old_mac = tmp_path / "cr.csv"  # lone carriage returns end lines too
+    old_mac.write_text(CSV.replace("eight", "8").replace("h800-1", "h800-2").replace("\n", "\r"))
+    assert json.loads(cli("cluster", "import", str(old_mac), "--json").output)["nodes_created"] == 3
+    huge = {"format": "csv", "content": CSV.replace("eight", "9" * 200_000)}
+    refused = client.post("/api/v1/cluster/import", json=huge)
+    assert refused.status_code == 422
+    assert "line 4: not readable as CSV" in refused.text
     garbled = tmp_path / "x.yaml"
     garbled.write_text("nodes: [\n")
     assert "not valid YAML" in cli("cluster", "import", str(garbled), expect=2).output

@@ -69,12 +69,20 @@ def test_openb_files_are_read_with_their_constraints(tmp_path):
         (read_openb_pods, "cpu_milli,memory_mib\n1,1\n", "missing column"),
         (read_philly, "timestamp,duration,num_gpus\nyesterday,5,1\n", "not a date"),
         (read_jobs_csv, "submit_time,duration,gpus\n0,10,1\n5,-3,1\n9,1,x\n", "line 3"),
+        (read_jobs_csv, "submit_time,duration,gpus\n0,10,1\n0," + "9" * 200_000, "line 3"),
     ],
 )
 def test_malformed_rows_are_named_by_line(tmp_path, reader, text, words):
     with pytest.raises(ValidationFailed, match=words) as caught:
         reader(write(tmp_path, "trace.csv", text))
     assert caught.value.exit_code == 2
+
+
+def test_a_file_that_is_not_utf8_text_is_refused(tmp_path):
+    path = tmp_path / "trace.csv"
+    path.write_bytes(b"submit_time,duration,gpus\n0,10,1\n0,1\xff,1\n")
+    with pytest.raises(ValidationFailed, match="not UTF-8 text"):
+        read_jobs_csv(path)
 
 
 def test_every_problem_is_reported_at_once(tmp_path):

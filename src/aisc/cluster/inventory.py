@@ -70,18 +70,26 @@ def _yaml_rows(text: str) -> list[Row]:
 
 
 def _csv_rows(text: str) -> list[Row]:
-    reader = csv.DictReader(io.StringIO(text))
-    missing = [c for c in CSV_COLUMNS if c not in (reader.fieldnames or [])]
-    if missing:
-        raise ValidationFailed(f"line 1: the CSV header lacks {', '.join(missing)}", field="file")
-    rows = []
-    for record in reader:
-        if None in record:
+    # newline="": the csv module reads \r\n, \n and \r line ends itself (and inside quotes).
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    try:
+        missing = [c for c in CSV_COLUMNS if c not in (reader.fieldnames or [])]
+        if missing:
             raise ValidationFailed(
-                f"line {reader.line_num}: more fields than the header has", field="file"
+                f"line 1: the CSV header lacks {', '.join(missing)}", field="file"
             )
-        cleaned = {k: v for k, v in record.items() if v not in ("", None)}
-        rows.append(Row("nodes", reader.line_num, cleaned))
+        rows = []
+        for record in reader:
+            if None in record:
+                raise ValidationFailed(
+                    f"line {reader.line_num}: more fields than the header has", field="file"
+                )
+            cleaned = {k: v for k, v in record.items() if v not in ("", None)}
+            rows.append(Row("nodes", reader.line_num, cleaned))
+    except csv.Error as exc:
+        raise ValidationFailed(
+            f"line {reader.line_num + 1}: not readable as CSV ({exc})", field="file"
+        ) from None
     return rows
 
 

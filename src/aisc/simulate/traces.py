@@ -56,13 +56,22 @@ def _rows(path: Path, required: Iterable[str]) -> Iterable[tuple[int, dict[str, 
         raise TraceError(f"cannot read {path}: {exc.strerror}", field="file") from exc
     with handle:
         reader = csv.DictReader(handle)
-        header = reader.fieldnames or []
-        missing = [c for c in required if c not in header]
-        if missing:
+        try:
+            header = reader.fieldnames or []
+            missing = [c for c in required if c not in header]
+            if missing:
+                raise TraceError(
+                    f"{path.name}: line 1: missing column(s) {', '.join(missing)}", field="file"
+                )
+            for row in reader:
+                yield reader.line_num, row
+        except csv.Error as exc:
             raise TraceError(
-                f"{path.name}: line 1: missing column(s) {', '.join(missing)}", field="file"
-            )
-        yield from enumerate(reader, start=2)
+                f"{path.name}: line {reader.line_num + 1}: not readable as CSV ({exc})",
+                field="file",
+            ) from None
+        except UnicodeDecodeError:
+            raise TraceError(f"{path.name}: not UTF-8 text", field="file") from None
 
 
 def _int(
