@@ -1,11 +1,14 @@
 """Schemathesis over the OpenAPI document: generated requests against every operation, signed in
 as each role (and anonymous) with real API tokens.
 
-Bounded in examples so it stays quick. Checks: no 5xx, responses match their documented
-schemas and status codes. The database holds two tenants' projects (tests/accounts/centre.py)
-so that ids in paths sometimes exist. Operations are driven one by one through schemathesis'
-Hypothesis strategies (its pytest plugin does not run on the pytest in use).
+Bounded in examples so it stays quick (AISC_FUZZ_EXAMPLES raises the bound). Checks: no 5xx,
+responses match their documented schemas and status codes. The database holds two tenants'
+projects (tests/accounts/centre.py) so that ids in paths sometimes exist. Operations are driven
+one by one through schemathesis' Hypothesis strategies (its pytest plugin does not run on the
+pytest in use).
 """
+
+import os
 
 import pytest
 import schemathesis
@@ -20,6 +23,8 @@ from aisc.app import create_app
 from tests.accounts.centre import Centre
 
 CHECKS = [not_a_server_error, response_schema_conformance, status_code_conformance]
+# More examples for a deeper hunt (AISC_FUZZ_EXAMPLES=50 make test); CI runs the default.
+EXAMPLES = int(os.environ.get("AISC_FUZZ_EXAMPLES", "4"))
 ROLES = ["anonymous", "pi", "reviewer", "secretariat", "operator", "finance", "auditor"]
 
 
@@ -37,7 +42,10 @@ def test_every_operation_survives_generated_requests(engine, clock, uow, role):
 
         @given(case=operation.as_strategy())
         @settings(
-            max_examples=4, deadline=None, database=None, suppress_health_check=list(HealthCheck)
+            max_examples=EXAMPLES,
+            deadline=None,
+            database=None,
+            suppress_health_check=list(HealthCheck),
         )
         def run(case):
             case.call_and_validate(headers=headers, checks=CHECKS, timeout=120)

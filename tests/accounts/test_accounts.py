@@ -1,5 +1,11 @@
 import json
+from datetime import UTC, datetime
 
+import pytest
+
+from aisc.accounts.models import Organisation, OrgCategory
+from aisc.db.engine import make_sessionmaker, transaction
+from aisc.errors import Conflict
 from tests.helpers import audit_count, error_field
 
 
@@ -23,7 +29,13 @@ def test_bad_organisations_are_refused_and_change_nothing(client, uow):
     client.post(
         "/api/v1/organisations", json={"name": "Harbour University", "category": "university"}
     )
+    # Beyond ASCII, which SQLite's lower() does not fold: the exact name is still a duplicate.
+    client.post("/api/v1/organisations", json={"name": "Äsia Lab 亞洲", "category": "enterprise"})
     before = audit_count(uow)
+    twice = client.post(
+        "/api/v1/organisations", json={"name": "Äsia Lab 亞洲", "category": "other"}
+    )
+    assert (twice.status_code, error_field(twice)) == (409, "name")
     duplicate = client.post(
         "/api/v1/organisations", json={"name": "harbour university", "category": "enterprise"}
     )
@@ -37,7 +49,7 @@ def test_bad_organisations_are_refused_and_change_nothing(client, uow):
     assert client.get("/api/v1/organisations/99").status_code == 404
     assert client.patch("/api/v1/organisations/99", json={"name": "Y"}).status_code == 404
     assert client.get("/api/v1/organisations/99999999999").status_code == 422
-    assert len(client.get("/api/v1/organisations").json()) == 1
+    assert len(client.get("/api/v1/organisations").json()) == 2
     assert audit_count(uow) == before
 
 
@@ -205,3 +217,22 @@ def test_nobody_changes_their_own_roles(api, uow, clock):
         f"/api/v1/people/{centre.member}", json={"name": "Renamed"}, headers=sec.headers
     )
     assert other.status_code == 200
+
+
+def test_a_duplicate_the_database_refuses_is_a_conflict_and_saves_nothing(engine):
+    # Two writers that both passed the services' checks: the second one's commit is refused.
+    factory = make_sessionmaker(engine)
+    with transaction(factory) as db:
+        db.add(
+            Organisation(
+                name="Kowloon Lab", category=OrgCategory.ENTERPRISE, created_at=datetime.now(UTC)
+            )
+        )
+    with pytest.raises(Conflict, match="nothing was saved"), transaction(factory) as db:
+        db.add(
+            Organisation(
+                name="Kowloon Lab", category=OrgCategory.OTHER, created_at=datetime.now(UTC)
+            )
+        )
+    with transaction(factory) as db:
+        assert db.query(Organisation).filter_by(name="Kowloon Lab").count() == 1

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 
 from aisc.access import authorize, permit, visible
 from aisc.accounts.models import Membership, Organisation, Person, PersonRole, Role
@@ -50,7 +50,8 @@ def _name_taken(ctx: Ctx, name: str, exclude_id: int | None = None) -> bool:
     query = (
         select(func.count())
         .select_from(Organisation)
-        .where(func.lower(Organisation.name) == name.lower())
+        # Exact, or equal ignoring case (SQLite's lower() folds ASCII only, so both are asked).
+        .where(or_(Organisation.name == name, func.lower(Organisation.name) == name.lower()))
     )
     if exclude_id is not None:
         query = query.where(Organisation.id != exclude_id)

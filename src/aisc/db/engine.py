@@ -16,9 +16,11 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
 
+from aisc.errors import Conflict
 from aisc.settings import Settings
 
 
@@ -84,11 +86,22 @@ def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
 
 @contextmanager
 def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
-    """One transaction: commit when the block succeeds, roll back when it raises."""
+    """One transaction: commit when the block succeeds, roll back when it raises.
+
+    A uniqueness or reference the database refuses (the services check first, so this is a
+    concurrent writer or a case a check did not foresee) becomes a Conflict: a 409 or exit 4
+    that says nothing was saved, never a server error.
+    """
     session = factory()
     try:
         yield session
         session.commit()
+    except IntegrityError as exc:
+        session.rollback()
+        raise Conflict(
+            "the change conflicts with a record already saved (a duplicate, or one saved at the "
+            "same moment); nothing was saved"
+        ) from exc
     except BaseException:
         session.rollback()
         raise
