@@ -93,6 +93,7 @@ _GRANTS: dict[str, tuple[Grant, ...]] = {
     "award.read": (*_STAFF_READ, A.MEMBER),
     "award.accept": (A.PI,),
     "award.suspend": (R.SECRETARIAT,),
+    "award.close": (R.SECRETARIAT,),
     "allocation.read": (*_STAFF_READ, A.MEMBER),
     "allocation.manage": (R.OPERATOR,),
     "capacity.read": (R.SECRETARIAT, R.OPERATOR, R.AUDITOR),

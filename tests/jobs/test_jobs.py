@@ -449,3 +449,18 @@ def test_a_relative_run_directory_works_as_the_default_settings_give_it(tmp_path
         time.sleep(0.05)
     assert executor.poll(item) == 0
     assert (tmp_path / "var" / "runs" / "job-3" / "1-0.out").read_text() == "here\n"
+
+
+def test_an_award_with_queued_work_is_not_closed(client, project):
+    award = project.award_id
+    job = submit(client, project, [PY, "-c", "pass"]).json()
+    body = {"outcome": "terminated", "reason": "project abandoned"}
+    queued = client.post(f"/api/v1/awards/{award}/close", json=body)
+    assert queued.status_code == 409
+    assert "1 queued or running job(s)" in queued.text
+    client.post(f"/api/v1/jobs/{job['id']}/cancel")
+    # Then the dedicated cards that fell due this month stand in the way, not the job.
+    due = client.post(f"/api/v1/awards/{award}/close", json=body)
+    assert due.status_code == 409
+    assert "job" not in due.json()["detail"]["message"]
+    assert client.get(f"/api/v1/awards/{award}").json()["status"] == "active"

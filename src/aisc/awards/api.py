@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+from typing import Literal
+
 from fastapi import APIRouter
 from pydantic import Field
 
-from aisc.awards import service
+from aisc.awards import closeout, service
 from aisc.awards.models import AwardStatus
 from aisc.awards.schemas import AwardRead
 from aisc.http import IdPath, IdQuery, PageDep, Uow, requires
@@ -59,3 +61,21 @@ def suspend(award_id: IdPath, data: ReasonIn, uow: Uow) -> AwardRead:
 def resume(award_id: IdPath, uow: Uow) -> AwardRead:
     with uow() as ctx:
         return service.read_award(ctx, service.resume(ctx, award_id=award_id))
+
+
+class CloseIn(Schema):
+    outcome: Literal["completed", "terminated"] = Field(
+        description="completed (the period is over) or terminated (early, with a reason)"
+    )
+    reason: str = Field(default="", max_length=5000)
+
+
+@router.post("/{award_id}/close", response_model=AwardRead, dependencies=[requires("award.close")])
+def close(award_id: IdPath, data: CloseIn, uow: Uow) -> AwardRead:
+    """Close the award and release its remaining commitment to the fund (refused while jobs
+    run or usage, or dedicated cards, are not billed yet)."""
+    with uow() as ctx:
+        award = closeout.close(
+            ctx, award_id=award_id, outcome=AwardStatus(data.outcome), reason=data.reason
+        )
+        return service.read_award(ctx, award)

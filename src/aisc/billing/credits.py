@@ -6,7 +6,7 @@ from sqlalchemy import func, select
 
 from aisc.access import authorize
 from aisc.audit.service import record
-from aisc.awards.models import Award
+from aisc.awards.models import Award, AwardStatus
 from aisc.billing.charging import next_seq
 from aisc.billing.models import (
     CreditNote,
@@ -68,6 +68,13 @@ def credit(ctx: Ctx, *, invoice_id: int, list_cents: int, reason: str) -> Credit
             award_id=award.id,
             amount_cents=subsidy,
             memo=f"credit note {number} on {invoice.number}",
+        )
+    if entry is not None and award.status in (AwardStatus.COMPLETED, AwardStatus.TERMINATED):
+        # A closed award holds no commitment: the subsidy handed back goes on to the fund.
+        ledger.release_remaining(
+            ctx,
+            award_id=award.id,
+            memo=f"credit note {number} on {invoice.number}: award {award.id} is closed",
         )
     note = CreditNote(
         seq=seq,

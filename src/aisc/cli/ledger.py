@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+import enum
 from decimal import Decimal
 
 import typer
 
+from aisc.awards import closeout
 from aisc.awards import service as awards
 from aisc.awards.models import AwardStatus
 from aisc.cli.common import JsonOpt, emit_list, emit_one, uow
@@ -181,3 +183,27 @@ def suspend(award_id: int, reason: str = typer.Option(...), as_json: bool = Json
 def resume(award_id: int, as_json: bool = JsonOpt) -> None:
     with uow() as ctx:
         emit_one(awards.read_award(ctx, awards.resume(ctx, award_id=award_id)), as_json)
+
+
+class Outcome(enum.StrEnum):
+    COMPLETED = "completed"
+    TERMINATED = "terminated"
+
+
+@award_app.command("close")
+def close(
+    award_id: int,
+    outcome: Outcome = typer.Option(..., help="completed (period over) or terminated (early)"),
+    reason: str = typer.Option("", help="why (required for a termination)"),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Close an award and release its remaining commitment to the fund.
+
+    Refused while its jobs are queued or running, or while its usage or dedicated cards are
+    not billed yet.
+    """
+    with uow() as ctx:
+        award = closeout.close(
+            ctx, award_id=award_id, outcome=AwardStatus(outcome.value), reason=reason
+        )
+        emit_one(awards.read_award(ctx, award), as_json)

@@ -252,6 +252,25 @@ def release(ctx: Ctx, *, award_id: int, amount_cents: int, memo: str = "") -> Le
     return _draw(ctx, EntryKind.RELEASE, award_id, amount_cents, memo)
 
 
+def release_remaining(ctx: Ctx, *, award_id: int, memo: str) -> LedgerEntry | None:
+    """Release all of an award's remaining commitment (close-out; the caller has checked the
+    right to close it). None when nothing remains."""
+    scheme_id = _award_scheme(ctx, award_id)
+    lock_scheme(ctx, scheme_id)
+    remaining = award_balance(ctx.db, award_id=award_id).remaining
+    if remaining <= 0:
+        return None
+    return _append(
+        ctx,
+        scheme_id=scheme_id,
+        kind=EntryKind.RELEASE,
+        amount_cents=remaining,
+        award_id=award_id,
+        label=f"award {award_id}",
+        memo=memo,
+    )
+
+
 def pay_subsidy(
     ctx: Ctx,
     *,

@@ -1,0 +1,156 @@
+"""Close-out: an award ends as completed or terminated, and its unspent commitment goes back.
+
+An award's commitment (its subsidy cap) is held in the fund until it is either disbursed as
+subsidy on invoices or released. Close-out is the moment the rest is released, so it happens
+only when nothing more can be billed against the award:
+
+- no job of the award is queued or running (cancel them first);
+- no usage of the award is unbilled (run billing for those months first);
+- every month with dedicated cards of the award is invoiced, up to today.
+
+``completed`` needs the award's period to be over; ``terminated`` may come early (an offer that
+was never accepted, or work stopped before any dedicated day fell due), with a reason. The
+status change, the release and the audit event are one transaction. A credit note issued later
+against a closed award hands its subsidy back to the fund as well (billing.credits), so a closed
+award never holds commitment.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from sqlalchemy import func, select
+
+from aisc.access import permit
+from aisc.allocations.models import Allocation
+from aisc.applications.models import RequestKind
+from aisc.audit.service import record
+from aisc.awards.models import Award, AwardStatus
+from aisc.awards.service import view_award
+from aisc.billing.models import CHARGED_STATUSES, Invoice
+from aisc.billing.months import next_month
+from aisc.context import Ctx
+from aisc.errors import Conflict, InvalidTransition, ValidationFailed
+from aisc.jobs.models import Job, JobState
+from aisc.ledger import service as ledger
+from aisc.metering.models import UsageBucket
+
+OUTCOMES = (AwardStatus.COMPLETED, AwardStatus.TERMINATED)
+_CLOSABLE = {
+    AwardStatus.COMPLETED: (AwardStatus.ACTIVE, AwardStatus.SUSPENDED),
+    AwardStatus.TERMINATED: (AwardStatus.OFFERED, AwardStatus.ACTIVE, AwardStatus.SUSPENDED),
+}
+
+
+def close(ctx: Ctx, *, award_id: int, outcome: AwardStatus, reason: str) -> Award:
+    """Close ``award_id`` as ``outcome`` and release its remaining commitment to the fund."""
+    award = view_award(ctx, award_id=award_id)
+    permit(ctx, "award.close", application_id=award.application_id)
+    if outcome not in OUTCOMES:
+        raise ValidationFailed(
+            f"an award closes as completed or terminated, not {outcome.value}", field="outcome"
+        )
+    reason = reason.strip()
+    if outcome is AwardStatus.TERMINATED and not reason:
+        raise ValidationFailed("a termination needs a reason", field="reason")
+    ledger.lock_scheme(ctx, award.scheme_id)  # no invoice or credit note slips in meanwhile
+    before = award.status
+    if before not in _CLOSABLE[outcome]:
+        allowed = " or ".join(s.value for s in _CLOSABLE[outcome])
+        raise InvalidTransition(
+            f"award {award.id} is {before.value}; only an {allowed} award can be {outcome.value}",
+            field="status",
+        )
+    today = ctx.now.date()
+    if outcome is AwardStatus.COMPLETED and today < award.end_date:
+        raise Conflict(
+            f"award {award.id} runs until {award.end_date}; it can be completed from then "
+            "(or terminated now, with a reason)",
+            field="outcome",
+        )
+    _nothing_left_to_bill(ctx, award, today)
+    award.status = outcome
+    ctx.db.flush()
+    entry = ledger.release_remaining(
+        ctx, award_id=award.id, memo=f"close-out of award {award.id} ({outcome.value})"
+    )
+    record(
+        ctx,
+        action="award.close",
+        object_type="award",
+        object_id=award.id,
+        before={"status": before},
+        after={
+            "status": outcome,
+            "reason": reason,
+            "released_cents": entry.amount_cents if entry else 0,
+        },
+    )
+    return award
+
+
+def _nothing_left_to_bill(ctx: Ctx, award: Award, today: date) -> None:
+    live = ctx.db.execute(
+        select(func.count())
+        .select_from(Job)
+        .where(Job.award_id == award.id, Job.state.in_((JobState.PENDING, JobState.RUNNING)))
+    ).scalar_one()
+    if live:
+        raise Conflict(
+            f"award {award.id} still has {live} queued or running job(s); cancel them first",
+            field="award_id",
+        )
+    unbilled = ctx.db.execute(
+        select(func.min(UsageBucket.month)).where(
+            UsageBucket.award_id == award.id,
+            UsageBucket.charge_id.is_(None),
+            UsageBucket.gpu_seconds > 0,
+        )
+    ).scalar_one()
+    if unbilled is not None:
+        raise Conflict(
+            f"award {award.id} has usage in {unbilled:%Y-%m} that is not billed yet; bill that "
+            "month first (aisc billing run)",
+            field="award_id",
+        )
+    month = _first_unbilled_dedicated_month(ctx, award, today)
+    if month is not None:
+        if month == today.replace(day=1):
+            raise Conflict(
+                f"award {award.id}'s dedicated cards are charged by the day and {month:%Y-%m} "
+                "cannot be billed before it ends; the award can close once every month in "
+                "which its cards fell due is billed",
+                field="award_id",
+            )
+        raise Conflict(
+            f"award {award.id}'s dedicated cards of {month:%Y-%m} are not billed yet; bill that "
+            "month first (aisc billing run)",
+            field="award_id",
+        )
+
+
+def _first_unbilled_dedicated_month(ctx: Ctx, award: Award, today: date) -> date | None:
+    """The first month, up to today, in which the award's dedicated cards fell due but which
+    has no invoice (billing charges them by the day, busy or idle)."""
+    if award.status not in CHARGED_STATUSES:
+        return None  # offered: nothing was ever due
+    invoiced = set(
+        ctx.db.execute(select(Invoice.month).where(Invoice.award_id == award.id)).scalars()
+    )
+    allocations = ctx.db.execute(
+        select(Allocation).where(
+            Allocation.award_id == award.id,
+            Allocation.kind == RequestKind.DEDICATED,
+            Allocation.gpu_cards > 0,
+        )
+    ).scalars()
+    due = []
+    for allocation in allocations:
+        upto = min(allocation.end_date, today + timedelta(days=1))  # today's day is due too
+        month = allocation.start_date.replace(day=1)
+        while max(month, allocation.start_date) < upto:
+            if month not in invoiced:
+                due.append(month)
+                break
+            month = next_month(month)
+    return min(due, default=None)
