@@ -462,5 +462,5 @@ def test_an_award_with_queued_work_is_not_closed(client, project):
     # Then the dedicated cards that fell due this month stand in the way, not the job.
     due = client.post(f"/api/v1/awards/{award}/close", json=body)
     assert due.status_code == 409
-    assert "job" not in due.json()["detail"]["message"]
+    assert "dedicated cards" in due.json()["detail"]["message"]
     assert client.get(f"/api/v1/awards/{award}").json()["status"] == "active"

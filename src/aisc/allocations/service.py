@@ -35,7 +35,7 @@ from aisc.allocations.schemas import (
 from aisc.applications.models import Application, RequestKind
 from aisc.applications.screening import add_months
 from aisc.audit.service import record
-from aisc.awards.models import Award, AwardStatus
+from aisc.awards.models import CLOSED, Award, AwardStatus
 from aisc.cluster.capacity import (
     Demand,
     Month,
@@ -59,10 +59,7 @@ LIVE_AWARDS = (AwardStatus.OFFERED, AwardStatus.ACTIVE, AwardStatus.SUSPENDED)
 def effective_state(
     allocation: Allocation, award_status: AwardStatus, today: date
 ) -> AllocationState:
-    if today >= allocation.end_date or award_status in (
-        AwardStatus.COMPLETED,
-        AwardStatus.TERMINATED,
-    ):
+    if today >= allocation.end_date or award_status in CLOSED:
         return AllocationState.ENDED
     if award_status is AwardStatus.SUSPENDED:
         return AllocationState.SUSPENDED

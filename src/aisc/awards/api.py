@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-from typing import Literal
-
 from fastapi import APIRouter
 from pydantic import Field
 
@@ -64,7 +62,7 @@ def resume(award_id: IdPath, uow: Uow) -> AwardRead:
 
 
 class CloseIn(Schema):
-    outcome: Literal["completed", "terminated"] = Field(
+    outcome: closeout.Outcome = Field(
         description="completed (the period is over) or terminated (early, with a reason)"
     )
     reason: str = Field(default="", max_length=5000)
@@ -75,7 +73,5 @@ def close(award_id: IdPath, data: CloseIn, uow: Uow) -> AwardRead:
     """Close the award and release its remaining commitment to the fund (refused while jobs
     run or usage, or dedicated cards, are not billed yet)."""
     with uow() as ctx:
-        award = closeout.close(
-            ctx, award_id=award_id, outcome=AwardStatus(data.outcome), reason=data.reason
-        )
+        award = closeout.close(ctx, award_id=award_id, outcome=data.outcome, reason=data.reason)
         return service.read_award(ctx, award)

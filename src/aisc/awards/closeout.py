@@ -17,6 +17,7 @@ award never holds commitment.
 
 from __future__ import annotations
 
+import enum
 from datetime import date, timedelta
 
 from sqlalchemy import func, select
@@ -31,27 +32,30 @@ from aisc.billing.models import CHARGED_STATUSES, Invoice
 from aisc.billing.months import next_month
 from aisc.context import Ctx
 from aisc.errors import Conflict, InvalidTransition, ValidationFailed
-from aisc.jobs.models import Job, JobState
+from aisc.jobs.models import FINISHED, Job
 from aisc.ledger import service as ledger
 from aisc.metering.models import UsageBucket
 
-OUTCOMES = (AwardStatus.COMPLETED, AwardStatus.TERMINATED)
+
+class Outcome(enum.StrEnum):
+    """How an award ends: the status it closes with."""
+
+    COMPLETED = AwardStatus.COMPLETED.value  # its period is over
+    TERMINATED = AwardStatus.TERMINATED.value  # early, with a reason
+
+
 _CLOSABLE = {
-    AwardStatus.COMPLETED: (AwardStatus.ACTIVE, AwardStatus.SUSPENDED),
-    AwardStatus.TERMINATED: (AwardStatus.OFFERED, AwardStatus.ACTIVE, AwardStatus.SUSPENDED),
+    Outcome.COMPLETED: (AwardStatus.ACTIVE, AwardStatus.SUSPENDED),
+    Outcome.TERMINATED: (AwardStatus.OFFERED, AwardStatus.ACTIVE, AwardStatus.SUSPENDED),
 }
 
 
-def close(ctx: Ctx, *, award_id: int, outcome: AwardStatus, reason: str) -> Award:
+def close(ctx: Ctx, *, award_id: int, outcome: Outcome, reason: str) -> Award:
     """Close ``award_id`` as ``outcome`` and release its remaining commitment to the fund."""
     award = view_award(ctx, award_id=award_id)
     permit(ctx, "award.close", application_id=award.application_id)
-    if outcome not in OUTCOMES:
-        raise ValidationFailed(
-            f"an award closes as completed or terminated, not {outcome.value}", field="outcome"
-        )
     reason = reason.strip()
-    if outcome is AwardStatus.TERMINATED and not reason:
+    if outcome is Outcome.TERMINATED and not reason:
         raise ValidationFailed("a termination needs a reason", field="reason")
     ledger.lock_scheme(ctx, award.scheme_id)  # no invoice or credit note slips in meanwhile
     before = award.status
@@ -62,14 +66,14 @@ def close(ctx: Ctx, *, award_id: int, outcome: AwardStatus, reason: str) -> Awar
             field="status",
         )
     today = ctx.now.date()
-    if outcome is AwardStatus.COMPLETED and today < award.end_date:
+    if outcome is Outcome.COMPLETED and today < award.end_date:
         raise Conflict(
             f"award {award.id} runs until {award.end_date}; it can be completed from then "
             "(or terminated now, with a reason)",
             field="outcome",
         )
     _nothing_left_to_bill(ctx, award, today)
-    award.status = outcome
+    award.status = AwardStatus(outcome.value)
     ctx.db.flush()
     entry = ledger.release_remaining(
         ctx, award_id=award.id, memo=f"close-out of award {award.id} ({outcome.value})"
@@ -81,7 +85,7 @@ def close(ctx: Ctx, *, award_id: int, outcome: AwardStatus, reason: str) -> Awar
         object_id=award.id,
         before={"status": before},
         after={
-            "status": outcome,
+            "status": award.status,
             "reason": reason,
             "released_cents": entry.amount_cents if entry else 0,
         },
@@ -93,7 +97,7 @@ def _nothing_left_to_bill(ctx: Ctx, award: Award, today: date) -> None:
     live = ctx.db.execute(
         select(func.count())
         .select_from(Job)
-        .where(Job.award_id == award.id, Job.state.in_((JobState.PENDING, JobState.RUNNING)))
+        .where(Job.award_id == award.id, Job.state.not_in(FINISHED))
     ).scalar_one()
     if live:
         raise Conflict(

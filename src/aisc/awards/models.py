@@ -20,6 +20,9 @@ class AwardStatus(enum.StrEnum):
     TERMINATED = "terminated"
 
 
+CLOSED = frozenset({AwardStatus.COMPLETED, AwardStatus.TERMINATED})  # after close-out
+
+
 class Award(Base):
     __tablename__ = "awards"
     __table_args__ = (

@@ -6,7 +6,7 @@ from sqlalchemy import func, select
 
 from aisc.access import authorize
 from aisc.audit.service import record
-from aisc.awards.models import Award, AwardStatus
+from aisc.awards.models import CLOSED, Award
 from aisc.billing.charging import next_seq
 from aisc.billing.models import (
     CreditNote,
@@ -69,7 +69,7 @@ def credit(ctx: Ctx, *, invoice_id: int, list_cents: int, reason: str) -> Credit
             amount_cents=subsidy,
             memo=f"credit note {number} on {invoice.number}",
         )
-    if entry is not None and award.status in (AwardStatus.COMPLETED, AwardStatus.TERMINATED):
+    if entry is not None and award.status in CLOSED:
         # A closed award holds no commitment: the subsidy handed back goes on to the fund.
         ledger.release_remaining(
             ctx,

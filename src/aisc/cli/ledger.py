@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import enum
 from decimal import Decimal
 
 import typer
@@ -185,15 +184,12 @@ def resume(award_id: int, as_json: bool = JsonOpt) -> None:
         emit_one(awards.read_award(ctx, awards.resume(ctx, award_id=award_id)), as_json)
 
 
-class Outcome(enum.StrEnum):
-    COMPLETED = "completed"
-    TERMINATED = "terminated"
-
-
 @award_app.command("close")
 def close(
     award_id: int,
-    outcome: Outcome = typer.Option(..., help="completed (period over) or terminated (early)"),
+    outcome: closeout.Outcome = typer.Option(
+        ..., help="completed (period over) or terminated (early)"
+    ),
     reason: str = typer.Option("", help="why (required for a termination)"),
     as_json: bool = JsonOpt,
 ) -> None:
@@ -203,7 +199,5 @@ def close(
     not billed yet.
     """
     with uow() as ctx:
-        award = closeout.close(
-            ctx, award_id=award_id, outcome=AwardStatus(outcome.value), reason=reason
-        )
+        award = closeout.close(ctx, award_id=award_id, outcome=outcome, reason=reason)
         emit_one(awards.read_award(ctx, award), as_json)

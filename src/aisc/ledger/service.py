@@ -218,10 +218,15 @@ def _award_scheme(ctx: Ctx, award_id: int) -> int:
     return int(scheme_id)
 
 
-def _draw(ctx: Ctx, kind: EntryKind, award_id: int, amount_cents: int, memo: str) -> LedgerEntry:
+def _locked_remaining(ctx: Ctx, award_id: int) -> tuple[int, int]:
+    """(scheme id, the award's remaining commitment), read under the scheme lock."""
     scheme_id = _award_scheme(ctx, award_id)
     lock_scheme(ctx, scheme_id)
-    remaining = award_balance(ctx.db, award_id=award_id).remaining
+    return scheme_id, award_balance(ctx.db, award_id=award_id).remaining
+
+
+def _draw(ctx: Ctx, kind: EntryKind, award_id: int, amount_cents: int, memo: str) -> LedgerEntry:
+    scheme_id, remaining = _locked_remaining(ctx, award_id)
     if amount_cents > remaining:
         raise InsufficientFunds(
             f"{kind.value} of {format_hkd(amount_cents)} exceeds award {award_id}'s remaining "
@@ -255,20 +260,10 @@ def release(ctx: Ctx, *, award_id: int, amount_cents: int, memo: str = "") -> Le
 def release_remaining(ctx: Ctx, *, award_id: int, memo: str) -> LedgerEntry | None:
     """Release all of an award's remaining commitment (close-out; the caller has checked the
     right to close it). None when nothing remains."""
-    scheme_id = _award_scheme(ctx, award_id)
-    lock_scheme(ctx, scheme_id)
-    remaining = award_balance(ctx.db, award_id=award_id).remaining
+    _scheme_id, remaining = _locked_remaining(ctx, award_id)
     if remaining <= 0:
         return None
-    return _append(
-        ctx,
-        scheme_id=scheme_id,
-        kind=EntryKind.RELEASE,
-        amount_cents=remaining,
-        award_id=award_id,
-        label=f"award {award_id}",
-        memo=memo,
-    )
+    return _draw(ctx, EntryKind.RELEASE, award_id, remaining, memo)
 
 
 def pay_subsidy(
