@@ -31,6 +31,17 @@ class Settings(BaseSettings):
     run_dir: Path | None = Field(
         default=None, description="job working directories and logs (default data_dir/runs)"
     )
+    job_isolation: Literal["sandbox", "none"] = Field(
+        default="sandbox",
+        description="local executor: sandbox runs each project's jobs under an account of its "
+        "own in Bubblewrap (needs root and bwrap; tenant jobs are refused where it cannot be "
+        "set up); none runs them as the platform's user, for a single-user development machine",
+    )
+    job_readonly_paths: list[Path] = Field(
+        default_factory=list,
+        description="more directories shown read-only to sandboxed jobs (a JSON list, e.g. "
+        '["/opt/conda"]); never the data directory',
+    )
     scheduler_interval_s: float = Field(default=2.0, gt=0, le=3600)
     preemption_grace_s: int = Field(default=30, ge=0, le=3600)
     oidc_issuer: str | None = Field(

@@ -4,6 +4,7 @@ import typer
 
 from aisc.cli.common import JsonOpt, emit_list, emit_one, parse, state, uow
 from aisc.errors import ValidationFailed
+from aisc.executors.sandbox import refusal
 from aisc.jobs import service
 from aisc.jobs.models import JobQos, JobState
 from aisc.jobs.schemas import JobSubmit, parse_walltime
@@ -69,8 +70,10 @@ def submit(
             "preemptible": preemptible,
         },
     )
+    settings = state().settings
+    refused = refusal(settings.job_isolation, settings.executor)
     with uow() as ctx:
-        job = service.submit(ctx, data=data, backend=state().settings.executor)
+        job = service.submit(ctx, data=data, backend=settings.executor, isolation_refusal=refused)
         emit_one(service.read_job(ctx, job), as_json)
 
 

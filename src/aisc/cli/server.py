@@ -8,9 +8,16 @@ import typer
 from aisc.cli.common import state
 from aisc.db.engine import make_engine
 from aisc.errors import Conflict
+from aisc.executors.sandbox import Isolation, unavailable
 
 
-def _serve(database_url: str | None, host: str, port: int, run_dir: Path | None = None) -> None:
+def _serve(
+    database_url: str | None,
+    host: str,
+    port: int,
+    run_dir: Path | None = None,
+    isolation: Isolation | None = None,
+) -> None:
     import uvicorn
 
     from aisc.app import create_app
@@ -20,6 +27,8 @@ def _serve(database_url: str | None, host: str, port: int, run_dir: Path | None 
         settings = settings.model_copy(update={"database_url": database_url})
     if run_dir:
         settings = settings.model_copy(update={"run_dir": run_dir})
+    if isolation:
+        settings = settings.model_copy(update={"job_isolation": isolation})
     app = create_app(settings, run_scheduler=True)
     typer.echo(f"serving on http://{host}:{port}/  (API docs: http://{host}:{port}/api/v1/docs)")
     uvicorn.run(app, host=host, port=port, log_level=settings.log_level)
@@ -58,8 +67,13 @@ def demo(
     url = f"sqlite:///{db}"
     run_dir = db.parent / f"{db.stem}-runs"
     shutil.rmtree(run_dir, ignore_errors=True)
+    isolation = state().settings.job_isolation
+    if isolation == "sandbox" and (why := unavailable()):
+        # The demo is a single-user development machine: say so, and run its jobs unsandboxed.
+        isolation = "none"
+        typer.echo(f"job isolation is unavailable ({why}): the demo runs its jobs as you")
     engine = make_engine(url)
-    summary = build_demo(engine, run_dir=run_dir)
+    summary = build_demo(engine, run_dir=run_dir, isolation=isolation)
     engine.dispose()
     typer.echo(
         f"demo centre built in {db}: {summary.applications} applications received, "
@@ -82,7 +96,7 @@ def demo(
         typer.echo(f"  {role:12} {email:34} {password}")
     if not no_serve:
         settings = state().settings
-        _serve(url, host or settings.host, port or settings.port, run_dir)
+        _serve(url, host or settings.host, port or settings.port, run_dir, isolation)
 
 
 def _refuse_non_demo(path: Path) -> None:

@@ -9,6 +9,7 @@ on the scheme row) taken by the services that need them.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -40,7 +41,11 @@ def make_engine(
     if is_sqlite(url):
         database = make_url(url).database
         if database and database != ":memory:":
-            Path(database).parent.mkdir(parents=True, exist_ok=True)
+            # Readable by the platform alone: a new data directory is 0700, the file 0600
+            # (SQLite gives its -wal and -shm files the same mode).
+            Path(database).parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            os.close(os.open(database, os.O_RDWR | os.O_CREAT, 0o600))
+            os.chmod(database, 0o600)
         engine = create_engine(
             url,
             echo=echo,

@@ -50,6 +50,7 @@ from aisc.demo.records import (
     Plan,
     inventory_yaml,
 )
+from aisc.executors.sandbox import Isolation
 from aisc.pricing import service as pricing
 from aisc.pricing.schemas import PriceListCreate
 from aisc.review import decisions
@@ -327,7 +328,13 @@ class Builder:
                 awards.accept(ctx, award_id=award.id)
 
 
-def run_demo_jobs(factory: sessionmaker[Session], run_dir: Path, *, timeout: float = 120) -> int:
+def run_demo_jobs(
+    factory: sessionmaker[Session],
+    run_dir: Path,
+    *,
+    timeout: float = 120,
+    isolation: Isolation = "sandbox",
+) -> int:
     """Submit the demo jobs on the demo's present day and run them through the local executor."""
     import sys
     import time
@@ -367,7 +374,7 @@ def run_demo_jobs(factory: sessionmaker[Session], run_dir: Path, *, timeout: flo
     origin = time.monotonic()
     runner = JobRunner(
         factory,
-        LocalExecutor(run_dir),
+        LocalExecutor(run_dir, isolation=isolation),
         lambda: moment + timedelta(seconds=time.monotonic() - origin),
     )
     while time.monotonic() - origin < timeout:
@@ -380,7 +387,9 @@ def run_demo_jobs(factory: sessionmaker[Session], run_dir: Path, *, timeout: flo
     return 0
 
 
-def build_demo(engine: Engine, *, run_dir: Path | None = None) -> DemoSummary:
+def build_demo(
+    engine: Engine, *, run_dir: Path | None = None, isolation: Isolation = "sandbox"
+) -> DemoSummary:
     """Migrate an empty database and fill it with the demo centre (and run its demo jobs)."""
     from aisc.reports.stats import scheme_stats
 
@@ -394,7 +403,7 @@ def build_demo(engine: Engine, *, run_dir: Path | None = None) -> DemoSummary:
         with builder.step(step.when) as ctx:
             step.action(ctx)
     billing = _demo_billing(builder)
-    jobs_run = run_demo_jobs(factory, run_dir) if run_dir is not None else 0
+    jobs_run = run_demo_jobs(factory, run_dir, isolation=isolation) if run_dir is not None else 0
     logins = _demo_logins(builder)
     with transaction(factory) as db:
         stats = scheme_stats(db, today=DEMO_PRESENT)

@@ -5,6 +5,7 @@ from typing import Literal
 from fastapi import APIRouter, Query, Request, status
 from fastapi.responses import PlainTextResponse
 
+from aisc.executors.sandbox import refusal
 from aisc.http import IdPath, IdQuery, PageDep, Uow, requires
 from aisc.jobs import service
 from aisc.jobs.models import JobState
@@ -21,9 +22,13 @@ router = APIRouter(prefix="/jobs", tags=["jobs"])
 )
 def submit(data: JobSubmit, uow: Uow, request: Request) -> JobRead:
     """Submit a job; the gateway refuses (naming why) what cannot or may not run."""
-    backend = request.app.state.settings.executor
+    settings = request.app.state.settings
+    refused = refusal(settings.job_isolation, settings.executor)
     with uow() as ctx:
-        return service.read_job(ctx, service.submit(ctx, data=data, backend=backend))
+        return service.read_job(
+            ctx,
+            service.submit(ctx, data=data, backend=settings.executor, isolation_refusal=refused),
+        )
 
 
 @router.get("", response_model=list[JobRead], dependencies=[requires("job.read")])

@@ -7,6 +7,7 @@ from datetime import datetime
 from pydantic import Field, field_validator
 
 from aisc.errors import ValidationFailed
+from aisc.executors.sandbox import check_environment, check_workdir
 from aisc.jobs.models import Job, JobQos, JobState
 from aisc.schemas import Id, ReadSchema, Schema
 
@@ -25,8 +26,18 @@ class JobSubmit(Schema):
     command: list[str] = Field(
         min_length=1, max_length=1000, description="argument list; it is never passed to a shell"
     )
-    environment: dict[str, str] = Field(default_factory=dict, max_length=200)
-    workdir: str = Field(default="", max_length=4096)
+    environment: dict[str, str] = Field(
+        default_factory=dict,
+        description="the job's own variables: names of letters, digits and _, none that the "
+        "platform sets (AISC_*, CUDA_VISIBLE_DEVICES) or that load code (LD_*, BASH_ENV, ENV, "
+        "PYTHON* hooks); at most 100, values up to 4,096 characters, 32 KiB in all",
+    )
+    workdir: str = Field(
+        default="",
+        max_length=1024,
+        description="working directory, relative to the project's space (default: a directory "
+        "of the job's own there); it must exist",
+    )
     qos: JobQos = JobQos.STANDARD
     preemptible: bool = False
 
@@ -42,12 +53,13 @@ class JobSubmit(Schema):
     @field_validator("environment")
     @classmethod
     def _environment(cls, value: dict[str, str]) -> dict[str, str]:
-        for key, item in value.items():
-            if not key or "=" in key or "\x00" in key or "\x00" in item:
-                raise ValueError(f"invalid environment variable {key!r}")
-            if key == "CUDA_VISIBLE_DEVICES" or key.startswith("AISC_"):
-                raise ValueError(f"{key} is set by the platform")
+        check_environment(value)
         return value
+
+    @field_validator("workdir")
+    @classmethod
+    def _workdir(cls, value: str) -> str:
+        return check_workdir(value)
 
 
 class JobRead(ReadSchema):

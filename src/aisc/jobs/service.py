@@ -84,8 +84,16 @@ def _queued_gpu_seconds(ctx: Ctx, award_id: int) -> int:
     return int(total)
 
 
-def submit(ctx: Ctx, *, data: JobSubmit, backend: str = "local") -> Job:
-    """Admit a job to the queue of ``backend`` (the deployment's executor) or refuse it."""
+def submit(
+    ctx: Ctx, *, data: JobSubmit, backend: str = "local", isolation_refusal: str | None = None
+) -> Job:
+    """Admit a job to the queue of ``backend`` (the deployment's executor) or refuse it.
+
+    ``isolation_refusal`` is why the local executor cannot isolate tenants' jobs on this
+    machine (``aisc.executors.sandbox.refusal``); the edge passes it and every job is refused
+    with it. The GPU-hour check and the insert hold the award's row lock (PostgreSQL), so
+    concurrent submissions cannot together exceed what remains.
+    """
     authorize(ctx, "job.submit")
     award = view_award(ctx, award_id=data.award_id, action="job.read")
     permit(ctx, "job.submit", application_id=award.application_id)
@@ -102,6 +110,13 @@ def submit(ctx: Ctx, *, data: JobSubmit, backend: str = "local") -> Job:
         raise Forbidden(
             f"person {person.id} is not a member of the project of award {award.id}",
             field="submitted_by_id",
+        )
+    if backend == "local" and isolation_refusal:
+        raise Conflict(isolation_refusal, field="backend")
+    if data.nodes > 1 and data.gpus_per_node == 0:
+        raise ValidationFailed(
+            "gpus_per_node: a job on several nodes needs GPUs on each of them",
+            field="gpus_per_node",
         )
     if award.status is not AwardStatus.ACTIVE:
         raise Conflict(
@@ -171,6 +186,9 @@ def submit(ctx: Ctx, *, data: JobSubmit, backend: str = "local") -> Job:
                 field="gpus_per_node",
             )
     else:
+        # One admission at a time per award: the remainder read below must still hold when the
+        # job is inserted (SQLite's write lock gives the same at BEGIN IMMEDIATE).
+        ctx.db.execute(select(Award.id).where(Award.id == award.id).with_for_update()).one()
         budget = sum(a.gpu_hours or 0 for a in allocations) * 3600
         left = (
             budget
@@ -207,7 +225,9 @@ def submit(ctx: Ctx, *, data: JobSubmit, backend: str = "local") -> Job:
     )
     ctx.db.add(job)
     ctx.db.flush()
-    record(ctx, action="job.submit", object_type="job", object_id=job.id, after=row_dict(job))
+    # The trail keeps the variables' names, never their values (tenants pass secrets that way).
+    after = {**row_dict(job), "environment": sorted(data.environment)}
+    record(ctx, action="job.submit", object_type="job", object_id=job.id, after=after)
     return job
 
 

@@ -16,6 +16,7 @@ from aisc.awards import service as awards
 from aisc.billing import service as billing
 from aisc.cluster.service import list_partitions
 from aisc.errors import AiscError, ValidationFailed
+from aisc.executors.sandbox import refusal
 from aisc.jobs import service as jobs
 from aisc.jobs.models import JobState
 from aisc.jobs.schemas import JobSubmit, parse_walltime
@@ -142,8 +143,12 @@ def submit_job(request: Request, award_id: int, form: Form) -> Response:
         }
         data = parse_form(JobSubmit, body)
         with page.uow() as ctx:
+            settings = page.request.app.state.settings
             job_id = jobs.submit(
-                ctx, data=data, backend=page.request.app.state.settings.executor
+                ctx,
+                data=data,
+                backend=settings.executor,
+                isolation_refusal=refusal(settings.job_isolation, settings.executor),
             ).id
     except AiscError as exc:
         page.errors, page.problem = form_errors(exc)

@@ -33,7 +33,8 @@ from aisc.awards.models import Award
 from aisc.cluster.models import Node, NodeState, Partition
 from aisc.context import Ctx
 from aisc.db.engine import transaction
-from aisc.executors.local import LocalExecutor, dump_slices, load_slices
+from aisc.executors.local import LocalExecutor, Slice, dump_slices, load_slices
+from aisc.executors.sandbox import SandboxError
 from aisc.jobs.models import Job, JobQos, JobState
 from aisc.metering.service import record_usage, used_gpu_seconds
 from aisc.scheduling import core
@@ -115,27 +116,58 @@ class JobRunner:
     # --- running jobs ---------------------------------------------------------------------
 
     def _watch(self, ctx: Ctx) -> int:
+        """Follow every running job, each in a savepoint of its own: an error with one job
+        rolls back only that job's change, fails it with the reason, and the others go on."""
         finished = 0
-        for job in ctx.db.execute(select(Job).where(Job.state == JobState.RUNNING)).scalars():
-            if job.processes == "[]" and self._recover_start(ctx, job):
-                continue
-            slices = load_slices(job.processes)
-            codes = [self.executor.poll(s) for s in slices]
-            if all(code is not None for code in codes):
-                self._finish(ctx, job, [c for c in codes if c is not None])
-                finished += 1
-                continue
-            assert job.started_at is not None
-            if not job.stop_reason:
-                if job.cancel_requested:
-                    self._stop(ctx, job, "cancel")
-                elif ctx.now >= job.started_at + timedelta(seconds=job.walltime_s):
-                    self._stop(ctx, job, "walltime")
-            elif job.stop_requested_at and ctx.now >= job.stop_requested_at + self.grace:
-                for item, code in zip(slices, codes, strict=True):
-                    if code is None:
+        for job in list(ctx.db.execute(select(Job).where(Job.state == JobState.RUNNING)).scalars()):
+            try:
+                with ctx.db.begin_nested():
+                    finished += self._watch_one(ctx, job)
+            except Exception as exc:
+                log.exception("job %s could not be followed", job.id)
+                with ctx.db.begin_nested():
+                    ctx.db.refresh(job)
+                    for item in load_slices(job.processes):
                         self.executor.kill(item)
+                    self._abandon(ctx, job, f"the platform could not follow it: {exc}")
+                    finished += 1
         return finished
+
+    def _watch_one(self, ctx: Ctx, job: Job) -> int:
+        if job.processes == "[]":
+            if self._recover_start(ctx, job):
+                return 0
+            if job.processes == "[]":
+                return 0
+        slices = load_slices(job.processes)
+        codes = [self.executor.poll(s) for s in slices]
+        if all(code is not None for code in codes):
+            self._finish(ctx, job, [c for c in codes if c is not None], slices)
+            return 1
+        assert job.started_at is not None
+        if not job.stop_reason:
+            if job.cancel_requested:
+                self._stop(ctx, job, "cancel")
+            elif ctx.now >= job.started_at + timedelta(seconds=job.walltime_s):
+                self._stop(ctx, job, "walltime")
+        elif job.stop_requested_at and ctx.now >= job.stop_requested_at + self.grace:
+            for item, code in zip(slices, codes, strict=True):
+                if code is None:
+                    self.executor.kill(item)
+        return 0
+
+    def _abandon(self, ctx: Ctx, job: Job, why: str) -> None:
+        before = {"state": job.state}
+        job.state, job.ended_at, job.reason = JobState.FAILED, ctx.now, why[:2000]
+        job.placement, job.stop_reason, job.stop_requested_at = "[]", "", None
+        record(
+            ctx,
+            action="job.finish",
+            object_type="job",
+            object_id=job.id,
+            before=before,
+            after={"state": job.state, "exit_code": None, "reason": job.reason},
+        )
 
     def _stop(self, ctx: Ctx, job: Job, reason: str) -> None:
         for item in load_slices(job.processes):
@@ -143,7 +175,7 @@ class JobRunner:
         job.stop_reason, job.stop_requested_at = reason, ctx.now
         record(ctx, action=f"job.stop.{reason}", object_type="job", object_id=job.id)
 
-    def _finish(self, ctx: Ctx, job: Job, codes: list[int]) -> None:
+    def _finish(self, ctx: Ctx, job: Job, codes: list[int], slices: list[Slice]) -> None:
         assert job.started_at is not None
         lost = any(code == -1 for code in codes)
         exit_code = next((c for c in codes if c != 0), 0)
@@ -174,6 +206,8 @@ class JobRunner:
                 job.state, job.reason = JobState.TIMEOUT, "walltime reached"
             elif lost:
                 job.state, job.reason = JobState.FAILED, LOST
+            elif said := next((r for r in map(self.executor.reason, slices) if r), ""):
+                job.state, job.reason = JobState.FAILED, said
             elif exit_code == 0:
                 job.state, job.reason = JobState.COMPLETED, ""
             else:
@@ -204,11 +238,14 @@ class JobRunner:
             if n.installed_on <= today and (n.retired_on is None or n.retired_on > today)
         ]
         running = list(ctx.db.execute(select(Job).where(Job.state == JobState.RUNNING)).scalars())
-        pending = list(
-            ctx.db.execute(
-                select(Job).where(Job.state == JobState.PENDING).order_by(Job.id)
-            ).scalars()
-        )
+        pending = []
+        for job in ctx.db.execute(
+            select(Job).where(Job.state == JobState.PENDING).order_by(Job.id)
+        ).scalars():
+            if job.cancel_requested:  # asked to stop while it ran, then requeued
+                self._cancel_queued(ctx, job, "cancelled while requeued")
+            else:
+                pending.append(job)
         stats.pending = len(pending)
         reserved = self._bind_dedicated(ctx, nodes, running)
         if not pending:
@@ -279,21 +316,52 @@ class JobRunner:
         return bind_dedicated(ctx, nodes, busy_by)
 
     def _launch(self, job_id: int) -> None:
-        """Start the processes of a job already committed as running, then record them."""
+        """Start the processes of a job already committed as running, then record them.
+
+        A job that cannot be started (a working directory that is not there, a refused
+        variable, a sandbox that cannot be set up) fails at once with the reason: it is never
+        put back in the queue to fail again, and it never stops the other jobs' starts.
+        """
+        try:
+            with transaction(self.factory) as db:
+                job = db.get(Job, job_id)
+                if job is None or job.state is not JobState.RUNNING or job.processes != "[]":
+                    return
+                award = db.get(Award, job.award_id)
+                slices = [(p["node"], tuple(p["gpus"])) for p in json.loads(job.placement)]
+                _run_dir, started = self.executor.launch(
+                    job_id=job.id,
+                    attempt=job.attempt,
+                    slices=slices,
+                    argv=json.loads(job.command),
+                    env=json.loads(job.environment),
+                    workdir=job.workdir,
+                    project_id=award.application_id if award else 0,
+                )
+                job.processes = dump_slices(started)
+        except SandboxError as exc:
+            self._fail_start(job_id, str(exc))
+        except Exception as exc:
+            log.exception("job %s could not be started", job_id)
+            self._fail_start(job_id, f"{type(exc).__name__}: {exc}")
+
+    def _fail_start(self, job_id: int, why: str) -> None:
         with transaction(self.factory) as db:
             job = db.get(Job, job_id)
             if job is None or job.state is not JobState.RUNNING or job.processes != "[]":
                 return
-            slices = [(p["node"], tuple(p["gpus"])) for p in json.loads(job.placement)]
-            _run_dir, started = self.executor.launch(
-                job_id=job.id,
-                attempt=job.attempt,
-                slices=slices,
-                argv=json.loads(job.command),
-                env=json.loads(job.environment),
-                workdir=job.workdir,
+            ctx = Ctx(db=db, now=self.clock(), actor="scheduler")
+            job.state, job.ended_at = JobState.FAILED, ctx.now
+            job.reason = f"could not be started: {why}"[:2000]
+            job.placement, job.stop_reason, job.stop_requested_at = "[]", "", None
+            record(
+                ctx,
+                action="job.finish",
+                object_type="job",
+                object_id=job.id,
+                before={"state": JobState.RUNNING},
+                after={"state": job.state, "exit_code": None, "reason": job.reason},
             )
-            job.processes = dump_slices(started)
 
     def _recover_start(self, ctx: Ctx, job: Job) -> bool:
         """A running job with no recorded processes: the platform stopped while starting it.
@@ -310,6 +378,9 @@ class JobRunner:
             return False
         for item in found:
             self.executor.kill(item)
+        if job.cancel_requested:
+            self._cancel_queued(ctx, job, "cancelled while starting")
+            return True
         job.state, job.started_at, job.placement = JobState.PENDING, None, "[]"
         job.reason = "start interrupted; requeued"
         record(
@@ -320,6 +391,19 @@ class JobRunner:
             after={"reason": job.reason},
         )
         return True
+
+    def _cancel_queued(self, ctx: Ctx, job: Job, why: str) -> None:
+        before = {"state": job.state}
+        job.state, job.ended_at, job.reason = JobState.CANCELLED, ctx.now, why
+        job.placement, job.stop_reason, job.stop_requested_at = "[]", "", None
+        record(
+            ctx,
+            action="job.finish",
+            object_type="job",
+            object_id=job.id,
+            before=before,
+            after={"state": job.state, "exit_code": None, "reason": job.reason},
+        )
 
     @staticmethod
     def _core_job(job: Job, partitions: dict[int, str]) -> core.Job:

@@ -23,7 +23,12 @@ def make_runner(
         return SlurmRunner(factory, backend_from_settings(settings), settings, clock)
     return JobRunner(
         factory,
-        LocalExecutor(settings.effective_run_dir),
+        LocalExecutor(
+            settings.effective_run_dir,
+            isolation=settings.job_isolation,
+            private=(settings.data_dir,),
+            readonly=tuple(settings.job_readonly_paths),
+        ),
         clock,
         grace_seconds=settings.preemption_grace_s,
     )
