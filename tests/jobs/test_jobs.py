@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from aisc.db.engine import make_sessionmaker
+from aisc.executors import sandbox
 from aisc.executors.local import LocalExecutor, load_slices
 from aisc.jobs.models import Job
 from aisc.scheduling.loop import LOST, JobRunner
@@ -18,6 +19,22 @@ from tests.factories import World
 from tests.helpers import error_field
 
 PY = sys.executable
+# Jobs run sandboxed where the machine allows it (as root with Bubblewrap, as in CI); elsewhere in
+# the single-user development mode, chosen explicitly as an operator would.
+ISOLATION = (
+    "none"
+    if sandbox.unavailable() and os.environ.get("AISC_TEST_ISOLATION") != "1"
+    else ("sandbox")
+)
+
+
+@pytest.fixture(autouse=True)
+def _isolation_mode(monkeypatch):
+    monkeypatch.setenv("AISC_JOB_ISOLATION", ISOLATION)
+
+
+def executor(root):
+    return LocalExecutor(root, isolation=ISOLATION)
 
 
 class LiveClock:
@@ -49,9 +66,7 @@ def project(uow, client):
 
 @pytest.fixture
 def runner(engine, clock, tmp_path):
-    return JobRunner(
-        make_sessionmaker(engine), LocalExecutor(tmp_path / "runs"), clock, grace_seconds=1
-    )
+    return JobRunner(make_sessionmaker(engine), executor(tmp_path / "runs"), clock, grace_seconds=1)
 
 
 def submit(client, world, argv, **extra):
@@ -141,7 +156,7 @@ def test_a_restarted_platform_adopts_running_jobs_and_marks_lost_ones(
     run_until(runner, client, victim["id"], {"running"})
     # The platform restarts: a new runner and executor that never started these processes.
     reborn = JobRunner(
-        make_sessionmaker(engine), LocalExecutor(tmp_path / "runs"), clock, grace_seconds=1
+        make_sessionmaker(engine), executor(tmp_path / "runs"), clock, grace_seconds=1
     )
     with make_sessionmaker(engine)() as db:
         pid = load_slices(db.get(Job, victim["id"]).processes)[0].pid
@@ -351,7 +366,7 @@ def test_a_crash_between_commit_and_launch_requeues_and_never_runs_twice(
         runner.tick()
     assert client.get(f"/api/v1/jobs/{job['id']}").json()["state"] == "running"
     reborn = JobRunner(
-        make_sessionmaker(engine), LocalExecutor(tmp_path / "runs"), clock, grace_seconds=1
+        make_sessionmaker(engine), executor(tmp_path / "runs"), clock, grace_seconds=1
     )
     reborn.tick()
     requeued = client.get(f"/api/v1/jobs/{job['id']}").json()
@@ -390,7 +405,7 @@ def test_a_crash_between_launch_and_record_adopts_the_running_processes(
         patch.setattr(runner, "_launch", launch_and_forget)  # launched, then the platform died
         runner.tick()
     reborn = JobRunner(
-        make_sessionmaker(engine), LocalExecutor(tmp_path / "runs"), clock, grace_seconds=1
+        make_sessionmaker(engine), executor(tmp_path / "runs"), clock, grace_seconds=1
     )
     done = run_until(reborn, client, job["id"], {"completed", "failed"})
     assert done["state"] == "completed"
@@ -409,10 +424,10 @@ def test_a_crash_between_launch_and_record_adopts_the_running_processes(
 def test_a_launched_slice_can_be_found_the_moment_the_launcher_returns(tmp_path):
     # A platform that dies right after launch() must find every slice on restart: the pid file
     # is written before the launcher returns, never a moment later.
-    executor = LocalExecutor(tmp_path / "runs")
+    runs = executor(tmp_path / "runs")
     slices = [("node-a", (0, 1)), ("node-b", (2, 3))]
     for attempt in range(1, 6):
-        _run_dir, started = executor.launch(
+        _run_dir, started = runs.launch(
             job_id=7,
             attempt=attempt,
             slices=slices,
@@ -420,34 +435,34 @@ def test_a_launched_slice_can_be_found_the_moment_the_launcher_returns(tmp_path)
             env={},
             workdir="",
         )
-        found = executor.discover(job_id=7, attempt=attempt, slices=slices)
+        found = runs.discover(job_id=7, attempt=attempt, slices=slices)
         try:
             assert [(s.pid, s.start_ticks) for s in found] == [
                 (s.pid, s.start_ticks) for s in started
             ]
         finally:
             for item in started:
-                executor.kill(item)
+                runs.kill(item)
     for item in started:
         deadline = time.time() + 10
-        while executor.poll(item) is None and time.time() < deadline:
+        while runs.poll(item) is None and time.time() < deadline:
             time.sleep(0.05)
-        assert executor.poll(item) is not None
+        assert runs.poll(item) is not None
 
 
 def test_a_relative_run_directory_works_as_the_default_settings_give_it(tmp_path, monkeypatch):
     # `aisc serve` defaults to var/runs, relative to where it was started; each slice runs in its
     # own directory, so its exit and log files must still land under the platform's var/runs.
     monkeypatch.chdir(tmp_path)
-    executor = LocalExecutor(Path("var") / "runs")
-    _run_dir, (item,) = executor.launch(
+    runs = executor(Path("var") / "runs")
+    _run_dir, (item,) = runs.launch(
         job_id=3, attempt=1, slices=[("node-a", (0,))], argv=[PY, "-c", "print('here')"],
         env={}, workdir="",
     )  # fmt: skip
     deadline = time.time() + 10
-    while executor.poll(item) is None and time.time() < deadline:
+    while runs.poll(item) is None and time.time() < deadline:
         time.sleep(0.05)
-    assert executor.poll(item) == 0
+    assert runs.poll(item) == 0
     assert (tmp_path / "var" / "runs" / "job-3" / "1-0.out").read_text() == "here\n"
 
 

@@ -26,6 +26,7 @@ from pathlib import Path
 
 from aisc.executors.sandbox import (
     SANDBOX_PATH,
+    SPACE_MOUNT,
     Account,
     Isolation,
     SandboxError,
@@ -150,7 +151,7 @@ class LocalExecutor:
             "PATH": SANDBOX_PATH
             if self.isolation == "sandbox"
             else os.environ.get("PATH", SANDBOX_PATH),
-            "HOME": str(space),
+            "HOME": str(SPACE_MOUNT if self.isolation == "sandbox" else space),
             "LANG": os.environ.get("LANG", "C.UTF-8"),
         }
         if os.environ.get("TZ"):
@@ -208,7 +209,7 @@ class LocalExecutor:
             spec.update(argv=argv, env=env, sandbox_args=None)
         else:
             etc_dir = Path(f"{stem}.etc")
-            write_etc(etc_dir, account, space)
+            write_etc(etc_dir, account)
             spec.update(
                 bwrap=bwrap_path(),
                 argv=setpriv_argv(account, argv),

@@ -6,9 +6,9 @@ pid, network, IPC, UTS and cgroup namespaces: it sees a fresh ``/proc``, ``/dev`
 read-only system directories (``/usr``, the ``/bin`` and ``/lib`` links, a minimal ``/etc``
 whose passwd and group name only its own account), the platform's Python installation read-only
 (so ``sys.executable`` works), and exactly one writable directory: its project's space, owned
-by the project's account. It never sees the platform's data directory, database file, run
-directory or any other project's space; with no network namespace of its own it cannot reach
-the database over loopback either.
+by the project's account and shown at ``/project`` (its HOME). It never sees the platform's
+data directory, database file, run directory or any other project's space; in a network
+namespace of its own it cannot reach the database over loopback either.
 
 Bubblewrap runs as root without a user namespace (so that every path is mounted with root's
 access, however private its parents are) and keeps only the capabilities needed to switch
@@ -76,6 +76,8 @@ ETC_FILES = (
     "/etc/mime.types",
 )
 SANDBOX_PATH = "/usr/local/bin:/usr/bin:/bin"
+# Where a sandboxed job finds its project's space (its HOME); the host's path stays hidden.
+SPACE_MOUNT = Path("/project")
 
 
 class SandboxError(Exception):
@@ -239,7 +241,7 @@ def sandbox_args(
     for device in sorted(glob.glob("/dev/nvidia*")) + sorted(glob.glob("/dev/dri/*")):
         args += ["--dev-bind-try", device, device]
     made: set[str] = set()
-    for path in [*shown, space]:
+    for path in shown:
         for parent in reversed(path.parents):
             text = str(parent)
             if text in ("/", "/tmp", "/usr", "/etc", "/dev", "/proc") or text in made:
@@ -252,7 +254,8 @@ def sandbox_args(
             made.add(text)
     for path in shown:
         args += ["--ro-bind", str(path), str(path)]
-    args += ["--bind", str(space), str(space), "--chdir", str(cwd)]
+    inside = SPACE_MOUNT / cwd.relative_to(space)
+    args += ["--bind", str(space), str(SPACE_MOUNT), "--chdir", str(inside)]
     # Root without a user namespace mounts everything; only what setpriv needs to become the
     # project's account survives into the sandbox, and setpriv drops even that.
     args += ["--cap-drop", "ALL"]
@@ -290,12 +293,12 @@ def setpriv_argv(account: Account, argv: list[str]) -> list[str]:
     ]
 
 
-def write_etc(etc_dir: Path, account: Account, home: Path) -> None:
+def write_etc(etc_dir: Path, account: Account) -> None:
     """The sandbox's passwd and group: root, nobody and the project's account, nothing else."""
     etc_dir.mkdir(parents=True, exist_ok=True)
     (etc_dir / "passwd").write_text(
         "root:x:0:0:root:/nonexistent:/usr/sbin/nologin\n"
-        f"{account.name}:x:{account.uid}:{account.gid}::{home}:/usr/sbin/nologin\n"
+        f"{account.name}:x:{account.uid}:{account.gid}::{SPACE_MOUNT}:/usr/sbin/nologin\n"
         "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n"
     )
     (etc_dir / "group").write_text(
