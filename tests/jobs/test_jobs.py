@@ -11,30 +11,13 @@ from pathlib import Path
 import pytest
 
 from aisc.db.engine import make_sessionmaker
-from aisc.executors import sandbox
-from aisc.executors.local import LocalExecutor, load_slices
+from aisc.executors.local import load_slices
 from aisc.jobs.models import Job
 from aisc.scheduling.loop import LOST, JobRunner
-from tests.factories import World
 from tests.helpers import error_field
+from tests.jobs.isolation import executor
 
 PY = sys.executable
-# Jobs run sandboxed where the machine allows it (as root with Bubblewrap, as in CI); elsewhere in
-# the single-user development mode, chosen explicitly as an operator would.
-ISOLATION = (
-    "none"
-    if sandbox.unavailable() and os.environ.get("AISC_TEST_ISOLATION") != "1"
-    else ("sandbox")
-)
-
-
-@pytest.fixture(autouse=True)
-def _isolation_mode(monkeypatch):
-    monkeypatch.setenv("AISC_JOB_ISOLATION", ISOLATION)
-
-
-def executor(root):
-    return LocalExecutor(root, isolation=ISOLATION)
 
 
 class LiveClock:
@@ -51,17 +34,6 @@ class LiveClock:
 @pytest.fixture
 def clock():
     return LiveClock()
-
-
-@pytest.fixture
-def project(uow, client):
-    world = World(uow)
-    decision = world.approve(world.reviewed(compute={"gpu_cards": 16}))
-    award_id = client.get("/api/v1/awards").json()[0]["id"]
-    client.post(f"/api/v1/awards/{award_id}/accept")
-    assert decision.subsidy_cap_cents > 0
-    world.award_id = award_id
-    return world
 
 
 @pytest.fixture

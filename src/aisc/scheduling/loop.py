@@ -15,6 +15,7 @@ no job is lost or started twice.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import time
@@ -127,8 +128,9 @@ class JobRunner:
                 log.exception("job %s could not be followed", job.id)
                 with ctx.db.begin_nested():
                     ctx.db.refresh(job)
-                    for item in load_slices(job.processes):
-                        self.executor.kill(item)
+                    with contextlib.suppress(Exception):
+                        for item in load_slices(job.processes):
+                            self.executor.kill(item)
                     self._abandon(ctx, job, f"the platform could not follow it: {exc}")
                     finished += 1
         return finished
