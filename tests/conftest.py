@@ -34,6 +34,7 @@ from aisc.context import Ctx
 from aisc.db.engine import make_engine, make_sessionmaker, transaction
 from aisc.db.metadata import metadata
 from aisc.db.migrate import upgrade
+from aisc.executors import sandbox
 from aisc.http import get_principal
 
 POSTGRES_URL = os.environ.get("AISC_TEST_POSTGRES_URL", "").strip()
@@ -60,6 +61,14 @@ class Clock:
 def _data_dir_per_test(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Whatever a test's application writes by default (job runs, mail) stays in its own folder."""
     monkeypatch.setenv("AISC_DATA_DIR", str(tmp_path / "var"))
+
+
+@pytest.fixture(autouse=True)
+def _job_isolation(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Jobs run sandboxed where the machine allows it (root with Bubblewrap, as in CI);
+    elsewhere the suite chooses the development mode explicitly, as an operator would."""
+    if sandbox.unavailable() and os.environ.get("AISC_TEST_ISOLATION") != "1":
+        monkeypatch.setenv("AISC_JOB_ISOLATION", "none")
 
 
 @pytest.fixture(scope="session")

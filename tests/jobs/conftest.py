@@ -3,12 +3,6 @@
 import pytest
 
 from tests.factories import World
-from tests.jobs.isolation import ISOLATION
-
-
-@pytest.fixture(autouse=True)
-def _isolation_mode(monkeypatch):
-    monkeypatch.setenv("AISC_JOB_ISOLATION", ISOLATION)
 
 
 @pytest.fixture
