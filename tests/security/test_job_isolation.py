@@ -29,8 +29,8 @@ PY = sys.executable
 SECRET_URL = "postgresql://platform:s3cret-password@127.0.0.1:5432/aisc"
 
 
-@pytest.fixture(autouse=True)
-def _needs_the_sandbox(monkeypatch):
+@pytest.fixture
+def sandboxed(monkeypatch):
     why = sandbox.unavailable()
     if why:
         if os.environ.get("AISC_TEST_ISOLATION") == "1":
@@ -138,6 +138,7 @@ print(json.dumps(report))
 """
 
 
+@pytest.mark.usefixtures("sandboxed")
 def test_a_hostile_job_reaches_neither_the_platform_nor_another_tenant(
     client, tenants, runner, engine, data_dir
 ):
@@ -197,6 +198,7 @@ def test_a_hostile_job_reaches_neither_the_platform_nor_another_tenant(
     assert (runs / f"job-{attack['id']}" / "1-0.exit").stat().st_uid == 0
 
 
+@pytest.mark.usefixtures("sandboxed")
 def test_the_platform_files_are_private(engine, data_dir, runner, client, tenants):
     if engine.url.get_backend_name() == "sqlite":
         assert Path(engine.url.database).stat().st_mode & 0o077 == 0
@@ -210,6 +212,7 @@ def test_the_platform_files_are_private(engine, data_dir, runner, client, tenant
     assert space.stat().st_uid == pwd.getpwnam(sandbox.account_name(2)).pw_uid
 
 
+@pytest.mark.usefixtures("sandboxed")
 def test_the_wrapper_ignores_the_jobs_variables_and_a_bad_job_fails_once(
     client, tenants, runner, engine
 ):
@@ -269,6 +272,8 @@ def test_the_wrapper_ignores_the_jobs_variables_and_a_bad_job_fails_once(
 
 def test_tenant_jobs_are_refused_where_they_cannot_be_isolated(client, tenants, monkeypatch):
     monkeypatch.setattr(sandbox, "unavailable", lambda: "bwrap is not installed")
+    settings = client.app.state.settings
+    client.app.state.settings = settings.model_copy(update={"job_isolation": "sandbox"})
     body = {
         **tenants.attacker,
         "partition": "training",
