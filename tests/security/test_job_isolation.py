@@ -292,3 +292,34 @@ def test_tenant_jobs_are_refused_where_they_cannot_be_isolated(client, tenants, 
         update={"job_isolation": "none"}
     )
     assert client.post("/api/v1/jobs", json=body).status_code == 201
+
+
+@pytest.mark.usefixtures("sandboxed")
+def test_a_projects_account_is_made_once_whoever_asks_at_the_same_time():
+    import subprocess
+    import threading
+
+    project_id = 900_000 + os.getpid() % 90_000
+    name = sandbox.account_name(project_id)
+    barrier = threading.Barrier(6)
+    made: list[object] = []
+
+    def ask() -> None:
+        barrier.wait()
+        try:
+            made.append(sandbox.ensure_account(project_id))
+        except Exception as exc:  # surfaced by the assertion below
+            made.append(exc)
+
+    threads = [threading.Thread(target=ask) for _ in range(6)]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+        assert len({(a.uid, a.gid) for a in made}) == 1, made  # type: ignore[union-attr]
+        entry = pwd.getpwnam(name)
+        assert entry.pw_uid != 0
+        assert entry.pw_shell == "/usr/sbin/nologin"
+    finally:
+        subprocess.run(["userdel", name], check=False, capture_output=True)

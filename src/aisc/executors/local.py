@@ -113,7 +113,7 @@ class LocalExecutor:
         self.run_root.mkdir(parents=True, exist_ok=True, mode=0o700)
         run_dir = self.run_root / f"job-{job_id}"
         run_dir.mkdir(exist_ok=True, mode=0o700)
-        account = ensure_account(project_id, self.run_root) if self.isolation == "sandbox" else None
+        account = ensure_account(project_id) if self.isolation == "sandbox" else None
         space = self.space(project_id)
         cwd = self._working_directory(space, relative, job_id, account)
         started: list[Slice] = []

@@ -76,6 +76,9 @@ ETC_FILES = (
     "/etc/mime.types",
 )
 SANDBOX_PATH = "/usr/local/bin:/usr/bin:/bin"
+# One lock for every platform process on the machine that may create accounts, where only root
+# can write (as /etc/.pwd.lock), so nobody else can hold it.
+ACCOUNTS_LOCK = Path("/etc/.aisc-accounts.lock")
 # Where a sandboxed job finds its project's space (its HOME); the host's path stays hidden.
 SPACE_MOUNT = Path("/project")
 
@@ -139,15 +142,15 @@ def account_name(project_id: int) -> str:
     return f"aisc-p{project_id}"
 
 
-def ensure_account(project_id: int, lock_dir: Path) -> Account:
-    """The project's unprivileged account, created on first use (idempotent, safe under races:
-    one lock per run root, and a concurrent creator elsewhere is recognised afterwards)."""
+def ensure_account(project_id: int) -> Account:
+    """The project's unprivileged account, created on first use (idempotent, and safe when
+    several processes ask at once: ``useradd`` alone can create the same name twice, so every
+    creator on the machine takes one lock first)."""
     name = account_name(project_id)
     try:
         entry = pwd.getpwnam(name)
     except KeyError:
-        lock_dir.mkdir(parents=True, exist_ok=True)
-        with open(lock_dir / ".accounts.lock", "a") as lock:
+        with open(ACCOUNTS_LOCK, "a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             try:
                 entry = pwd.getpwnam(name)
