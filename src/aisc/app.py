@@ -24,7 +24,7 @@ from aisc.context import Clock, utcnow
 from aisc.db.engine import engine_from_settings, make_sessionmaker, transaction
 from aisc.errors import AiscError, RateLimited
 from aisc.http import ERROR_RESPONSES, validation_body
-from aisc.ratelimit import HashSlots, RateLimiter
+from aisc.ratelimit import HashSlots, RateLimiter, RateLimitMiddleware
 from aisc.scheduling.runners import Runner, make_runner
 from aisc.settings import Settings
 
@@ -42,6 +42,16 @@ SECURITY_HEADERS = {
         "style-src 'self' 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'; "
         "base-uri 'none'; form-action 'self'"
     ),
+}
+
+
+# Routes limited per client address before routing (``aisc.ratelimit``): what an anonymous
+# caller can make costly. The portal's sign-in form checks the same "sign_in" budget itself, so
+# that a refusal re-renders the form.
+THROTTLED = {
+    ("POST", f"{API_PREFIX}/auth/login"): "sign_in",
+    ("GET", f"{API_PREFIX}/auth/oidc/callback"): "sign_in",
+    ("GET", "/estimate"): "costly",
 }
 
 
@@ -235,6 +245,14 @@ def create_app(
 
     app.mount("/static", StaticFiles(directory=str(PORTAL_DIR / "static")), name="static")
     app.include_router(portal_router)
+    # Outermost (added last): a limited request is answered before anything else runs.
+    app.add_middleware(
+        RateLimitMiddleware,
+        limiter=app.state.rate_limiter,
+        routes=THROTTLED,
+        trusted_proxies=settings.trusted_proxies,
+        headers=SECURITY_HEADERS,
+    )
 
     return app
 

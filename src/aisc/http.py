@@ -19,13 +19,13 @@ caller's token or session is a read transaction of its own.
 
 Client address: the socket's peer, unless the peer is one of ``settings.trusted_proxies``; then
 the right-most ``X-Forwarded-For`` entry that is not a trusted proxy. Rate limits
-(``throttled(purpose)``) count per client address.
+(``aisc.ratelimit``; the routes named in ``aisc.app.THROTTLED`` are limited before routing)
+count per client address.
 """
 
 from __future__ import annotations
 
 import hmac
-import ipaddress
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Annotated, Any
@@ -39,6 +39,7 @@ from aisc.accounts.auth import resolve_session, resolve_token
 from aisc.context import Clock, Ctx
 from aisc.db.engine import transaction
 from aisc.errors import Unauthenticated
+from aisc.ratelimit import client_of
 
 SESSION_COOKIE = "aisc_session"
 CSRF_HEADER = "X-CSRF-Token"
@@ -163,41 +164,8 @@ Uow = Annotated[UnitOfWork, Depends(get_uow)]
 def client_address(request: Request) -> str:
     """Who is asking, as far as rate limits and the audit trail are concerned (see above)."""
     peer = request.client.host if request.client else "unknown"
-    proxies = request.app.state.settings.trusted_proxies
-    if not proxies or not _trusted(peer, proxies):
-        return peer
-    forwarded = [
-        part.strip()
-        for header in request.headers.getlist("x-forwarded-for")
-        for part in header.split(",")
-        if part.strip()
-    ]
-    for hop in reversed(forwarded):
-        if not _trusted(hop, proxies):
-            return hop
-    return forwarded[0] if forwarded else peer
-
-
-def _trusted(address: str, proxies: Sequence[str]) -> bool:
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return False
-    return any(ip in ipaddress.ip_network(net, strict=False) for net in proxies)
-
-
-class Throttled:
-    """A rate limit per client address (``aisc.ratelimit``), checked before any input is read."""
-
-    def __init__(self, purpose: str) -> None:
-        self.purpose = purpose
-
-    def __call__(self, request: Request) -> None:
-        request.app.state.rate_limiter.check(self.purpose, client_address(request))
-
-
-def throttled(purpose: str) -> Any:
-    return Depends(Throttled(purpose))
+    forwarded = request.headers.getlist("x-forwarded-for")
+    return client_of(peer, forwarded, request.app.state.settings.trusted_proxies)
 
 
 class Page:
@@ -240,7 +208,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     503: {"model": ErrorBody, "description": "not ready (e.g. database not migrated)"},
 }
 
-# Only the routes behind ``throttled(...)`` answer 429.
+# Only the routes limited per client address (``aisc.app.THROTTLED``) answer 429.
 THROTTLED_RESPONSES: dict[int | str, dict[str, Any]] = {
     429: {"model": ErrorBody, "description": "too many requests; retry after Retry-After seconds"},
 }

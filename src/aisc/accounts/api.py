@@ -28,7 +28,6 @@ from aisc.http import (
     Uow,
     client_address,
     requires,
-    throttled,
 )
 
 router = APIRouter(tags=["accounts"])
@@ -53,7 +52,7 @@ def set_session_cookie(request: Request, response: Response, secret: str) -> Non
 @router.post(
     "/auth/login",
     response_model=SessionRead,
-    dependencies=[requires("session.start"), throttled("sign_in")],
+    dependencies=[requires("session.start")],
     responses=THROTTLED_RESPONSES,
 )
 def login(data: LoginIn, request: Request, response: Response, uow: Uow) -> SessionRead:
@@ -116,7 +115,7 @@ def oidc_login(request: Request) -> RedirectResponse:
     name="oidc_callback",
     response_class=RedirectResponse,
     status_code=status.HTTP_303_SEE_OTHER,
-    dependencies=[requires("session.start"), throttled("sign_in")],
+    dependencies=[requires("session.start")],
     responses=THROTTLED_RESPONSES,
 )
 def oidc_callback(

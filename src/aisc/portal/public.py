@@ -168,8 +168,7 @@ def estimate(
     from aisc.pricing.service import list_value_cents, price_list_in_force
     from aisc.scheme.service import get_scheme
 
-    request.app.state.rate_limiter.check("costly", client_address(request))
-    page = page_for(request)
+    page = page_for(request)  # limited per client address before routing (aisc.app.THROTTLED)
 
     def number(text: str) -> int | None:
         return int(text) if text.strip().isdigit() else None
