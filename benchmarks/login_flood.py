@@ -88,7 +88,8 @@ def prepare(args: argparse.Namespace, workdir: Path) -> dict[str, str]:
     else:
         env["AISC_DATABASE_URL"] = f"sqlite:///{workdir / 'flood.db'}"
     env["AISC_SIGN_IN_PER_MINUTE"] = str(args.sign_in_per_minute)
-    env["AISC_SIGN_IN_HASH_CONCURRENCY"] = str(args.hash_concurrency)
+    if args.hash_concurrency:
+        env["AISC_SIGN_IN_HASH_CONCURRENCY"] = str(args.hash_concurrency)
     aisc(env, "db", "upgrade")
     aisc(env, "scheme", "init")
     created = aisc(env, "person", "create", "--email", EMAIL, "--name", "Flood Target", "--json")
@@ -207,7 +208,10 @@ def main() -> None:
         help="the server's per-address sign-in limit (raise it to measure without it)",
     )
     parser.add_argument(
-        "--hash-concurrency", type=int, default=2, help="the server's concurrent password checks"
+        "--hash-concurrency",
+        type=int,
+        default=0,
+        help="the server's concurrent password checks (default: the server's own default)",
     )
     parser.add_argument("--src", default=str(HERE.parent / "src"), help="the aisc code to serve")
     args = parser.parse_args()
@@ -240,7 +244,8 @@ def main() -> None:
             print(
                 f"backend {args.backend}, code {args.src}, {args.clients} clients, "
                 f"{args.seconds:.0f} s, sign-in limit {args.sign_in_per_minute}/min per address, "
-                f"{args.hash_concurrency} concurrent hashes, flood at nice {args.flood_nice}, "
+                f"{args.hash_concurrency or 'default'} concurrent hashes, "
+                f"flood at nice {args.flood_nice}, "
                 f"{os.cpu_count()} cores, "
                 f"load {os.getloadavg()[0]:.1f}"
             )

@@ -131,7 +131,7 @@ def create_app(
     app.state.rate_limiter = RateLimiter(
         {"sign_in": settings.sign_in_per_minute, "costly": settings.costly_per_minute}
     )
-    app.state.hash_slots = HashSlots(settings.sign_in_hash_concurrency)
+    app.state.hash_slots = HashSlots(settings.effective_hash_concurrency)
 
     app.mount(DOCS_ASSETS, StaticFiles(directory=_swagger_assets()), name="docs-assets")
 

@@ -7,6 +7,7 @@ Domain code never reads ``os.environ``: the edge (CLI, ASGI app factory, tests) 
 from __future__ import annotations
 
 import ipaddress
+import os
 from pathlib import Path
 from typing import Literal
 
@@ -69,12 +70,13 @@ class Settings(BaseSettings):
         description="calls of other costly anonymous endpoints (the portal's cost estimate) one "
         "client address may make a minute",
     )
-    sign_in_hash_concurrency: int = Field(
-        default=2,
+    sign_in_hash_concurrency: int | None = Field(
+        default=None,
         ge=1,
         le=64,
-        description="password checks (about 0.2 s of argon2 each) that may run at once in one "
-        "server process; more sign-ins wait briefly, then are answered 429",
+        description="password checks (about 0.2 s of argon2 on four threads each) that may run "
+        "at once in one server process (default: a quarter of the cores, at least 1); more "
+        "sign-ins wait briefly, then are answered 429",
     )
     trusted_proxies: list[str] = Field(
         default_factory=list,
@@ -141,6 +143,11 @@ class Settings(BaseSettings):
             except ValueError as exc:
                 raise ValueError(f"trusted_proxies: {item!r} is not an address or network") from exc
         return [item.strip() for item in value]
+
+    @property
+    def effective_hash_concurrency(self) -> int:
+        # Each argon2 check runs on four threads (p=4): a quarter of the cores keeps the rest free.
+        return self.sign_in_hash_concurrency or max(1, (os.cpu_count() or 1) // 4)
 
     @property
     def effective_run_dir(self) -> Path:
