@@ -22,8 +22,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from aisc import __version__
 from aisc.context import Clock, utcnow
 from aisc.db.engine import engine_from_settings, make_sessionmaker, transaction
-from aisc.errors import AiscError
+from aisc.errors import AiscError, RateLimited
 from aisc.http import ERROR_RESPONSES, validation_body
+from aisc.ratelimit import HashSlots, RateLimiter, RateLimitMiddleware
 from aisc.scheduling.runners import Runner, make_runner
 from aisc.settings import Settings
 
@@ -41,6 +42,16 @@ SECURITY_HEADERS = {
         "style-src 'self' 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'; "
         "base-uri 'none'; form-action 'self'"
     ),
+}
+
+
+# Routes limited per client address before routing (``aisc.ratelimit``): what an anonymous
+# caller can make costly. The portal's sign-in form checks the same "sign_in" budget itself, so
+# that a refusal re-renders the form.
+THROTTLED = {
+    ("POST", f"{API_PREFIX}/auth/login"): "sign_in",
+    ("GET", f"{API_PREFIX}/auth/oidc/callback"): "sign_in",
+    ("GET", "/estimate"): "costly",
 }
 
 
@@ -117,6 +128,10 @@ def create_app(
     app.state.sessionmaker = make_sessionmaker(engine)
     app.state.clock = clock
     app.state.runner = make_runner(settings, app.state.sessionmaker, clock)
+    app.state.rate_limiter = RateLimiter(
+        {"sign_in": settings.sign_in_per_minute, "costly": settings.costly_per_minute}
+    )
+    app.state.hash_slots = HashSlots(settings.effective_hash_concurrency)
 
     app.mount(DOCS_ASSETS, StaticFiles(directory=_swagger_assets()), name="docs-assets")
 
@@ -145,9 +160,13 @@ def create_app(
 
     @app.exception_handler(AiscError)
     async def _aisc_error(request: Request, exc: AiscError) -> Any:
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else {}
+        if isinstance(exc, RateLimited):
+            headers["Retry-After"] = str(exc.retry_after)
         if _is_page(request):
-            return _error_page(request, exc.status_code, exc.message)
-        headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
+            response = _error_page(request, exc.status_code, exc.message)
+            response.headers.update(headers)
+            return response
         return JSONResponse(
             status_code=exc.status_code, content={"detail": exc.to_dict()}, headers=headers
         )
@@ -226,6 +245,14 @@ def create_app(
 
     app.mount("/static", StaticFiles(directory=str(PORTAL_DIR / "static")), name="static")
     app.include_router(portal_router)
+    # Outermost (added last): a limited request is answered before anything else runs.
+    app.add_middleware(
+        RateLimitMiddleware,
+        limiter=app.state.rate_limiter,
+        routes=THROTTLED,
+        trusted_proxies=settings.trusted_proxies,
+        headers=SECURITY_HEADERS,
+    )
 
     return app
 
@@ -275,7 +302,7 @@ def _metrics(app: FastAPI) -> str:
     from aisc.jobs.models import Job, JobState
 
     runner: Runner = app.state.runner
-    with transaction(app.state.sessionmaker) as db:
+    with transaction(app.state.sessionmaker, write=False) as db:
         counts = dict(db.execute(select(Job.state, func.count()).group_by(Job.state)).all())
         gpus = db.execute(
             select(func.coalesce(func.sum(Job.nodes * Job.gpus_per_node), 0)).where(

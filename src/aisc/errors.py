@@ -96,3 +96,14 @@ class Forbidden(AiscError):
     status_code = 403
     exit_code = 5
     code = "forbidden"
+
+
+class RateLimited(AiscError):
+    """Too many requests from this client for now (429, with ``Retry-After``)."""
+
+    status_code = 429
+    code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

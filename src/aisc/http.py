@@ -11,6 +11,16 @@ success.
 Credentials: ``Authorization: Bearer <API token>``, or the browser session cookie; requests
 that change something under a session cookie must echo the session's CSRF token in the
 ``X-CSRF-Token`` header. A request with neither is anonymous.
+
+Transactions: ``uow()`` opens a read transaction for GET, HEAD and OPTIONS requests and a write
+transaction for every other method (``aisc.db.engine``: on SQLite only writers take the write
+lock); a route that must write while answering a GET asks for ``uow(write=True)``. Resolving the
+caller's token or session is a read transaction of its own.
+
+Client address: the socket's peer, unless the peer is one of ``settings.trusted_proxies``; then
+the right-most ``X-Forwarded-For`` entry that is not a trusted proxy. Rate limits
+(``aisc.ratelimit``; the routes named in ``aisc.app.THROTTLED`` are limited before routing)
+count per client address.
 """
 
 from __future__ import annotations
@@ -29,6 +39,7 @@ from aisc.accounts.auth import resolve_session, resolve_token
 from aisc.context import Clock, Ctx
 from aisc.db.engine import transaction
 from aisc.errors import Unauthenticated
+from aisc.ratelimit import client_of
 
 SESSION_COOKIE = "aisc_session"
 CSRF_HEADER = "X-CSRF-Token"
@@ -46,7 +57,7 @@ def get_principal(request: Request) -> Principal:
     cookie = request.cookies.get(SESSION_COOKIE)
     if not header and not cookie:
         return ANONYMOUS
-    with transaction(state.sessionmaker) as db:
+    with transaction(state.sessionmaker, write=False) as db:
         ctx = Ctx(db=db, now=state.clock(), actor="auth")
         if header:
             scheme, _, secret = header.partition(" ")
@@ -110,14 +121,25 @@ def requires(action: str) -> Any:
 
 
 class UnitOfWork:
-    def __init__(self, factory: sessionmaker[Session], clock: Clock, principal: Principal) -> None:
+    """``with uow() as ctx:``: one transaction, read-only for safe methods (see above)."""
+
+    def __init__(
+        self,
+        factory: sessionmaker[Session],
+        clock: Clock,
+        principal: Principal,
+        *,
+        write: bool = True,
+    ) -> None:
         self._factory = factory
         self._clock = clock
         self.principal = principal
+        self.write = write
 
     @contextmanager
-    def __call__(self) -> Iterator[Ctx]:
-        with transaction(self._factory) as session:
+    def __call__(self, *, write: bool | None = None) -> Iterator[Ctx]:
+        flavour = self.write if write is None else write
+        with transaction(self._factory, write=flavour) as session:
             yield Ctx(
                 db=session,
                 now=self._clock(),
@@ -128,10 +150,22 @@ class UnitOfWork:
 
 def get_uow(request: Request, principal: PrincipalDep) -> UnitOfWork:
     state = request.app.state
-    return UnitOfWork(state.sessionmaker, state.clock, principal)
+    return UnitOfWork(
+        state.sessionmaker,
+        state.clock,
+        principal,
+        write=request.method not in SAFE_METHODS,
+    )
 
 
 Uow = Annotated[UnitOfWork, Depends(get_uow)]
+
+
+def client_address(request: Request) -> str:
+    """Who is asking, as far as rate limits and the audit trail are concerned (see above)."""
+    peer = request.client.host if request.client else "unknown"
+    forwarded = request.headers.getlist("x-forwarded-for")
+    return client_of(peer, forwarded, request.app.state.settings.trusted_proxies)
 
 
 class Page:
@@ -172,6 +206,11 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     409: {"model": ErrorBody, "description": "conflicts with the current state"},
     422: {"model": ErrorBody, "description": "invalid input (the field is named)"},
     503: {"model": ErrorBody, "description": "not ready (e.g. database not migrated)"},
+}
+
+# Only the routes limited per client address (``aisc.app.THROTTLED``) answer 429.
+THROTTLED_RESPONSES: dict[int | str, dict[str, Any]] = {
+    429: {"model": ErrorBody, "description": "too many requests; retry after Retry-After seconds"},
 }
 
 

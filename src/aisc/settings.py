@@ -6,6 +6,8 @@ Domain code never reads ``os.environ``: the edge (CLI, ASGI app factory, tests) 
 
 from __future__ import annotations
 
+import ipaddress
+import os
 from pathlib import Path
 from typing import Literal
 
@@ -65,6 +67,33 @@ class Settings(BaseSettings):
         description="mark the session cookie Secure (browsers still send it to localhost over "
         "plain HTTP); turn off only for a test server on another host without TLS",
     )
+    sign_in_per_minute: int = Field(
+        default=10,
+        ge=1,
+        le=1_000_000,
+        description="sign-in attempts (API, portal, OIDC callback) one client address may make "
+        "a minute, in bursts of as many; more are answered 429 with Retry-After",
+    )
+    costly_per_minute: int = Field(
+        default=120,
+        ge=1,
+        le=1_000_000,
+        description="calls of other costly anonymous endpoints (the portal's cost estimate) one "
+        "client address may make a minute",
+    )
+    sign_in_hash_concurrency: int | None = Field(
+        default=None,
+        ge=1,
+        le=64,
+        description="password checks (about 0.2 s of argon2 on four threads each) that may run "
+        "at once in one server process (default: a quarter of the cores, at least 1); more "
+        "sign-ins wait briefly, then are answered 429",
+    )
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="addresses or networks (CIDR) of reverse proxies whose X-Forwarded-For is "
+        "believed; everyone else is known by the socket's address",
+    )
 
     executor: Literal["local", "slurm"] = Field(
         default="local",
@@ -115,6 +144,21 @@ class Settings(BaseSettings):
             if value.startswith(prefix):
                 return "postgresql+psycopg://" + value[len(prefix) :]
         return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _check_proxies(cls, value: list[str]) -> list[str]:
+        for item in value:
+            try:
+                ipaddress.ip_network(item.strip(), strict=False)
+            except ValueError as exc:
+                raise ValueError(f"trusted_proxies: {item!r} is not an address or network") from exc
+        return [item.strip() for item in value]
+
+    @property
+    def effective_hash_concurrency(self) -> int:
+        # Each argon2 check runs on four threads (p=4): a quarter of the cores keeps the rest free.
+        return self.sign_in_hash_concurrency or max(1, (os.cpu_count() or 1) // 4)
 
     @property
     def effective_run_dir(self) -> Path:

@@ -3,7 +3,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Query, Request, Response, status
 from fastapi.responses import RedirectResponse
 
-from aisc.accounts import auth, service
+from aisc.accounts import auth, service, signin
 from aisc.accounts.models import Role
 from aisc.accounts.oidc import Pending, Provider
 from aisc.accounts.schemas import (
@@ -20,7 +20,15 @@ from aisc.accounts.schemas import (
     TokenRead,
 )
 from aisc.errors import Unauthenticated
-from aisc.http import SESSION_COOKIE, IdPath, PageDep, Uow, requires
+from aisc.http import (
+    SESSION_COOKIE,
+    THROTTLED_RESPONSES,
+    IdPath,
+    PageDep,
+    Uow,
+    client_address,
+    requires,
+)
 
 router = APIRouter(tags=["accounts"])
 OIDC_COOKIE = "aisc_oidc"
@@ -41,15 +49,25 @@ def set_session_cookie(request: Request, response: Response, secret: str) -> Non
     )
 
 
-@router.post("/auth/login", response_model=SessionRead, dependencies=[requires("session.start")])
+@router.post(
+    "/auth/login",
+    response_model=SessionRead,
+    dependencies=[requires("session.start")],
+    responses=THROTTLED_RESPONSES,
+)
 def login(data: LoginIn, request: Request, response: Response, uow: Uow) -> SessionRead:
     """Sign in with e-mail and password: sets the session cookie (HttpOnly, Secure, Lax).
 
-    Five failures in a row lock the account for 15 minutes; the answer never says which part
-    was wrong.
+    Limited per client address (429 with Retry-After). Five failures in a row from one address
+    lock that address out of the account for 15 minutes; the answer never says which part was
+    wrong, and takes the same time either way.
     """
+    # The password is checked between two short transactions, never inside one.
+    with uow(write=False) as ctx:
+        attempt = signin.read_attempt(ctx, email=data.email, source=client_address(request))
+    verdict = signin.check_password(attempt, data.password, slots=request.app.state.hash_slots)
     with uow() as ctx:
-        person = auth.authenticate(ctx, email=data.email, password=data.password)
+        person = signin.record_attempt(ctx, attempt=attempt, verdict=verdict)
         if person is not None:
             secret, session = auth.start_session(ctx, person=person)
             body = SessionRead(
@@ -98,6 +116,7 @@ def oidc_login(request: Request) -> RedirectResponse:
     response_class=RedirectResponse,
     status_code=status.HTTP_303_SEE_OTHER,
     dependencies=[requires("session.start")],
+    responses=THROTTLED_RESPONSES,
 )
 def oidc_callback(
     request: Request,
@@ -108,14 +127,15 @@ def oidc_callback(
     """Where the provider sends the browser back: starts a session for the matching account."""
     provider = _provider(request)
     pending = Pending.load(request.cookies.get(OIDC_COOKIE, ""))
-    with uow() as ctx:
-        person = provider.finish(
-            ctx,
-            code=code,
-            state=state,
-            pending=pending,
-            redirect_url=str(request.url_for("oidc_callback")),
-        )
+    # The provider is asked (network) before the transaction opens, not while it holds a lock.
+    claims = provider.exchange(
+        code=code,
+        state=state,
+        pending=pending,
+        redirect_url=str(request.url_for("oidc_callback")),
+    )
+    with uow(write=True) as ctx:  # a GET that starts a session
+        person = provider.finish(ctx, claims=claims)
         if person is not None:
             secret, _session = auth.start_session(ctx, person=person, via="oidc")
     if person is None:  # recorded and committed before refusing

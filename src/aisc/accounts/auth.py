@@ -3,9 +3,11 @@
 - Passwords are hashed with argon2 (never stored or audited in clear) and must meet a policy:
   at least 12 characters, three of four character classes, and not containing the e-mail's
   local part.
-- Sign-in is throttled: after ``MAX_FAILURES`` failures in a row the account is locked for
-  ``LOCKOUT``; while locked even the right password is refused. Failures are recorded (the edge
-  commits them) and every refusal says only "invalid e-mail or password".
+- Sign-in is throttled: after ``MAX_FAILURES`` failures in a row from one client address that
+  address is locked out of the account for ``LOCKOUT`` (and the account everywhere when many
+  addresses are); while locked even the right password is refused. Failures are recorded (the
+  edge commits them) and every refusal says only "invalid e-mail or password". The steps, and
+  why the password is hashed outside any transaction, are in ``aisc.accounts.signin``.
 - API tokens are random (256 bits), shown once, stored as their SHA-256, scoped, expiring and
   revocable.
 """
@@ -17,7 +19,6 @@ import secrets
 from datetime import timedelta
 
 from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from sqlalchemy import select
 
 from aisc.access import acting_person, authorize
@@ -74,37 +75,18 @@ def set_password(ctx: Ctx, *, person_id: int, password: str) -> Person:
     return person
 
 
-def authenticate(ctx: Ctx, *, email: str, password: str) -> Person | None:
-    """The person whose credentials these are, or None (failures are recorded, not raised)."""
-    person = ctx.db.execute(
-        select(Person).where(Person.email == email.strip().lower())
-    ).scalar_one_or_none()
-    if person is None or not person.is_active or person.password_hash is None:
-        _hasher.hash(password)  # spend the same time as a real check: no account probing
-        return None
-    if person.locked_until is not None and person.locked_until > ctx.now:
-        record(ctx, action="login.locked", object_type="person", object_id=person.id)
-        return None
-    try:
-        _hasher.verify(person.password_hash, password)
-    except (VerifyMismatchError, VerificationError, InvalidHashError):
-        person.failed_logins += 1
-        if person.failed_logins >= MAX_FAILURES:
-            person.locked_until = ctx.now + LOCKOUT
-            person.failed_logins = 0
-        record(
-            ctx,
-            action="login.failed",
-            object_type="person",
-            object_id=person.id,
-            after={"locked_until": person.locked_until},
-        )
-        return None
-    if _hasher.check_needs_rehash(person.password_hash):
-        person.password_hash = _hasher.hash(password)
-    person.failed_logins, person.locked_until = 0, None
-    record(ctx, action="login.ok", object_type="person", object_id=person.id)
-    return person
+def authenticate(ctx: Ctx, *, email: str, password: str, source: str = "local") -> Person | None:
+    """The person whose credentials these are, or None (failures are recorded, not raised).
+
+    All of ``aisc.accounts.signin``'s steps in the caller's transaction, so the password is
+    hashed while it is open: for tools and tests. Servers run the steps themselves, hashing
+    between a read and a write transaction, so a sign-in never holds the database lock.
+    """
+    from aisc.accounts import signin
+
+    attempt = signin.read_attempt(ctx, email=email, source=source)
+    verdict = signin.check_password(attempt, password)
+    return signin.record_attempt(ctx, attempt=attempt, verdict=verdict)
 
 
 def _digest(secret: str) -> str:

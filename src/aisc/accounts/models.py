@@ -147,3 +147,38 @@ class WebSession(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class SignInFailure(Base):
+    """Failed sign-ins to one account from one client address, and the lock they set there.
+
+    Counting per (account, source) is what keeps a flood from one address from locking the
+    owner out everywhere (``aisc.accounts.signin``).
+    """
+
+    __tablename__ = "sign_in_failures"
+
+    person_id: Mapped[int] = mapped_column(
+        ForeignKey("people.id", ondelete="CASCADE"), primary_key=True
+    )
+    source: Mapped[str] = mapped_column(String(64), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, nullable=False)
+    last_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class UnknownSignIns(Base):
+    """Failed sign-ins for e-mails that name no usable account, per client address and hour.
+
+    The audit trail gets one event when a source's count in a window reaches 1, 10, 100, ...
+    (carrying the count), so a flood cannot flood the trail; the exact count is here.
+    """
+
+    __tablename__ = "unknown_sign_ins"
+    __table_args__ = (UniqueConstraint("source", "window_start"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source: Mapped[str] = mapped_column(String(64), nullable=False)
+    window_start: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    failures: Mapped[int] = mapped_column(Integer, nullable=False)
+    last_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)

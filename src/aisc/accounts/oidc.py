@@ -115,13 +115,12 @@ class Provider:
         )
         return f"{self.discovery['authorization_endpoint']}?{query}", pending
 
-    def finish(
-        self, ctx: Ctx, *, code: str, state: str, pending: Pending | None, redirect_url: str
-    ) -> Person | None:
-        """The aisc account the provider vouches for.
+    def exchange(
+        self, *, code: str, state: str, pending: Pending | None, redirect_url: str
+    ) -> dict[str, Any]:
+        """The verified ID token's claims (network calls: run it outside any transaction).
 
-        None when the identity is genuine but names no active account (recorded: the edge
-        commits, then refuses); ``Unauthenticated`` when anything about the sign-in is wrong.
+        ``Unauthenticated`` when anything about the sign-in is wrong.
         """
         if pending is None or not hmac.compare_digest(state.encode(), pending.state.encode()):
             raise Unauthenticated("the sign-in could not be matched to this browser; start again")
@@ -146,6 +145,15 @@ class Provider:
         email = str(claims.get("email", "")).strip().lower()
         if not email or claims.get("email_verified") is False:
             raise Unauthenticated("the sign-in provider did not confirm an e-mail address")
+        return claims
+
+    def finish(self, ctx: Ctx, *, claims: dict[str, Any]) -> Person | None:
+        """The aisc account verified ``claims`` vouch for (``exchange``'s result).
+
+        None when the identity is genuine but names no active account (recorded: the edge
+        commits, then refuses).
+        """
+        email = str(claims.get("email", "")).strip().lower()
         person = ctx.db.execute(select(Person).where(Person.email == email)).scalar_one_or_none()
         if person is None or not person.is_active:
             record(

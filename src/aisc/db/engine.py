@@ -1,10 +1,25 @@
 """Engine and session factories: SQLite by default, PostgreSQL by URL.
 
-SQLite runs in WAL mode with foreign keys on, and every transaction starts with
-``BEGIN IMMEDIATE``: writers queue on the database lock (bounded by ``busy_timeout``) instead of
-failing late with a stale snapshot, which is what makes read-then-write rules such as the fund
-check safe on SQLite. PostgreSQL gets the same guarantee from row locks (``SELECT ... FOR UPDATE``
-on the scheme row) taken by the services that need them.
+Transactions come in two flavours, chosen by the edge that opens them
+(``transaction(factory, write=...)``):
+
+- **write** (the default: every API request that is not a GET, portal form posts, CLI commands,
+  the scheduling loop, the demo): on SQLite the transaction starts with ``BEGIN IMMEDIATE``, so
+  writers queue on the database lock (bounded by ``busy_timeout``) instead of failing late with
+  a stale snapshot, which is what makes read-then-write rules such as the fund check safe on
+  SQLite. PostgreSQL gets the same guarantee from row locks (``SELECT ... FOR UPDATE`` on the
+  scheme row) taken by the services that need them.
+- **read** (GET requests, resolving the caller's session or token, portal pages, ``/metrics``):
+  a deferred ``BEGIN`` on SQLite, which takes no write lock, so a reader never waits behind a
+  writer (WAL gives it the last committed snapshot). A read transaction is read-only on both
+  databases (SQLite's ``PRAGMA query_only``, PostgreSQL's ``SET TRANSACTION READ ONLY``): a
+  write inside one fails loudly instead of silently upgrading to the write lock half-way (which
+  on SQLite can fail with "database is locked" whatever ``busy_timeout`` says). Work that must
+  write while serving a GET (the OIDC callback starting a session) asks for a write
+  transaction explicitly.
+
+Keep write transactions short and free of slow work: password hashing, network calls and
+anything else that takes time happens between transactions (see ``aisc.accounts.signin``).
 """
 
 from __future__ import annotations
@@ -23,6 +38,9 @@ from sqlalchemy.pool import NullPool
 
 from aisc.errors import Conflict
 from aisc.settings import Settings
+
+# The connection execution option that says which flavour a transaction is (see above).
+WRITE_OPTION = "aisc_write"
 
 
 def is_sqlite(url: str) -> bool:
@@ -56,7 +74,9 @@ def make_engine(
         return engine
     if pooled:
         pool_args = {"pool_pre_ping": True, "pool_size": 10, "max_overflow": 10}
-    return create_engine(url, echo=echo, **pool_args)
+    engine = create_engine(url, echo=echo, **pool_args)
+    _install_postgresql_hooks(engine)
+    return engine
 
 
 def _install_sqlite_hooks(engine: Engine, busy_timeout_ms: int) -> None:
@@ -73,7 +93,20 @@ def _install_sqlite_hooks(engine: Engine, busy_timeout_ms: int) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        write = connection.get_execution_options().get(WRITE_OPTION, True)
+        # query_only is a property of the connection, not the transaction: set it each time
+        # it changes (pooled connections serve both flavours).
+        if connection.info.get(WRITE_OPTION, True) != write:
+            connection.exec_driver_sql(f"PRAGMA query_only={'OFF' if write else 'ON'}")
+            connection.info[WRITE_OPTION] = write
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+def _install_postgresql_hooks(engine: Engine) -> None:
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        if not connection.get_execution_options().get(WRITE_OPTION, True):
+            connection.exec_driver_sql("SET TRANSACTION READ ONLY")
 
 
 def engine_from_settings(settings: Settings, *, pooled: bool = True) -> Engine:
@@ -90,8 +123,11 @@ def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
 
 
 @contextmanager
-def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
+def transaction(factory: sessionmaker[Session], *, write: bool = True) -> Iterator[Session]:
     """One transaction: commit when the block succeeds, roll back when it raises.
+
+    ``write=False`` opens a read transaction: no write lock on SQLite, and any write in it
+    fails (see the module docstring).
 
     A uniqueness or reference the database refuses (the services check first, so this is a
     concurrent writer or a case a check did not foresee) becomes a Conflict: a 409 or exit 4
@@ -99,6 +135,8 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
     """
     session = factory()
     try:
+        # Begin now, with the flavour on the connection, before anything runs in it.
+        session.connection(execution_options={WRITE_OPTION: write})
         yield session
         session.commit()
     except IntegrityError as exc:

@@ -12,12 +12,12 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.datastructures import FormData
 
-from aisc.accounts import auth
+from aisc.accounts import auth, signin
 from aisc.accounts.api import set_session_cookie
 from aisc.accounts.models import Role
 from aisc.applications.models import RequestKind
-from aisc.errors import AiscError, NotFound, ValidationFailed
-from aisc.http import SESSION_COOKIE
+from aisc.errors import AiscError, NotFound, RateLimited, ValidationFailed
+from aisc.http import SESSION_COOKIE, client_address
 from aisc.money import format_hkd
 from aisc.portal.labels import N_
 from aisc.portal.web import LANG_COOKIE, LANGUAGES, new_login_token, page_for
@@ -84,9 +84,20 @@ def login(request: Request, form: Form) -> Response:
     if errors:
         page.errors = errors
         return _login_again(page, next_path, email, 422)
-    person = None
+    state = request.app.state
+    try:
+        state.rate_limiter.check("sign_in", client_address(request))
+        # The password is checked between two short transactions, never inside one.
+        with page.uow(write=False) as ctx:
+            attempt = signin.read_attempt(ctx, email=email, source=client_address(request))
+        verdict = signin.check_password(attempt, password, slots=state.hash_slots)
+    except RateLimited as exc:
+        page.problem = page.gettext("Too many sign-in attempts; wait a minute and try again.")
+        response = _login_again(page, next_path, email, 429)
+        response.headers["Retry-After"] = str(exc.retry_after)
+        return response
     with page.uow() as ctx:
-        person = auth.authenticate(ctx, email=email, password=password)
+        person = signin.record_attempt(ctx, attempt=attempt, verdict=verdict)
         if person is not None:
             secret, _session = auth.start_session(ctx, person=person)
     if person is None:  # the failure counted (towards the lock) before this answer
@@ -157,7 +168,7 @@ def estimate(
     from aisc.pricing.service import list_value_cents, price_list_in_force
     from aisc.scheme.service import get_scheme
 
-    page = page_for(request)
+    page = page_for(request)  # limited per client address before routing (aisc.app.THROTTLED)
 
     def number(text: str) -> int | None:
         return int(text) if text.strip().isdigit() else None

@@ -44,7 +44,7 @@ from aisc.accounts.models import Person, Role
 from aisc.context import Ctx
 from aisc.db.engine import transaction
 from aisc.errors import AiscError, Conflict, ValidationFailed
-from aisc.http import SESSION_COOKIE
+from aisc.http import SAFE_METHODS, SESSION_COOKIE
 from aisc.money import format_hkd
 from aisc.portal.labels import label
 
@@ -170,9 +170,12 @@ class Page:
         return singular if n == 1 else plural
 
     @contextmanager
-    def uow(self) -> Iterator[Ctx]:
+    def uow(self, *, write: bool | None = None) -> Iterator[Ctx]:
+        """One transaction: read-only for GET pages, a write for form posts (``aisc.http``)."""
         state = self.request.app.state
-        with transaction(state.sessionmaker) as db:
+        if write is None:
+            write = self.request.method not in SAFE_METHODS
+        with transaction(state.sessionmaker, write=write) as db:
             yield Ctx(
                 db=db, now=state.clock(), actor=self.principal.label, principal=self.principal
             )
@@ -210,7 +213,7 @@ def page_for(request: Request, form: Mapping[str, Any] | None = None) -> Page:
     principal, person, csrf, session_id = ANONYMOUS, None, "", None
     cookie = request.cookies.get(SESSION_COOKIE)
     if cookie:
-        with transaction(state.sessionmaker) as db:
+        with transaction(state.sessionmaker, write=False) as db:
             found = resolve_session(Ctx(db=db, now=state.clock(), actor="portal"), secret=cookie)
             if found is not None:
                 person, session = found
