@@ -10,12 +10,12 @@ from aisc.accounts.oidc import Pending, Provider
 from aisc.accounts.schemas import (
     LoginIn,
     Notice,
-    PasswordChange,
-    PasswordResetConfirm,
-    PasswordResetRequest,
     OrganisationCreate,
     OrganisationRead,
     OrganisationUpdate,
+    PasswordChange,
+    PasswordResetConfirm,
+    PasswordResetRequest,
     PersonCreate,
     PersonRead,
     PersonUpdate,
@@ -283,9 +283,7 @@ RESET_NOTICE = (
 )
 
 
-@router.post(
-    "/auth/password", response_model=SignedOut, dependencies=[requires("password.change")]
-)
+@router.post("/auth/password", response_model=SignedOut, dependencies=[requires("password.change")])
 def change_password(data: PasswordChange, request: Request, uow: Uow) -> SignedOut:
     """Change your own password (the current one is required).
 

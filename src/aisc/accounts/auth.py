@@ -69,28 +69,27 @@ def _user_inputs(email: str, name: str) -> list[str]:
     return [w for w in dict.fromkeys(words) if w]
 
 
-def check_password_policy(password: str, *, email: str, name: str = "") -> None:
+def check_password_policy(
+    password: str, *, email: str, name: str = "", field: str = "password"
+) -> None:
     """Refuse a password that is too short, too long or easy to guess (a clear message)."""
-    if len(password) < MIN_LENGTH:
-        raise ValidationFailed(
-            f"password: needs at least {MIN_LENGTH} characters (a few unrelated words work well)",
-            field="password",
-        )
-    if len(password) > MAX_LENGTH:
-        raise ValidationFailed(f"password: at most {MAX_LENGTH} characters", field="password")
+    problem = None
     local = email.split("@")[0].lower()
-    if len(local) >= 3 and local in password.lower():
-        raise ValidationFailed(
-            "password: must not contain your e-mail address", field="password"
-        )
-    verdict = zxcvbn(password[:JUDGED_LENGTH], user_inputs=_user_inputs(email, name))
-    if verdict["score"] < MIN_SCORE:
-        why = verdict["feedback"].get("warning") or "it follows a common pattern"
-        raise ValidationFailed(
-            f"password: too easy to guess ({why.rstrip('.')}); "
-            "use a longer phrase of unrelated words",
-            field="password",
-        )
+    if len(password) < MIN_LENGTH:
+        problem = f"needs at least {MIN_LENGTH} characters (a few unrelated words work well)"
+    elif len(password) > MAX_LENGTH:
+        problem = f"at most {MAX_LENGTH} characters"
+    elif len(local) >= 3 and local in password.lower():
+        problem = "must not contain your e-mail address"
+    else:
+        verdict = zxcvbn(password[:JUDGED_LENGTH], user_inputs=_user_inputs(email, name))
+        if verdict["score"] < MIN_SCORE:
+            why = verdict["feedback"].get("warning") or "it follows a common pattern"
+            problem = (
+                f"too easy to guess ({why.rstrip('.')}); use a longer phrase of unrelated words"
+            )
+    if problem is not None:
+        raise ValidationFailed(f"{field}: {problem}", field=field)
 
 
 def hash_password(password: str) -> str:
@@ -107,8 +106,8 @@ def _check_password(stored: str | None, password: str) -> bool:
         return False
 
 
-def _new_password(ctx: Ctx, person: Person, password: str) -> None:
-    check_password_policy(password, email=person.email, name=person.name)
+def _new_password(ctx: Ctx, person: Person, password: str, field: str = "password") -> None:
+    check_password_policy(password, email=person.email, name=person.name, field=field)
     person.password_hash = hash_password(password)
     person.failed_logins, person.locked_until = 0, None
 
@@ -347,7 +346,7 @@ def change_own_password(
             after={"locked_until": person.locked_until},
         )
         return None
-    _new_password(ctx, person, new_password)
+    _new_password(ctx, person, new_password, field="new_password")
     ctx.db.flush()
     record(
         ctx,
@@ -434,7 +433,7 @@ def confirm_password_reset(ctx: Ctx, *, secret: str, password: str) -> Person:
         raise ValidationFailed(
             "token: this reset link is invalid, used or expired; ask for a new one", field="token"
         )
-    _new_password(ctx, person, password)  # a refused password leaves the link usable
+    _new_password(ctx, person, password, field="new_password")  # the link stays usable
     reset.used_at = ctx.now
     ctx.db.flush()
     record(
@@ -473,7 +472,9 @@ def consume_login_token(ctx: Ctx, *, token: str) -> bool:
     digest = _digest(nonce)
     if ctx.db.execute(select(UsedLoginToken.id).where(UsedLoginToken.digest == digest)).first():
         return False
-    ctx.db.execute(delete(UsedLoginToken).where(UsedLoginToken.used_at < ctx.now - timedelta(days=1)))
+    ctx.db.execute(
+        delete(UsedLoginToken).where(UsedLoginToken.used_at < ctx.now - timedelta(days=1))
+    )
     ctx.db.add(UsedLoginToken(digest=digest, used_at=ctx.now))
     ctx.db.flush()
     return True

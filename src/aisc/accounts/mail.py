@@ -56,8 +56,8 @@ def send_reset_link(
         f"Or send this code to POST /api/v1/auth/password-reset/confirm: {secret}\n\n"
         "Setting a new password signs you out everywhere. If you did not ask, ignore this "
         "message: your password stays as it is.\n\n"
-        "有人（希望是您）要求重設您的 aisc 密碼。請於一小時內開啟以上連結設定新密碼；"
-        "連結只能使用一次。如您沒有提出要求，請忽略此郵件。\n"
+        "有人（希望是您）要求重設您的 aisc 密碼。請於一小時內開啟以上連結設定新密碼；"  # noqa: RUF001
+        "連結只能使用一次。如您沒有提出要求，請忽略此郵件。\n"  # noqa: RUF001
     )
     send_to_person(
         settings,

@@ -10,8 +10,9 @@ did it). Rows are revoked, not deleted, so the audit trail and the token list st
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, cast
 
-from sqlalchemy import update
+from sqlalchemy import CursorResult, update
 
 from aisc.accounts.models import ApiToken, PasswordReset, WebSession
 from aisc.audit.service import record
@@ -39,12 +40,13 @@ def end_everything(
     )
     if keep_session_id is not None:
         sessions_q = sessions_q.where(WebSession.id != keep_session_id)
-    sessions = ctx.db.execute(sessions_q).rowcount
-    tokens = ctx.db.execute(
+    sessions = cast(CursorResult[Any], ctx.db.execute(sessions_q)).rowcount
+    revoked = ctx.db.execute(
         update(ApiToken)
         .where(ApiToken.person_id == person_id, ApiToken.revoked_at.is_(None))
         .values(revoked_at=ctx.now)
-    ).rowcount
+    )
+    tokens = cast(CursorResult[Any], revoked).rowcount
     ctx.db.execute(
         update(PasswordReset)
         .where(PasswordReset.person_id == person_id, PasswordReset.used_at.is_(None))

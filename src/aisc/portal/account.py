@@ -53,8 +53,6 @@ def change_password(request: Request, form: Form) -> Response:
             )
     except AiscError as exc:  # the new password breaks the policy
         page.errors, page.problem = form_errors(exc)
-        page.errors.setdefault("new_password", exc.message)
-        page.errors.pop("password", None)
         return page.render("account_password.html", status_of(exc))
     if ended is None:  # counted towards the lock before this answer
         page.errors = {"current_password": page.gettext("This is not your current password.")}
@@ -113,8 +111,6 @@ def confirm_reset(request: Request, form: Form) -> Response:
             auth.confirm_password_reset(ctx, secret=token, password=new)
     except AiscError as exc:
         page.errors, page.problem = form_errors(exc)
-        if "password" in page.errors:
-            page.errors["new_password"] = page.errors.pop("password")
         return page.render("password_reset_confirm.html", status_of(exc), token=token)
     return page.redirect("/login", PASSWORD_SET)
 
