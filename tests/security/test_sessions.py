@@ -434,11 +434,23 @@ def test_a_staff_role_needs_a_second_staff_members_approval(api, uow, world, cli
     assert rejected.json()["status"] == "rejected"
     again = api.post(f"{API}/role-requests/{by_role['finance']}/approve", headers=ops)
     assert again.status_code == 409
+    # Nor does anyone approve a role for themself, though another asked for it.
+    for_ops = api.patch(
+        f"{API}/people/{operator}", json={"roles": ["operator", "finance"]}, headers=secretary
+    )
+    assert for_ops.json()["pending_roles"] == ["finance"]
+    own = next(
+        r["id"]
+        for r in api.get(f"{API}/role-requests?status=pending", headers=ops).json()
+        if r["person_id"] == operator
+    )
+    assert api.post(f"{API}/role-requests/{own}/approve", headers=ops).status_code == 403
+    assert api.post(f"{API}/role-requests/{own}/reject", headers=secretary).status_code == 200
     person = api.get(path, headers=ops).json()
     assert person["roles"] == ["applicant", "auditor"]
     assert person["pending_roles"] == []
     trail = actions(uow)
-    assert trail.count("role.request") == 2
+    assert trail.count("role.request") == 3
     assert "role.approve" in trail
     assert "role.reject" in trail
     # Creating a person with a staff role through the API is a request too.
