@@ -27,6 +27,7 @@ from aisc.accounts.schemas import (
     PersonCreate,
     PersonUpdate,
 )
+from aisc.accounts.sessions import end_everything
 from aisc.audit.service import record
 from aisc.context import Ctx
 from aisc.db.base import row_dict
@@ -192,8 +193,6 @@ def update_person(ctx: Ctx, *, person_id: int, data: PersonUpdate) -> Person:
     A deactivated person's sessions and tokens end at once (and stay ended if they are
     reactivated). New staff roles asked by a signed-in person wait for approval.
     """
-    from aisc.accounts.sessions import end_everything
-
     authorize(ctx, "person.manage")
     person = get_person(ctx, person_id=person_id)
     if person.id == ctx.principal.person_id and (
