@@ -60,6 +60,10 @@ T = TypeVar("T")
 A = Audience
 R = Role
 _STAFF_READ = (R.SECRETARIAT, R.OPERATOR, R.FINANCE, R.AUDITOR)
+# Roles whose grant through the API or the portal needs a second staff member's approval: each
+# holds actions over every tenant. The reviewer is not among them: the role alone reaches
+# nothing; a reviewer sees only what the secretariat assigns (and declares conflicts on).
+STAFF_ROLES = frozenset({R.SECRETARIAT, R.OPERATOR, R.FINANCE, R.AUDITOR})
 
 # The permission matrix: action -> who holds it. The auditor reads everything and changes
 # nothing (tested); every API route names exactly one action (tested).
@@ -74,6 +78,11 @@ _GRANTS: dict[str, tuple[Grant, ...]] = {
     "organisation.update": (R.SECRETARIAT, A.ORG_MEMBER),
     "person.read": (*_STAFF_READ, A.SELF),
     "person.manage": (R.SECRETARIAT, R.OPERATOR),
+    "person.signout": (R.SECRETARIAT, R.OPERATOR),
+    "password.change": (A.SIGNED_IN,),
+    "password.reset": (A.ANYONE,),
+    "role_request.read": (R.SECRETARIAT, R.OPERATOR, R.AUDITOR),
+    "role_request.decide": (R.SECRETARIAT, R.OPERATOR),
     "cluster.read": (A.SIGNED_IN,),
     "cluster.manage": (R.OPERATOR,),
     "cluster.provision": (R.OPERATOR,),

@@ -52,6 +52,10 @@ class Centre(World):
             self.operator = self._person(ctx, "ops@centre.example", [Role.OPERATOR], [])
             self.finance = self._person(ctx, "fin@centre.example", [Role.FINANCE], [])
             self.auditor = self._person(ctx, "audit@centre.example", [Role.AUDITOR], [])
+            # Someone to sign out, and a staff role a second secretary asked to grant them.
+            self.spare = self._person(ctx, "spare@centre.example", [Role.APPLICANT], [])
+            self.second_secretary = self._person(ctx, "sec2@scheme.example", [Role.SECRETARIAT], [])
+            self.role_request = self.ask_role(ctx, self.second_secretary, self.spare, Role.AUDITOR)
         clock.advance(days=60)  # into the allocations' period (they start on 1 March 2025)
         with uow() as ctx:
             found = awards.list_awards(ctx)
@@ -132,6 +136,28 @@ class Centre(World):
                 )
                 persona.spare_token_id = spare.id
                 persona.headers = {"Authorization": f"Bearer {persona.token}"}
+
+    @staticmethod
+    def ask_role(ctx: Any, asker: int, person_id: int, role: Role) -> int:
+        """``asker`` (staff) asks to grant ``role``: a pending request, its id."""
+        from dataclasses import replace
+
+        from aisc.access import Principal
+        from aisc.accounts import service as accounts
+        from aisc.accounts.schemas import PersonUpdate
+
+        staff = accounts.get_person(ctx, person_id=asker)
+        as_staff = replace(
+            ctx,
+            principal=Principal.for_person(
+                person_id=asker, roles=staff.role_set, organisation_ids=[], via="token"
+            ),
+        )
+        held = accounts.get_person(ctx, person_id=person_id).role_set
+        person = accounts.update_person(
+            as_staff, person_id=person_id, data=PersonUpdate(roles=sorted(held | {role}))
+        )
+        return next(r.id for r in person.pending_role_requests if r.role == role)
 
     def _job(self, ctx: Any, award_id: int, person_id: int) -> int:
         return jobs.submit(

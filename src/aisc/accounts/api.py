@@ -1,20 +1,28 @@
 from __future__ import annotations
 
-from fastapi import APIRouter, Query, Request, Response, status
+from fastapi import APIRouter, BackgroundTasks, Query, Request, Response, status
 from fastapi.responses import RedirectResponse
 
 from aisc.accounts import auth, service, signin
-from aisc.accounts.models import Role
+from aisc.accounts.mail import send_reset_link
+from aisc.accounts.models import Role, RoleRequestStatus
 from aisc.accounts.oidc import Pending, Provider
 from aisc.accounts.schemas import (
     LoginIn,
+    Notice,
     OrganisationCreate,
     OrganisationRead,
     OrganisationUpdate,
+    PasswordChange,
+    PasswordResetConfirm,
+    PasswordResetRequest,
     PersonCreate,
     PersonRead,
     PersonUpdate,
+    RoleDecision,
+    RoleRequestRead,
     SessionRead,
+    SignedOut,
     TokenCreate,
     TokenCreated,
     TokenRead,
@@ -285,3 +293,134 @@ def update_person(person_id: IdPath, data: PersonUpdate, uow: Uow) -> PersonRead
     """Change a person's name, roles, organisations or whether they may sign in."""
     with uow() as ctx:
         return PersonRead.of(service.update_person(ctx, person_id=person_id, data=data))
+
+
+# --- passwords, resets, signing people out, staff role approvals ------------------------------
+
+RESET_NOTICE = (
+    "If an active account has this e-mail address, a reset link is on its way to it; "
+    "it works once, for an hour."
+)
+
+
+@router.post("/auth/password", response_model=SignedOut, dependencies=[requires("password.change")])
+def change_password(data: PasswordChange, request: Request, uow: Uow) -> SignedOut:
+    """Change your own password (the current one is required).
+
+    Every other session and every API token of yours ends; the browser session this is sent
+    in stays signed in (a token used to send it is revoked with the others).
+    """
+    with uow() as ctx:
+        ended = auth.change_own_password(
+            ctx,
+            current_password=data.current_password,
+            new_password=data.new_password,
+            session_id=getattr(request.state, "session_id", None),
+        )
+    if ended is None:  # the failure counted towards the lock before this answer
+        raise auth.WrongPassword(
+            "current_password: not your current password", field="current_password"
+        )
+    return SignedOut(person_id=ended.person_id, sessions=ended.sessions, tokens=ended.tokens)
+
+
+@router.post(
+    "/auth/password-reset",
+    response_model=Notice,
+    status_code=status.HTTP_202_ACCEPTED,
+    dependencies=[requires("password.reset")],
+)
+def request_password_reset(
+    data: PasswordResetRequest, request: Request, background: BackgroundTasks, uow: Uow
+) -> Notice:
+    """Ask for a password reset link by e-mail.
+
+    The answer is the same whether or not the address has an account; at most three links
+    an hour are sent to one account. The mail goes out after this answer.
+    """
+    with uow() as ctx:
+        found = auth.request_password_reset(ctx, email=data.email)
+        at = ctx.now
+    if found is not None:
+        person, secret = found
+        background.add_task(
+            send_reset_link,
+            request.app.state.settings,
+            at=at,
+            to=person.email,
+            name=person.name,
+            secret=secret,
+            base_url=str(request.base_url),
+        )
+    return Notice(message=RESET_NOTICE)
+
+
+@router.post(
+    "/auth/password-reset/confirm",
+    response_model=Notice,
+    dependencies=[requires("password.reset")],
+)
+def confirm_password_reset(data: PasswordResetConfirm, uow: Uow) -> Notice:
+    """Set a new password with the code from a reset e-mail: lifts a lockout and signs the
+    account out everywhere."""
+    with uow() as ctx:
+        auth.confirm_password_reset(ctx, secret=data.token, password=data.new_password)
+    return Notice(message="Your password is set; sign in with it.")
+
+
+@router.post(
+    "/people/{person_id}/sign-out",
+    response_model=SignedOut,
+    dependencies=[requires("person.signout")],
+)
+def sign_out_person(person_id: IdPath, uow: Uow) -> SignedOut:
+    """End every browser session and API token of a person at once."""
+    with uow() as ctx:
+        ended = auth.sign_out_person(ctx, person_id=person_id)
+        return SignedOut(person_id=ended.person_id, sessions=ended.sessions, tokens=ended.tokens)
+
+
+@router.get(
+    "/role-requests",
+    response_model=list[RoleRequestRead],
+    dependencies=[requires("role_request.read")],
+)
+def list_role_requests(
+    uow: Uow, page: PageDep, status: RoleRequestStatus | None = None
+) -> list[RoleRequestRead]:
+    """Staff roles asked for (newest first), pending and decided."""
+    with uow() as ctx:
+        rows = service.list_role_requests(ctx, status=status, limit=page.limit, offset=page.offset)
+        return [RoleRequestRead.model_validate(r) for r in rows]
+
+
+@router.post(
+    "/role-requests/{request_id}/approve",
+    response_model=RoleRequestRead,
+    dependencies=[requires("role_request.decide")],
+)
+def approve_role_request(
+    request_id: IdPath, uow: Uow, data: RoleDecision | None = None
+) -> RoleRequestRead:
+    """Grant the asked staff role: only a staff member other than the one who asked."""
+    with uow() as ctx:
+        row = service.approve_role_request(
+            ctx, request_id=request_id, note=data.note if data else ""
+        )
+        return RoleRequestRead.model_validate(row)
+
+
+@router.post(
+    "/role-requests/{request_id}/reject",
+    response_model=RoleRequestRead,
+    dependencies=[requires("role_request.decide")],
+)
+def reject_role_request(
+    request_id: IdPath, uow: Uow, data: RoleDecision | None = None
+) -> RoleRequestRead:
+    """Refuse (or, for whoever asked, withdraw) an asked staff role."""
+    with uow() as ctx:
+        row = service.reject_role_request(
+            ctx, request_id=request_id, note=data.note if data else ""
+        )
+        return RoleRequestRead.model_validate(row)

@@ -1,34 +1,59 @@
-"""Sign-in, browser sessions and API tokens.
+"""Sign-in, passwords, browser sessions and API tokens.
 
-- Passwords are hashed with argon2 (never stored or audited in clear) and must meet a policy:
-  at least 12 characters, three of four character classes, and not containing the e-mail's
-  local part.
+- Passwords are hashed with argon2 (never stored or audited in clear) and must meet a policy
+  after NIST SP 800-63B: 12 to 256 characters, no composition rules, and not easy to guess as
+  zxcvbn judges it (common passwords, dictionary words, keyboard patterns, dates, and the
+  person's own e-mail address and name).
 - Sign-in is throttled: after ``MAX_FAILURES`` failures in a row from one client address that
   address is locked out of the account for ``LOCKOUT`` (and the account everywhere when many
   addresses are); while locked even the right password is refused. Failures are recorded (the
   edge commits them) and every refusal says only "invalid e-mail or password". The steps, and
   why the password is hashed outside any transaction, are in ``aisc.accounts.signin``.
+- A new password (set by the operator, changed by the person, or through a reset e-mail) ends
+  every session and token of the person (``aisc.accounts.sessions``); a person changing their
+  own keeps the browser session they did it in. A reset link is single-use, expires after
+  ``RESET_VALID`` and is stored as its SHA-256; it also lifts a lockout, so a locked-out owner
+  can always get back in.
 - API tokens are random (256 bits), shown once, stored as their SHA-256, scoped, expiring and
   revocable.
+- The portal's sign-in form carries a one-time token (against login CSRF); a used one is
+  remembered and refused if presented again.
 """
 
 from __future__ import annotations
 
 import hashlib
 import secrets
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
-from sqlalchemy import select
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from sqlalchemy import delete, func, select
+from zxcvbn import zxcvbn
 
 from aisc.access import acting_person, authorize
-from aisc.accounts.models import ApiToken, Person, WebSession
-from aisc.accounts.service import get_person
+from aisc.accounts.models import (
+    ApiToken,
+    PasswordReset,
+    Person,
+    SignInFailure,
+    UsedLoginToken,
+    WebSession,
+)
+from aisc.accounts.service import get_person, view_person
+from aisc.accounts.sessions import Ended, end_everything
 from aisc.audit.service import record
 from aisc.context import Ctx
-from aisc.errors import InvalidTransition, NotFound, ValidationFailed
+from aisc.errors import Forbidden, InvalidTransition, NotFound, ValidationFailed
 
 MIN_LENGTH = 12
+# Long enough for any passphrase, short enough that hashing and the strength check stay cheap.
+MAX_LENGTH = 256
+# zxcvbn scores 0 (too guessable) to 4; 3 is "safely unguessable" against an offline attack
+# on a slow hash. zxcvbn's run time grows fast with length, so it judges the first 72
+# characters (its own default bound); a longer password is at least that strong.
+MIN_SCORE = 3
+JUDGED_LENGTH = 72
 MAX_FAILURES = 5
 LOCKOUT = timedelta(minutes=15)
 SCOPES = frozenset({"read", "write"})
@@ -38,32 +63,71 @@ MAX_TOKEN_DAYS = 365
 _hasher = PasswordHasher()
 
 
-def check_password_policy(password: str, *, email: str) -> None:
-    problems = []
-    if len(password) < MIN_LENGTH:
-        problems.append(f"at least {MIN_LENGTH} characters")
-    classes = sum(
-        [
-            any(c.islower() for c in password),
-            any(c.isupper() for c in password),
-            any(c.isdigit() for c in password),
-            any(not c.isalnum() for c in password),
-        ]
-    )
-    if classes < 3:
-        problems.append("three of: lower case, upper case, digits, symbols")
+class WrongPassword(Forbidden):
+    """The current password given to change it is not right."""
+
+    code = "wrong_password"
+
+
+def _user_inputs(email: str, name: str) -> list[str]:
+    """Words of the person's own that a password should not be built from."""
+    local, _, domain = email.lower().partition("@")
+    words = [email.lower(), local, *local.replace(".", " ").replace("_", " ").split()]
+    words += [part for part in domain.split(".") if len(part) > 2]
+    words += [name.lower(), *name.lower().split()]
+    return [w for w in dict.fromkeys(words) if w]
+
+
+def check_password_policy(
+    password: str, *, email: str, name: str = "", field: str = "password"
+) -> None:
+    """Refuse a password that is too short, too long or easy to guess (a clear message)."""
+    problem = None
     local = email.split("@")[0].lower()
-    if len(local) >= 3 and local in password.lower():
-        problems.append("not containing the e-mail address")
-    if problems:
-        raise ValidationFailed("password: needs " + "; ".join(problems), field="password")
+    if len(password) < MIN_LENGTH:
+        problem = f"needs at least {MIN_LENGTH} characters (a few unrelated words work well)"
+    elif len(password) > MAX_LENGTH:
+        problem = f"at most {MAX_LENGTH} characters"
+    elif len(local) >= 3 and local in password.lower():
+        problem = "must not contain your e-mail address"
+    else:
+        verdict = zxcvbn(password[:JUDGED_LENGTH], user_inputs=_user_inputs(email, name))
+        if verdict["score"] < MIN_SCORE:
+            why = verdict["feedback"].get("warning") or "it follows a common pattern"
+            problem = (
+                f"too easy to guess ({why.rstrip('.')}); use a longer phrase of unrelated words"
+            )
+    if problem is not None:
+        raise ValidationFailed(f"{field}: {problem}", field=field)
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def _check_password(stored: str | None, password: str) -> bool:
+    if stored is None:
+        _hasher.hash(password)  # the same time as a real check
+        return False
+    try:
+        return bool(_hasher.verify(stored, password))
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
+
+
+def _new_password(ctx: Ctx, person: Person, password: str, field: str = "password") -> None:
+    check_password_policy(password, email=person.email, name=person.name, field=field)
+    person.password_hash = hash_password(password)
+    person.failed_logins, person.locked_until = 0, None
+    # A new password also lifts every per-address lock: the owner starts clean.
+    ctx.db.execute(delete(SignInFailure).where(SignInFailure.person_id == person.id))
 
 
 def set_password(ctx: Ctx, *, person_id: int, password: str) -> Person:
+    """The operator sets a person's password: every session and token of theirs ends."""
+    authorize(ctx, "person.manage")
     person = get_person(ctx, person_id=person_id)
-    check_password_policy(password, email=person.email)
-    person.password_hash = _hasher.hash(password)
-    person.failed_logins, person.locked_until = 0, None
+    _new_password(ctx, person, password)
     ctx.db.flush()
     record(
         ctx,
@@ -72,6 +136,7 @@ def set_password(ctx: Ctx, *, person_id: int, password: str) -> Person:
         object_id=person.id,
         after={"password": "changed"},
     )
+    end_everything(ctx, person_id=person.id, reason="password set")
     return person
 
 
@@ -238,3 +303,170 @@ def session_csrf(ctx: Ctx, session_id: int | None) -> str | None:
         return None
     session = ctx.db.get(WebSession, session_id)
     return session.csrf_token if session is not None else None
+
+
+# --- changing passwords, resets and signing people out ---------------------------------------
+
+
+def change_own_password(
+    ctx: Ctx, *, current_password: str, new_password: str, session_id: int | None
+) -> Ended | None:
+    """The signed-in person changes their password; None when the current one is wrong.
+
+    A wrong current password counts towards the sign-in lock (so a stolen session cannot
+    guess it at leisure) and is recorded: the edge commits, then refuses. Every other session
+    and every token of the person ends; the session ``session_id`` (the one the change was
+    made in) is kept.
+    """
+    authorize(ctx, "password.change")
+    person_id = ctx.principal.person_id
+    if person_id is None:
+        raise ValidationFailed("password: only a signed-in person changes their own password")
+    person = get_person(ctx, person_id=person_id)
+    locked = person.locked_until is not None and person.locked_until > ctx.now
+    if locked or not _check_password(person.password_hash, current_password):
+        if not locked:
+            person.failed_logins += 1
+            if person.failed_logins >= MAX_FAILURES:
+                person.locked_until = ctx.now + LOCKOUT
+                person.failed_logins = 0
+        record(
+            ctx,
+            action="person.password_refused",
+            object_type="person",
+            object_id=person.id,
+            after={"locked_until": person.locked_until},
+        )
+        return None
+    _new_password(ctx, person, new_password, field="new_password")
+    ctx.db.flush()
+    record(
+        ctx,
+        action="person.password",
+        object_type="person",
+        object_id=person.id,
+        after={"password": "changed by its owner"},
+    )
+    return end_everything(
+        ctx, person_id=person.id, reason="password changed", keep_session_id=session_id
+    )
+
+
+def sign_out_person(ctx: Ctx, *, person_id: int) -> Ended:
+    """Staff end every session and token of a person (e.g. after a stolen laptop)."""
+    authorize(ctx, "person.signout")
+    person = view_person(ctx, person_id=person_id)
+    return end_everything(ctx, person_id=person.id, reason="signed out by staff")
+
+
+RESET_VALID = timedelta(hours=1)
+# At most this many reset e-mails per person an hour: the answer stays the same beyond it,
+# but no more mail is sent (nobody can fill a mailbox through the form).
+RESETS_PER_HOUR = 3
+
+
+def request_password_reset(ctx: Ctx, *, email: str) -> tuple[Person, str] | None:
+    """A reset link's secret for the active person with this e-mail, to be mailed after commit.
+
+    None (and nothing stored) for an unknown, inactive or over-asked address: the edge answers
+    the same whatever this returns.
+    """
+    authorize(ctx, "password.reset")
+    person = ctx.db.execute(
+        select(Person).where(Person.email == email.strip().lower())
+    ).scalar_one_or_none()
+    if person is None or not person.is_active:
+        return None
+    recent = ctx.db.execute(
+        select(func.count())
+        .select_from(PasswordReset)
+        .where(
+            PasswordReset.person_id == person.id,
+            PasswordReset.created_at > ctx.now - timedelta(hours=1),
+        )
+    ).scalar_one()
+    if recent >= RESETS_PER_HOUR:
+        return None
+    secret = secrets.token_urlsafe(32)
+    reset = PasswordReset(
+        person_id=person.id,
+        secret_hash=_digest(secret),
+        created_at=ctx.now,
+        expires_at=ctx.now + RESET_VALID,
+    )
+    ctx.db.add(reset)
+    ctx.db.flush()
+    record(
+        ctx,
+        action="person.password_reset_requested",
+        object_type="person",
+        object_id=person.id,
+        after={"reset_id": reset.id, "expires_at": reset.expires_at},
+    )
+    return person, secret
+
+
+def confirm_password_reset(ctx: Ctx, *, secret: str, password: str) -> Person:
+    """Set a new password with a reset link's secret: once, before it expires.
+
+    The lock is lifted and every session and token ends. A wrong, used or expired secret is
+    refused with the same words.
+    """
+    authorize(ctx, "password.reset")
+    reset = ctx.db.execute(
+        select(PasswordReset).where(PasswordReset.secret_hash == _digest(secret.strip()))
+    ).scalar_one_or_none()
+    if reset is None or reset.used_at is not None or reset.expires_at <= ctx.now:
+        raise ValidationFailed(
+            "token: this reset link is invalid, used or expired; ask for a new one", field="token"
+        )
+    person = get_person(ctx, person_id=reset.person_id)
+    if not person.is_active:
+        raise ValidationFailed(
+            "token: this reset link is invalid, used or expired; ask for a new one", field="token"
+        )
+    _new_password(ctx, person, password, field="new_password")  # the link stays usable
+    reset.used_at = ctx.now
+    ctx.db.flush()
+    record(
+        ctx,
+        action="person.password_reset",
+        object_type="person",
+        object_id=person.id,
+        after={"reset_id": reset.id, "password": "changed", "lock": "lifted"},
+    )
+    end_everything(ctx, person_id=person.id, reason="password reset")
+    return person
+
+
+# --- the portal's one-time sign-in form token ------------------------------------------------
+
+LOGIN_FORM_VALID = timedelta(minutes=30)
+
+
+def issue_login_token(now: datetime) -> str:
+    """A sign-in form token: when it was issued, and 192 random bits."""
+    return f"{int(now.timestamp())}.{secrets.token_urlsafe(24)}"
+
+
+def consume_login_token(ctx: Ctx, *, token: str) -> bool:
+    """Use a sign-in form token: False when it is malformed, stale, or was used before.
+
+    Used tokens are remembered for a day, well past their 30 minutes of validity (the issue
+    time is in the token, so a stale one is refused without a record).
+    """
+    issued, _, nonce = token.partition(".")
+    if not issued.isdigit() or len(nonce) < 32:
+        return False
+    age = ctx.now.timestamp() - int(issued)
+    if not 0 <= age <= LOGIN_FORM_VALID.total_seconds():
+        return False
+    digest = _digest(nonce)
+    if ctx.db.execute(select(UsedLoginToken.id).where(UsedLoginToken.digest == digest)).first():
+        return False
+    ctx.db.execute(
+        delete(UsedLoginToken).where(UsedLoginToken.used_at < ctx.now - timedelta(days=1))
+    )
+    ctx.db.add(UsedLoginToken(digest=digest, used_at=ctx.now))
+    ctx.db.flush()
+    return True

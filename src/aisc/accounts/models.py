@@ -9,8 +9,8 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Integer, String, Text, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy import Boolean, ForeignKey, Integer, String, Text, UniqueConstraint, and_
+from sqlalchemy.orm import Mapped, foreign, mapped_column, relationship
 
 from aisc.db.base import Base, UTCDateTime, enum_column
 
@@ -75,6 +75,16 @@ class Person(Base):
         cascade="all, delete-orphan",
         lazy="selectin",
         order_by="Membership.organisation_id",
+    )
+    # Staff roles asked for and not yet approved or rejected (the two-person rule).
+    pending_role_requests: Mapped[list[RoleRequest]] = relationship(
+        primaryjoin=lambda: and_(
+            Person.id == foreign(RoleRequest.person_id),
+            RoleRequest.status == RoleRequestStatus.PENDING,
+        ),
+        viewonly=True,
+        lazy="selectin",
+        order_by=lambda: RoleRequest.id,
     )
 
     @property
@@ -182,3 +192,57 @@ class UnknownSignIns(Base):
     window_start: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
     failures: Mapped[int] = mapped_column(Integer, nullable=False)
     last_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+
+
+class PasswordReset(Base):
+    """A password reset sent by e-mail: single-use, expiring; only the link's SHA-256 is kept."""
+
+    __tablename__ = "password_resets"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    person_id: Mapped[int] = mapped_column(
+        ForeignKey("people.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    secret_hash: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class UsedLoginToken(Base):
+    """A sign-in form's one-time token, once presented: a second use is refused."""
+
+    __tablename__ = "used_login_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    digest: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
+    used_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, index=True)
+
+
+class RoleRequestStatus(enum.StrEnum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+
+
+class RoleRequest(Base):
+    """A staff role someone asked to grant: it takes effect only when another staff member
+    approves it (the two-person rule)."""
+
+    __tablename__ = "role_requests"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    person_id: Mapped[int] = mapped_column(
+        ForeignKey("people.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    role: Mapped[Role] = mapped_column(enum_column(Role, "role"), nullable=False)
+    status: Mapped[RoleRequestStatus] = mapped_column(
+        enum_column(RoleRequestStatus, "role_request_status"), nullable=False
+    )
+    requested_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("people.id", ondelete="SET NULL")
+    )
+    requested_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("people.id", ondelete="SET NULL"))
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    note: Mapped[str] = mapped_column(Text, nullable=False, default="")

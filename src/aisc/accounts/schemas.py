@@ -5,7 +5,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from aisc.accounts.models import OrgCategory, Role
+from aisc.accounts.models import OrgCategory, Role, RoleRequestStatus
 from aisc.schemas import Email, Id, LongText, Name, ReadSchema, Schema
 
 
@@ -75,6 +75,10 @@ class PersonRead(ReadSchema):
     organisation_ids: list[int]
     is_active: bool = True
     created_at: datetime
+    pending_roles: list[Role] = Field(
+        default_factory=list,
+        description="staff roles asked for, waiting for a second staff member's approval",
+    )
 
     @classmethod
     def of(cls, person: object) -> PersonRead:
@@ -90,6 +94,7 @@ class PersonRead(ReadSchema):
             organisation_ids=person.organisation_ids,
             is_active=person.is_active,
             created_at=person.created_at,
+            pending_roles=sorted({r.role for r in person.pending_role_requests}),
         )
 
 
@@ -125,3 +130,46 @@ class SessionRead(Schema):
     csrf_token: str | None = Field(
         default=None, description="send it as X-CSRF-Token with every change made in a session"
     )
+
+
+Password = Annotated[str, Field(max_length=1000)]
+
+
+class PasswordChange(Schema):
+    current_password: Password
+    new_password: Password
+
+
+class PasswordResetRequest(Schema):
+    email: str = Field(max_length=254)
+
+
+class PasswordResetConfirm(Schema):
+    token: str = Field(min_length=1, max_length=200, description="the secret from the e-mail")
+    new_password: Password
+
+
+class Notice(Schema):
+    message: str
+
+
+class SignedOut(Schema):
+    person_id: int
+    sessions: int = Field(description="browser sessions ended")
+    tokens: int = Field(description="API tokens revoked")
+
+
+class RoleRequestRead(ReadSchema):
+    id: int
+    person_id: int
+    role: Role
+    status: RoleRequestStatus
+    requested_by_id: int | None
+    requested_at: datetime
+    decided_by_id: int | None
+    decided_at: datetime | None
+    note: str
+
+
+class RoleDecision(Schema):
+    note: LongText = ""

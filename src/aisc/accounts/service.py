@@ -1,21 +1,37 @@
-"""Organisations and people."""
+"""Organisations and people.
+
+Granting a staff role (``aisc.access.STAFF_ROLES``) through the API or the portal makes a
+pending ``RoleRequest``; the role is granted only when a different staff member approves it
+(the two-person rule). The command line acts as the system and grants directly: whoever runs
+it holds the database credentials, and a new centre needs its first staff somehow.
+Deactivating a person ends their sessions and tokens for good (a reactivation revives none).
+"""
 
 from __future__ import annotations
 
 from sqlalchemy import func, or_, select
 
-from aisc.access import authorize, permit, visible
-from aisc.accounts.models import Membership, Organisation, Person, PersonRole, Role
+from aisc.access import STAFF_ROLES, AccessDenied, authorize, permit, visible
+from aisc.accounts.models import (
+    Membership,
+    Organisation,
+    Person,
+    PersonRole,
+    Role,
+    RoleRequest,
+    RoleRequestStatus,
+)
 from aisc.accounts.schemas import (
     OrganisationCreate,
     OrganisationUpdate,
     PersonCreate,
     PersonUpdate,
 )
+from aisc.accounts.sessions import end_everything
 from aisc.audit.service import record
 from aisc.context import Ctx
 from aisc.db.base import row_dict
-from aisc.errors import Conflict, Forbidden, NotFound
+from aisc.errors import Conflict, Forbidden, InvalidTransition, NotFound
 
 
 def get_organisation(ctx: Ctx, *, organisation_id: int) -> Organisation:
@@ -151,10 +167,12 @@ def create_person(ctx: Ctx, *, data: PersonCreate) -> Person:
     if data.username is not None:
         _username_free(ctx, data.username)
     person = Person(email=data.email, name=data.name, username=data.username, created_at=ctx.now)
-    person.roles = [PersonRole(role=r) for r in sorted(set(data.roles))]
+    granted, asked = _split_grant(ctx, set(data.roles), held=set())
+    person.roles = [PersonRole(role=r) for r in sorted(granted)]
     person.memberships = [Membership(organisation_id=o) for o in sorted(set(data.organisation_ids))]
     ctx.db.add(person)
     ctx.db.flush()
+    _request_roles(ctx, person, asked)
     record(
         ctx,
         action="person.create",
@@ -170,8 +188,11 @@ def create_person(ctx: Ctx, *, data: PersonCreate) -> Person:
 
 
 def update_person(ctx: Ctx, *, person_id: int, data: PersonUpdate) -> Person:
-    """Rename, re-role, re-home or (de)activate a person; a deactivated person's sessions and
-    tokens stop working at once."""
+    """Rename, re-role, re-home or (de)activate a person.
+
+    A deactivated person's sessions and tokens end at once (and stay ended if they are
+    reactivated). New staff roles asked by a signed-in person wait for approval.
+    """
     authorize(ctx, "person.manage")
     person = get_person(ctx, person_id=person_id)
     if person.id == ctx.principal.person_id and (
@@ -185,8 +206,9 @@ def update_person(ctx: Ctx, *, person_id: int, data: PersonUpdate) -> Person:
         _username_free(ctx, data.username)
         person.username = data.username
     # Change only what differs: re-inserting a kept role would collide with its own row.
+    asked: set[Role] = set()
     if data.roles is not None:
-        wanted = set(data.roles)
+        wanted, asked = _split_grant(ctx, set(data.roles), held=person.role_set)
         for role_row in [r for r in person.roles if r.role not in wanted]:
             person.roles.remove(role_row)
         person.roles.extend(PersonRole(role=r) for r in sorted(wanted - person.role_set))
@@ -199,9 +221,11 @@ def update_person(ctx: Ctx, *, person_id: int, data: PersonUpdate) -> Person:
         person.memberships.extend(
             Membership(organisation_id=o) for o in sorted(homes - set(person.organisation_ids))
         )
+    deactivated = data.is_active is False and person.is_active
     if data.is_active is not None:
         person.is_active = data.is_active
     ctx.db.flush()
+    _request_roles(ctx, person, asked)
     ctx.db.refresh(person)
     record(
         ctx,
@@ -211,7 +235,117 @@ def update_person(ctx: Ctx, *, person_id: int, data: PersonUpdate) -> Person:
         before=before,
         after=_person_snapshot(person),
     )
+    if deactivated:
+        end_everything(ctx, person_id=person.id, reason="deactivated")
     return person
+
+
+def _split_grant(ctx: Ctx, wanted: set[Role], *, held: set[Role]) -> tuple[set[Role], set[Role]]:
+    """(roles to hold now, staff roles to ask for): a signed-in person cannot grant staff
+    roles alone; the system (the command line) can."""
+    if ctx.principal.person_id is None:
+        return wanted, set()
+    asked = (wanted - held) & STAFF_ROLES
+    return wanted - asked, asked
+
+
+def _request_roles(ctx: Ctx, person: Person, roles: set[Role]) -> None:
+    pending = {r.role for r in person.pending_role_requests}
+    for role in sorted(roles - pending):
+        request = RoleRequest(
+            person_id=person.id,
+            role=role,
+            status=RoleRequestStatus.PENDING,
+            requested_by_id=ctx.principal.person_id,
+            requested_at=ctx.now,
+        )
+        ctx.db.add(request)
+        ctx.db.flush()
+        record(
+            ctx,
+            action="role.request",
+            object_type="role_request",
+            object_id=request.id,
+            after={"person_id": person.id, "role": role.value},
+        )
+    if roles - pending:
+        ctx.db.expire(person, ["pending_role_requests"])
+
+
+def list_role_requests(
+    ctx: Ctx, *, status: RoleRequestStatus | None = None, limit: int = 100, offset: int = 0
+) -> list[RoleRequest]:
+    authorize(ctx, "role_request.read")
+    query = select(RoleRequest).order_by(RoleRequest.id.desc())
+    if status is not None:
+        query = query.where(RoleRequest.status == status)
+    return list(ctx.db.execute(query.limit(limit).offset(offset)).scalars())
+
+
+def _pending_request(ctx: Ctx, request_id: int) -> RoleRequest:
+    authorize(ctx, "role_request.decide")
+    request = ctx.db.get(RoleRequest, request_id, with_for_update=True)
+    if request is None:
+        raise NotFound(f"role request {request_id} not found", field="request_id")
+    if request.status != RoleRequestStatus.PENDING:
+        raise InvalidTransition(
+            f"role request {request_id} is already {request.status.value}", field="request_id"
+        )
+    return request
+
+
+def approve_role_request(ctx: Ctx, *, request_id: int, note: str = "") -> RoleRequest:
+    """A second staff member grants the asked role (never the one who asked, nor its holder)."""
+    request = _pending_request(ctx, request_id)
+    me = ctx.principal.person_id
+    if me is not None and me == request.requested_by_id:
+        raise AccessDenied(
+            "request_id: a role you asked for needs another staff member's approval",
+            field="request_id",
+        )
+    if me is not None and me == request.person_id:
+        raise AccessDenied("request_id: nobody approves their own role", field="request_id")
+    person = get_person(ctx, person_id=request.person_id)
+    before = _person_snapshot(person)
+    if request.role not in person.role_set:
+        person.roles.append(PersonRole(role=request.role))
+    request.status, request.decided_by_id, request.decided_at = (
+        RoleRequestStatus.APPROVED,
+        me,
+        ctx.now,
+    )
+    request.note = note
+    ctx.db.flush()
+    ctx.db.refresh(person)
+    record(
+        ctx,
+        action="role.approve",
+        object_type="role_request",
+        object_id=request.id,
+        before=before,
+        after={**_person_snapshot(person), "person_id": person.id, "role": request.role.value},
+    )
+    return request
+
+
+def reject_role_request(ctx: Ctx, *, request_id: int, note: str = "") -> RoleRequest:
+    """Refuse an asked role (whoever asked may also withdraw it this way)."""
+    request = _pending_request(ctx, request_id)
+    request.status, request.decided_by_id, request.decided_at = (
+        RoleRequestStatus.REJECTED,
+        ctx.principal.person_id,
+        ctx.now,
+    )
+    request.note = note
+    ctx.db.flush()
+    record(
+        ctx,
+        action="role.reject",
+        object_type="role_request",
+        object_id=request.id,
+        after={"person_id": request.person_id, "role": request.role.value, "note": note},
+    )
+    return request
 
 
 def _username_free(ctx: Ctx, username: str) -> None:

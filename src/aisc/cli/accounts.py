@@ -6,7 +6,7 @@ import sys
 import typer
 
 from aisc.accounts import auth, service
-from aisc.accounts.models import OrgCategory, Role
+from aisc.accounts.models import OrgCategory, Role, RoleRequestStatus
 from aisc.accounts.schemas import (
     OrganisationCreate,
     OrganisationRead,
@@ -14,6 +14,7 @@ from aisc.accounts.schemas import (
     PersonCreate,
     PersonRead,
     PersonUpdate,
+    RoleRequestRead,
     TokenRead,
 )
 from aisc.cli.common import JsonOpt, emit_list, emit_one, parse, uow
@@ -167,7 +168,10 @@ token_app = typer.Typer(help="API tokens (scoped, expiring, revocable).", no_arg
 
 @person_app.command("set-password")
 def set_password(person_id: int) -> None:
-    """Set a person's password, read from standard input (never from the command line)."""
+    """Set a person's password, read from standard input (never from the command line).
+
+    Every session and API token of the person ends.
+    """
     password = sys.stdin.readline().rstrip("\n")
     with uow() as ctx:
         auth.set_password(ctx, person_id=person_id, password=password)
@@ -209,3 +213,54 @@ def token_revoke(token_id: int) -> None:
     with uow() as ctx:
         auth.revoke_token(ctx, token_id=token_id)
     typer.echo(f"token {token_id} revoked")
+
+
+@person_app.command("sign-out")
+def sign_out(person_id: int, as_json: bool = JsonOpt) -> None:
+    """End every browser session and API token of a person at once."""
+    with uow() as ctx:
+        ended = auth.sign_out_person(ctx, person_id=person_id)
+    if as_json:
+        typer.echo(json.dumps({"person_id": person_id, "sessions": ended.sessions,
+                               "tokens": ended.tokens}))  # fmt: skip
+    else:
+        typer.echo(
+            f"person {person_id} signed out: {ended.sessions} session(s) ended, "
+            f"{ended.tokens} token(s) revoked"
+        )
+
+
+ROLE_REQUEST_COLUMNS = ["id", "person_id", "role", "status", "requested_by_id", "decided_by_id"]
+
+
+@person_app.command("role-requests")
+def role_requests(
+    status: RoleRequestStatus = typer.Option(None, help="pending, approved or rejected"),
+    limit: int = 100,
+    offset: int = 0,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Staff roles asked for through the API or portal, waiting for (or past) approval."""
+    with uow() as ctx:
+        rows = service.list_role_requests(ctx, status=status, limit=limit, offset=offset)
+        emit_list([RoleRequestRead.model_validate(r) for r in rows], ROLE_REQUEST_COLUMNS, as_json)
+
+
+@person_app.command("approve-role")
+def approve_role(
+    request_id: int, note: str = typer.Option("", help="why"), as_json: bool = JsonOpt
+) -> None:
+    """Grant a requested staff role (the command line acts as the system)."""
+    with uow() as ctx:
+        row = service.approve_role_request(ctx, request_id=request_id, note=note)
+        emit_one(RoleRequestRead.model_validate(row), as_json)
+
+
+@person_app.command("reject-role")
+def reject_role(
+    request_id: int, note: str = typer.Option("", help="why"), as_json: bool = JsonOpt
+) -> None:
+    """Refuse a requested staff role."""
+    with uow() as ctx:
+        row = service.reject_role_request(ctx, request_id=request_id, note=note)
+        emit_one(RoleRequestRead.model_validate(row), as_json)

@@ -20,7 +20,7 @@ from aisc.errors import AiscError, NotFound, RateLimited, ValidationFailed
 from aisc.http import SESSION_COOKIE, client_address
 from aisc.money import format_hkd
 from aisc.portal.labels import N_
-from aisc.portal.web import LANG_COOKIE, LANGUAGES, new_login_token, page_for
+from aisc.portal.web import LANG_COOKIE, LANGUAGES, page_for
 
 router = APIRouter(include_in_schema=False)
 LOGIN_COOKIE = "aisc_login"
@@ -59,7 +59,7 @@ def dashboard(request: Request) -> Response:
 @router.get("/login", response_class=HTMLResponse)
 def login_form(request: Request, next: str = "/") -> Response:
     page = page_for(request)
-    token = new_login_token()
+    token = auth.issue_login_token(request.app.state.clock())
     response = page.render("login.html", next=safe_next(next), login_token=token, email="")
     response.set_cookie(LOGIN_COOKIE, token, max_age=1800, httponly=True, samesite="lax",
                         secure=request.app.state.settings.cookie_secure)  # fmt: skip
@@ -72,8 +72,14 @@ def login(request: Request, form: Form) -> Response:
     email = str(form.get("email", "")).strip()
     password = str(form.get("password", ""))
     next_path = safe_next(str(form.get("next", "/")))
+    # The form's token stops login CSRF (a hostile page signing the browser in to the
+    # attacker's account): it must match the cookie set with the form, and works once.
     sent, expected = str(form.get("login_token", "")), request.cookies.get(LOGIN_COOKIE, "")
-    if not expected or not hmac.compare_digest(sent.encode(), expected.encode()):
+    fresh = bool(expected) and hmac.compare_digest(sent.encode(), expected.encode())
+    if fresh:
+        with page.uow() as ctx:
+            fresh = auth.consume_login_token(ctx, token=sent)
+    if not fresh:
         page.problem = page.gettext("The sign-in form expired; please sign in again.")
         return _login_again(page, next_path, email, 403)
     errors = {}
@@ -111,7 +117,7 @@ def login(request: Request, form: Form) -> Response:
 
 
 def _login_again(page: Any, next_path: str, email: str, status: int) -> Response:
-    token = new_login_token()
+    token = auth.issue_login_token(page.request.app.state.clock())
     response: Response = page.render(
         "login.html", status, next=next_path, login_token=token, email=email
     )

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import hmac
 import io
-import secrets
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -237,10 +236,6 @@ def page_for(request: Request, form: Mapping[str, Any] | None = None) -> Page:
         session_id=session_id,
         lang=pick_language(request),
     )
-
-
-def new_login_token() -> str:
-    return secrets.token_urlsafe(24)
 
 
 # --- forms ----------------------------------------------------------------------------------
