@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -30,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from sqlalchemy import Row, select
+from sqlalchemy import Result, Row, select
 from sqlalchemy.orm import Session
 
 from aisc.audit import keys
@@ -148,16 +147,16 @@ class VerifyResult:
     differences: list[Difference] = field(default_factory=list)
 
 
-def _iter_events(db: Session) -> Iterator[Row[Any]]:
+def _events(db: Session) -> Result[Any]:
     # Ordered by primary key (insertion order): reordering rows shows up as a seq or link break.
-    # Plain rows, not ORM objects: verifying the whole trail is the hot path of `verify`.
+    # Plain rows in batches, not ORM objects: verifying the whole trail is the hot path of
+    # `verify`. The caller closes the result (a server-side cursor on PostgreSQL).
     e = AuditEvent
     query = select(
         e.id, e.seq, e.at, e.actor, e.action, e.object_type, e.object_id,
         e.before, e.after, e.prev_hash, e.hash, e.key_id,
     ).order_by(e.id)  # fmt: skip
-    rows: Iterator[Row[Any]] = iter(db.execute(query.execution_options(yield_per=2000)))
-    yield from rows
+    return db.execute(query.execution_options(yield_per=2000))
 
 
 @dataclass(frozen=True)
@@ -171,6 +170,16 @@ class _Chain:
 
 
 def _walk(db: Session, ring: keys.KeyRing | None, key_file: Path, watch: int | None) -> _Chain:
+    events = _events(db)
+    try:
+        return _walk_events(db, events, ring, key_file, watch)
+    finally:
+        events.close()
+
+
+def _walk_events(
+    db: Session, events: Result[Any], ring: keys.KeyRing | None, key_file: Path, watch: int | None
+) -> _Chain:
     prev_hash = GENESIS
     expected_seq = 1
     checked = legacy = 0
@@ -183,7 +192,7 @@ def _walk(db: Session, ring: keys.KeyRing | None, key_file: Path, watch: int | N
         )
         return _Chain(result, checked, legacy, seen)
 
-    for event in _iter_events(db):
+    for event in events:
         if event.seq != expected_seq:
             return broken(
                 event,
