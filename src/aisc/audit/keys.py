@@ -192,10 +192,17 @@ def load_or_create(path: Path, *, now: datetime, legacy_events: int) -> KeyRing:
     ring = load(path)
     if ring is not None:
         return ring
-    # Another process may have created it a moment ago: then use theirs.
-    with contextlib.suppress(FileExistsError):
-        _write_new(path, _serialise((_new_key(now),), legacy_events))
-    ensure_signing_key(path)
+    try:
+        # Another process may have created it a moment ago: then use theirs.
+        with contextlib.suppress(FileExistsError):
+            _write_new(path, _serialise((_new_key(now),), legacy_events))
+        ensure_signing_key(path)
+    except OSError as exc:
+        raise KeyFileError(
+            f"cannot create the audit key file {path}: {exc.strerror} (set AISC_AUDIT_KEY_FILE "
+            "to a writable place outside the database)",
+            field="audit_key_file",
+        ) from exc
     ring = load(path)
     assert ring is not None
     return ring

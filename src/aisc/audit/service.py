@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from enum import Enum
@@ -411,7 +411,7 @@ def checkpoint(db: Session, *, now: datetime, key_file: Path | None = None) -> C
         public_key=keys.public_key_text(private.public_key()),
         signature="",
     )
-    return Checkpoint(**{**unsigned.__dict__, "signature": keys.sign(private, unsigned.message())})
+    return replace(unsigned, signature=keys.sign(private, unsigned.message()))
 
 
 def read_checkpoint(text: str) -> Checkpoint:
