@@ -95,6 +95,13 @@ class Settings(BaseSettings):
         "believed; everyone else is known by the socket's address",
     )
 
+    audit_key_file: Path | None = Field(
+        default=None,
+        description="the audit trail's HMAC keys, outside the database (default "
+        "data_dir/audit.key, created 0600 on first use); the checkpoint signing key sits "
+        "beside it as FILE.ed25519",
+    )
+
     executor: Literal["local", "slurm"] = Field(
         default="local",
         description="where jobs run: local subprocesses (the embedded default) or a Slurm cluster",
@@ -165,6 +172,10 @@ class Settings(BaseSettings):
         # Absolute: job slices run in their own directories, and Slurm's nodes know nothing of
         # the platform's working directory.
         return (self.run_dir or self.data_dir / "runs").absolute()
+
+    @property
+    def effective_audit_key_file(self) -> Path:
+        return (self.audit_key_file or self.data_dir / "audit.key").absolute()
 
     @property
     def effective_slurm_job_root(self) -> Path:

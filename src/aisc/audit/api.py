@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 
 from aisc.audit import service
 from aisc.audit.schemas import AuditEventRead, VerifyRead
@@ -36,6 +36,13 @@ def events(
 
 
 @router.get("/verify", response_model=VerifyRead, dependencies=[requires("audit.read")])
-def verify(uow: Uow) -> VerifyRead:
+def verify(
+    uow: Uow,
+    deep: bool = Query(
+        False,
+        description="also compare decisions, awards, ledger entries, invoices and credit "
+        "notes with the state their audit events recorded",
+    ),
+) -> VerifyRead:
     with uow() as ctx:
-        return VerifyRead.model_validate(service.verify(ctx.db))
+        return VerifyRead.model_validate(service.verify(ctx.db, deep=deep))

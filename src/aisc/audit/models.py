@@ -1,6 +1,8 @@
 """Audit events and the chain head.
 
-Each event stores the hash of the event before it; ``audit_head`` holds the last sequence
+Each event stores the hash of the event before it, keyed (HMAC-SHA256) with the key named by
+``key_id`` (kept outside the database, ``aisc.audit.keys``); events written before the chain was
+keyed have no ``key_id`` and a plain SHA-256 hash. ``audit_head`` holds the last sequence
 number and hash and is locked (``FOR UPDATE``) by every writer, so concurrent transactions on
 PostgreSQL append in a single order instead of forking the chain.
 """
@@ -29,6 +31,7 @@ class AuditEvent(Base):
     after: Mapped[str] = mapped_column(Text, nullable=False)  # canonical JSON
     prev_hash: Mapped[str] = mapped_column(String(64), nullable=False)
     hash: Mapped[str] = mapped_column(String(64), nullable=False)
+    key_id: Mapped[str | None] = mapped_column(String(40))  # None: before the chain was keyed
 
 
 class AuditHead(Base):

@@ -1,28 +1,45 @@
 """Write and verify the audit chain.
 
 ``record`` must be called inside the transaction of the change it describes (the edge commits
-both or neither). ``verify`` recomputes every hash and reports the first event that does not
-match: edited, deleted, inserted or reordered rows all break the chain.
+both or neither). Each event's hash is an HMAC-SHA256, under a key kept outside the database
+(``aisc.audit.keys``), of its content and the hash of the event before it; the event names the
+key's id so keys can be rotated. Someone who can write to the database but cannot read the key
+file can neither edit an event nor re-chain the events after it.
+
+``verify`` recomputes every hash and reports the first event that does not match: edited,
+deleted, inserted or reordered rows all break the chain. Events written before the chain was
+keyed (no ``key_id``) are checked with the plain SHA-256 they were written with; they may only
+precede the keyed events, and the first keyed event seals them (its keyed hash covers the last
+of them). Removing events from the end, and rewinding the head with them, leaves a shorter chain
+that is still consistent: that is caught only against a checkpoint, a signed head exported for
+safekeeping outside the platform (``checkpoint``), which ``verify`` checks the chain still
+contains. ``deep=True`` also compares the money-bearing rows with what their events recorded
+(``aisc.audit.deep``).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from enum import Enum
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from sqlalchemy import Result, Row, select
 from sqlalchemy.orm import Session
 
+from aisc.audit import keys
+from aisc.audit.deep import Difference, compare_rows
 from aisc.audit.models import AuditEvent, AuditHead
 from aisc.context import Ctx
+from aisc.errors import ValidationFailed
 
 GENESIS = "0" * 64
+CHECKPOINT_FORMAT = "aisc-audit-checkpoint/1"
 
 
 def _default(value: Any) -> Any:
@@ -41,7 +58,7 @@ def canonical_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), default=_default)
 
 
-def _event_hash(
+def _material(
     *,
     seq: int,
     at: datetime,
@@ -52,11 +69,22 @@ def _event_hash(
     before: str,
     after: str,
     prev_hash: str,
-) -> str:
-    material = canonical_json(
-        [seq, at.isoformat(), actor, action, object_type, object_id, before, after, prev_hash]
-    )
-    return hashlib.sha256(material.encode()).hexdigest()
+    key_id: str | None,
+) -> bytes:
+    fields: list[Any] = [
+        seq,
+        at.isoformat(),
+        actor,
+        action,
+        object_type,
+        object_id,
+        before,
+        after,
+        prev_hash,
+    ]
+    if key_id is not None:  # unkeyed events were hashed without it; keep their hashes valid
+        fields.append(key_id)
+    return canonical_json(fields).encode()
 
 
 def _lock_head(db: Session) -> AuditHead:
@@ -79,8 +107,10 @@ def record(
     before: dict[str, Any] | None = None,
     after: dict[str, Any] | None = None,
 ) -> AuditEvent:
-    """Append one event for a change made in ``ctx``'s transaction."""
+    """Append one event for a change made in ``ctx``'s transaction, chained with the current key."""
     head = _lock_head(ctx.db)
+    ring = keys.load_or_create(keys.configured_key_file(), now=ctx.now, legacy_events=head.seq)
+    key_id = ring.current.id
     seq = head.seq + 1
     at = ctx.now.astimezone(UTC)
     fields = {
@@ -94,8 +124,9 @@ def record(
         "after": canonical_json(after or {}),
         "prev_hash": head.hash,
     }
-    digest = _event_hash(**fields)  # type: ignore[arg-type]
-    event = AuditEvent(**fields, hash=digest)
+    digest = ring.mac(key_id, _material(**fields, key_id=key_id))  # type: ignore[arg-type]
+    assert digest is not None
+    event = AuditEvent(**fields, hash=digest, key_id=key_id)
     ctx.db.add(event)
     head.seq = seq
     head.hash = digest
@@ -110,32 +141,66 @@ class VerifyResult:
     first_bad_seq: int | None = None
     first_bad_id: int | None = None
     reason: str | None = None
+    legacy_events: int = 0
+    checkpoint_seq: int | None = None
+    rows_checked: int | None = None
+    differences: list[Difference] = field(default_factory=list)
 
 
-def _iter_events(db: Session) -> Iterator[AuditEvent]:
+def _events(db: Session) -> Result[Any]:
     # Ordered by primary key (insertion order): reordering rows shows up as a seq or link break.
-    yield from db.execute(select(AuditEvent).order_by(AuditEvent.id)).scalars()
+    # Plain rows in batches, not ORM objects: verifying the whole trail is the hot path of
+    # `verify`. The caller closes the result (a server-side cursor on PostgreSQL).
+    e = AuditEvent
+    query = select(
+        e.id, e.seq, e.at, e.actor, e.action, e.object_type, e.object_id,
+        e.before, e.after, e.prev_hash, e.hash, e.key_id,
+    ).order_by(e.id)  # fmt: skip
+    return db.execute(query.execution_options(yield_per=2000))
 
 
-def verify(db: Session) -> VerifyResult:
-    """Recompute the chain; return the first broken event, if any."""
+@dataclass(frozen=True)
+class _Chain:
+    """What walking the chain found: where it broke, or where it ends."""
+
+    bad: VerifyResult | None
+    checked: int
+    legacy: int
+    hashes: dict[int, tuple[int, str]]  # seq -> (id, hash), for the checkpointed seq only
+
+
+def _walk(db: Session, ring: keys.KeyRing | None, key_file: Path, watch: int | None) -> _Chain:
+    events = _events(db)
+    try:
+        return _walk_events(db, events, ring, key_file, watch)
+    finally:
+        events.close()
+
+
+def _walk_events(
+    db: Session, events: Result[Any], ring: keys.KeyRing | None, key_file: Path, watch: int | None
+) -> _Chain:
     prev_hash = GENESIS
     expected_seq = 1
-    checked = 0
-    for event in _iter_events(db):
+    checked = legacy = 0
+    keyed = False
+    seen: dict[int, tuple[int, str]] = {}
+
+    def broken(event: Row[Any], reason: str, seq: int | None = None) -> _Chain:
+        result = VerifyResult(
+            False, checked, event.seq if seq is None else seq, event.id, reason, legacy
+        )
+        return _Chain(result, checked, legacy, seen)
+
+    for event in events:
         if event.seq != expected_seq:
-            return VerifyResult(
-                False,
-                checked,
-                event.seq,
-                event.id,
+            return broken(
+                event,
                 f"sequence jumps from {expected_seq - 1} to {event.seq} (event missing or moved)",
             )
         if event.prev_hash != prev_hash:
-            return VerifyResult(
-                False, checked, event.seq, event.id, "link to previous event broken"
-            )
-        digest = _event_hash(
+            return broken(event, "link to previous event broken")
+        material = _material(
             seq=event.seq,
             at=event.at,
             actor=event.actor,
@@ -145,25 +210,262 @@ def verify(db: Session) -> VerifyResult:
             before=event.before,
             after=event.after,
             prev_hash=event.prev_hash,
+            key_id=event.key_id,
         )
-        if digest != event.hash:
-            return VerifyResult(
-                False, checked, event.seq, event.id, "content does not match its hash"
-            )
+        if event.key_id is None:
+            if keyed:
+                return broken(
+                    event,
+                    "an unkeyed event after the chain was keyed (written or rewritten "
+                    "without the key)",
+                )
+            sealed = ring.legacy_events if ring is not None else None
+            if sealed is not None and event.seq > sealed:
+                return broken(
+                    event,
+                    f"an unkeyed event, but the chain was keyed from event {sealed + 1} on, "
+                    f"when the key file {key_file} was created (written without the key, or "
+                    "the key file belongs to another database)",
+                )
+            if hashlib.sha256(material).hexdigest() != event.hash:
+                return broken(event, "content does not match its hash")
+            legacy += 1
+        else:
+            keyed = True
+            if ring is None:
+                return broken(
+                    event,
+                    f"chained with key {event.key_id}, but there is no audit key file at "
+                    f"{key_file} (set AISC_AUDIT_KEY_FILE)",
+                )
+            digest = ring.mac(event.key_id, material)
+            if digest is None:
+                return broken(
+                    event,
+                    f"chained with key {event.key_id}, which the key file {key_file} does not "
+                    "hold (the wrong key file, or a forged key id)",
+                )
+            if digest != event.hash:
+                return broken(
+                    event,
+                    "content does not match its keyed hash (edited and re-hashed without the "
+                    "key, or verified with the wrong key)",
+                )
+        if event.seq == watch:
+            seen[event.seq] = (event.id, event.hash)
         prev_hash = event.hash
         expected_seq += 1
         checked += 1
     head = db.get(AuditHead, 1)
     if head is not None and (head.seq != expected_seq - 1 or head.hash != prev_hash):
-        return VerifyResult(
+        result = VerifyResult(
             False,
             checked,
             head.seq,
             None,
             f"chain ends at event {expected_seq - 1} but the head records event {head.seq} "
             "(events removed from the end)",
+            legacy,
         )
-    return VerifyResult(True, checked)
+        return _Chain(result, checked, legacy, seen)
+    return _Chain(None, checked, legacy, seen)
+
+
+def verify(
+    db: Session,
+    *,
+    checkpoint: Checkpoint | None = None,
+    public_key: Ed25519PublicKey | None = None,
+    deep: bool = False,
+    key_file: Path | None = None,
+) -> VerifyResult:
+    """Recompute the chain; return the first broken event, if any.
+
+    With ``checkpoint`` (signed by ``public_key``, or else by this deployment's signing key),
+    the checkpointed event must still be in the chain with the same hash. With ``deep``, the
+    money-bearing rows must still hold what their audit events recorded.
+    """
+    key_file = key_file or keys.configured_key_file()
+    if checkpoint is not None:
+        _check_signature(checkpoint, public_key, key_file)
+    ring = keys.load(key_file)
+    chain = _walk(db, ring, key_file, checkpoint.seq if checkpoint else None)
+    if chain.bad is not None:
+        return chain.bad
+    cp_seq = None
+    if checkpoint is not None:
+        cp_seq = checkpoint.seq
+        found = chain.hashes.get(checkpoint.seq)
+        if found is None:
+            return VerifyResult(
+                False,
+                chain.checked,
+                checkpoint.seq,
+                checkpoint.event_id,
+                f"the checkpoint of {checkpoint.at} vouches for event {checkpoint.seq}, but the "
+                f"chain ends at event {chain.checked} (events removed from the end)",
+                chain.legacy,
+                cp_seq,
+            )
+        if found != (checkpoint.event_id, checkpoint.hash):
+            return VerifyResult(
+                False,
+                chain.checked,
+                checkpoint.seq,
+                found[0],
+                f"event {checkpoint.seq} is not the one the checkpoint of {checkpoint.at} "
+                "vouches for (the chain was rewritten up to it)",
+                chain.legacy,
+                cp_seq,
+            )
+    if not deep:
+        return VerifyResult(True, chain.checked, legacy_events=chain.legacy, checkpoint_seq=cp_seq)
+    rows, differences = compare_rows(db)
+    if differences:
+        first = differences[0]
+        return VerifyResult(
+            False,
+            chain.checked,
+            first.seq,
+            None,
+            f"{len(differences)} money-bearing row field(s) differ from their audit events; "
+            f"first: {first.describe()}",
+            chain.legacy,
+            cp_seq,
+            rows,
+            differences,
+        )
+    return VerifyResult(
+        True,
+        chain.checked,
+        legacy_events=chain.legacy,
+        checkpoint_seq=cp_seq,
+        rows_checked=rows,
+    )
+
+
+def rotate_key(db: Session, *, now: datetime, key_file: Path | None = None) -> keys.HmacKey:
+    """Make a new key current for the events to come; older keys stay to verify older events."""
+    key_file = key_file or keys.configured_key_file()
+    head = db.get(AuditHead, 1)
+    return keys.rotate(key_file, now=now, legacy_events=head.seq if head else 0)
+
+
+# -- checkpoints ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A signed head: the last event when it was taken, for safekeeping outside the platform."""
+
+    seq: int
+    event_id: int
+    hash: str
+    count: int
+    at: str
+    public_key: str
+    signature: str
+
+    def body(self) -> dict[str, Any]:
+        return {
+            "format": CHECKPOINT_FORMAT,
+            "seq": self.seq,
+            "event_id": self.event_id,
+            "hash": self.hash,
+            "count": self.count,
+            "at": self.at,
+            "public_key": self.public_key,
+        }
+
+    def message(self) -> bytes:
+        return canonical_json(self.body()).encode()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.body(), "signature": self.signature}
+
+
+def checkpoint(db: Session, *, now: datetime, key_file: Path | None = None) -> Checkpoint:
+    """Sign the head of an intact chain (refused when the chain does not verify)."""
+    key_file = key_file or keys.configured_key_file()
+    result = verify(db, key_file=key_file)
+    if not result.ok:
+        raise ValidationFailed(
+            f"the audit chain does not verify (event {result.first_bad_seq}: {result.reason}); "
+            "a checkpoint would vouch for a broken chain",
+            field="audit",
+        )
+    last = db.execute(
+        select(AuditEvent.id, AuditEvent.seq, AuditEvent.hash)
+        .order_by(AuditEvent.seq.desc())
+        .limit(1)
+    ).first()
+    if last is None:
+        raise ValidationFailed("the audit trail is empty: nothing to checkpoint", field="audit")
+    private = keys.ensure_signing_key(key_file)
+    unsigned = Checkpoint(
+        seq=last.seq,
+        event_id=last.id,
+        hash=last.hash,
+        count=result.events_checked,
+        at=now.astimezone(UTC).isoformat(timespec="seconds"),
+        public_key=keys.public_key_text(private.public_key()),
+        signature="",
+    )
+    return replace(unsigned, signature=keys.sign(private, unsigned.message()))
+
+
+def read_checkpoint(text: str) -> Checkpoint:
+    """Parse an exported checkpoint (its signature is checked by ``verify``)."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValidationFailed(f"checkpoint: not JSON ({exc})", field="checkpoint") from exc
+    if not isinstance(data, dict) or data.get("format") != CHECKPOINT_FORMAT:
+        raise ValidationFailed(
+            f"checkpoint: not an audit checkpoint (format {CHECKPOINT_FORMAT} expected)",
+            field="checkpoint",
+        )
+    types = {"seq": int, "event_id": int, "count": int}
+    for name in ("seq", "event_id", "hash", "count", "at", "public_key", "signature"):
+        value = data.get(name)
+        wanted = types.get(name, str)
+        if not isinstance(value, wanted) or isinstance(value, bool):
+            raise ValidationFailed(
+                f"checkpoint.{name}: missing or not a {wanted.__name__}", field=f"checkpoint.{name}"
+            )
+    return Checkpoint(
+        seq=data["seq"],
+        event_id=data["event_id"],
+        hash=data["hash"],
+        count=data["count"],
+        at=data["at"],
+        public_key=data["public_key"],
+        signature=data["signature"],
+    )
+
+
+def _check_signature(
+    checkpoint: Checkpoint, public_key: Ed25519PublicKey | None, key_file: Path
+) -> None:
+    if public_key is None:
+        path = keys.signing_key_file(key_file)
+        if not path.exists():
+            raise ValidationFailed(
+                f"checkpoint: no signing key at {path} to check it against; pass the public key "
+                "it was published with",
+                field="public_key",
+            )
+        public_key = keys.load_signing_key(path).public_key()
+    if keys.public_key_text(public_key) != checkpoint.public_key:
+        raise ValidationFailed(
+            "checkpoint: signed by another key than the one it is checked against",
+            field="checkpoint.public_key",
+        )
+    if not keys.signature_valid(public_key, checkpoint.message(), checkpoint.signature):
+        raise ValidationFailed(
+            "checkpoint: the signature does not match its content (the file was altered)",
+            field="checkpoint.signature",
+        )
 
 
 def list_events(

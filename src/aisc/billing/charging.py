@@ -342,6 +342,7 @@ def _issue(
             "list_cents": invoice.list_cents,
             "subsidy_cents": invoice.subsidy_cents,
             "payable_cents": invoice.payable_cents,
+            "ledger_entry_id": invoice.ledger_entry_id,
             "lines": len(lines),
         },
     )

@@ -93,10 +93,13 @@ def credit(ctx: Ctx, *, invoice_id: int, list_cents: int, reason: str) -> Credit
     record(
         ctx,
         action="invoice.credit",
-        object_type="invoice",
-        object_id=invoice.id,
+        object_type="credit_note",
+        object_id=note.id,
         after={
-            "credit_note": note.number,
+            "number": note.number,
+            "invoice_id": invoice.id,
+            "invoice": invoice.number,
+            "ledger_entry_id": note.ledger_entry_id,
             "list_cents": note.list_cents,
             "subsidy_cents": note.subsidy_cents,
             "payable_cents": note.payable_cents,
