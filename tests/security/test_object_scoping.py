@@ -1,0 +1,634 @@
+"""The route x role test at object level: what each role sees of two tenants, on every GET.
+
+Two tenants, A (Harbour University) and B (Lantau Models), each hold data in every table that
+holds tenant data: an application with its team, reviews and a decision, an award with its
+ledger commitment, an allocation, jobs with logs, usage, an invoice with a credit note, a burn
+notification, API tokens and browser sessions. Every text a tenant wrote carries its marker
+(``zza-`` / ``zzb-``, beside the organisation's name and e-mail domain), and every row's id is
+known per kind.
+
+For every GET route of the OpenAPI document and every page of the portal (the list is read from
+the application, so a new route is covered without editing this file, and the test fails if it
+cannot fill a route's parameters), every persona calls it with A's ids, with B's ids, with B's
+ids as filters and with ids that do not exist, and:
+
+- a body never carries the markers or ids of a tenant the persona is not related to, unless
+  one of the persona's staff roles holds the route's action (the matrix says it sees all);
+- another tenant's object answers exactly as a missing one: the same status, the same words
+  with the id swapped (no existence oracle).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from aisc.access import MATRIX, Audience
+from aisc.accounts import auth
+from aisc.accounts.models import ApiToken, Person, Role, WebSession
+from aisc.allocations.models import Allocation
+from aisc.allocations.service import list_allocations
+from aisc.app import create_app
+from aisc.applications import service as applications
+from aisc.applications.models import Application, ProjectMember
+from aisc.awards import service as awards
+from aisc.awards.models import Award
+from aisc.billing.charging import run_month
+from aisc.billing.credits import credit
+from aisc.billing.models import Charge, CreditNote, Invoice, Notification
+from aisc.cluster.catalogue import H800
+from aisc.executors.local import Slice, dump_slices
+from aisc.jobs import service as jobs
+from aisc.jobs.models import Job
+from aisc.jobs.schemas import JobSubmit
+from aisc.ledger.models import LedgerEntry
+from aisc.metering.models import UsageRecord
+from aisc.metering.service import record_usage
+from aisc.review import service as review
+from aisc.review.models import Decision, ReviewAssignment
+from aisc.review.schemas import DeclarationIn, ScoresIn
+from tests.accounts.test_access import app_routes, is_portal
+from tests.factories import World
+from tests.portal.conftest import PASSWORD, sign_in
+
+A = Audience
+PREFIX = "/api/v1"
+MISSING = 999_999
+CODES = ("alignment", "compute_reasonableness", "capability", "impact")
+# Values for path parameters that name no tenant's object.
+SHARED_PATH = {"name": "h800-000", "code": H800, "version": "v1"}
+# Values for required query parameters.
+REQUIRED_QUERY = {"month": "2025-03", "code": "x", "state": "x"}
+# Path parameters that name a tenant's object, and the kind of object they name.
+ID_PARAMS = {
+    "application_id": "application",
+    "award_id": "award",
+    "allocation_id": "allocation",
+    "job_id": "job",
+    "invoice_id": "invoice",
+    "organisation_id": "organisation",
+    "person_id": "person",
+    "reviewer_id": "person",
+}
+# Optional query parameters that filter by a tenant's object.
+ID_FILTERS = {
+    "award_id": "award",
+    "job_id": "job",
+    "organisation_id": "organisation",
+    "viewer_id": "person",
+}
+# Keys in a body that hold an id of a kind (an ``id`` key: the kind its path names).
+ID_KEYS = {
+    "application_id": "application",
+    "previous_application_id": "application",
+    "award_id": "award",
+    "allocation_id": "allocation",
+    "job_id": "job",
+    "invoice_id": "invoice",
+    "organisation_id": "organisation",
+    "organisation_ids": "organisation",
+    "person_id": "person",
+    "created_by_id": "person",
+    "submitted_by_id": "person",
+    "reviewer_id": "person",
+}
+ID_OF_PATH = {
+    "applications": "application",
+    "{application_id}": "application",
+    "members": "member",
+    "decisions": "decision",
+    "awards": "award",
+    "{award_id}": "award",
+    "allocations": "allocation",
+    "{allocation_id}": "allocation",
+    "jobs": "job",
+    "{job_id}": "job",
+    "usage": "usage",
+    "invoices": "invoice",
+    "{invoice_id}": "invoice",
+    "notifications": "notification",
+    "organisations": "organisation",
+    "{organisation_id}": "organisation",
+    "people": "person",
+    "{person_id}": "person",
+    "tokens": "token",
+    "entries": "ledger",
+}
+# The action that shows the object a path parameter names.
+READ_OF_PARAM = {
+    "application_id": "application.read",
+    "award_id": "award.read",
+    "allocation_id": "allocation.read",
+    "job_id": "job.read",
+    "invoice_id": "billing.read",
+    "organisation_id": "organisation.read",
+    "person_id": "person.read",
+    "reviewer_id": "person.read",
+}
+TEXT_TYPES = ("application/json", "text/", "image/svg")
+
+
+@dataclass
+class Persona:
+    name: str
+    person_id: int | None
+    roles: frozenset[Role]
+    relations: frozenset[Audience]  # how the persona relates to its own tenant's objects
+    tenant: str | None  # "A", or None: related to neither tenant
+    headers: dict[str, str] = field(default_factory=dict)
+    portal: bool = True  # signs in to the portal with a password (a token does not)
+
+
+class Tenants(World):
+    """Tenant A and tenant B, each with data in every table that holds tenant data."""
+
+    def __init__(self, uow: Any, clock: Any, tmp: Path) -> None:
+        super().__init__(uow)
+        r0, r1, r2 = self.reviewers
+        with uow() as ctx:
+            self.b_member = self._person(
+                ctx, "member@startup.example", [Role.APPLICANT], [self.startup]
+            )
+            self.member = self._person(ctx, "member@uni.example", [Role.APPLICANT], [self.uni])
+            self.idle_reviewer = self._person(ctx, "idle@committee.example", [Role.REVIEWER], [])
+            self.operator = self._person(ctx, "ops@centre.example", [Role.OPERATOR], [])
+            self.finance = self._person(ctx, "fin@centre.example", [Role.FINANCE], [])
+            self.auditor = self._person(ctx, "audit@centre.example", [Role.AUDITOR], [])
+        # A is reviewed by r0 and r1, B by r1 and r2: r0 reviews A only.
+        self.app_a = self._reviewed("a", (r0, r1), organisation_id=self.uni)
+        self.app_b = self._reviewed(
+            "b", (r1, r2), organisation_id=self.startup, created_by_id=self.startup_pi
+        )
+        with uow() as ctx:
+            applications.add_member(ctx, application_id=self.app_a, person_id=self.member)
+            applications.add_member(ctx, application_id=self.app_b, person_id=self.b_member)
+        self.approve(self.app_a, conditions=["zza-condition"])
+        self.approve(self.app_b, conditions=["zzb-condition"])
+        clock.advance(days=60)  # into the allocations' period (they start on 1 March 2025)
+        with uow() as ctx:
+            found = {a.application_id: a.id for a in awards.list_awards(ctx)}
+            self.award_a, self.award_b = found[self.app_a], found[self.app_b]
+            for award_id in (self.award_a, self.award_b):
+                awards.accept(ctx, award_id=award_id)
+            self.job_a = self._job(ctx, "a", self.award_a, self.applicant, tmp)
+            self.job_b = self._job(ctx, "b", self.award_b, self.startup_pi, tmp)
+            for job_id, award_id in ((self.job_a, self.award_a), (self.job_b, self.award_b)):
+                record_usage(
+                    ctx,
+                    key=f"test:{job_id}",
+                    source="local",
+                    award_id=award_id,
+                    gpu_model=H800,
+                    gpu_seconds=3600,
+                    started_at=ctx.now,
+                    ended_at=ctx.now,
+                    job_id=job_id,
+                )
+        clock.advance(days=25)  # into April: March can be billed
+        with uow() as ctx:
+            run_month(ctx, month=date(2025, 3, 1))
+            invoices = {i.award_id: i.id for i in ctx.db.execute(select(Invoice)).scalars()}
+            self.invoice_a, self.invoice_b = invoices[self.award_a], invoices[self.award_b]
+            for tenant, invoice_id in (("a", self.invoice_a), ("b", self.invoice_b)):
+                credit(ctx, invoice_id=invoice_id, list_cents=100, reason=f"zz{tenant}-credit")
+            for tenant, award_id in (("a", self.award_a), ("b", self.award_b)):
+                ctx.db.add(
+                    Notification(
+                        award_id=award_id,
+                        kind="burn_50",
+                        message=f"zz{tenant}-notice",
+                        created_at=ctx.now,
+                    )
+                )
+            allocs = {a.award_id: a.id for a in list_allocations(ctx)}
+            self.alloc_a, self.alloc_b = allocs[self.award_a], allocs[self.award_b]
+            for person_id in (
+                self.applicant,
+                self.member,
+                self.startup_pi,
+                self.b_member,
+                self.reviewers[0],
+                self.idle_reviewer,
+                self.secretariat,
+                self.operator,
+                self.finance,
+                self.auditor,
+                self.other_pi,
+            ):
+                auth.set_password(ctx, person_id=person_id, password=PASSWORD)
+            # Tenant B's own tokens and sessions, which nobody else may list or learn of.
+            for person_id in (self.startup_pi, self.b_member):
+                auth.create_token(ctx, person_id=person_id, name="zzb-token", scopes=["read"])
+                auth.start_session(ctx, person=ctx.db.get(Person, person_id))
+        self.personas = self._personas()
+        self.ids = {"A": self._ids(self.app_a), "B": self._ids(self.app_b)}
+        self.markers = {
+            "A": ("zza-", "Harbour University", "uni.example"),
+            "B": ("zzb-", "Lantau", "startup.example"),
+        }
+
+    def _reviewed(self, tenant: str, reviewers: tuple[int, ...], **overrides: Any) -> int:
+        app_id = self.to_review(
+            title=f"zz{tenant}-title",
+            summary=f"zz{tenant}-summary",
+            hk_relevance=f"zz{tenant}-relevance",
+            **overrides,
+        )
+        with self.uow() as ctx:
+            for reviewer in reviewers:
+                review.assign_reviewer(ctx, application_id=app_id, reviewer_id=reviewer)
+                review.declare(
+                    ctx,
+                    application_id=app_id,
+                    reviewer_id=reviewer,
+                    data=DeclarationIn(conflict=False),
+                )
+                scores = {c: {"score": 8, "comment": f"zz{tenant}-score"} for c in CODES}
+                review.submit_scores(
+                    ctx,
+                    application_id=app_id,
+                    reviewer_id=reviewer,
+                    data=ScoresIn.model_validate(
+                        {"scores": scores, "comment": f"zz{tenant}-review"}
+                    ),
+                )
+        return app_id
+
+    @staticmethod
+    def _job(ctx: Any, tenant: str, award_id: int, person_id: int, tmp: Path) -> int:
+        job = jobs.submit(
+            ctx,
+            data=JobSubmit(
+                award_id=award_id,
+                submitted_by_id=person_id,
+                name=f"zz{tenant}-job",
+                partition="training",
+                gpus_per_node=1,
+                walltime_s=600,
+                command=["echo", f"zz{tenant}-argument"],
+                environment={"NOTE": f"zz{tenant}-environment"},
+            ),
+        )
+        # Its output, as the local executor leaves it (the job itself is not run here).
+        stem = tmp / f"job-{job.id}"
+        for suffix in ("out", "err"):
+            Path(f"{stem}.{suffix}").write_text(f"zz{tenant}-log-{suffix}\n")
+        row = ctx.db.get(Job, job.id)
+        row.processes = dump_slices(
+            [Slice("h800-000", (0,), 1, 1, f"{stem}.exit", f"{stem}.out", f"{stem}.err")]
+        )
+        return int(job.id)
+
+    def _ids(self, app_id: int) -> dict[str, set[int]]:
+        """Every row of the tenant of ``app_id``, by kind."""
+        with self.uow() as ctx:
+            db = ctx.db
+            app = db.get(Application, app_id)
+            assert app is not None
+            award_ids = set(db.execute(select(Award.id).where(Award.application_id == app_id)))
+            award_ids = {a for (a,) in award_ids}
+            people = {
+                p
+                for (p,) in db.execute(
+                    select(ProjectMember.person_id).where(ProjectMember.application_id == app_id)
+                )
+            }
+            # Reviewers that review this tenant alone are its: the other tenant must not
+            # learn who reviews it.
+            own_reviewers = set(
+                db.execute(
+                    select(ReviewAssignment.reviewer_id).where(
+                        ReviewAssignment.application_id == app_id
+                    )
+                ).scalars()
+            ) - set(
+                db.execute(
+                    select(ReviewAssignment.reviewer_id).where(
+                        ReviewAssignment.application_id != app_id
+                    )
+                ).scalars()
+            )
+
+            def ids(column: Any, condition: Any) -> set[int]:
+                return set(db.execute(select(column).where(condition)).scalars())
+
+            invoice_ids = ids(Invoice.id, Invoice.award_id.in_(award_ids))
+            return {
+                "application": {app_id},
+                "organisation": {app.organisation_id},
+                "person": people | own_reviewers,
+                "member": ids(ProjectMember.id, ProjectMember.application_id == app_id),
+                "decision": ids(Decision.id, Decision.application_id == app_id),
+                "award": award_ids,
+                "allocation": ids(Allocation.id, Allocation.award_id.in_(award_ids)),
+                "job": ids(Job.id, Job.award_id.in_(award_ids)),
+                "usage": ids(UsageRecord.id, UsageRecord.award_id.in_(award_ids)),
+                "invoice": invoice_ids,
+                "charge": ids(Charge.id, Charge.invoice_id.in_(invoice_ids)),
+                "credit_note": ids(CreditNote.id, CreditNote.invoice_id.in_(invoice_ids)),
+                "notification": ids(Notification.id, Notification.award_id.in_(award_ids)),
+                "ledger": ids(LedgerEntry.id, LedgerEntry.award_id.in_(award_ids)),
+                "token": ids(ApiToken.id, ApiToken.person_id.in_(people)),
+                "session": ids(WebSession.id, WebSession.person_id.in_(people)),
+            }
+
+    def _personas(self) -> dict[str, Persona]:
+        pi = frozenset({A.MEMBER, A.PI, A.ORG_MEMBER, A.SELF})
+        found = [
+            Persona("pi", self.applicant, frozenset({Role.APPLICANT}), pi, "A"),
+            Persona(
+                "member",
+                self.member,
+                frozenset({Role.APPLICANT}),
+                frozenset({A.MEMBER, A.ORG_MEMBER, A.SELF}),
+                "A",
+            ),
+            Persona("read_token", self.applicant, frozenset({Role.APPLICANT}), pi, "A"),
+            Persona(
+                "reviewer",
+                self.reviewers[0],
+                frozenset({Role.REVIEWER}),
+                frozenset({A.REVIEWER, A.SELF}),
+                "A",
+            ),
+            Persona("idle_reviewer", self.idle_reviewer, frozenset({Role.REVIEWER}), A_SELF, None),
+            Persona("outsider", self.other_pi, frozenset({Role.APPLICANT}), A_SELF, None),
+            Persona("secretariat", self.secretariat, frozenset({Role.SECRETARIAT}), A_SELF, None),
+            Persona("operator", self.operator, frozenset({Role.OPERATOR}), A_SELF, None),
+            Persona("finance", self.finance, frozenset({Role.FINANCE}), A_SELF, None),
+            Persona("auditor", self.auditor, frozenset({Role.AUDITOR}), A_SELF, None),
+        ]
+        with self.uow() as ctx:
+            for persona in found:
+                assert persona.person_id is not None
+                scopes = ["read"] if persona.name == "read_token" else ["read", "write"]
+                secret, _ = auth.create_token(
+                    ctx, person_id=persona.person_id, name="probe", scopes=scopes
+                )
+                persona.headers = {"Authorization": f"Bearer {secret}"}
+        found[2].portal = False
+        return {p.name: p for p in found}
+
+    def fill(self, tenant: str | None, params: dict[str, str]) -> dict[str, Any]:
+        """Values for path parameters: the tenant's objects (None: ids that do not exist)."""
+        by_tenant = {
+            "A": {
+                "application": self.app_a,
+                "award": self.award_a,
+                "allocation": self.alloc_a,
+                "job": self.job_a,
+                "invoice": self.invoice_a,
+                "organisation": self.uni,
+                "person": self.applicant,
+            },
+            "B": {
+                "application": self.app_b,
+                "award": self.award_b,
+                "allocation": self.alloc_b,
+                "job": self.job_b,
+                "invoice": self.invoice_b,
+                "organisation": self.startup,
+                "person": self.startup_pi,
+            },
+        }
+        values: dict[str, Any] = {}
+        for name in params:
+            if name in SHARED_PATH:
+                values[name] = SHARED_PATH[name]
+            elif name == "reviewer_id" and tenant is not None:
+                # The reviewer of that tenant alone.
+                values[name] = self.reviewers[0] if tenant == "A" else self.reviewers[2]
+            elif name in ID_PARAMS:
+                kind = ID_PARAMS[name]
+                values[name] = MISSING if tenant is None else by_tenant[tenant][kind]
+            else:
+                values[name] = None
+        return values
+
+
+A_SELF = frozenset({A.SELF})
+
+
+def sees_all(persona: Persona, action: str | None) -> bool:
+    """One of the persona's staff roles holds ``action``: it sees every tenant's objects."""
+    if action is None:
+        return False
+    return bool(persona.roles & MATRIX[action] - {Role.APPLICANT, Role.REVIEWER})
+
+
+def related(persona: Persona, tenant: str, action: str | None) -> bool:
+    """The persona may see this tenant's objects through its relations to them."""
+    if persona.tenant != tenant:
+        return False
+    if action is None or MATRIX[action] & {A.ANYONE, A.SIGNED_IN}:
+        return True  # a page, or what every signed-in person reads of their own
+    return bool(persona.relations & MATRIX[action])
+
+
+def may_know(persona: Persona, tenant: str, params: list[str]) -> bool:
+    """The persona may see the object the path names (then a refusal need not look like a
+    missing id: it confirms nothing the persona does not know)."""
+    for name in params:
+        if name in READ_OF_PARAM:
+            action = READ_OF_PARAM[name]
+            return sees_all(persona, action) or related(persona, tenant, action)
+    return False
+
+
+def leaks(body: Any, text: str, markers: tuple[str, ...], ids: dict[str, set[int]], path: str):
+    """What of a tenant ``text`` (and ``body``, its JSON) shows: markers and ids by kind."""
+    found = [m for m in markers if m in text]
+    segments = [s for s in path.split("/") if s]
+    id_kind = ID_OF_PATH.get(segments[-1]) if segments else None
+
+    def walk(node: Any, top: bool) -> None:
+        if isinstance(node, list):
+            for item in node:
+                walk(item, top)
+        elif isinstance(node, dict):
+            for key, value in node.items():
+                kind = ID_KEYS.get(key) or (id_kind if key == "id" and top else None)
+                values = value if isinstance(value, list) else [value]
+                if kind is not None:
+                    hit = {v for v in values if isinstance(v, int)} & ids.get(kind, set())
+                    found.extend(f"{key}={v}" for v in sorted(hit))
+                elif isinstance(value, dict | list):
+                    walk(value, False)
+
+    walk(body, True)
+    return found
+
+
+def text_of(response: Any) -> str:
+    kind = response.headers.get("content-type", "")
+    return response.text if kind.startswith(TEXT_TYPES) else ""
+
+
+def detail_of(response: Any, ids_used: list[int], swap: tuple[str, str] = ("", "")) -> str:
+    """The refusal with the ids swapped for the missing one (to compare with a missing id):
+    in an API error, each id; in a page, its address."""
+    try:
+        detail = json.dumps(response.json().get("detail"), sort_keys=True)
+    except ValueError:
+        return response.text.replace(*swap) if swap[0] else response.text
+    for value in ids_used:
+        detail = re.sub(rf"\b{value}\b", str(MISSING), detail)
+    return detail
+
+
+@pytest.fixture
+def tenants(uow, clock, tmp_path) -> Tenants:
+    return Tenants(uow, clock, tmp_path)
+
+
+def api_get_routes(app: Any) -> list[tuple[str, str | None, dict[str, Any]]]:
+    """(path, action, operation) for every GET of the OpenAPI document."""
+    actions = {
+        path: action
+        for method, path, route in app_routes(app)
+        if method == "GET"
+        for action in [_action(route)]
+    }
+    return [
+        (path, actions.get(path), operations["get"])
+        for path, operations in app.openapi()["paths"].items()
+        if "get" in operations
+    ]
+
+
+def _action(route: Any) -> str | None:
+    from tests.accounts.test_access import route_action
+
+    return route_action(route)
+
+
+def check_route(
+    tenants: Tenants,
+    call: Any,
+    persona: Persona,
+    path: str,
+    action: str | None,
+    params: list[str],
+    query: dict[str, Any],
+    filters: dict[str, str],
+) -> list[str]:
+    """Every way of calling ``path`` as ``persona``, and what it wrongly showed."""
+    wrong: list[str] = []
+    unrelated = [t for t in ("A", "B") if not related(persona, t, action)]
+    if sees_all(persona, action):
+        unrelated = []
+
+    def url(values: dict[str, Any]) -> str:
+        return re.sub(r"\{(\w+)\}", lambda m: str(values[m.group(1)]), path)
+
+    missing_values = tenants.fill(None, dict.fromkeys(params, ""))
+    missing = call(url(missing_values), query) if params else None
+    for tenant in ("A", "B"):
+        values = tenants.fill(tenant, dict.fromkeys(params, ""))
+        calls = [(url(values), query)]
+        for name, kind in filters.items():
+            calls.append((url(values), {**query, name: next(iter(tenants.ids[tenant][kind]))}))
+        for target, q in calls:
+            response = call(target, q)
+            if response.status_code >= 500:
+                wrong.append(f"{persona.name}: GET {target} {q} -> {response.status_code}")
+                continue
+            body: Any = None
+            if response.headers.get("content-type", "").startswith("application/json"):
+                body = response.json()
+            for other in unrelated:
+                shown = leaks(
+                    body,
+                    text_of(response),
+                    tenants.markers[other],
+                    tenants.ids[other],
+                    path,
+                )
+                if shown:
+                    wrong.append(
+                        f"{persona.name}: GET {target} {q} shows tenant {other}: {shown[:5]}"
+                    )
+        if missing is not None and tenant in unrelated and not may_know(persona, tenant, params):
+            response = call(url(values), query)
+            used = [v for k, v in values.items() if k in ID_PARAMS]
+            swap = (url(values), url(missing_values))
+            same = response.status_code == missing.status_code and detail_of(
+                response, used, swap
+            ) == detail_of(missing, [])
+            if not same:
+                wrong.append(
+                    f"{persona.name}: GET {url(values)} -> {response.status_code} "
+                    f"{detail_of(response, [])[:120]} but a missing id -> "
+                    f"{missing.status_code} {detail_of(missing, [])[:120]}"
+                )
+    return wrong
+
+
+def test_every_get_route_shows_each_role_only_what_it_may_see(tenants, api) -> None:
+    routes = api_get_routes(api.app)
+    assert len(routes) > 40
+    wrong: list[str] = []
+    for path, action, operation in routes:
+        parameters = operation.get("parameters", [])
+        params = [p["name"] for p in parameters if p["in"] == "path"]
+        unfilled = [p for p in params if p not in ID_PARAMS and p not in SHARED_PATH]
+        assert not unfilled, f"GET {path}: no value for {unfilled}: add it to this test"
+        query = {}
+        for p in parameters:
+            if p["in"] == "query" and p.get("required"):
+                assert p["name"] in REQUIRED_QUERY, f"GET {path}: no value for {p['name']}"
+                query[p["name"]] = REQUIRED_QUERY[p["name"]]
+        filters = {
+            p["name"]: ID_FILTERS[p["name"]]
+            for p in parameters
+            if p["in"] == "query" and p["name"] in ID_FILTERS
+        }
+        for persona in tenants.personas.values():
+
+            def call(target: str, q: dict[str, Any], headers: Any = persona.headers) -> Any:
+                return api.get(target, params=q, headers=headers, follow_redirects=False)
+
+            wrong += check_route(tenants, call, persona, path, action, params, query, filters)
+    wrong = list(dict.fromkeys(wrong))
+    assert not wrong, f"{len(wrong)} answers show too much:\n" + "\n".join(wrong)
+
+
+def test_every_portal_page_shows_each_tenant_only_its_own(tenants, engine, clock) -> None:
+    app = create_app(engine=engine, clock=clock)
+    pages = [
+        path
+        for method, path, route in app_routes(app)
+        if method == "GET" and is_portal(path, route) and path not in ("/metrics",)
+    ]
+    assert len(pages) > 15
+    wrong: list[str] = []
+    for persona in tenants.personas.values():
+        # Pages name no action: staff see what their pages are for; people without a staff
+        # role never see a tenant they are not related to.
+        if not persona.portal or persona.roles - {Role.APPLICANT, Role.REVIEWER}:
+            continue
+        with tenants.uow() as ctx:
+            person = ctx.db.get(Person, persona.person_id)
+            assert person is not None
+            email = person.email
+        with TestClient(app, base_url="https://testserver") as browser:
+            sign_in(browser, email)
+            for path in pages:
+                params = re.findall(r"\{(\w+)\}", path)
+                unfilled = [p for p in params if p not in ID_PARAMS and p not in SHARED_PATH]
+                assert not unfilled, f"GET {path}: no value for {unfilled}: add it to this test"
+
+                def call(target: str, q: dict[str, Any], client: Any = browser) -> Any:
+                    return client.get(target, params=q, follow_redirects=False)
+
+                wrong += check_route(tenants, call, persona, path, None, params, {}, {})
+    wrong = list(dict.fromkeys(wrong))
+    assert not wrong, f"{len(wrong)} pages show too much:\n" + "\n".join(wrong)
