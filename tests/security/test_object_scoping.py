@@ -478,7 +478,10 @@ def detail_of(response: Any, ids_used: list[int], swap: tuple[str, str] = ("", "
     try:
         detail = json.dumps(response.json().get("detail"), sort_keys=True)
     except ValueError:
-        return response.text.replace(*swap) if swap[0] else response.text
+        text = response.text.replace(*swap) if swap[0] else response.text
+        for value in ids_used:  # "award 2 not found" in a page
+            text = re.sub(rf"\b{value} not found\b", f"{MISSING} not found", text)
+        return text
     for value in ids_used:
         detail = re.sub(rf"\b{value}\b", str(MISSING), detail)
     return detail
@@ -632,3 +635,157 @@ def test_every_portal_page_shows_each_tenant_only_its_own(tenants, engine, clock
                 wrong += check_route(tenants, call, persona, path, None, params, {}, {})
     wrong = list(dict.fromkeys(wrong))
     assert not wrong, f"{len(wrong)} pages show too much:\n" + "\n".join(wrong)
+
+
+def audit_count(uow: Any) -> int:
+    from sqlalchemy import func
+
+    from aisc.audit.models import AuditEvent
+
+    with uow() as ctx:
+        return int(ctx.db.execute(select(func.count()).select_from(AuditEvent)).scalar_one())
+
+
+def test_every_change_to_another_tenants_object_answers_like_a_missing_one(tenants, api, uow):
+    """Writes too: another tenant's object, named in the path or in the body, is "not found"
+    exactly as a missing id is, and nothing changes."""
+    from tests.accounts.test_access import bodies
+
+    body_for = bodies(tenants)  # type: ignore[arg-type]
+    app_b, pi_b = tenants.app_b, tenants.startup_pi
+    with uow() as ctx:
+        b_token = (
+            ctx.db.execute(select(ApiToken.id).where(ApiToken.person_id == pi_b)).scalars().first()
+        )
+    # (method, path, body) with B's object in the body, then with a missing id in its place.
+    by_body = [
+        ("POST", "/applications", "organisation_id", tenants.startup, {}),
+        (
+            "POST",
+            "/applications",
+            "previous_application_id",
+            app_b,
+            {"organisation_id": tenants.uni},
+        ),
+        ("POST", f"/applications/{tenants.app_a}/members", "person_id", pi_b, {}),
+        (
+            "POST",
+            "/jobs",
+            "award_id",
+            tenants.award_b,
+            {"partition": "training", "walltime_s": 60, "command": ["true"]},
+        ),
+    ]
+    before = audit_count(uow)
+    wrong: list[str] = []
+    routes = [
+        (m, p, r)
+        for m, p, r in app_routes(api.app)
+        if p.startswith(PREFIX) and m in ("POST", "PUT", "PATCH", "DELETE") and "{" in p
+    ]
+    assert len(routes) > 20
+    for persona in tenants.personas.values():
+        for method, path, route in routes:
+            action = _action(route)
+            params = re.findall(r"\{(\w+)\}", path)
+            if "token_id" in params:
+                params.remove("token_id")
+                values_b = {"token_id": b_token}
+                values_missing = {"token_id": MISSING}
+            else:
+                values_b, values_missing = {}, {}
+            unfilled = [p for p in params if p not in ID_PARAMS and p not in SHARED_PATH]
+            assert not unfilled, f"{method} {path}: no value for {unfilled}: add it to this test"
+            if sees_all(persona, action) or may_know(persona, "B", params):
+                continue
+            values_b.update(tenants.fill("B", dict.fromkeys(params, "")))
+            values_missing.update(tenants.fill(None, dict.fromkeys(params, "")))
+            body = body_for.get((method, path), {} if method != "DELETE" else None)
+            answers = []
+            for values in (values_b, values_missing):
+                target = re.sub(r"\{(\w+)\}", lambda m, v=values: str(v[m.group(1)]), path)
+                response = api.request(method, target, json=body, headers=persona.headers)
+                ids = [v for k, v in values.items() if k in ID_PARAMS or k == "token_id"]
+                answers.append((response.status_code, detail_of(response, ids), target))
+            if answers[0][:2] != answers[1][:2]:
+                wrong.append(
+                    f"{persona.name}: {method} {answers[0][2]} -> {answers[0][:2]} "
+                    f"but {answers[1][2]} -> {answers[1][:2]}"
+                )
+        for method, path, key, value, extra in by_body:
+            if persona.tenant != "A":
+                continue
+            answers = []
+            for given in (value, MISSING):
+                body = {**body_for.get((method, PREFIX + path), {}), **extra, key: given}
+                if path == "/applications":
+                    body = {**tenants.payload(**extra), key: given}
+                    body.pop("created_by_id")
+                response = api.request(method, PREFIX + path, json=body, headers=persona.headers)
+                answers.append((response.status_code, detail_of(response, [given])))
+            if answers[0] != answers[1]:
+                wrong.append(
+                    f"{persona.name}: {method} {path} with {key}={value} -> {answers[0]} but "
+                    f"with a missing id -> {answers[1]}"
+                )
+    assert audit_count(uow) == before, "a refused change was recorded (or made)"
+    wrong = list(dict.fromkeys(wrong))
+    assert not wrong, f"{len(wrong)} answers tell another tenant's object exists:\n" + "\n".join(
+        wrong
+    )
+
+
+def test_portal_forms_on_another_tenants_object_answer_like_a_missing_one(
+    tenants, engine, clock, uow
+):
+    from tests.portal.conftest import csrf_of
+
+    app = create_app(engine=engine, clock=clock)
+    forms = [
+        path
+        for method, path, route in app_routes(app)
+        if method == "POST" and is_portal(path, route) and "{" in path
+    ]
+    assert len(forms) > 8
+    wrong: list[str] = []
+    for persona in tenants.personas.values():
+        if not persona.portal or persona.roles - {Role.APPLICANT, Role.REVIEWER}:
+            continue
+        with tenants.uow() as ctx:
+            person = ctx.db.get(Person, persona.person_id)
+            assert person is not None
+            email = person.email
+        with TestClient(app, base_url="https://testserver") as browser:
+            sign_in(browser, email)
+            csrf = csrf_of(browser.get("/").text)
+            before = audit_count(uow)  # signing in is recorded; nothing after it may be
+            for path in forms:
+                params = re.findall(r"\{(\w+)\}", path)
+                extra = {"action": "screen"} if "action" in params else {}
+                names = [p for p in params if p != "action"]
+                unfilled = [p for p in names if p not in ID_PARAMS and p not in SHARED_PATH]
+                assert not unfilled, f"POST {path}: no value for {unfilled}: add it to this test"
+                if may_know(persona, "B", names):
+                    continue
+                answers, targets, used = [], [], []
+                for tenant in ("B", None):
+                    values = {**tenants.fill(tenant, dict.fromkeys(names, "")), **extra}
+                    target = re.sub(r"\{(\w+)\}", lambda m, v=values: str(v[m.group(1)]), path)
+                    targets.append(target)
+                    used += [v for k, v in values.items() if k in ID_PARAMS and tenant]
+                    response = browser.post(
+                        target, data={"csrf_token": csrf}, follow_redirects=False
+                    )
+                    answers.append(response)
+                swap = (targets[0], targets[1])
+                if answers[0].status_code != answers[1].status_code or detail_of(
+                    answers[0], used, swap
+                ) != detail_of(answers[1], []):
+                    wrong.append(
+                        f"{persona.name}: POST {targets[0]} -> {answers[0].status_code} but "
+                        f"{targets[1]} -> {answers[1].status_code}"
+                    )
+            assert audit_count(uow) == before, f"{persona.name}: a refused change was made"
+    assert not wrong, f"{len(wrong)} forms tell another tenant's object exists:\n" + "\n".join(
+        wrong
+    )
