@@ -789,3 +789,32 @@ def test_portal_forms_on_another_tenants_object_answer_like_a_missing_one(
     assert not wrong, f"{len(wrong)} forms tell another tenant's object exists:\n" + "\n".join(
         wrong
     )
+
+
+def test_busy_against_reserved_shows_each_caller_only_its_awards(tenants, api) -> None:
+    """The report that showed every dedicated award to anyone signed in."""
+
+    def report(persona: str) -> dict[str, Any]:
+        headers = tenants.personas[persona].headers
+        response = api.get(f"{PREFIX}/billing/busy", headers=headers)
+        assert response.status_code == 200, response.text
+        return dict(response.json())
+
+    everything = report("finance")
+    assert {a["award_id"] for a in everything["awards"]} == {tenants.award_a, tenants.award_b}
+    assert report("operator") == report("auditor") == everything
+    own = report("pi")
+    assert [a["award_id"] for a in own["awards"]] == [tenants.award_a]
+    assert report("read_token") == report("member") == own
+    [row_a] = [a for a in everything["awards"] if a["award_id"] == tenants.award_a]
+    # The totals and the months are the caller's awards only, not the centre's.
+    assert own["reserved_gpu_hours"] == row_a["reserved_gpu_hours"]
+    assert own["reserved_gpu_hours"] < everything["reserved_gpu_hours"]
+    assert sum(m["reserved_gpu_hours"] for m in own["months"]) <= own["reserved_gpu_hours"]
+    for nobody in ("reviewer", "idle_reviewer", "outsider"):
+        seen = report(nobody)
+        assert seen["awards"] == [], nobody
+        assert seen["months"] == [], nobody
+        assert seen["reserved_gpu_hours"] == seen["busy_gpu_hours"] == 0, nobody
+    # The secretariat reads usage too (its dashboard charts busy % by month).
+    assert report("secretariat") == everything
