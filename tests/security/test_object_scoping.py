@@ -1,9 +1,9 @@
 """The route x role test at object level: what each role sees of two tenants, on every GET.
 
 Two tenants, A (Harbour University) and B (Lantau Models), each hold data in every table that
-holds tenant data: an application with its team, reviews and a decision, an award with its
-ledger commitment, an allocation, jobs with logs, usage, an invoice with a credit note, a burn
-notification, API tokens and browser sessions. Every text a tenant wrote carries its marker
+holds tenant data: an application with its attachments, team, reviews and a decision, an award
+with its ledger commitment, an allocation, jobs with logs, usage, an invoice with a credit note,
+a burn notification, API tokens and browser sessions. Every text a tenant wrote carries its marker
 (``zza-`` / ``zzb-``, beside the organisation's name and e-mail domain), and every row's id is
 known per kind.
 
@@ -242,6 +242,9 @@ class Tenants(World):
             title=f"zz{tenant}-title",
             summary=f"zz{tenant}-summary",
             hk_relevance=f"zz{tenant}-relevance",
+            attachments=[
+                {"kind": "proposal", "filename": f"zz{tenant}-proposal.pdf", "size_bytes": 1000}
+            ],
             **overrides,
         )
         with self.uow() as ctx:
@@ -706,22 +709,42 @@ def test_every_change_to_another_tenants_object_answers_like_a_missing_one(tenan
                 values_b, values_missing = {}, {}
             unfilled = [p for p in params if p not in ID_PARAMS and p not in SHARED_PATH]
             assert not unfilled, f"{method} {path}: no value for {unfilled}: add it to this test"
-            if sees_all(persona, action) or may_know(persona, "B", params):
+            if sees_all(persona, action):
                 continue
-            values_b.update(tenants.fill("B", dict.fromkeys(params, "")))
-            values_missing.update(tenants.fill(None, dict.fromkeys(params, "")))
-            body = body_for.get((method, path), {} if method != "DELETE" else None)
-            answers = []
-            for values in (values_b, values_missing):
-                target = re.sub(r"\{(\w+)\}", lambda m, v=values: str(v[m.group(1)]), path)
-                response = api.request(method, target, json=body, headers=persona.headers)
-                ids = [v for k, v in values.items() if k in ID_PARAMS or k == "token_id"]
-                answers.append((response.status_code, detail_of(response, ids), target))
-            if answers[0][:2] != answers[1][:2]:
-                wrong.append(
-                    f"{persona.name}: {method} {answers[0][2]} -> {answers[0][:2]} "
-                    f"but {answers[1][2]} -> {answers[1][:2]}"
+            pairs = []
+            if not may_know(persona, "B", params):
+                pairs.append(
+                    (
+                        {**values_b, **tenants.fill("B", dict.fromkeys(params, ""))},
+                        {**values_missing, **tenants.fill(None, dict.fromkeys(params, ""))},
+                        params,
+                    )
                 )
+            ids_in_path = [p for p in params if p in ID_PARAMS]
+            if persona.tenant == "A" and len(ids_in_path) > 1:
+                # A's own object, and B's in the rest of the path (B's person on A's team).
+                first, rest = ids_in_path[0], ids_in_path[1:]
+                own = tenants.fill("A", {first: ""})
+                pairs.append(
+                    (
+                        {**own, **tenants.fill("B", dict.fromkeys(rest, ""))},
+                        {**own, **tenants.fill(None, dict.fromkeys(rest, ""))},
+                        rest,
+                    )
+                )
+            body = body_for.get((method, path), {} if method != "DELETE" else None)
+            for values_b_, values_missing_, swapped in pairs:
+                answers = []
+                for values in (values_b_, values_missing_):
+                    target = re.sub(r"\{(\w+)\}", lambda m, v=values: str(v[m.group(1)]), path)
+                    response = api.request(method, target, json=body, headers=persona.headers)
+                    ids = [v for k, v in values.items() if k in swapped or k == "token_id"]
+                    answers.append((response.status_code, detail_of(response, ids), target))
+                if answers[0][:2] != answers[1][:2]:
+                    wrong.append(
+                        f"{persona.name}: {method} {answers[0][2]} -> {answers[0][:2]} "
+                        f"but {answers[1][2]} -> {answers[1][:2]}"
+                    )
         for method, path, key, value, extra in by_body:
             if persona.tenant != "A":
                 continue
