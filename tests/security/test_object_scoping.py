@@ -664,7 +664,7 @@ def test_every_change_to_another_tenants_object_answers_like_a_missing_one(tenan
     exactly as a missing id is, and nothing changes."""
     from tests.accounts.test_access import bodies
 
-    body_for = bodies(tenants)  # type: ignore[arg-type]
+    body_for = bodies(tenants)
     app_b, pi_b = tenants.app_b, tenants.startup_pi
     with uow() as ctx:
         b_token = (
@@ -748,18 +748,18 @@ def test_every_change_to_another_tenants_object_answers_like_a_missing_one(tenan
         for method, path, key, value, extra in by_body:
             if persona.tenant != "A":
                 continue
-            answers = []
+            got: list[tuple[int, str]] = []
             for given in (value, MISSING):
                 body = {**body_for.get((method, PREFIX + path), {}), **extra, key: given}
                 if path == "/applications":
                     body = {**tenants.payload(**extra), key: given}
                     body.pop("created_by_id")
                 response = api.request(method, PREFIX + path, json=body, headers=persona.headers)
-                answers.append((response.status_code, detail_of(response, [given])))
-            if answers[0] != answers[1]:
+                got.append((response.status_code, detail_of(response, [given])))
+            if got[0] != got[1]:
                 wrong.append(
-                    f"{persona.name}: {method} {path} with {key}={value} -> {answers[0]} but "
-                    f"with a missing id -> {answers[1]}"
+                    f"{persona.name}: {method} {path} with {key}={value} -> {got[0]} but "
+                    f"with a missing id -> {got[1]}"
                 )
     assert audit_count(uow) == before, "a refused change was recorded (or made)"
     wrong = list(dict.fromkeys(wrong))
