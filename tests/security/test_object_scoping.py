@@ -3,9 +3,9 @@
 Two tenants, A (Harbour University) and B (Lantau Models), each hold data in every table that
 holds tenant data: an application with its attachments, team, reviews and a decision, an award
 with its ledger commitment, an allocation, jobs with logs, usage, an invoice with a credit note,
-a burn notification, API tokens and browser sessions (tests/security/tenants.py). Every text a tenant wrote carries its marker
-(``zza-`` / ``zzb-``, beside the organisation's name and e-mail domain), and every row's id is
-known per kind.
+a burn notification, API tokens and browser sessions (tests/security/tenants.py). Every text a
+tenant wrote carries its marker (``zza-`` / ``zzb-``, beside the organisation's name and e-mail
+domain), and every row's id is known per kind.
 
 For every GET route of the OpenAPI document and every page of the portal (the list is read from
 the application, so a new route is covered without editing this file, and the test fails if it
