@@ -20,7 +20,7 @@ from sqlalchemy import func, select
 
 from aisc.access import acting_person, authorize, permit, visible
 from aisc.accounts.models import Role
-from aisc.accounts.service import get_organisation, get_person, require_role
+from aisc.accounts.service import get_organisation, get_person, require_role, view_organisation
 from aisc.applications.models import (
     PENDING,
     Application,
@@ -187,7 +187,8 @@ def create_application(ctx: Ctx, *, data: ApplicationCreate) -> Application:
     """A draft application; its author becomes the project's PI."""
     authorize(ctx, "application.create")
     scheme = get_scheme(ctx.db)
-    get_organisation(ctx, organisation_id=data.organisation_id)
+    # Another tenant's organisation is "not found", as a missing one is (no existence oracle).
+    view_organisation(ctx, organisation_id=data.organisation_id)
     author = get_person(
         ctx, person_id=acting_person(ctx, data.created_by_id, field="created_by_id")
     )
@@ -395,6 +396,9 @@ def add_member(
     app = _acting_on(ctx, application_id, "application.members")
     person = get_person(ctx, person_id=person_id)
     if app.organisation_id not in person.organisation_ids:
+        if not authorize(ctx, "person.read").covers(person_id=person.id):
+            # Someone of another tenant: "not found", as a missing id is.
+            raise NotFound(f"person {person_id} not found", field="person_id")
         raise Conflict(
             f"person {person.id} is not a member of organisation {app.organisation_id}",
             field="person_id",

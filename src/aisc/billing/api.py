@@ -118,7 +118,7 @@ def busy_report(ctx: Ctx, *, today: date) -> BusyReport:
     )
 
 
-@router.get("/billing/busy", response_model=BusyReport, dependencies=[requires("billing.read")])
+@router.get("/billing/busy", response_model=BusyReport, dependencies=[requires("usage.read")])
 def busy(uow: Uow, as_of: date | None = None) -> BusyReport:
     """Busy against reserved GPU-hours of dedicated allocations, per award and overall."""
     with uow() as ctx:

@@ -85,15 +85,20 @@ class Busy:
 
 
 def _reserving(ctx: Ctx, today: date) -> list[tuple[Allocation, int]]:
-    """Dedicated allocations that have begun by ``today``, of awards whose cards are charged,
-    with their cards."""
+    """Dedicated allocations that have begun by ``today``, of awards whose cards are charged
+    and that the principal may see (``usage.read``: staff all of them, a project's members
+    their own), with their cards."""
+    query = (
+        select(Allocation, Award.status)
+        .join(Award, Award.id == Allocation.award_id)
+        .where(Allocation.kind == RequestKind.DEDICATED, Allocation.start_date < today)
+    )
+    scope = awards_in_reach(authorize(ctx, "usage.read"), Allocation.award_id)
+    if scope is not None:
+        query = query.where(scope)
     return [
         (alloc, alloc.gpu_cards)
-        for alloc, status in ctx.db.execute(
-            select(Allocation, Award.status)
-            .join(Award, Award.id == Allocation.award_id)
-            .where(Allocation.kind == RequestKind.DEDICATED, Allocation.start_date < today)
-        ).all()
+        for alloc, status in ctx.db.execute(query).all()
         if status in CHARGED_STATUSES and alloc.gpu_cards
     ]
 
@@ -103,9 +108,9 @@ def busy_vs_reserved(ctx: Ctx, *, today: date) -> list[Busy]:
 
     Reserved is cards x time from each allocation's start to today (or its end); busy is the
     usage measured for the award in the same time. Officials quote the overall ratio (about
-    80%) as the centre's measured use.
+    80%) as the centre's measured use. It is usage, not billing: staff who read usage see every
+    award; a project's members see only their own awards, anyone else none.
     """
-    authorize(ctx, "billing.read")
     reserved: dict[int, int] = defaultdict(int)
     for alloc, cards in _reserving(ctx, today):
         days = (min(alloc.end_date, today) - alloc.start_date).days
@@ -135,8 +140,7 @@ class BusyMonth:
 def busy_by_month(ctx: Ctx, *, today: date) -> list[BusyMonth]:
     """``busy_vs_reserved`` month by month, over all dedicated allocations together: the GPU
     time reserved in each month up to today, and the usage of the same awards that ended in it
-    (the months add up to the overall figure)."""
-    authorize(ctx, "billing.read")
+    (the months add up to the overall figure), over the awards ``busy_vs_reserved`` shows."""
     reserved: dict[date, int] = defaultdict(int)
     awards: set[int] = set()
     for alloc, cards in _reserving(ctx, today):

@@ -4,7 +4,7 @@ Events written before this revision keep no key id and their plain SHA-256 hashe
 rewritten, and verification checks them as they were written.
 
 Revision ID: 0012
-Revises: 0008
+Revises: 0011
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0012"
-down_revision = "0008"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 
