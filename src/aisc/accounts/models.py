@@ -57,7 +57,11 @@ class Organisation(Base):
     name: Mapped[str] = mapped_column(String(200), unique=True, nullable=False)
     # Derived from the name when not given (the services set them on every rename).
     name_key: Mapped[str] = mapped_column(
-        String(1000), unique=True, nullable=False, default=lambda c: _derived(c, name_key)
+        String(1000),
+        unique=True,
+        index=True,  # a unique index, which SQLite adds to a table without rebuilding it
+        nullable=False,
+        default=lambda c: _derived(c, name_key),
     )
     name_skeleton: Mapped[str] = mapped_column(
         String(1000), nullable=False, index=True, default=lambda c: _derived(c, skeleton)

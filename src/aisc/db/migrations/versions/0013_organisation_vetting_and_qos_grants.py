@@ -88,22 +88,39 @@ def upgrade() -> None:
     with op.batch_alter_table("qos_grants", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_qos_grants_award_id"), ["award_id"], unique=False)
 
+    # Only added columns and new indexes: SQLite then alters the table in place. Rebuilding
+    # it (batch mode) would drop the old table, which the foreign keys of memberships and
+    # applications forbid (or cascade).
     with op.batch_alter_table("organisations", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("name_key", sa.String(length=1000), nullable=True))
-        batch_op.add_column(sa.Column("name_skeleton", sa.String(length=1000), nullable=True))
+        for column in ("name_key", "name_skeleton"):
+            batch_op.add_column(
+                sa.Column(column, sa.String(length=1000), nullable=False, server_default="")
+            )
         batch_op.add_column(sa.Column("category_verified_at", UTCDateTime(), nullable=True))
         batch_op.add_column(sa.Column("category_verified_by", sa.String(length=100), nullable=True))
-    _fill_names()
-    with op.batch_alter_table("organisations", schema=None) as batch_op:
-        batch_op.alter_column("name_key", existing_type=sa.String(length=1000), nullable=False)
-        batch_op.alter_column("name_skeleton", existing_type=sa.String(length=1000), nullable=False)
-        batch_op.create_index(
-            batch_op.f("ix_organisations_name_skeleton"), ["name_skeleton"], unique=False
-        )
-        batch_op.create_unique_constraint(batch_op.f("uq_organisations_name_key"), ["name_key"])
+    flags = _fill_names()
+    if op.get_bind().dialect.name != "sqlite":  # SQLite cannot drop a default in place
+        for column in ("name_key", "name_skeleton"):
+            op.alter_column("organisations", column, server_default=None)
+    op.create_index(op.f("ix_organisations_name_key"), "organisations", ["name_key"], unique=True)
+    op.create_index(
+        op.f("ix_organisations_name_skeleton"), "organisations", ["name_skeleton"], unique=False
+    )
+    if flags:
+        op.bulk_insert(_FLAGS, flags)
 
 
-def _fill_names() -> None:
+_FLAGS = sa.table(
+    "organisation_flags",
+    sa.column("organisation_id", sa.Integer),
+    sa.column("resembles_id", sa.Integer),
+    sa.column("reason", sa.Text),
+    sa.column("created_at", UTCDateTime),
+    sa.column("note", sa.Text),
+)
+
+
+def _fill_names() -> list[dict[str, object]]:
     bind = op.get_bind()
     orgs = sa.table(
         "organisations",
@@ -115,14 +132,7 @@ def _fill_names() -> None:
         sa.column("category_verified_at", UTCDateTime),
         sa.column("category_verified_by", sa.String),
     )
-    flags = sa.table(
-        "organisation_flags",
-        sa.column("organisation_id", sa.Integer),
-        sa.column("resembles_id", sa.Integer),
-        sa.column("reason", sa.Text),
-        sa.column("created_at", UTCDateTime),
-        sa.column("note", sa.Text),
-    )
+    flags: list[dict[str, object]] = []
     now = datetime.now(UTC)
     keys: dict[str, int] = {}
     shapes: dict[str, int] = {}
@@ -145,21 +155,22 @@ def _fill_names() -> None:
             )
         )
         if twin is not None:
-            bind.execute(
-                flags.insert().values(
-                    organisation_id=org_id,
-                    resembles_id=twin,
-                    reason=f"the name {name!r} looks like organisation {twin}'s",
-                    created_at=now,
-                    note="",
-                )
+            flags.append(
+                {
+                    "organisation_id": org_id,
+                    "resembles_id": twin,
+                    "reason": f"the name {name!r} looks like organisation {twin}'s",
+                    "created_at": now,
+                    "note": "",
+                }
             )
+    return flags
 
 
 def downgrade() -> None:
+    op.drop_index(op.f("ix_organisations_name_skeleton"), table_name="organisations")
+    op.drop_index(op.f("ix_organisations_name_key"), table_name="organisations")
     with op.batch_alter_table("organisations", schema=None) as batch_op:
-        batch_op.drop_constraint(batch_op.f("uq_organisations_name_key"), type_="unique")
-        batch_op.drop_index(batch_op.f("ix_organisations_name_skeleton"))
         batch_op.drop_column("category_verified_by")
         batch_op.drop_column("category_verified_at")
         batch_op.drop_column("name_skeleton")
