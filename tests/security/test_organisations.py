@@ -281,3 +281,58 @@ def test_names_are_stored_normalised_and_renames_are_checked_too(api, uow, world
         "org", "create", "--name", " LANTAU\u200b MODELS  LTD", "--category", "other", expect=4
     )
     assert "already exists" in refused.output
+
+
+def test_the_migration_gives_existing_names_keys_and_flags_their_look_alikes(tmp_path):
+    """Upgrading a database with look-alikes already in it keeps every row and member."""
+    from alembic import command
+    from sqlalchemy import text
+
+    from aisc.db.engine import make_engine
+    from aisc.db.migrate import alembic_config
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    config = alembic_config(engine)
+    command.upgrade(config, "0008")
+    names = [
+        "Harbour University",
+        "Harbour\u200b University",
+        f"Harbour Un{CYRILLIC_I}versity",
+        "Lab",
+    ]
+    with engine.begin() as db:
+        for org_id, name in enumerate(names, 1):
+            db.execute(
+                text(
+                    "INSERT INTO organisations (id, name, category, description, created_at) "
+                    "VALUES (:id, :name, 'other', '', '2025-01-01 00:00:00')"
+                ),
+                {"id": org_id, "name": name},
+            )
+        db.execute(
+            text(
+                "INSERT INTO people (id, email, name, created_at, failed_logins, is_active) "
+                "VALUES (1, 'a@uni.example', 'A', '2025-01-01 00:00:00', 0, 1)"
+            )
+        )
+        db.execute(text("INSERT INTO memberships (person_id, organisation_id) VALUES (1, 1)"))
+    command.upgrade(config, "head")
+    with engine.begin() as db:
+        keys = db.execute(text("SELECT name_key FROM organisations ORDER BY id")).scalars().all()
+        flags = db.execute(
+            text("SELECT organisation_id, resembles_id FROM organisation_flags ORDER BY id")
+        ).all()
+        members = db.execute(text("SELECT person_id, organisation_id FROM memberships")).all()
+        verified = db.execute(
+            text("SELECT count(*) FROM organisations WHERE category_verified_at IS NULL")
+        ).scalar_one()
+    assert keys == [
+        "harbour university",
+        "harbour university [2]",
+        f"harbour un{CYRILLIC_I}versity",
+        "lab",
+    ]
+    assert [tuple(f) for f in flags] == [(2, 1), (3, 1)]
+    assert [tuple(m) for m in members] == [(1, 1)]
+    assert verified == 0
+    engine.dispose()
