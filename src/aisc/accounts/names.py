@@ -21,8 +21,6 @@ from __future__ import annotations
 import unicodedata
 from functools import cache
 
-from confusable_homoglyphs.confusables import confusables_data
-
 # Direction marks around right-to-left glyphs in the data; not part of the glyph.
 _MARKS = frozenset({"\u200e", "\u200f"})
 
@@ -47,6 +45,9 @@ def _representatives() -> dict[str, str]:
     the connected groups of that relation. Multi-character look-alikes (``rn`` for ``m``) are
     left out: flagging on them would flag too much.
     """
+    # Loaded on first use, not at import: the data is a 900 kB JSON document.
+    from confusable_homoglyphs.confusables import confusables_data
+
     parent: dict[str, str] = {}
 
     def find(char: str) -> str:
