@@ -76,6 +76,9 @@ _GRANTS: dict[str, tuple[Grant, ...]] = {
     "organisation.read": (*_STAFF_READ, A.ORG_MEMBER),
     "organisation.create": (R.APPLICANT, R.SECRETARIAT),
     "organisation.update": (R.SECRETARIAT, A.ORG_MEMBER),
+    # The category (which decides eligibility) and look-alike flags: the secretariat's alone.
+    "organisation.vet": (R.SECRETARIAT,),
+    "organisation_flag.read": (R.SECRETARIAT, R.AUDITOR),
     "person.read": (*_STAFF_READ, A.SELF),
     "person.manage": (R.SECRETARIAT, R.OPERATOR),
     "person.signout": (R.SECRETARIAT, R.OPERATOR),
@@ -109,6 +112,8 @@ _GRANTS: dict[str, tuple[Grant, ...]] = {
     "job.submit": (A.MEMBER,),
     "job.read": (R.OPERATOR, R.AUDITOR, A.MEMBER),
     "job.cancel": (R.OPERATOR, A.MEMBER),
+    "qos.read": (*_STAFF_READ, A.MEMBER),
+    "qos.grant": (R.SECRETARIAT, R.OPERATOR),
     "usage.read": (*_STAFF_READ, A.MEMBER),
     "billing.read": (R.SECRETARIAT, R.FINANCE, R.AUDITOR, A.MEMBER),
     "billing.run": (R.FINANCE,),

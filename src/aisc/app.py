@@ -210,6 +210,7 @@ def create_app(
     from aisc.ledger.api import router as ledger_router
     from aisc.metering.api import router as metering_router
     from aisc.pricing.api import router as pricing_router
+    from aisc.qos.api import router as qos_router
     from aisc.review.api import router as review_router
     from aisc.scheme.api import router as scheme_router
     from aisc.slurm.api import router as slurm_router
@@ -224,6 +225,7 @@ def create_app(
         awards_router,
         allocations_router,
         jobs_router,
+        qos_router,
         slurm_router,
         metering_router,
         billing_router,

@@ -98,7 +98,21 @@ def test_the_auditor_reads_everything_and_changes_nothing() -> None:
 
 @pytest.fixture
 def centre(uow, clock):
-    return Centre(uow, clock)
+    built = Centre(uow, clock)
+    with uow() as ctx:  # a QOS grant and a look-alike flag, for the routes that act on one
+        from aisc.accounts import service as accounts
+        from aisc.accounts import vetting
+        from aisc.accounts.schemas import OrganisationCreate
+        from aisc.qos import service as qos
+        from aisc.qos.schemas import QosGrantCreate
+
+        grant = qos.grant(ctx, award_id=built.award_a, data=QosGrantCreate(qos="hero"))
+        built.grant_a = grant.id  # type: ignore[attr-defined]
+        accounts.create_organisation(
+            ctx, data=OrganisationCreate(name="Harbour Un\u0456versity", category="university")
+        )
+        built.flag_a = vetting.list_flags(ctx)[0].id  # type: ignore[attr-defined]
+    return built
 
 
 def expected_allowed(persona: Any, action: str) -> bool:
@@ -131,6 +145,8 @@ def fill(path: str, centre: Centre, persona: Any) -> str:
         "reviewer_id": centre.reviewers[0],
         "token_id": persona.spare_token_id or 1,
         "request_id": centre.role_request,
+        "grant_id": centre.grant_a,  # type: ignore[attr-defined]
+        "flag_id": centre.flag_a,  # type: ignore[attr-defined]
         "name": "h800-000",
         "code": "H800-SXM5-80GB",
         "version": "v1",

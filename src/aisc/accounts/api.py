@@ -3,14 +3,17 @@ from __future__ import annotations
 from fastapi import APIRouter, BackgroundTasks, Query, Request, Response, status
 from fastapi.responses import RedirectResponse
 
-from aisc.accounts import auth, service, signin
+from aisc.accounts import auth, service, signin, vetting
 from aisc.accounts.mail import send_reset_link
 from aisc.accounts.models import Role, RoleRequestStatus
 from aisc.accounts.oidc import Pending, Provider
 from aisc.accounts.schemas import (
+    CategorySet,
+    FlagClear,
     LoginIn,
     Notice,
     OrganisationCreate,
+    OrganisationFlagRead,
     OrganisationRead,
     OrganisationUpdate,
     PasswordChange,
@@ -254,9 +257,54 @@ def get_organisation(organisation_id: IdPath, uow: Uow) -> OrganisationRead:
 def update_organisation(
     organisation_id: IdPath, data: OrganisationUpdate, uow: Uow
 ) -> OrganisationRead:
+    """Change the profile; the category only the secretariat changes (403 for anyone else)."""
     with uow() as ctx:
         return OrganisationRead.model_validate(
             service.update_organisation(ctx, organisation_id=organisation_id, data=data)
+        )
+
+
+@router.put(
+    "/organisations/{organisation_id}/category",
+    response_model=OrganisationRead,
+    dependencies=[requires("organisation.vet")],
+)
+def set_category(organisation_id: IdPath, data: CategorySet, uow: Uow) -> OrganisationRead:
+    """Set or confirm the category (the secretariat); the open applications are re-screened."""
+    with uow() as ctx:
+        return OrganisationRead.model_validate(
+            vetting.set_category(
+                ctx, organisation_id=organisation_id, category=data.category, note=data.note
+            )
+        )
+
+
+@router.get(
+    "/organisation-flags",
+    response_model=list[OrganisationFlagRead],
+    dependencies=[requires("organisation_flag.read")],
+)
+def list_flags(
+    uow: Uow, page: PageDep, include_cleared: bool = False
+) -> list[OrganisationFlagRead]:
+    """Organisations whose names look like another's, open ones unless told otherwise."""
+    with uow() as ctx:
+        rows = vetting.list_flags(
+            ctx, include_cleared=include_cleared, limit=page.limit, offset=page.offset
+        )
+        return [OrganisationFlagRead.model_validate(f) for f in rows]
+
+
+@router.post(
+    "/organisation-flags/{flag_id}/clear",
+    response_model=OrganisationFlagRead,
+    dependencies=[requires("organisation.vet")],
+)
+def clear_flag(flag_id: IdPath, data: FlagClear, uow: Uow) -> OrganisationFlagRead:
+    """The secretariat has looked: a different organisation. Its applications are re-screened."""
+    with uow() as ctx:
+        return OrganisationFlagRead.model_validate(
+            vetting.clear_flag(ctx, flag_id=flag_id, note=data.note)
         )
 
 

@@ -7,12 +7,19 @@ arrive with the accounts issue; until then a person is an identity the services 
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Boolean, ForeignKey, Integer, String, Text, UniqueConstraint, and_
 from sqlalchemy.orm import Mapped, foreign, mapped_column, relationship
 
+from aisc.accounts.names import name_key, skeleton
 from aisc.db.base import Base, UTCDateTime, enum_column
+
+
+def _derived(context: Any, derive: Callable[[str], str]) -> str:
+    return derive(str(context.get_current_parameters()["name"]))
 
 
 class OrgCategory(enum.StrEnum):
@@ -36,10 +43,29 @@ class Role(enum.StrEnum):
 
 
 class Organisation(Base):
+    """An applicant entity. Its name is stored normalised (``aisc.accounts.names``) with the
+    key duplicates are found by and the skeleton look-alikes are found by.
+
+    The category decides eligibility, so only the secretariat sets or changes it; one declared
+    by an applicant is unverified (``category_verified_at`` empty) until the secretariat
+    confirms it, and screening says so.
+    """
+
     __tablename__ = "organisations"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(200), unique=True, nullable=False)
+    # Derived from the name when not given (the services set them on every rename).
+    name_key: Mapped[str] = mapped_column(
+        String(1000),
+        unique=True,
+        index=True,  # a unique index, which SQLite adds to a table without rebuilding it
+        nullable=False,
+        default=lambda c: _derived(c, name_key),
+    )
+    name_skeleton: Mapped[str] = mapped_column(
+        String(1000), nullable=False, index=True, default=lambda c: _derived(c, skeleton)
+    )
     name_zh: Mapped[str | None] = mapped_column(String(200))
     category: Mapped[OrgCategory] = mapped_column(
         enum_column(OrgCategory, "org_category"), nullable=False
@@ -47,6 +73,30 @@ class Organisation(Base):
     br_number: Mapped[str | None] = mapped_column(String(50))
     description: Mapped[str] = mapped_column(Text, nullable=False, default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    category_verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    category_verified_by: Mapped[str | None] = mapped_column(String(100))
+
+
+class OrganisationFlag(Base):
+    """An organisation whose name looks like another's, for the secretariat to look at.
+
+    Open while ``cleared_at`` is empty; screening reports it on the organisation's applications.
+    """
+
+    __tablename__ = "organisation_flags"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(
+        ForeignKey("organisations.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    resembles_id: Mapped[int] = mapped_column(
+        ForeignKey("organisations.id", ondelete="CASCADE"), nullable=False
+    )
+    reason: Mapped[str] = mapped_column(Text, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    cleared_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    cleared_by: Mapped[str | None] = mapped_column(String(100))
+    note: Mapped[str] = mapped_column(Text, nullable=False, default="")
 
 
 class Person(Base):

@@ -3,14 +3,28 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import AfterValidator, Field, StringConstraints
 
 from aisc.accounts.models import OrgCategory, Role, RoleRequestStatus
+from aisc.accounts.names import normalise
 from aisc.schemas import Email, Id, LongText, Name, ReadSchema, Schema
 
 
+def _org_name(value: str) -> str:
+    name = normalise(value)
+    if not name:
+        raise ValueError("the name is empty without its spaces and invisible characters")
+    if len(name) > 200:
+        raise ValueError("the name is longer than 200 characters")
+    return name
+
+
+# Stored normalised (aisc.accounts.names): NFKC, invisible characters out, spaces collapsed.
+OrgName = Annotated[str, StringConstraints(max_length=1000), AfterValidator(_org_name)]
+
+
 class OrganisationCreate(Schema):
-    name: Name
+    name: OrgName
     name_zh: Name | None = None
     category: OrgCategory
     br_number: str | None = Field(default=None, max_length=50)
@@ -18,9 +32,11 @@ class OrganisationCreate(Schema):
 
 
 class OrganisationUpdate(Schema):
-    name: Name | None = None
+    name: OrgName | None = None
     name_zh: Name | None = None
-    category: OrgCategory | None = None
+    category: OrgCategory | None = Field(
+        default=None, description="set or changed by the secretariat only"
+    )
     br_number: str | None = Field(default=None, max_length=50)
     description: LongText | None = None
 
@@ -33,6 +49,29 @@ class OrganisationRead(ReadSchema):
     br_number: str | None
     description: str
     created_at: datetime
+    category_verified_at: datetime | None = Field(
+        default=None, description="when the secretariat confirmed the category (none: declared)"
+    )
+
+
+class CategorySet(Schema):
+    category: OrgCategory
+    note: str = Field(default="", max_length=2000)
+
+
+class FlagClear(Schema):
+    note: str = Field(default="", max_length=2000)
+
+
+class OrganisationFlagRead(ReadSchema):
+    id: int
+    organisation_id: int
+    resembles_id: int
+    reason: str
+    created_at: datetime
+    cleared_at: datetime | None
+    cleared_by: str | None
+    note: str
 
 
 Username = Annotated[

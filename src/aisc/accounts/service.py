@@ -9,9 +9,9 @@ Deactivating a person ends their sessions and tokens for good (a reactivation re
 
 from __future__ import annotations
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 
-from aisc.access import STAFF_ROLES, AccessDenied, authorize, permit, visible
+from aisc.access import STAFF_ROLES, AccessDenied, authorize, check, permit, visible
 from aisc.accounts.models import (
     Membership,
     Organisation,
@@ -21,6 +21,7 @@ from aisc.accounts.models import (
     RoleRequest,
     RoleRequestStatus,
 )
+from aisc.accounts.names import name_key, skeleton
 from aisc.accounts.schemas import (
     OrganisationCreate,
     OrganisationUpdate,
@@ -62,24 +63,49 @@ def list_organisations(ctx: Ctx, *, limit: int = 100, offset: int = 0) -> list[O
     return list(ctx.db.execute(query).scalars())
 
 
-def _name_taken(ctx: Ctx, name: str, exclude_id: int | None = None) -> bool:
+def _name_free(ctx: Ctx, name: str, exclude_id: int | None = None) -> None:
+    """Refuse a name that is another organisation's once normalised and case-folded.
+
+    The stored key is compared, never the database's ``lower()`` (SQLite's folds ASCII only).
+    """
     query = (
         select(func.count())
         .select_from(Organisation)
-        # Exact, or equal ignoring case (SQLite's lower() folds ASCII only, so both are asked).
-        .where(or_(Organisation.name == name, func.lower(Organisation.name) == name.lower()))
+        .where(Organisation.name_key == name_key(name))
     )
     if exclude_id is not None:
         query = query.where(Organisation.id != exclude_id)
-    return bool(ctx.db.execute(query).scalar_one())
+    if ctx.db.execute(query).scalar_one():
+        raise Conflict(f"an organisation named {name!r} already exists", field="name")
+
+
+def _may_vet(ctx: Ctx) -> bool:
+    """Whether the principal may set categories (the secretariat, or the system)."""
+    try:
+        check(ctx.principal, "organisation.vet")
+    except AccessDenied:
+        return False
+    return True
 
 
 def create_organisation(ctx: Ctx, *, data: OrganisationCreate) -> Organisation:
-    """A new organisation; an applicant who registers one becomes its member."""
+    """A new organisation; an applicant who registers one becomes its member.
+
+    A category declared by an applicant stays unverified until the secretariat confirms it.
+    A name that looks like another organisation's is flagged for the secretariat.
+    """
+    from aisc.accounts import vetting
+
     authorize(ctx, "organisation.create")
-    if _name_taken(ctx, data.name):
-        raise Conflict(f"an organisation named {data.name!r} already exists", field="name")
-    org = Organisation(**data.model_dump(), created_at=ctx.now)
+    _name_free(ctx, data.name)
+    org = Organisation(
+        **data.model_dump(),
+        name_key=name_key(data.name),
+        name_skeleton=skeleton(data.name),
+        created_at=ctx.now,
+    )
+    if _may_vet(ctx):
+        org.category_verified_at, org.category_verified_by = ctx.now, ctx.actor
     ctx.db.add(org)
     ctx.db.flush()
     if ctx.principal.person_id is not None:
@@ -92,12 +118,21 @@ def create_organisation(ctx: Ctx, *, data: OrganisationCreate) -> Organisation:
         object_id=org.id,
         after=row_dict(org),
     )
+    vetting.flag_lookalikes(ctx, org)
     return org
 
 
 def update_organisation(
     ctx: Ctx, *, organisation_id: int, data: OrganisationUpdate
 ) -> Organisation:
+    """Change an organisation's profile (its members or the secretariat).
+
+    The category only the secretariat sets (``aisc.accounts.vetting.set_category``, which
+    re-screens the organisation's open applications): a member who sends a different one is
+    refused and nothing changes; sending the current one is no change.
+    """
+    from aisc.accounts import vetting
+
     org = view_organisation(ctx, organisation_id=organisation_id)
     permit(ctx, "organisation.update", organisation_id=org.id)
     changes = data.model_dump(exclude_unset=True)
@@ -105,8 +140,18 @@ def update_organisation(
     for key in ("name", "category", "description"):
         if key in changes and changes[key] is None:
             del changes[key]
-    if "name" in changes and _name_taken(ctx, changes["name"], exclude_id=org.id):
-        raise Conflict(f"an organisation named {changes['name']!r} already exists", field="name")
+    category = changes.pop("category", org.category)
+    if category != org.category and not _may_vet(ctx):
+        raise Forbidden(
+            "category: only the secretariat sets or changes an organisation's category "
+            "(it decides eligibility); ask the secretariat",
+            field="category",
+        )
+    renamed = "name" in changes and name_key(changes["name"]) != org.name_key
+    if "name" in changes:
+        _name_free(ctx, changes["name"], exclude_id=org.id)
+        changes["name_key"] = name_key(changes["name"])
+        changes["name_skeleton"] = skeleton(changes["name"])
     before = row_dict(org)
     for key, value in changes.items():
         setattr(org, key, value)
@@ -119,6 +164,10 @@ def update_organisation(
         before=before,
         after=row_dict(org),
     )
+    if renamed:
+        vetting.flag_lookalikes(ctx, org)
+    if category != org.category:
+        vetting.set_category(ctx, organisation_id=org.id, category=category)
     return org
 
 

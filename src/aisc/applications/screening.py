@@ -31,10 +31,16 @@ class ScreeningFacts:
     scheme_end: date
     known_gpu_models: frozenset[str]
     duplicate_ids: tuple[int, ...]
+    # The category as the secretariat confirmed it, or only as the applicant declared it.
+    category_verified: bool = True
+    # Organisations whose names this one's looks like, while the secretariat has not cleared it.
+    resembles: tuple[str, ...] = ()
 
 
 RULE_CODES = (
     "category_ineligible",
+    "category_unverified",
+    "organisation_lookalike",
     "no_local_rnd_staff",
     "hk_relevance_missing",
     "declaration_missing",
@@ -65,6 +71,24 @@ def screen(app: Application, facts: ScreeningFacts) -> list[Finding]:
             Finding(
                 "category_ineligible",
                 f"organisation category {facts.category.value!r} is not eligible for the scheme",
+                "organisation_id",
+            )
+        )
+    elif not facts.category_verified:
+        findings.append(
+            Finding(
+                "category_unverified",
+                f"organisation category {facts.category.value!r} is as the applicant declared "
+                "it; the secretariat has not confirmed it",
+                "organisation_id",
+            )
+        )
+    if facts.resembles:
+        names = ", ".join(repr(n) for n in facts.resembles)
+        findings.append(
+            Finding(
+                "organisation_lookalike",
+                f"the organisation's name looks like {names}; the secretariat has not cleared it",
                 "organisation_id",
             )
         )

@@ -21,6 +21,7 @@ from sqlalchemy import func, select
 from aisc.access import acting_person, authorize, permit, visible
 from aisc.accounts.models import Role
 from aisc.accounts.service import get_organisation, get_person, require_role, view_organisation
+from aisc.accounts.vetting import open_lookalikes
 from aisc.applications.models import (
     PENDING,
     Application,
@@ -335,6 +336,8 @@ def screening_findings(ctx: Ctx, app: Application) -> list[dict[str, str | None]
         scheme_end=scheme.end_date,
         known_gpu_models=frozenset(ctx.db.execute(select(GpuModel.code)).scalars()),
         duplicate_ids=_duplicates(ctx, app),
+        category_verified=org.category_verified_at is not None,
+        resembles=open_lookalikes(ctx, org.id),
     )
     return [f.as_dict() for f in screen(app, facts)]
 

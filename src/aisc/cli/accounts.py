@@ -5,10 +5,12 @@ import sys
 
 import typer
 
-from aisc.accounts import auth, service
+from aisc.accounts import auth, service, vetting
 from aisc.accounts.models import OrgCategory, Role, RoleRequestStatus
 from aisc.accounts.schemas import (
+    CategorySet,
     OrganisationCreate,
+    OrganisationFlagRead,
     OrganisationRead,
     OrganisationUpdate,
     PersonCreate,
@@ -89,6 +91,55 @@ def update_org(
         emit_one(
             OrganisationRead.model_validate(
                 service.update_organisation(ctx, organisation_id=organisation_id, data=data)
+            ),
+            as_json,
+        )
+
+
+@org_app.command("set-category")
+def set_category(
+    organisation_id: int,
+    category: OrgCategory = typer.Argument(..., help="the category the secretariat confirms"),
+    note: str = typer.Option("", help="why (kept in the audit trail)"),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Set or confirm an organisation's category; its open applications are re-screened."""
+    data = parse(CategorySet, {"category": category, "note": note})
+    with uow() as ctx:
+        org = vetting.set_category(
+            ctx, organisation_id=organisation_id, category=data.category, note=data.note
+        )
+        emit_one(OrganisationRead.model_validate(org), as_json)
+
+
+@org_app.command("flags")
+def list_flags(
+    include_cleared: bool = typer.Option(False, "--all", help="cleared flags too"),
+    limit: int = 100,
+    offset: int = 0,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Organisations whose names look like another organisation's, for the secretariat."""
+    with uow() as ctx:
+        rows = vetting.list_flags(ctx, include_cleared=include_cleared, limit=limit, offset=offset)
+        emit_list(
+            [OrganisationFlagRead.model_validate(f) for f in rows],
+            ["id", "organisation_id", "resembles_id", "reason", "cleared_at"],
+            as_json,
+        )
+
+
+@org_app.command("clear-flag")
+def clear_flag(
+    flag_id: int,
+    note: str = typer.Option("", help="what the secretariat found"),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Clear a look-alike flag (a different organisation); its applications are re-screened."""
+    with uow() as ctx:
+        emit_one(
+            OrganisationFlagRead.model_validate(
+                vetting.clear_flag(ctx, flag_id=flag_id, note=note)
             ),
             as_json,
         )

@@ -30,6 +30,7 @@ from aisc.executors.local import load_slices
 from aisc.jobs.models import FINISHED, Job, JobState
 from aisc.jobs.schemas import JobRead, JobSubmit
 from aisc.metering.service import used_gpu_seconds
+from aisc.qos.service import require_tier
 from aisc.scheme.service import get_scheme
 
 
@@ -178,6 +179,7 @@ def submit(
             field="gpus_per_node",
         )
     gpus = data.nodes * data.gpus_per_node
+    require_tier(ctx, award_id=award.id, qos=data.qos, gpu_seconds=gpus * data.walltime_s)
     if allocation.kind is RequestKind.DEDICATED:
         cards = sum(a.gpu_cards or 0 for a in allocations)
         if gpus > cards:

@@ -27,8 +27,9 @@ from aisc.executors.slurm.plan import (
     ReservationSpec,
     account_name,
 )
-from aisc.jobs.models import Job, JobState
+from aisc.jobs.models import Job, JobQos, JobState
 from aisc.metering.models import UsageRecord
+from aisc.qos.service import tiers_by_award
 from aisc.scheduling.core.priority import PACING_STEEPNESS
 from aisc.scheme.service import get_scheme
 
@@ -36,6 +37,22 @@ PROVISIONED = (AwardStatus.ACTIVE, AwardStatus.SUSPENDED, AwardStatus.COMPLETED,
                AwardStatus.TERMINATED)  # fmt: skip
 SLURM_SOURCE = "slurm"
 PRIORITY_SCALE = 1000
+# Slurm QOS Priority of the granted tiers, in the order of the platform's own core (the award's
+# own QOS, which standard-tier jobs run in, has 0).
+TIER_PRIORITY = {JobQos.HERO: 500, JobQos.DEBUG: 1000}
+
+
+def tier_qos(account: str, tier: JobQos) -> str:
+    """The Slurm QOS of a granted tier for an award's account: ``award-17-hero``."""
+    return f"{account}-{tier.value}"
+
+
+def slurm_qos(desired: Desired, account: str, tier: JobQos) -> str | None:
+    """The QOS a job of ``tier`` is submitted in: its granted tier's, else the award's own."""
+    granted = tier_qos(account, tier)
+    if tier in TIER_PRIORITY and granted in desired.qos:
+        return granted
+    return account if account in desired.qos else None
 
 
 def pacing_priority(*, planned: float, used: float) -> int:
@@ -92,6 +109,7 @@ def desired_state(ctx: Ctx, *, prefix: str = PREFIX) -> Desired:
         allocations[allocation.award_id].append(allocation)
     used, elsewhere = _usage(ctx)
     bound = _bound_nodes(ctx)
+    granted = tiers_by_award(ctx)
     for award in awards:
         name = account_name(award.id, prefix)
         live = [
@@ -105,6 +123,7 @@ def desired_state(ctx: Ctx, *, prefix: str = PREFIX) -> Desired:
         cards = sum(a.gpu_cards or 0 for a in live if a.kind is RequestKind.DEDICATED)
         total_s = cards * period_s + pooled_hours * 3600
         elapsed = min(max((today - award.start_date).days * 86_400, 0), period_s)
+        grants = granted.get(award.id, {})
         desired.accounts[name] = AccountSpec(
             name=name,
             description=_clean(award.title) or name,
@@ -116,12 +135,22 @@ def desired_state(ctx: Ctx, *, prefix: str = PREFIX) -> Desired:
                 planned=elapsed / period_s, used=used[award.id] / total_s if total_s else 0.0
             ),
             open=award.status is AwardStatus.ACTIVE,
+            tiers=frozenset(tier_qos(name, tier) for tier in grants),
         )
         gpu_minutes = NO_LIMIT
         if pooled_hours and refuse_over_award:
             gpu_minutes = max(0, pooled_hours * 60 - elsewhere[award.id] // 60)
         only_dedicated = cards > 0 and pooled_hours == 0
-        desired.qos[name] = QosSpec(name, gpu_minutes, cards if only_dedicated else NO_LIMIT)
+        gpus = cards if only_dedicated else NO_LIMIT
+        desired.qos[name] = QosSpec(name, gpu_minutes, gpus)
+        for tier, grant in grants.items():
+            # A tier's own limit, when the grant sets one; else the award's. Slurm counts each
+            # QOS's minutes apart: the gateway counts the award's whole budget across tiers.
+            limit = gpu_minutes
+            if grant.gpu_hours is not None:
+                limit = grant.gpu_hours * 60 if limit < 0 else min(limit, grant.gpu_hours * 60)
+            qos = tier_qos(name, tier)
+            desired.qos[qos] = QosSpec(qos, limit, gpus, TIER_PRIORITY[tier])
         for allocation in live:
             nodes = bound.get(allocation.id)
             if allocation.kind is not RequestKind.DEDICATED or not nodes:

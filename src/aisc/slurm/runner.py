@@ -50,6 +50,7 @@ from aisc.jobs.models import Job, JobState
 from aisc.scheduling.loop import Counters, TickStats
 from aisc.settings import Settings
 from aisc.slurm.accounting import ingest_runs
+from aisc.slurm.desired import slurm_qos
 from aisc.slurm.sync import sync
 
 log = logging.getLogger(__name__)
@@ -552,7 +553,7 @@ class SlurmRunner:
                 stderr=str(run_dir / "stderr.log"),
                 argv=tuple(json.loads(job.command)),
                 environment=environment,
-                qos=account if account in desired.qos else None,
+                qos=slurm_qos(desired, account, job.qos),
                 reservation=account if account in desired.reservations else None,
             ),
             "",

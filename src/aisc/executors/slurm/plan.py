@@ -11,6 +11,9 @@ What each award becomes:
 - its members' cluster user names as users with associations under it;
 - a QOS of its own: a GPU-minute budget (``GrpTRESMins=gres/gpu=...``, flags DenyOnLimit and
   NoDecay) for pooled GPU-hours, a concurrent GPU cap (``GrpTRES``) for dedicated cards;
+- for each privileged tier granted to it (``hero``, ``debug``), a QOS ``award-<id>-<tier>``
+  with the tier's priority; the account's QOS list is its own QOS and those, nothing else, so
+  Slurm refuses ``--qos`` of a tier the award was not granted;
 - for dedicated cards, a reservation of the bound nodes for the allocation's period;
 - an award that is not active takes no new jobs (``MaxSubmitJobs=0``) and its pending jobs are
   held; when it is active again they are released.
@@ -42,6 +45,7 @@ class AccountSpec:
     fairshare: int
     priority: int
     open: bool  # False: no new jobs, pending ones held
+    tiers: frozenset[str] = frozenset()  # granted tier QOS, allowed beside the account's own
 
 
 @dataclass(frozen=True)
@@ -49,6 +53,7 @@ class QosSpec:
     name: str
     gpu_minutes: int = NO_LIMIT  # GrpTRESMins on gres/gpu
     gpus: int = NO_LIMIT  # GrpTRES on gres/gpu (concurrent)
+    priority: int = 0  # the QOS's Priority (a tier's place in the order)
 
 
 @dataclass(frozen=True)
@@ -134,11 +139,15 @@ def plan(desired: Desired, actual: Actual, now: int) -> list[Change]:
             settings.append(f"GrpTRES={_tres(want.gpus)}")
         if have is None or not actual.qos_flags.get(name, frozenset()) >= QOS_FLAGS:
             settings.append("Flags=" + ",".join(sorted(QOS_FLAGS)))
+        if (have.priority if have else 0) != want.priority:
+            settings.append(f"Priority={want.priority}")
         if settings:
             detail = "GPU-minute budget {}, concurrent GPUs {}".format(
                 "none" if want.gpu_minutes < 0 else want.gpu_minutes,
                 "no cap" if want.gpus < 0 else want.gpus,
             )
+            if want.priority:
+                detail += f", priority {want.priority}"
             changes.append(
                 Change(
                     "modify",
@@ -168,15 +177,18 @@ def plan(desired: Desired, actual: Actual, now: int) -> list[Change]:
             )
         settings, why = [], []
         qos = name if name in desired.qos else "normal"
+        allowed = {qos} | {t for t in spec.tiers if t in desired.qos}
         if have_account is None or have_account.fairshare != spec.fairshare:
             settings.append(f"Fairshare={spec.fairshare}")
             why.append(f"shares {spec.fairshare}")
         if have_account is None or have_account.priority != spec.priority:
             settings.append(f"Priority={spec.priority}")
             why.append(f"pacing priority {spec.priority}")
-        if have_account is None or have_account.qos != qos or have_account.default_qos != qos:
-            settings += [f"QOS={qos}", f"DefaultQOS={qos}"]
-            why.append(f"QOS {qos}")
+        have_qos = set(have_account.qos.split(",")) - {""} if have_account else set()
+        if have_account is None or have_qos != allowed or have_account.default_qos != qos:
+            listed = ",".join(sorted(allowed, key=lambda q: (q != qos, q)))
+            settings += [f"QOS={listed}", f"DefaultQOS={qos}"]
+            why.append(f"QOS {listed}")
         max_submit = NO_LIMIT if spec.open else 0
         if have_account is None or have_account.max_submit != max_submit:
             settings.append(f"MaxSubmitJobs={max_submit}")
@@ -323,11 +335,11 @@ def read_actual(commands: SlurmCommands, prefix: str = PREFIX) -> Actual:
             default_qos=row[5],
             max_submit=_int(row[6]),
         )
-    for row in commands.show("qos", "Name,Flags,GrpTRESMins,GrpTRES"):
-        row += [""] * (4 - len(row))
+    for row in commands.show("qos", "Name,Flags,GrpTRESMins,GrpTRES,Priority"):
+        row += [""] * (5 - len(row))
         if not row[0].startswith(prefix):
             continue
-        actual.qos[row[0]] = QosSpec(row[0], _gpu_tres(row[2]), _gpu_tres(row[3]))
+        actual.qos[row[0]] = QosSpec(row[0], _gpu_tres(row[2]), _gpu_tres(row[3]), _int(row[4], 0))
         actual.qos_flags[row[0]] = frozenset(f for f in row[1].split(",") if f)
     actual.users = frozenset(row[0] for row in commands.show("user", "User") if row and row[0])
     for item in commands.reservations():

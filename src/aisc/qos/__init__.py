@@ -1,0 +1,1 @@
+"""QOS tiers: which an award may use (granted, not chosen)."""
