@@ -360,3 +360,44 @@ def test_an_inventory_of_aliases_expanding_without_end_is_refused(client, world,
     assert problem(refused)["field"] == "file"
     assert "expands" in problem(refused)["message"]
     assert rows(engine) == before
+
+
+# --- a small hunt over the portal's forms -----------------------------------------------------
+
+NASTY = ["²", "9" * 4400, "1e400", "Infinity", "-1", "9999-12-31", "0001-01-01", "x\x00y"]
+
+
+def test_no_portal_form_answers_500_to_nasty_values(browsers, centre, engine):  # noqa: F811
+    """Every field of every form, one nasty value at a time: a 4xx (or done), never a 500."""
+    pending = under_review(centre)
+    draft = centre.create(title="A draft")
+    apply = {"organisation_id": str(centre.uni), "title": "Nasty values", "domain": "llm",
+             "compute.kind": "dedicated", "compute.gpu_model": H800, "compute.gpu_cards": "8",
+             "compute.months": "6", "compute.preferred_start": "2025-06-01"}  # fmt: skip
+    forms = [
+        ("pi", "/applications/new", "/applications/new", apply),
+        ("pi", f"/applications/{draft}/edit", f"/applications/{draft}/edit", apply),
+        ("secretariat", f"/secretariat/applications/{pending}",
+         f"/secretariat/applications/{pending}/decide",
+         {"outcome": "approve", "subsidy_rate": "70", "grant.gpu_cards": "8",
+          "grant.months": "6", "grant.start": "2025-06-01"}),
+        ("secretariat", f"/secretariat/applications/{pending}",
+         f"/secretariat/applications/{pending}/assign", {"reviewer_id": "1"}),
+        ("member", f"/projects/{centre.award_a}", f"/projects/{centre.award_a}/jobs",
+         {"command": "true", "partition": "training", "walltime": "1h", "nodes": "1",
+          "gpus_per_node": "1", "name": "n"}),
+        ("finance", "/finance", "/finance/billing", {"month": "2025-03"}),
+        ("operator", "/operator", "/operator/nodes/h800-000/state",
+         {"state": "down", "reason": "x"}),
+    ]  # fmt: skip
+    failures = []
+    for persona, form_page, action, good in forms:
+        client = browsers(persona)
+        token = csrf_of(client.get(form_page).text)
+        for name in good:
+            for value in NASTY:
+                data = {**good, name: value, "csrf_token": token}
+                answer = client.post(action, data=data, follow_redirects=False)
+                if answer.status_code >= 500:
+                    failures.append(f"{action} {name}={value[:20]!r}: {answer.status_code}")
+    assert not failures, "\n".join(failures)
