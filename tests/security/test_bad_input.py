@@ -175,6 +175,18 @@ def test_a_date_outside_the_calendar_on_the_command_line_exits_2(cli, world, eng
     assert rows(engine) == before
 
 
+def test_an_id_beyond_the_database_on_the_command_line_exits_2(cli, world, engine):
+    before = rows(engine)
+    for args in (["app", "show", str(10**20)], ["app", "show", str(2**40)],
+                 ["jobs", "list", "--limit", str(10**20)]):  # fmt: skip
+        result = cli(*args, expect=None)
+        assert result.exit_code in (2, 3), (args, result.output)  # 3: no such id (SQLite)
+        assert "Traceback" not in result.output
+        if result.exit_code == 2:
+            assert "out of range" in result.output
+    assert rows(engine) == before
+
+
 # --- NUL and other control characters in portal forms ----------------------------------------
 
 
