@@ -89,6 +89,7 @@ _GRANTS: dict[str, tuple[Grant, ...]] = {
     "cluster.read": (A.SIGNED_IN,),
     "cluster.manage": (R.OPERATOR,),
     "cluster.provision": (R.OPERATOR,),
+    "metrics.read": (R.OPERATOR, R.AUDITOR),
     "price.read": (A.ANYONE,),
     "price.manage": (R.FINANCE,),
     "application.read": (R.SECRETARIAT, R.FINANCE, R.AUDITOR, A.MEMBER, A.REVIEWER),

@@ -23,26 +23,16 @@ from aisc import __version__
 from aisc.context import Clock, utcnow
 from aisc.db.engine import engine_from_settings, make_sessionmaker, transaction
 from aisc.errors import AiscError, RateLimited
-from aisc.http import ERROR_RESPONSES, validation_body
+from aisc.http import ERROR_RESPONSES, requires, validation_body
+from aisc.middleware import SECURITY_HEADERS, BodyLimit, new_nonce, security_headers
 from aisc.ratelimit import HashSlots, RateLimiter, RateLimitMiddleware
 from aisc.scheduling.runners import Runner, make_runner
 from aisc.settings import Settings
 
 API_PREFIX = "/api/v1"
 DOCS_ASSETS = f"{API_PREFIX}/docs-assets"
-SECURITY_HEADERS = {
-    "X-Content-Type-Options": "nosniff",
-    "X-Frame-Options": "DENY",
-    "Referrer-Policy": "no-referrer",
-    "Cross-Origin-Opener-Policy": "same-origin",
-    "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
-    # The API docs page needs its inline start-up script; everything else comes from here.
-    "Content-Security-Policy": (
-        "default-src 'self'; script-src 'self' 'unsafe-inline'; "
-        "style-src 'self' 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'; "
-        "base-uri 'none'; form-action 'self'"
-    ),
-}
+# Where files are uploaded, bodies may be larger (the inventory's content is up to 20 MB).
+UPLOAD_PATHS = (f"{API_PREFIX}/cluster/import",)
 
 
 # Routes limited per client address before routing (``aisc.ratelimit``): what an anonymous
@@ -136,17 +126,25 @@ def create_app(
     app.mount(DOCS_ASSETS, StaticFiles(directory=_swagger_assets()), name="docs-assets")
 
     @app.get(f"{API_PREFIX}/docs", include_in_schema=False)
-    def docs() -> HTMLResponse:
-        return get_swagger_ui_html(
+    def docs(request: Request) -> HTMLResponse:
+        page = get_swagger_ui_html(
             openapi_url=f"{API_PREFIX}/openapi.json",
             title="aisc API",
             swagger_js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
             swagger_css_url=f"{DOCS_ASSETS}/swagger-ui.css",
             swagger_favicon_url="data:,",
         )
+        # Swagger UI starts from an inline script: it runs by this response's nonce alone.
+        html = (
+            bytes(page.body)
+            .decode()
+            .replace("<script>", f'<script nonce="{request.state.csp_nonce}">')
+        )
+        return HTMLResponse(html)
 
     @app.middleware("http")
     async def _security_headers(request: Request, call_next: Any) -> Any:
+        request.state.csp_nonce = nonce = new_nonce()
         if "\x00" in request.url.path or "%00" in request.url.query:
             problem = {"code": "invalid", "message": "the URL may not contain NUL characters"}
             response = JSONResponse(
@@ -154,8 +152,12 @@ def create_app(
             )
         else:
             response = await call_next(request)
-        for name, value in SECURITY_HEADERS.items():
-            response.headers.setdefault(name, value)
+        security_headers(
+            response.headers,
+            nonce=nonce,
+            https=request.url.scheme == "https",
+            inline_styles=request.url.path == f"{API_PREFIX}/docs",
+        )
         return response
 
     @app.exception_handler(AiscError)
@@ -234,7 +236,14 @@ def create_app(
     ):
         app.include_router(router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
 
-    @app.get("/metrics", include_in_schema=False, response_class=PlainTextResponse)
+    # Operational figures are for operators (and auditors), unless the deployment makes them
+    # public for a scraper on a private network.
+    @app.get(
+        "/metrics",
+        include_in_schema=False,
+        response_class=PlainTextResponse,
+        dependencies=[] if settings.metrics_public else [requires("metrics.read")],
+    )
     def metrics() -> str:
         return _metrics(app)
 
@@ -256,6 +265,12 @@ def create_app(
         headers=SECURITY_HEADERS,
     )
 
+    # Outermost of the application's middleware: no body over its limit reaches the rest.
+    app.add_middleware(
+        BodyLimit,
+        default=settings.max_body_bytes,
+        limits=dict.fromkeys(UPLOAD_PATHS, settings.max_upload_bytes),
+    )
     return app
 
 

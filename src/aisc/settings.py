@@ -62,6 +62,21 @@ class Settings(BaseSettings):
     smtp_port: int = Field(default=25, ge=1, le=65535)
     smtp_sender: str = "aisc@localhost"
     smtp_starttls: bool = False
+    max_body_bytes: int = Field(
+        default=1_048_576,
+        ge=1024,
+        description="largest request body accepted (413 beyond it), except where uploads go",
+    )
+    max_upload_bytes: int = Field(
+        default=33_554_432,
+        ge=1024,
+        description="largest request body accepted where files are uploaded (inventory import)",
+    )
+    metrics_public: bool = Field(
+        default=False,
+        description="serve /metrics to anyone (a scraper on a private network); otherwise it "
+        "needs a signed-in operator or auditor (e.g. an API token)",
+    )
     cookie_secure: bool = Field(
         default=True,
         description="mark the session cookie Secure (browsers still send it to localhost over "

@@ -142,11 +142,19 @@ def shot(page: Any, name: str) -> None:
     page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
 
 
+# What the browser refused under the pages' Content-Security-Policy (inline script or style).
+CSP_REFUSALS: list[str] = []
+
+
 def sign_in(browser: Any, site: Site, email: str, lang: str | None = None) -> Any:
     context = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
     if lang:
         context.add_cookies([{"name": "aisc_lang", "value": lang, "url": site.url}])
     page = context.new_page()
+    page.on(
+        "console",
+        lambda m: CSP_REFUSALS.append(m.text) if "Content Security Policy" in m.text else None,
+    )
     page.goto(f"{site.url}/login")
     page.get_by_label("E-mail address" if lang is None else "電郵地址", exact=True).fill(email)
     page.get_by_label("Password" if lang is None else "密碼", exact=True).fill(PASSWORD)
@@ -163,6 +171,7 @@ def test_the_whole_journey_in_the_browser(playwright_browser, site, people, tmp_
     from playwright.sync_api import expect
 
     browser = playwright_browser
+    CSP_REFUSALS.clear()
     # --- the applicant applies; bad input first ---------------------------------------
     pi = sign_in(browser, site, people["pi"])
     pi.goto(f"{site.url}/applications/new")
@@ -339,3 +348,5 @@ def test_the_whole_journey_in_the_browser(playwright_browser, site, people, tmp_
     expect(outsider.locator(".empty")).to_be_visible()
     fin.goto(f"{site.url}/reviews")
     expect(fin.get_by_role("heading", name="Not for your role")).to_be_visible()
+    # Every page worked under its policy: nothing inline was refused along the way.
+    assert CSP_REFUSALS == []

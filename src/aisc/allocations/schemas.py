@@ -7,7 +7,7 @@ from pydantic import Field
 
 from aisc.allocations.models import AllocationState
 from aisc.applications.models import RequestKind
-from aisc.schemas import BigCount, Count, Id, ReadSchema, Schema
+from aisc.schemas import BigCount, Count, Day, Id, ReadSchema, Schema
 
 
 class CapacityOverride(Schema):
@@ -24,8 +24,8 @@ class AllocationCreate(Schema):
     partition: str | None = Field(default=None, max_length=50)
     gpu_cards: Count | None = None
     gpu_hours: BigCount | None = None
-    start_date: date | None = None
-    end_date: date | None = None
+    start_date: Day | None = None
+    end_date: Day | None = None
     capacity_override: CapacityOverride | None = None
 
 

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import json
-from datetime import date, datetime
+from datetime import datetime
 
 from pydantic import Field, model_validator
 
@@ -14,7 +14,7 @@ from aisc.applications.models import (
     RequestKind,
     Workload,
 )
-from aisc.schemas import BigCount, Count, Id, LongText, ReadSchema, Schema, Title
+from aisc.schemas import BigCount, Count, Day, Id, LongText, ReadSchema, Schema, Title
 
 
 class ComputeRequest(Schema):
@@ -25,7 +25,7 @@ class ComputeRequest(Schema):
     gpu_cards: Count | None = None
     gpu_hours: BigCount | None = None
     months: Count | None = Field(default=None, le=120)
-    preferred_start: date | None = None
+    preferred_start: Day | None = None
 
     @model_validator(mode="after")
     def _shape(self) -> ComputeRequest:

@@ -1,12 +1,11 @@
 from __future__ import annotations
 
-from datetime import datetime
-
 from fastapi import APIRouter, Query
 
 from aisc.audit import service
 from aisc.audit.schemas import AuditEventRead, VerifyRead
 from aisc.http import PageDep, Uow, requires
+from aisc.schemas import Moment
 
 router = APIRouter(prefix="/audit", tags=["audit"])
 
@@ -18,8 +17,8 @@ def events(
     actor: str | None = None,
     object_type: str | None = None,
     object_id: str | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: Moment | None = None,
+    until: Moment | None = None,
 ) -> list[AuditEventRead]:
     with uow() as ctx:
         rows = service.list_events(

@@ -28,6 +28,7 @@ from aisc.billing.statements import statement_csv, statement_pdf
 from aisc.context import Ctx
 from aisc.http import IdPath, IdQuery, PageDep, Uow, requires
 from aisc.money import hkd_to_cents
+from aisc.schemas import Day
 
 router = APIRouter(tags=["billing"])
 
@@ -119,7 +120,7 @@ def busy_report(ctx: Ctx, *, today: date) -> BusyReport:
 
 
 @router.get("/billing/busy", response_model=BusyReport, dependencies=[requires("usage.read")])
-def busy(uow: Uow, as_of: date | None = None) -> BusyReport:
+def busy(uow: Uow, as_of: Day | None = None) -> BusyReport:
     """Busy against reserved GPU-hours of dedicated allocations, per award and overall."""
     with uow() as ctx:
         return busy_report(ctx, today=as_of or ctx.now.date())

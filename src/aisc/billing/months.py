@@ -6,6 +6,7 @@ import re
 from datetime import UTC, date, datetime, time
 
 from aisc.errors import ValidationFailed
+from aisc.schemas import EARLIEST_DAY, LATEST_DAY
 
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 
@@ -13,9 +14,15 @@ _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 def parse_month(text: str) -> date:
     """``YYYY-MM`` as the first day of that month."""
     found = _MONTH.match(text.strip())
-    if not found or not 1 <= int(found.group(2)) <= 12 or int(found.group(1)) < 2000:
+    if not found or not 1 <= int(found.group(2)) <= 12:
         raise ValidationFailed(f"month: {text!r} is not a month like 2025-03", field="month")
-    return date(int(found.group(1)), int(found.group(2)), 1)
+    month = date(int(found.group(1)), int(found.group(2)), 1)
+    if not EARLIEST_DAY <= month <= LATEST_DAY:
+        raise ValidationFailed(
+            f"month: {text!r} is not between {EARLIEST_DAY:%Y-%m} and {LATEST_DAY:%Y-%m}",
+            field="month",
+        )
+    return month
 
 
 def next_month(month: date) -> date:

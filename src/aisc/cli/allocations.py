@@ -9,7 +9,7 @@ import typer
 from aisc.allocations import service
 from aisc.allocations.models import AllocationState
 from aisc.allocations.schemas import AllocationCreate, CapacityCheck
-from aisc.cli.common import JsonOpt, emit_list, emit_one, parse, uow
+from aisc.cli.common import JsonOpt, bounded_day, emit_list, emit_one, parse, uow
 from aisc.errors import ValidationFailed
 
 app = typer.Typer(help="Allocations and the capacity check.", no_args_is_help=True)
@@ -61,8 +61,8 @@ def create(
     partition: str = typer.Option(None),
     cards: int = typer.Option(None),
     hours: int = typer.Option(None),
-    start: datetime = typer.Option(None, formats=["%Y-%m-%d"]),
-    end: datetime = typer.Option(None, formats=["%Y-%m-%d"]),
+    start: datetime = typer.Option(None, formats=["%Y-%m-%d"], callback=bounded_day),
+    end: datetime = typer.Option(None, formats=["%Y-%m-%d"], callback=bounded_day),
     override_by: int = typer.Option(None, help="operator (person id) overriding the check"),
     justification: str = typer.Option("", help="written reason for the override"),
     as_json: bool = JsonOpt,

@@ -6,7 +6,7 @@ from pathlib import Path
 import typer
 
 from aisc.allocations.service import utilisation
-from aisc.cli.common import DateOpt, JsonOpt, dump, emit_list, emit_one, parse, uow
+from aisc.cli.common import DateOpt, JsonOpt, bounded_day, dump, emit_list, emit_one, parse, uow
 from aisc.cluster import service
 from aisc.cluster.inventory import import_inventory
 from aisc.cluster.models import NodeState
@@ -92,7 +92,7 @@ def node_set(
     partition: str = typer.Option(...),
     rack: str = "",
     leaf_switch: str = "",
-    installed_on: datetime = typer.Option(..., formats=["%Y-%m-%d"]),
+    installed_on: datetime = typer.Option(..., formats=["%Y-%m-%d"], callback=bounded_day),
     as_json: bool = JsonOpt,
 ) -> None:
     """Create a node or update it."""

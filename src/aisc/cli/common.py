@@ -7,6 +7,7 @@ import json
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -21,11 +22,25 @@ from aisc.context import Ctx, utcnow
 from aisc.db.engine import engine_from_settings, make_sessionmaker, transaction
 from aisc.db.migrate import require_current_schema
 from aisc.errors import AiscError, ValidationFailed
+from aisc.schemas import EARLIEST_DAY, LATEST_DAY
 from aisc.settings import Settings
 
 M = TypeVar("M", bound=BaseModel)
 JsonOpt = typer.Option(False, "--json", help="print JSON instead of a table")
-DateOpt = typer.Option(None, formats=["%Y-%m-%d"], help="YYYY-MM-DD (default: today)")
+
+
+def bounded_day(value: datetime | None) -> datetime | None:
+    """Refuse (exit 2, naming the option) a date outside the platform's calendar."""
+    if value is not None and not EARLIEST_DAY <= value.date() <= LATEST_DAY:
+        raise typer.BadParameter(
+            f"{value.date().isoformat()} is not between {EARLIEST_DAY} and {LATEST_DAY}"
+        )
+    return value
+
+
+DateOpt = typer.Option(
+    None, formats=["%Y-%m-%d"], help="YYYY-MM-DD (default: today)", callback=bounded_day
+)
 
 
 class CliState:

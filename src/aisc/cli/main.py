@@ -6,6 +6,7 @@ from typing import Any
 
 import typer
 from pydantic import ValidationError
+from sqlalchemy.exc import DataError
 from typer.core import TyperGroup
 
 from aisc.cli import (
@@ -27,7 +28,7 @@ from aisc.cli import (
     slurm,
 )
 from aisc.cli.common import CliState, set_state, validation_error
-from aisc.errors import AiscError
+from aisc.errors import AiscError, ValidationFailed
 from aisc.settings import Settings
 
 
@@ -41,6 +42,10 @@ class AiscGroup(TyperGroup):
             error: AiscError = validation_error(exc)
         except AiscError as exc:
             error = exc
+        except (OverflowError, DataError) as exc:
+            # A number from the command line beyond what the database holds (SQLite's driver
+            # refuses it in Python, PostgreSQL's column type on the server): bad input, no trace.
+            error = ValidationFailed(f"a number given is out of range for the database ({exc})")
         typer.echo(f"error: {error.message}", err=True)
         ctx.exit(error.exit_code)
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from aisc.accounts.models import OrgCategory
-from aisc.cli.common import JsonOpt, dump, emit_list, emit_one, load_file, parse, uow
+from aisc.cli.common import JsonOpt, bounded_day, dump, emit_list, emit_one, load_file, parse, uow
 from aisc.reports.stats import scheme_stats
 from aisc.scheme import service
 from aisc.scheme.schemas import (
@@ -119,7 +119,9 @@ def categories(
 
 @app.command("stats")
 def stats(
-    as_of: datetime = typer.Option(None, formats=["%Y-%m-%d"], help="date for allocated %"),
+    as_of: datetime = typer.Option(
+        None, formats=["%Y-%m-%d"], help="date for allocated %", callback=bounded_day
+    ),
     as_json: bool = JsonOpt,
 ) -> None:
     """The scheme's statistics: applications, decisions, money, allocated share."""

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-from datetime import date
 from typing import Literal
 
 from fastapi import APIRouter, Path, Response
@@ -26,7 +25,7 @@ from aisc.cluster.schemas import (
 from aisc.errors import ValidationFailed
 from aisc.http import PageDep, Uow, requires
 from aisc.reports.plots import capacity_plot
-from aisc.schemas import Schema
+from aisc.schemas import Day, Schema
 
 router = APIRouter(tags=["cluster"])
 NodeName = Path(min_length=1, max_length=100)
@@ -147,7 +146,7 @@ def list_phases(uow: Uow) -> list[PhaseIn]:
     "/cluster/capacity", response_model=CapacityReport, dependencies=[requires("cluster.read")]
 )
 def capacity(
-    uow: Uow, as_of: date | None = None, reference_model: str | None = None
+    uow: Uow, as_of: Day | None = None, reference_model: str | None = None
 ) -> CapacityReport:
     """Installed PFLOPS on each precision basis, and what each phase target implies."""
     with uow() as ctx:
@@ -161,7 +160,7 @@ def capacity(
 @router.get(
     "/cluster/utilisation", response_model=Utilisation, dependencies=[requires("cluster.read")]
 )
-def allocated(uow: Uow, as_of: date | None = None) -> Utilisation:
+def allocated(uow: Uow, as_of: Day | None = None) -> Utilisation:
     """Installed, allocatable and committed GPU cards per month; allocated % of installed."""
     with uow() as ctx:
         return utilisation(ctx.db, today=as_of or ctx.now.date())
@@ -172,7 +171,7 @@ def allocated(uow: Uow, as_of: date | None = None) -> Utilisation:
     responses={200: {"content": {"image/png": {}, "image/svg+xml": {}}}},
     dependencies=[requires("cluster.read")],
 )
-def plot(uow: Uow, format: str = "png", as_of: date | None = None) -> Response:
+def plot(uow: Uow, format: str = "png", as_of: Day | None = None) -> Response:
     """Supply against commitments over the scheme's months, as PNG or SVG."""
     if format not in ("png", "svg"):
         raise ValidationFailed(f"format: {format!r} is not one of png, svg", field="format")

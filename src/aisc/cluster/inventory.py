@@ -3,6 +3,10 @@
 All or nothing: every row is checked first, every problem is reported with its line number,
 and nothing is written unless the whole file is valid. Re-importing a file updates what changed
 and creates nothing twice (nodes, partitions and phases are matched by name).
+
+A file is bounded before it is built into objects: YAML (and JSON) nested deeper than
+``MAX_DEPTH`` or expanding through aliases to more than ``MAX_VALUES`` values is refused, so no
+file can exhaust the stack or the processor.
 """
 
 from __future__ import annotations
@@ -35,13 +39,51 @@ CSV_COLUMNS = (
 )
 
 
+MAX_DEPTH = 16  # an inventory is three levels deep: sections, rows, fields
+MAX_VALUES = 1_000_000  # values after aliases are expanded; a 20 MB file of rows has fewer
+
+
 class Row:
     def __init__(self, section: str, line: int, data: Any) -> None:
         self.section, self.line, self.data = section, line, data
 
 
+def _check_depth(text: str) -> None:
+    """Refuse nesting beyond MAX_DEPTH from the parser's events (flat, unlike composing)."""
+    depth = 0
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > MAX_DEPTH:
+                line = event.start_mark.line + 1 if event.start_mark else 1
+                raise ValidationFailed(
+                    f"line {line}: nested more than {MAX_DEPTH} levels deep", field="file"
+                )
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
+
+
+def _check_size(data: Any) -> None:
+    """Refuse a document whose aliases expand it beyond MAX_VALUES values ("billion laughs")."""
+    seen = 0
+    stack = [data]
+    while stack:
+        item = stack.pop()
+        seen += 1
+        if seen > MAX_VALUES:
+            raise ValidationFailed(
+                f"the file expands to more than {MAX_VALUES:,} values", field="file"
+            )
+        if isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+
+
 def _yaml_rows(text: str) -> list[Row]:
     try:
+        _check_depth(text)
         document = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -52,6 +94,7 @@ def _yaml_rows(text: str) -> list[Row]:
         raise ValidationFailed(
             "line 1: expected a mapping with partitions, nodes and phases", field="file"
         )
+    _check_size(data)
     unknown = sorted(set(data) - {"partitions", "nodes", "phases"})
     if unknown:
         raise ValidationFailed(

@@ -6,7 +6,7 @@ from decimal import Decimal
 from pydantic import Field, model_validator
 
 from aisc.cluster.models import Node, NodeState
-from aisc.schemas import ReadSchema, Schema
+from aisc.schemas import Day, ReadSchema, Schema
 
 NodeName = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 PartitionName = Field(min_length=1, max_length=50, pattern=r"^[a-z][a-z0-9_-]*$")
@@ -49,8 +49,8 @@ class NodeIn(Schema):
     partition: str = PartitionName
     rack: str = Field(default="", max_length=50)
     leaf_switch: str = Field(default="", max_length=50)
-    installed_on: date
-    retired_on: date | None = None
+    installed_on: Day
+    retired_on: Day | None = None
     state: NodeState = NodeState.UP
     state_reason: str = Field(default="", max_length=2000)
 
@@ -104,7 +104,7 @@ class NodeStateIn(Schema):
 
 class PhaseIn(Schema):
     name: str = Field(min_length=1, max_length=100)
-    target_date: date
+    target_date: Day
     target_pflops: int = Field(gt=0, le=10_000_000)
     note: str = Field(default="", max_length=2000)
 

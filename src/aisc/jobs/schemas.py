@@ -116,7 +116,10 @@ class JobRead(ReadSchema):
         )
 
 
-DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s?)?$")
+# ASCII digits, nine at most per part: nothing ``int`` cannot read or a database cannot hold.
+DURATION = re.compile(
+    r"^(?:([0-9]{1,9})d)?(?:([0-9]{1,9})h)?(?:([0-9]{1,9})m)?(?:([0-9]{1,9})s?)?$"
+)
 
 
 def parse_walltime(text: str) -> int:

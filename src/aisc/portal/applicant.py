@@ -18,7 +18,16 @@ from aisc.awards import service as awards
 from aisc.errors import AiscError, ValidationFailed
 from aisc.portal.labels import N_
 from aisc.portal.public import Form
-from aisc.portal.web import PAGE_SIZE, Page, form_errors, nest, page_for, parse_form, status_of
+from aisc.portal.web import (
+    PAGE_SIZE,
+    Page,
+    form_errors,
+    nest,
+    page_for,
+    page_number,
+    parse_form,
+    status_of,
+)
 from aisc.review.decisions import list_decisions, read_decision
 
 router = APIRouter(include_in_schema=False)
@@ -26,8 +35,7 @@ EDITABLE = (ApplicationStatus.DRAFT, ApplicationStatus.INCOMPLETE)
 
 
 def _page_no(request: Request) -> int:
-    text = request.query_params.get("page", "1")
-    return max(1, int(text)) if text.isdigit() else 1
+    return page_number(request)
 
 
 @router.get("/applications", response_class=HTMLResponse)

@@ -19,7 +19,17 @@ from aisc.applications.screening import RULE_CODES
 from aisc.errors import AiscError, ValidationFailed
 from aisc.portal.labels import N_
 from aisc.portal.public import Form
-from aisc.portal.web import PAGE_SIZE, Page, form_errors, nest, page_for, parse_form, status_of
+from aisc.portal.web import (
+    PAGE_SIZE,
+    Page,
+    form_errors,
+    nest,
+    page_for,
+    page_number,
+    parse_form,
+    status_of,
+    whole_number,
+)
 from aisc.review import decisions
 from aisc.review import service as review
 from aisc.review.models import Outcome
@@ -146,8 +156,7 @@ def secretariat(request: Request) -> Response:
         if status_text in ApplicationStatus._value2member_map_
         else None
     )
-    text = request.query_params.get("page", "1")
-    number = max(1, int(text)) if text.isdigit() else 1
+    number = page_number(request)
     with page.uow() as ctx:
         rows = applications.list_applications(
             ctx, status=wanted, limit=PAGE_SIZE + 1, offset=(number - 1) * PAGE_SIZE
@@ -255,12 +264,10 @@ def case_action(request: Request, application_id: int, action: str, form: Form) 
                     ctx, application_id=application_id, note=str(form.get("note", ""))[:2000]
                 )
             elif action == "assign":
-                reviewer = str(form.get("reviewer_id", ""))
-                if not reviewer.isdigit():
+                reviewer = whole_number(str(form.get("reviewer_id", "")), field="reviewer_id")
+                if not reviewer:
                     raise ValidationFailed("reviewer_id: choose a reviewer", field="reviewer_id")
-                review.assign_reviewer(
-                    ctx, application_id=application_id, reviewer_id=int(reviewer)
-                )
+                review.assign_reviewer(ctx, application_id=application_id, reviewer_id=reviewer)
             elif action == "decide":
                 decisions.decide(ctx, application_id=application_id, data=_decision(page, form))
             else:

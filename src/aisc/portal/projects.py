@@ -23,7 +23,15 @@ from aisc.jobs.schemas import JobSubmit, parse_walltime
 from aisc.metering.service import list_usage, used_gpu_seconds
 from aisc.portal.labels import N_
 from aisc.portal.public import Form
-from aisc.portal.web import PAGE_SIZE, Page, form_errors, page_for, parse_form, status_of
+from aisc.portal.web import (
+    PAGE_SIZE,
+    Page,
+    form_errors,
+    page_for,
+    page_number,
+    parse_form,
+    status_of,
+)
 
 router = APIRouter(include_in_schema=False)
 
@@ -62,8 +70,7 @@ def projects(request: Request) -> Response:
 
 
 def _project_page(page: Page, award_id: int, status: int = 200, **extra: Any) -> Response:
-    text = page.request.query_params.get("page", "1")
-    number = max(1, int(text)) if text.isdigit() else 1
+    number = page_number(page.request)
     with page.uow() as ctx:
         award = awards.view_award(ctx, award_id=award_id)
         read = awards.read_award(ctx, award)

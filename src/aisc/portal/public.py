@@ -4,7 +4,6 @@ cost estimate the application form asks for."""
 from __future__ import annotations
 
 import hmac
-from datetime import date
 from typing import Annotated, Any
 from urllib.parse import quote
 
@@ -20,15 +19,18 @@ from aisc.errors import AiscError, NotFound, RateLimited, ValidationFailed
 from aisc.http import SESSION_COOKIE, client_address
 from aisc.money import format_hkd
 from aisc.portal.labels import N_
-from aisc.portal.web import LANG_COOKIE, LANGUAGES, page_for
+from aisc.portal.web import (
+    LANG_COOKIE,
+    LANGUAGES,
+    page_for,
+    parse_day,
+    read_form,
+    whole_number,
+)
 
 router = APIRouter(include_in_schema=False)
 LOGIN_COOKIE = "aisc_login"
 SIGNED_OUT = N_("Signed out.")
-
-
-async def read_form(request: Request) -> FormData:
-    return await request.form()
 
 
 Form = Annotated[FormData, Depends(read_form)]
@@ -175,14 +177,18 @@ def estimate(
     from aisc.scheme.service import get_scheme
 
     page = page_for(request)  # limited per client address before routing (aisc.app.THROTTLED)
-
-    def number(text: str) -> int | None:
-        return int(text) if text.strip().isdigit() else None
-
     try:
-        start = date.fromisoformat(preferred_start) if preferred_start else None
-    except ValueError:
-        start = None
+        cards = whole_number(gpu_cards, field="gpu_cards")
+        hours = whole_number(gpu_hours, field="gpu_hours", maximum=2**62 - 1)
+        span = whole_number(months, field="months", maximum=120)
+        start = parse_day(preferred_start, field="preferred_start")
+    except ValidationFailed as exc:
+        # The form's script shows the note in place of the figures.
+        return JSONResponse(
+            {**dict.fromkeys(("list_value", "subsidy", "own_share", "rate"), "–"),
+             "note": exc.message, "detail": exc.to_dict()},
+            status_code=exc.status_code,
+        )  # fmt: skip
     with page.uow() as ctx:
         try:
             on = start or ctx.now.date()
@@ -193,9 +199,9 @@ def estimate(
                 if kind in RequestKind._value2member_map_
                 else RequestKind.DEDICATED,
                 gpu_model=gpu_model,
-                gpu_cards=number(gpu_cards),
-                months=number(months),
-                gpu_hours=number(gpu_hours),
+                gpu_cards=cards,
+                months=span,
+                gpu_hours=hours,
             )
             rate_bp = get_scheme(ctx.db).default_rate_bp
         except AiscError as exc:

@@ -22,14 +22,21 @@ from aisc.cluster.schemas import NodeRead, NodeStateIn
 from aisc.errors import AiscError, ValidationFailed
 from aisc.portal.labels import N_
 from aisc.portal.public import Form
-from aisc.portal.web import PAGE_SIZE, Page, form_errors, page_for, parse_form, status_of
+from aisc.portal.web import (
+    PAGE_SIZE,
+    Page,
+    form_errors,
+    page_for,
+    page_number,
+    parse_form,
+    status_of,
+)
 
 router = APIRouter(include_in_schema=False)
 
 
 def _page_no(request: Request) -> int:
-    text = request.query_params.get("page", "1")
-    return max(1, int(text)) if text.isdigit() else 1
+    return page_number(request)
 
 
 # --- operators ---------------------------------------------------------------------------------
@@ -152,8 +159,7 @@ def _finance_page(page: Page, status: int = 200, **extra: Any) -> Response:
         rows = invoices[:PAGE_SIZE]
         notes = {i.id: billing.credit_notes_of(ctx, i) for i in rows}
         scheme = get_scheme(ctx.db)
-        ledger_text = page.request.query_params.get("ledger", "1")
-        ledger_no = max(1, int(ledger_text)) if ledger_text.isdigit() else 1
+        ledger_no = page_number(page.request, "ledger")
         entries = list_entries(
             ctx.db, scheme_id=scheme.id, limit=PAGE_SIZE + 1, offset=(ledger_no - 1) * PAGE_SIZE
         )
@@ -208,7 +214,10 @@ def credit_note(request: Request, invoice_id: int, form: Form) -> Response:
     try:
         text = str(form.get("amount_hkd", "")).strip().replace(",", "")
         try:
-            cents = int((Decimal(text) * 100).to_integral_value())
+            amount = Decimal(text)
+            if not amount.is_finite() or abs(amount) >= 10**13:
+                raise ValueError(text)
+            cents = int((amount * 100).to_integral_value())
         except (InvalidOperation, ValueError):
             raise ValidationFailed(
                 "amount_hkd: give an amount in HK$, e.g. 1200.50", field="amount_hkd"

@@ -9,6 +9,10 @@ form, calls one service action inside one transaction (``with page.uow() as ctx`
 - Language: English or Traditional Chinese (``zh_Hant``), from the ``aisc_lang`` cookie (set by
   the switch in the header), else the browser's Accept-Language; strings are translated through
   gettext catalogues (Babel), loaded from the ``.po`` files at start-up.
+- Input: a posted form with a NUL or another control character (but tab and line breaks) in
+  any field is refused before a view sees it (422, naming the field); ids in paths, page numbers
+  and other whole numbers are ASCII digits within a database integer (``whole_number``), so no
+  request can overflow a query.
 - Errors: bad input re-renders the form with each message next to its field (422) and saves
   nothing; a conflict (an illegal state change, say) is shown above the form (409); an object out
   of reach is a 404 page, a page the role may not use a 403 page; no session sends the browser
@@ -36,6 +40,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from pydantic import BaseModel, ValidationError
+from starlette.datastructures import FormData
 
 from aisc.access import ANONYMOUS, Principal
 from aisc.accounts.auth import resolve_session
@@ -46,11 +51,15 @@ from aisc.errors import AiscError, Conflict, ValidationFailed
 from aisc.http import SAFE_METHODS, SESSION_COOKIE
 from aisc.money import format_hkd
 from aisc.portal.labels import label
+from aisc.schemas import check_day, control_problem
 
 HERE = Path(__file__).parent
 LANG_COOKIE = "aisc_lang"
 LANGUAGES = {"en": "English", "zh_Hant": "繁體中文"}
 PAGE_SIZE = 25
+# Ids are database integers: beyond this no row can exist and the drivers refuse the value.
+MAX_ID = 2**31 - 1
+MAX_PAGE = 100_000
 
 
 @cache
@@ -195,6 +204,8 @@ class Page:
             Role=Role,
             languages=LANGUAGES,
             request=self.request,
+            # An inline <script> runs only with this response's nonce (the CSP allows no other).
+            csp_nonce=getattr(self.request.state, "csp_nonce", ""),
             **context,
         )
         return HTMLResponse(body, status_code=status_code)
@@ -206,9 +217,24 @@ class Page:
         return RedirectResponse(target, status_code=303)
 
 
-def page_for(request: Request, form: Mapping[str, Any] | None = None) -> Page:
+def _check_ids(request: Request) -> None:
+    """Refuse (422) an id in the path beyond a database integer, before any query sees it."""
+    route = request.scope.get("route")
+    for param in getattr(getattr(route, "dependant", None), "path_params", ()):
+        if param.field_info.annotation is not int:
+            continue
+        text = str(request.path_params.get(param.name, ""))
+        if len(text) > len(str(MAX_ID)) or (text.isdigit() and int(text) > MAX_ID):
+            raise ValidationFailed(f"{param.name}: {text[:20]} is not an id", field=param.name)
+
+
+def page_for(
+    request: Request, form: Mapping[str, Any] | None = None, *, check_ids: bool = True
+) -> Page:
     """The request's page context; for a form POST the CSRF token is checked here."""
     state = request.app.state
+    if check_ids:
+        _check_ids(request)
     principal, person, csrf, session_id = ANONYMOUS, None, "", None
     cookie = request.cookies.get(SESSION_COOKIE)
     if cookie:
@@ -239,6 +265,54 @@ def page_for(request: Request, form: Mapping[str, Any] | None = None) -> Page:
 
 
 # --- forms ----------------------------------------------------------------------------------
+
+
+async def read_form(request: Request) -> FormData:
+    """The posted form, refused (422, naming the field) if any text holds a NUL or another
+    control character but tab and line breaks: no view, service or database sees one."""
+    form = await request.form()
+    for key, value in form.multi_items():
+        if not isinstance(value, str):
+            continue
+        problem = control_problem(key) or control_problem(value)
+        if problem is not None:
+            name = key if control_problem(key) is None else repr(key)
+            raise ValidationFailed(f"{name}: {problem}", field=name)
+    return form
+
+
+def whole_number(text: str, *, field: str, maximum: int = MAX_ID) -> int | None:
+    """``text`` as a whole number from 0 to ``maximum`` (None when empty). Only ASCII digits:
+    ``str.isdigit`` also accepts ``²`` and other digits ``int`` cannot read."""
+    text = text.strip()
+    if not text:
+        return None
+    if not (text.isascii() and text.isdigit()) or len(text) > len(str(maximum)):
+        raise ValidationFailed(f"{field}: give a whole number from 0 to {maximum:,}", field=field)
+    number = int(text)
+    if number > maximum:
+        raise ValidationFailed(f"{field}: give a whole number from 0 to {maximum:,}", field=field)
+    return number
+
+
+def parse_day(text: str, *, field: str) -> date | None:
+    """``YYYY-MM-DD`` within the platform's calendar (None when empty)."""
+    text = text.strip()
+    if not text:
+        return None
+    try:
+        day = date.fromisoformat(text)
+    except ValueError:
+        raise ValidationFailed(
+            f"{field}: {text!r} is not a date like 2025-03-01", field=field
+        ) from None
+    return check_day(day, field=field)
+
+
+def page_number(request: Request, name: str = "page") -> int:
+    """The 1-based page number in the query string ``name`` (1 when absent)."""
+    number = whole_number(request.query_params.get(name, ""), field=name, maximum=MAX_PAGE)
+    return max(1, number or 1)
 
 
 def nest(form: Mapping[str, Any]) -> dict[str, Any]:
@@ -315,7 +389,7 @@ def money(value: Decimal | int | None) -> str:
 
 def error_page(request: Request, status: int, message: str | None) -> HTMLResponse:
     try:
-        page = page_for(request)
+        page = page_for(request, check_ids=False)
     except Exception:  # the error page must render even when the session cannot be read
         return HTMLResponse(f"<!doctype html><title>{status}</title><p>{status}</p>", status)
     titles = {

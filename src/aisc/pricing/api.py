@@ -1,12 +1,11 @@
 from __future__ import annotations
 
-from datetime import date
-
 from fastapi import APIRouter, status
 
 from aisc.http import Uow, requires
 from aisc.pricing import service
 from aisc.pricing.schemas import PriceListCreate, PriceListRead
+from aisc.schemas import Day
 
 router = APIRouter(prefix="/price-lists", tags=["pricing"])
 
@@ -29,7 +28,7 @@ def create_price_list(data: PriceListCreate, uow: Uow) -> PriceListRead:
 
 
 @router.get("/in-force", response_model=PriceListRead, dependencies=[requires("price.read")])
-def in_force(uow: Uow, on: date | None = None) -> PriceListRead:
+def in_force(uow: Uow, on: Day | None = None) -> PriceListRead:
     with uow() as ctx:
         return PriceListRead.of(service.price_list_in_force(ctx.db, on=on or ctx.now.date()))
 

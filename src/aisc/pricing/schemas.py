@@ -7,7 +7,7 @@ from pydantic import Field
 
 from aisc.money import cents_to_hkd
 from aisc.pricing.models import PriceList
-from aisc.schemas import PositiveHKD, ReadSchema, Schema
+from aisc.schemas import Day, PositiveHKD, ReadSchema, Schema
 
 
 class PriceItemIn(Schema):
@@ -18,7 +18,7 @@ class PriceItemIn(Schema):
 
 class PriceListCreate(Schema):
     version: str = Field(min_length=1, max_length=50, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-    effective_from: date
+    effective_from: Day
     note: str = Field(default="", max_length=2000)
     items: list[PriceItemIn] = Field(min_length=1)
 

@@ -8,7 +8,7 @@ from pydantic import Field
 from aisc.allocations.schemas import CapacityOverride
 from aisc.applications.models import RequestKind
 from aisc.review.models import Outcome
-from aisc.schemas import BigCount, Count, Id, LongText, Rate, ReadSchema, Schema
+from aisc.schemas import BigCount, Count, Day, Id, LongText, Rate, ReadSchema, Schema
 
 
 class AssignmentCreate(Schema):
@@ -72,7 +72,7 @@ class Grant(Schema):
     gpu_cards: Count | None = None
     gpu_hours: BigCount | None = None
     months: Count | None = Field(default=None, le=120)
-    start: date | None = None
+    start: Day | None = None
     partition: str | None = Field(
         default=None,
         max_length=50,

@@ -1,11 +1,10 @@
 from __future__ import annotations
 
-from datetime import date
-
 from fastapi import APIRouter, status
 
 from aisc.http import Uow, requires
 from aisc.reports.stats import SchemeStats, scheme_stats
+from aisc.schemas import Day
 from aisc.scheme import service
 from aisc.scheme.schemas import (
     CategoriesReplace,
@@ -54,6 +53,6 @@ def replace_categories(data: CategoriesReplace, uow: Uow) -> SchemeRead:
 
 
 @router.get("/stats", response_model=SchemeStats, dependencies=[requires("scheme.read")])
-def stats(uow: Uow, as_of: date | None = None) -> SchemeStats:
+def stats(uow: Uow, as_of: Day | None = None) -> SchemeStats:
     with uow() as ctx:
         return scheme_stats(ctx.db, today=as_of or ctx.now.date())

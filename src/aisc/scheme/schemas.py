@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from aisc.accounts.models import OrgCategory
-from aisc.schemas import Code, Name, PositiveHKD, Rate, ReadSchema, Schema
+from aisc.schemas import Code, Day, Name, PositiveHKD, Rate, ReadSchema, Schema
 
 OverAwardPolicy = Literal["refuse", "full_price"]
 
@@ -48,8 +48,8 @@ class SchemeCreate(Schema):
     """Defaults reproduce the AI Subsidy Scheme as published."""
 
     name: Name = "AI Subsidy Scheme"
-    start_date: date = date(2024, 10, 7)
-    end_date: date = date(2027, 10, 6)
+    start_date: Day = date(2024, 10, 7)
+    end_date: Day = date(2027, 10, 6)
     total_fund_hkd: PositiveHKD = Decimal("3000000000")
     earmarks: list[EarmarkIn] = Field(
         default_factory=lambda: [EarmarkIn(label="security", amount_hkd=Decimal("100000000"))]
@@ -81,8 +81,8 @@ class SchemeCreate(Schema):
 
 class SchemeUpdate(Schema):
     name: Name | None = None
-    start_date: date | None = None
-    end_date: date | None = None
+    start_date: Day | None = None
+    end_date: Day | None = None
     default_rate: Rate | None = None
     exceptional_max_rate: Rate | None = None
     review_quorum: int | None = Field(default=None, ge=1, le=20)

@@ -1,6 +1,11 @@
 // aisc portal: progressive enhancement only; every page works without it.
 (function () {
   "use strict";
+  // The language switch submits itself (no inline handlers: the CSP allows none).
+  Array.prototype.forEach.call(document.querySelectorAll("select[data-submit-on-change]"),
+    function (select) {
+      select.addEventListener("change", function () { select.form.submit(); });
+    });
   // Live cost estimate on the application form: asks /estimate as the request changes.
   var form = document.querySelector("form[data-estimate]");
   if (!form) return;
@@ -17,7 +22,8 @@
       months: value("compute.months"), preferred_start: value("compute.preferred_start")
     });
     fetch("/estimate?" + params.toString(), { headers: { "Accept": "application/json" } })
-      .then(function (r) { return r.ok ? r.json() : null; })
+      // A refused request (422) still answers with the figures' places and a note saying why.
+      .then(function (r) { return r.ok || r.status === 422 ? r.json() : null; })
       .then(function (data) {
         if (!data) return;
         ["list_value", "subsidy", "own_share", "rate"].forEach(function (key) {

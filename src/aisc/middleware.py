@@ -1,0 +1,155 @@
+"""What every response carries and what no request may exceed, enforced in front of the app.
+
+- **Request size**: ``BodyLimit`` refuses a body larger than the configured limit with 413 before
+  the application reads it: at once when ``Content-Length`` says so, and while streaming a body
+  without one (chunked), so an anonymous client cannot make the server hold more than the limit
+  (plus one chunk) in memory. Paths where uploads are expected get a larger limit.
+- **Headers**: ``security_headers`` gives every response a Content-Security-Policy whose scripts
+  are this site's files or carry the response's nonce (never inline code otherwise, never
+  ``'unsafe-inline'`` for scripts; none for styles on portal pages), ``frame-ancestors 'none'``,
+  ``nosniff``, no referrer, and over TLS ``Strict-Transport-Security``.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Mapping
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+# Static headers of every response (the CSP is built per response, with its nonce).
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
+}
+# Browsers remember this for a year; only ever sent over TLS (RFC 6797 ignores it otherwise).
+HSTS = "max-age=31536000; includeSubDomains"
+
+
+def new_nonce() -> str:
+    """A fresh CSP nonce: 128 random bits, one per response."""
+    return secrets.token_urlsafe(16)
+
+
+def content_security_policy(nonce: str, *, inline_styles: bool = False) -> str:
+    """The policy of a response whose permitted inline scripts carry ``nonce``.
+
+    ``inline_styles`` only for the API's documentation page, whose bundled Swagger UI sets
+    style attributes in its markup; portal pages use the stylesheet alone.
+    """
+    styles = "'self' 'unsafe-inline'" if inline_styles else "'self'"
+    return (
+        f"default-src 'self'; script-src 'self' 'nonce-{nonce}'; style-src {styles}; "
+        "img-src 'self' data:; object-src 'none'; frame-ancestors 'none'; base-uri 'none'; "
+        "form-action 'self'"
+    )
+
+
+def security_headers(headers: Any, *, nonce: str, https: bool, inline_styles: bool = False) -> None:
+    """Set the security headers on a response's ``headers`` (those it set itself win)."""
+    for name, value in SECURITY_HEADERS.items():
+        headers.setdefault(name, value)
+    headers.setdefault(
+        "Content-Security-Policy", content_security_policy(nonce, inline_styles=inline_styles)
+    )
+    if https:
+        headers.setdefault("Strict-Transport-Security", HSTS)
+
+
+class BodyLimit:
+    """ASGI middleware: a request body over its limit is answered 413 and never read in full.
+
+    ``limits`` maps path prefixes to their own (larger) limits, e.g. the inventory import; every
+    other path gets ``default``. A body within its limit is passed on unchanged.
+    """
+
+    def __init__(self, app: ASGIApp, *, default: int, limits: Mapping[str, int]) -> None:
+        self.app = app
+        self.default = default
+        self.limits = dict(limits)
+
+    def limit_for(self, path: str) -> int:
+        for prefix, limit in self.limits.items():
+            if path == prefix or path.startswith(prefix.rstrip("/") + "/"):
+                return limit
+        return self.default
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = self.limit_for(scope["path"])
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None:
+            text = declared.decode("latin-1").strip()
+            if not (text.isascii() and text.isdigit()):
+                await _refuse(scope, send, 400, "bad_request", "Content-Length is not a number")
+                return
+            if len(text) > 18 or int(text) > limit:
+                await _too_large(scope, send, limit)
+                return
+        # Read the body here, counting, so that an undeclared (chunked) body stops at the limit.
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":  # the client went away
+                await self.app(scope, _replay([], message, receive), send)
+                return
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                await _too_large(scope, send, limit)
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        await self.app(scope, _replay(chunks, None, receive), send)
+
+
+def _replay(chunks: list[bytes], pending: Message | None, receive: Receive) -> Receive:
+    """A ``receive`` that hands the app the body already read, then the client's own."""
+    body: Message = {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+    queue: list[Message] = [pending] if pending is not None else [body]
+
+    async def replayed() -> Message:
+        if queue:
+            return queue.pop(0)
+        return await receive()
+
+    return replayed
+
+
+async def _too_large(scope: Scope, send: Send, limit: int) -> None:
+    await _refuse(
+        scope,
+        send,
+        413,
+        "too_large",
+        f"the request body is larger than this address accepts ({limit:,} bytes)",
+    )
+
+
+async def _refuse(scope: Scope, send: Send, status: int, code: str, message: str) -> None:
+    body = json.dumps({"detail": {"code": code, "message": message, "field": "body"}}).encode()
+    nonce = new_nonce()
+    headers = {
+        "content-type": "application/json",
+        "content-length": str(len(body)),
+        # The rest of the body is not read: the connection cannot carry another request.
+        "connection": "close",
+    }
+    security_headers(headers, nonce=nonce, https=scope.get("scheme") == "https")
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
