@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 
 from aisc.accounts import auth
 from aisc.accounts import service as accounts
+from aisc.accounts.models import Person
 from aisc.app import create_app
 from aisc.audit.models import AuditEvent
 from tests.accounts.centre import Centre
@@ -65,10 +66,13 @@ class Browsers:
 @pytest.fixture
 def centre(uow, clock) -> Centre:
     built = Centre(uow, clock)
+    # The personas' API tokens stay valid: the password is stored directly, not through
+    # ``set_password``, which (rightly) ends every token of the person.
+    hashed = auth.hash_password(PASSWORD)
     with uow() as ctx:
         for persona in built.personas.values():
             if persona.person_id is not None:
-                auth.set_password(ctx, person_id=persona.person_id, password=PASSWORD)
+                ctx.db.get(Person, persona.person_id).password_hash = hashed
     return built
 
 

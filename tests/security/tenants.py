@@ -48,7 +48,16 @@ MISSING = 999_999
 A_SELF = frozenset({A.SELF})
 CODES = ("alignment", "compute_reasonableness", "capability", "impact")
 # Values for path parameters that name no tenant's object.
-SHARED_PATH = {"name": "h800-000", "code": H800, "version": "v1"}
+# Staff-only objects that belong to no tenant (look-alike flags, role requests) and a QOS grant,
+# which is reached through its award's id (the award is what names the tenant).
+SHARED_PATH = {
+    "name": "h800-000",
+    "code": H800,
+    "version": "v1",
+    "flag_id": 999_999,
+    "request_id": 999_999,
+    "grant_id": 999_999,
+}
 # Path parameters that name a tenant's object, and the kind of object they name.
 ID_PARAMS = {
     "application_id": "application",
