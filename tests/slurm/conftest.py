@@ -210,14 +210,24 @@ class Centre:
             job_id, _, account = line.partition("|")
             if account.startswith(self.prefix):
                 subprocess.run(["scancel", job_id], capture_output=True, check=False)
-        for reservation in commands.reservations():
-            name = reservation.get("ReservationName", "")
-            if name.startswith(self.prefix):
+        # A reservation whose jobs are still ending cannot be deleted yet; one left behind
+        # would overlap the next test's reservation on the same node, so retry until it goes.
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            names = [
+                r.get("ReservationName", "")
+                for r in commands.reservations()
+                if r.get("ReservationName", "").startswith(self.prefix)
+            ]
+            if not names:
+                break
+            for name in names:
                 subprocess.run(
                     ["scontrol", "delete", f"ReservationName={name}"],
                     capture_output=True,
                     check=False,
                 )
+            time.sleep(0.5)
         deadline = time.time() + 30
         while time.time() < deadline:  # accounts with jobs still ending cannot be deleted
             names = [r[0] for r in commands.show("account", "Account") if r[0].startswith(
