@@ -4,7 +4,7 @@ from fastapi import APIRouter, BackgroundTasks, Query, Request, Response, status
 from fastapi.responses import RedirectResponse
 
 from aisc.accounts import auth, service, signin, vetting
-from aisc.accounts.mail import send_reset_link
+from aisc.accounts.mail import send_reset_link_if_found
 from aisc.accounts.models import Role, RoleRequestStatus
 from aisc.accounts.oidc import Pending, Provider
 from aisc.accounts.schemas import (
@@ -389,17 +389,13 @@ def request_password_reset(
     with uow() as ctx:
         found = auth.request_password_reset(ctx, email=data.email)
         at = ctx.now
-    if found is not None:
-        person, secret = found
-        background.add_task(
-            send_reset_link,
-            request.app.state.settings,
-            at=at,
-            to=person.email,
-            name=person.name,
-            secret=secret,
-            base_url=str(request.base_url),
-        )
+    background.add_task(
+        send_reset_link_if_found,
+        request.app.state.settings,
+        found,
+        at=at,
+        base_url=str(request.base_url),
+    )
     return Notice(message=RESET_NOTICE)
 
 

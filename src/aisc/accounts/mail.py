@@ -13,6 +13,7 @@ import logging
 import smtplib
 from datetime import datetime
 from email.message import EmailMessage
+from typing import Any
 
 from aisc.settings import Settings
 
@@ -66,4 +67,16 @@ def send_reset_link(
         to=to,
         subject="[aisc] reset your password / 重設密碼",
         body=body,
+    )
+
+
+def send_reset_link_if_found(
+    settings: Settings, found: tuple[Any, str] | None, *, at: datetime, base_url: str
+) -> None:
+    """What ``request_password_reset`` decided, delivered (nothing when no link was made)."""
+    if found is None:
+        return
+    person, secret = found
+    send_reset_link(
+        settings, at=at, to=person.email, name=person.name, secret=secret, base_url=base_url
     )

@@ -41,7 +41,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from sqlalchemy import delete, func, select
@@ -165,27 +165,33 @@ def _locked(ctx: Ctx, person: Person, source: str) -> bool:
     return row is not None and row.locked_until is not None and row.locked_until > ctx.now
 
 
+C = TypeVar("C", SignInFailure, UnknownSignIns)
+
+
 def _insert(session: Session) -> Callable[..., Any]:
     """The dialect's INSERT, for ``ON CONFLICT DO NOTHING`` (a row two attempts create at once)."""
     name = session.get_bind().dialect.name
     return pg_insert if name == "postgresql" else sqlite_insert
 
 
-def _failure_row(ctx: Ctx, person_id: int, source: str) -> SignInFailure:
-    """The (account, source) counter, created if missing and locked for this transaction."""
-    insert = _insert(ctx.db)
+def _counter(ctx: Ctx, model: type[C], **key: Any) -> C:
+    """The counter row of ``model`` for ``key``, created at zero if missing and locked for this
+    transaction (an insert that does nothing on conflict, then ``SELECT ... FOR UPDATE``, so two
+    concurrent failures both count on either database)."""
     ctx.db.execute(
-        insert(SignInFailure.__table__)
-        .values(person_id=person_id, source=source, failures=0, last_at=ctx.now)
+        _insert(ctx.db)(model.__table__)
+        .values(**key, failures=0, last_at=ctx.now)
         .on_conflict_do_nothing()
     )
-    row = ctx.db.execute(
-        select(SignInFailure)
-        .where(SignInFailure.person_id == person_id, SignInFailure.source == source)
-        .with_for_update()
-        .execution_options(populate_existing=True)
+    found: C = ctx.db.execute(
+        select(model).filter_by(**key).with_for_update().execution_options(populate_existing=True)
     ).scalar_one()
-    return row
+    return found
+
+
+def _failure_row(ctx: Ctx, person_id: int, source: str) -> SignInFailure:
+    """The (account, source) counter, created if missing and locked for this transaction."""
+    return _counter(ctx, SignInFailure, person_id=person_id, source=source)
 
 
 def _count_failure(ctx: Ctx, person: Person, source: str, *, reason: str) -> None:
@@ -248,19 +254,7 @@ def _count_locked(ctx: Ctx, person: Person, source: str) -> None:
 
 
 def _count_unknown(ctx: Ctx, source: str) -> None:
-    window = _window_start(ctx.now)
-    insert = _insert(ctx.db)
-    ctx.db.execute(
-        insert(UnknownSignIns.__table__)
-        .values(source=source, window_start=window, failures=0, last_at=ctx.now)
-        .on_conflict_do_nothing()
-    )
-    row = ctx.db.execute(
-        select(UnknownSignIns)
-        .where(UnknownSignIns.source == source, UnknownSignIns.window_start == window)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    ).scalar_one()
+    row = _counter(ctx, UnknownSignIns, source=source, window_start=_window_start(ctx.now))
     row.failures += 1
     row.last_at = ctx.now
     ctx.db.flush()

@@ -10,7 +10,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from aisc.accounts import auth
 from aisc.accounts import service as accounts
-from aisc.accounts.mail import send_reset_link
+from aisc.accounts.mail import send_reset_link_if_found
 from aisc.accounts.models import Role, RoleRequestStatus
 from aisc.errors import AiscError
 from aisc.http import IdPath
@@ -78,17 +78,13 @@ def request_reset(request: Request, form: Form, background: BackgroundTasks) -> 
     with page.uow() as ctx:
         found = auth.request_password_reset(ctx, email=email)
         at = ctx.now
-    if found is not None:
-        person, secret = found
-        background.add_task(
-            send_reset_link,
-            request.app.state.settings,
-            at=at,
-            to=person.email,
-            name=person.name,
-            secret=secret,
-            base_url=str(request.base_url),
-        )
+    background.add_task(
+        send_reset_link_if_found,
+        request.app.state.settings,
+        found,
+        at=at,
+        base_url=str(request.base_url),
+    )
     # The same page whether or not the address has an account.
     return page.render("password_reset.html", sent=True, email=email)
 
