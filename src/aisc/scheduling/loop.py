@@ -131,7 +131,9 @@ class JobRunner:
                     with contextlib.suppress(Exception):
                         for item in load_slices(job.processes):
                             self.executor.kill(item)
-                    self._abandon(ctx, job, f"the platform could not follow it: {exc}")
+                    self._end_without_exit(
+                        ctx, job, JobState.FAILED, f"the platform could not follow it: {exc}"
+                    )
                     finished += 1
         return finished
 
@@ -158,9 +160,11 @@ class JobRunner:
                     self.executor.kill(item)
         return 0
 
-    def _abandon(self, ctx: Ctx, job: Job, why: str) -> None:
+    def _end_without_exit(self, ctx: Ctx, job: Job, state: JobState, why: str) -> None:
+        """End a job that has no exit code to report: failed (the platform could not follow
+        it) or cancelled (before it ran)."""
         before = {"state": job.state}
-        job.state, job.ended_at, job.reason = JobState.FAILED, ctx.now, why[:2000]
+        job.state, job.ended_at, job.reason = state, ctx.now, why[:2000]
         job.placement, job.stop_reason, job.stop_requested_at = "[]", "", None
         record(
             ctx,
@@ -245,7 +249,7 @@ class JobRunner:
             select(Job).where(Job.state == JobState.PENDING).order_by(Job.id)
         ).scalars():
             if job.cancel_requested:  # asked to stop while it ran, then requeued
-                self._cancel_queued(ctx, job, "cancelled while requeued")
+                self._end_without_exit(ctx, job, JobState.CANCELLED, "cancelled while requeued")
             else:
                 pending.append(job)
         stats.pending = len(pending)
@@ -381,7 +385,7 @@ class JobRunner:
         for item in found:
             self.executor.kill(item)
         if job.cancel_requested:
-            self._cancel_queued(ctx, job, "cancelled while starting")
+            self._end_without_exit(ctx, job, JobState.CANCELLED, "cancelled while starting")
             return True
         job.state, job.started_at, job.placement = JobState.PENDING, None, "[]"
         job.reason = "start interrupted; requeued"
@@ -393,19 +397,6 @@ class JobRunner:
             after={"reason": job.reason},
         )
         return True
-
-    def _cancel_queued(self, ctx: Ctx, job: Job, why: str) -> None:
-        before = {"state": job.state}
-        job.state, job.ended_at, job.reason = JobState.CANCELLED, ctx.now, why
-        job.placement, job.stop_reason, job.stop_requested_at = "[]", "", None
-        record(
-            ctx,
-            action="job.finish",
-            object_type="job",
-            object_id=job.id,
-            before=before,
-            after={"state": job.state, "exit_code": None, "reason": job.reason},
-        )
 
     @staticmethod
     def _core_job(job: Job, partitions: dict[int, str]) -> core.Job:
