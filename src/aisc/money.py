@@ -6,6 +6,7 @@ conversion helpers refuse values that would lose precision instead of rounding s
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal, InvalidOperation
 
 from aisc.errors import ValidationFailed
@@ -26,6 +27,51 @@ def hkd_to_cents(value: Decimal | int | str, *, field: str = "amount") -> int:
     if cents != cents.to_integral_value():
         raise ValidationFailed(f"{field}: at most two decimal places are allowed", field=field)
     return int(cents)
+
+
+# What a person types for an amount: digits with an optional sign, thousands separated by commas
+# in groups of three (or not at all), at most two decimals; "HK$" and spaces around are allowed.
+_TYPED_AMOUNT = re.compile(r"-?(?:[0-9]{1,3}(?:,[0-9]{3})+|[0-9]+)(?:\.[0-9]{1,2})?")
+_TYPED_PERCENT = re.compile(r"[0-9]{1,3}(?:\.[0-9]{1,2})?")
+# The largest amount any edge accepts: beyond a database BIGINT of cents long before.
+MAX_TYPED_CENTS = 10**15
+
+
+def parse_hkd(text: str, *, field: str = "amount_hkd") -> int:
+    """An amount typed by a person (a form field, a CLI argument) as integer cents.
+
+    ``1,200.50``, ``HK$ 1200.5`` and ``-30`` are read; ``1.005`` (a third decimal),
+    ``12,00.5`` (a misplaced separator), ``1e3`` and anything else are refused, never rounded.
+    """
+    cleaned = text.strip()
+    if cleaned.upper().startswith("HK$"):
+        cleaned = cleaned[3:].strip()
+    if not _TYPED_AMOUNT.fullmatch(cleaned):
+        raise ValidationFailed(
+            f"{field}: give an amount in HK$ with at most two decimals, e.g. 1,200.50",
+            field=field,
+        )
+    cents = hkd_to_cents(cleaned.replace(",", ""), field=field)
+    if abs(cents) >= MAX_TYPED_CENTS:
+        raise ValidationFailed(f"{field}: the amount is too large", field=field)
+    return cents
+
+
+def parse_percent(text: str, *, field: str = "rate") -> int:
+    """A percentage typed by a person (``70``, ``70.01``, ``70 %``) as basis points.
+
+    At most two decimals (a basis point), from 0 to 100; nothing goes through a float.
+    """
+    cleaned = text.strip().removesuffix("%").strip()
+    if not _TYPED_PERCENT.fullmatch(cleaned):
+        raise ValidationFailed(
+            f"{field}: give a percentage with at most two decimals, e.g. 70 or 70.01",
+            field=field,
+        )
+    bp = int(Decimal(cleaned) * 100)
+    if bp > BASIS_POINTS:
+        raise ValidationFailed(f"{field}: a percentage is at most 100", field=field)
+    return bp
 
 
 def cents_to_hkd(cents: int) -> Decimal:

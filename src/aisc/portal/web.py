@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import hmac
 import io
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -42,12 +42,12 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from pydantic import BaseModel, ValidationError
 from starlette.datastructures import FormData
 
-from aisc.access import ANONYMOUS, Principal
+from aisc.access import ANONYMOUS, MATRIX, AccessDenied, Principal, check
 from aisc.accounts.auth import resolve_session
 from aisc.accounts.models import Person, Role
 from aisc.context import Ctx
 from aisc.db.engine import transaction
-from aisc.errors import AiscError, Conflict, ValidationFailed
+from aisc.errors import AiscError, Conflict, Unauthenticated, ValidationFailed
 from aisc.http import SAFE_METHODS, SESSION_COOKIE
 from aisc.money import format_hkd
 from aisc.portal.labels import label
@@ -145,6 +145,38 @@ class SignInNeeded(Exception):
 
 class PageForbidden(Exception):
     """The signed-in person's roles do not include this page."""
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+PAGE_ACTION = "__aisc_page_action__"
+
+
+def page_action(action: str) -> Callable[[F], F]:
+    """Name the matrix action that opens a page (the portal's ``requires``).
+
+    Put it under the route decorator::
+
+        @router.get("/finance")
+        @page_action("billing.run")
+        def finance(request: Request) -> Response: ...
+
+    ``page_for`` checks it before the view runs: an anonymous caller of a non-public action is
+    sent to sign in, a role the matrix does not name gets the 403 page. Per-object reach is the
+    services' (they authorise again). Every portal route names one action (tested).
+    """
+    if action not in MATRIX:
+        raise KeyError(f"{action!r} is not in the permission matrix")
+
+    def mark(view: F) -> F:
+        setattr(view, PAGE_ACTION, action)
+        return view
+
+    return mark
+
+
+def action_of(view: Any) -> str | None:
+    """The matrix action a portal view names (None: not marked)."""
+    return getattr(view, PAGE_ACTION, None)
 
 
 @dataclass
@@ -254,6 +286,14 @@ def page_for(
         sent = str(form.get("csrf_token", ""))
         if not hmac.compare_digest(sent.encode(), csrf.encode()):
             raise PageForbidden()
+    action = action_of(request.scope.get("endpoint"))
+    if action is not None:
+        try:
+            check(principal, action)
+        except Unauthenticated:
+            raise SignInNeeded(request.url.path) from None
+        except AccessDenied:
+            raise PageForbidden() from None
     return Page(
         request=request,
         principal=principal,
