@@ -51,6 +51,7 @@ from aisc.errors import AiscError, Conflict, Unauthenticated, ValidationFailed
 from aisc.http import SAFE_METHODS, SESSION_COOKIE
 from aisc.money import format_hkd
 from aisc.portal.labels import label
+from aisc.portal.language import negotiate
 from aisc.schemas import check_day, control_problem
 
 HERE = Path(__file__).parent
@@ -77,17 +78,11 @@ def translations(lang: str) -> Translations | None:
 
 
 def pick_language(request: Request) -> str:
+    """The cookie's language if it names one, else the browser's (``aisc.portal.language``)."""
     chosen = request.cookies.get(LANG_COOKIE, "")
     if chosen in LANGUAGES:
         return chosen
-    header = request.headers.get("accept-language", "").lower()
-    for part in header.split(","):
-        tag = part.split(";")[0].strip()
-        if tag.startswith(("zh-hant", "zh-tw", "zh-hk", "zh-mo")):
-            return "zh_Hant"
-        if tag.startswith("en"):
-            return "en"
-    return "en"
+    return negotiate(request.headers.get("accept-language", ""))
 
 
 @cache
