@@ -14,17 +14,29 @@ from urllib.parse import quote
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse
+from fastapi.responses import (
+    HTMLResponse,
+    JSONResponse,
+    RedirectResponse,
+    Response,
+)
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from aisc import __version__
 from aisc.context import Clock, utcnow
-from aisc.db.engine import engine_from_settings, make_sessionmaker, transaction
+from aisc.db.engine import engine_from_settings, make_sessionmaker
 from aisc.errors import AiscError, RateLimited
 from aisc.http import ERROR_RESPONSES, requires, validation_body
-from aisc.middleware import SECURITY_HEADERS, BodyLimit, new_nonce, security_headers
+from aisc.metrics import Metrics
+from aisc.middleware import (
+    SECURITY_HEADERS,
+    BodyLimit,
+    RequestTiming,
+    new_nonce,
+    security_headers,
+)
 from aisc.ratelimit import HashSlots, RateLimiter, RateLimitMiddleware
 from aisc.scheduling.runners import Runner, make_runner
 from aisc.settings import Settings
@@ -122,6 +134,7 @@ def create_app(
         {"sign_in": settings.sign_in_per_minute, "costly": settings.costly_per_minute}
     )
     app.state.hash_slots = HashSlots(settings.effective_hash_concurrency)
+    app.state.metrics = Metrics(app.state.sessionmaker, app.state.runner)
 
     app.mount(DOCS_ASSETS, StaticFiles(directory=_swagger_assets()), name="docs-assets")
 
@@ -235,17 +248,18 @@ def create_app(
         audit_router,
     ):
         app.include_router(router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
+        app.state.metrics.prefix_routes(router.routes, API_PREFIX)
 
     # Operational figures are for operators (and auditors), unless the deployment makes them
     # public for a scraper on a private network.
     @app.get(
         "/metrics",
         include_in_schema=False,
-        response_class=PlainTextResponse,
         dependencies=[] if settings.metrics_public else [requires("metrics.read")],
     )
-    def metrics() -> str:
-        return _metrics(app)
+    def metrics(request: Request) -> Response:
+        body, content_type = app.state.metrics.exposition(request.headers.get("accept"))
+        return Response(body, media_type=content_type)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:
@@ -271,6 +285,8 @@ def create_app(
         default=settings.max_body_bytes,
         limits=dict.fromkeys(UPLOAD_PATHS, settings.max_upload_bytes),
     )
+    # Outermost: a request's time includes the limits' refusals.
+    app.add_middleware(RequestTiming, observe=app.state.metrics.observe_request)
     return app
 
 
@@ -310,46 +326,3 @@ class SchedulerThread:
             except Exception:  # keep scheduling; the next tick retries from the database
                 logging.getLogger(__name__).exception("scheduler tick failed")
             self._stop.wait(self.interval)
-
-
-def _metrics(app: FastAPI) -> str:
-    """Scheduler and executor metrics in Prometheus' text exposition format."""
-    from sqlalchemy import func, select
-
-    from aisc.jobs.models import Job, JobState
-
-    runner: Runner = app.state.runner
-    with transaction(app.state.sessionmaker, write=False) as db:
-        counts = dict(db.execute(select(Job.state, func.count()).group_by(Job.state)).all())
-        gpus = db.execute(
-            select(func.coalesce(func.sum(Job.nodes * Job.gpus_per_node), 0)).where(
-                Job.state == JobState.RUNNING
-            )
-        ).scalar_one()
-    lines = [
-        "# HELP aisc_jobs Jobs by state.",
-        "# TYPE aisc_jobs gauge",
-        *(f'aisc_jobs{{state="{state.value}"}} {counts.get(state, 0)}' for state in JobState),
-        "# HELP aisc_queue_length Pending jobs.",
-        "# TYPE aisc_queue_length gauge",
-        f"aisc_queue_length {counts.get(JobState.PENDING, 0)}",
-        "# HELP aisc_running_gpus GPUs held by running jobs.",
-        "# TYPE aisc_running_gpus gauge",
-        f"aisc_running_gpus {int(gpus)}",
-        "# HELP aisc_scheduler_pass_seconds Duration of the last scheduling pass.",
-        "# TYPE aisc_scheduler_pass_seconds gauge",
-        f"aisc_scheduler_pass_seconds {runner.last.seconds:.6f}",
-        "# HELP aisc_scheduler_passes_total Scheduling passes run.",
-        "# TYPE aisc_scheduler_passes_total counter",
-        f"aisc_scheduler_passes_total {runner.totals.ticks}",
-        "# HELP aisc_jobs_started_total Jobs started by this process.",
-        "# TYPE aisc_jobs_started_total counter",
-        f"aisc_jobs_started_total {runner.totals.started}",
-        "# HELP aisc_jobs_finished_total Jobs seen to finish by this process.",
-        "# TYPE aisc_jobs_finished_total counter",
-        f"aisc_jobs_finished_total {runner.totals.finished}",
-        "# HELP aisc_jobs_preempted_total Preemptions ordered by this process.",
-        "# TYPE aisc_jobs_preempted_total counter",
-        f"aisc_jobs_preempted_total {runner.totals.preempted}",
-    ]
-    return "\n".join(lines) + "\n"

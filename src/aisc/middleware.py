@@ -8,13 +8,17 @@
   are this site's files or carry the response's nonce (never inline code otherwise, never
   ``'unsafe-inline'`` for scripts; none for styles on portal pages), ``frame-ancestors 'none'``,
   ``nosniff``, no referrer, and over TLS ``Strict-Transport-Security``.
+- **Timing**: ``RequestTiming`` (outermost) measures every HTTP request from its arrival to the
+  end of its response and hands the duration, the status and the routed scope to an observer
+  (``aisc.metrics.Metrics.observe_request``), refused requests and errors included.
 """
 
 from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -153,3 +157,33 @@ async def _refuse(scope: Scope, send: Send, status: int, code: str, message: str
         }
     )
     await send({"type": "http.response.body", "body": body})
+
+
+class RequestTiming:
+    """ASGI middleware: ``observe(scope, status, seconds)`` once per HTTP request.
+
+    The status is the one sent (500 if the application raised before sending one); ``scope`` is
+    the request's own, in which the router has recorded the matched route by the time it ends.
+    """
+
+    def __init__(self, app: ASGIApp, *, observe: Callable[[Scope, int, float], None]) -> None:
+        self.app = app
+        self.observe = observe
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        began = time.perf_counter()
+        status = 500
+
+        async def sending(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        finally:
+            self.observe(scope, status, time.perf_counter() - began)

@@ -274,11 +274,16 @@ def test_metrics_in_prometheus_text_format(client, project, engine, clock, tmp_p
     runner.tick()
     text = client.get("/metrics").text
     assert client.get("/metrics").headers["content-type"].startswith("text/plain")
-    assert 'aisc_jobs{state="running"} 1' in text
-    assert "aisc_queue_length 1" in text
-    assert "aisc_running_gpus 2" in text
-    assert "aisc_scheduler_passes_total 1" in text
-    assert "# TYPE aisc_scheduler_pass_seconds gauge" in text
+    assert 'aisc_jobs{state="running"} 1.0' in text
+    assert "aisc_queue_length 1.0" in text
+    assert "aisc_running_gpus 2.0" in text
+    assert "aisc_scheduler_passes_total 1.0" in text
+    assert "# TYPE aisc_scheduler_last_tick_seconds gauge" in text
+    # the pure scheduler's pass, timed by the loop: one pass so far, then one per tick with work
+    assert "# TYPE aisc_scheduler_pass_seconds histogram" in text
+    assert "aisc_scheduler_pass_seconds_count 1.0" in text
+    runner.tick()
+    assert "aisc_scheduler_pass_seconds_count 2.0" in client.get("/metrics").text
     for job in client.get("/api/v1/jobs").json():
         client.post(f"/api/v1/jobs/{job['id']}/cancel")
     deadline = time.time() + 30

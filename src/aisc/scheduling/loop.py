@@ -38,6 +38,7 @@ from aisc.executors.local import LocalExecutor, Slice, dump_slices, load_slices
 from aisc.executors.sandbox import SandboxError
 from aisc.jobs.models import Job, JobQos, JobState
 from aisc.metering.service import record_usage, used_gpu_seconds
+from aisc.metrics import scheduling_pass_histogram
 from aisc.scheduling import core
 
 log = logging.getLogger(__name__)
@@ -92,6 +93,7 @@ class JobRunner:
         self.grace = timedelta(seconds=grace_seconds)
         self.last = TickStats()
         self.totals = Counters()
+        self.pass_seconds = scheduling_pass_histogram()  # registered by the app (/metrics)
         self._to_launch: list[int] = []
 
     def tick(self) -> TickStats:
@@ -284,7 +286,8 @@ class JobRunner:
             pending=tuple(self._core_job(j, partitions) for j in pending),
             projects=self._projects(ctx, {j.award_id for j in by_id.values()}, running),
         )
-        decisions = core.schedule(state, self.policy)
+        with self.pass_seconds.time():
+            decisions = core.schedule(state, self.policy)
         used: dict[str, set[int]] = defaultdict(set)
         for job in running:
             for part in json.loads(job.placement):

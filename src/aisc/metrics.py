@@ -1,0 +1,140 @@
+"""The platform's operational figures, served on ``/metrics`` through the Prometheus client.
+
+Each application has its own ``CollectorRegistry`` (``Metrics``), never the library's global
+default one: a process may build many applications (the tests build one per test), and a
+metric registered twice in one registry is an error.
+
+- **Jobs and the scheduler** (``JobFigures``): jobs by state, queue length and GPUs held by
+  running jobs are read from the database at scrape time (so every process serving the API
+  answers the same); the last tick's duration and the totals of passes, starts, finishes and
+  preemptions are this process's job loop's own.
+- **The scheduling pass**: ``aisc_scheduler_pass_seconds``, a histogram of the pure scheduler's
+  run time observed by the local job loop around each ``scheduling.core.schedule`` call (Slurm
+  deployments have none: Slurm schedules).
+- **Requests**: ``aisc_http_request_duration_seconds``, a histogram by method, route template
+  (``/api/v1/jobs/{job_id}``, never the raw path) and status class (``2xx``...). Label values come
+  from a fixed set, whatever a client sends: a path no route matches is ``unmatched`` and an
+  unusual method is ``other``, so no request can create a new time series.
+- The process's own CPU, memory and file descriptors (``process_*``, Linux only).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING, Any
+
+from prometheus_client import CollectorRegistry, Histogram, ProcessCollector
+from prometheus_client.exposition import choose_encoder
+from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from aisc.db.engine import transaction
+from aisc.jobs.models import Job, JobState
+
+if TYPE_CHECKING:
+    from aisc.scheduling.runners import Runner
+
+# A pass over a small cluster takes milliseconds; 50,000 pending jobs on 3,200 GPUs about 0.1 s.
+PASS_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+REQUEST_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+UNMATCHED = "unmatched"
+
+
+def scheduling_pass_histogram() -> Histogram:
+    """A job loop's pass histogram, unregistered: the application registers its loop's."""
+    return Histogram(
+        "aisc_scheduler_pass_seconds",
+        "Run time of the scheduler's pass (the pure core) in the local job loop.",
+        buckets=PASS_BUCKETS,
+        registry=None,
+    )
+
+
+class JobFigures(Collector):
+    """Jobs and scheduler figures, computed when scraped."""
+
+    def __init__(self, factory: sessionmaker[Session], runner: Runner) -> None:
+        self.factory = factory
+        self.runner = runner
+
+    def describe(self) -> list[Metric]:
+        return []  # registering must not query the database; names are checked at scrape time
+
+    def collect(self) -> Iterator[Metric]:
+        with transaction(self.factory, write=False) as db:
+            counts = dict(db.execute(select(Job.state, func.count()).group_by(Job.state)).all())
+            gpus = db.execute(
+                select(func.coalesce(func.sum(Job.nodes * Job.gpus_per_node), 0)).where(
+                    Job.state == JobState.RUNNING
+                )
+            ).scalar_one()
+        jobs = GaugeMetricFamily("aisc_jobs", "Jobs by state.", labels=["state"])
+        for state in JobState:
+            jobs.add_metric([state.value], counts.get(state, 0))
+        yield jobs
+        yield GaugeMetricFamily(
+            "aisc_queue_length", "Pending jobs.", value=counts.get(JobState.PENDING, 0)
+        )
+        yield GaugeMetricFamily("aisc_running_gpus", "GPUs held by running jobs.", value=int(gpus))
+        runner = self.runner
+        yield GaugeMetricFamily(
+            "aisc_scheduler_last_tick_seconds",
+            "Duration of this process's last job-loop tick (following, scheduling, launching).",
+            value=runner.last.seconds,
+        )
+        done = runner.totals
+        for name, documentation, value in (
+            ("aisc_scheduler_passes", "Job-loop ticks run by this process.", done.ticks),
+            ("aisc_jobs_started", "Jobs started by this process.", done.started),
+            ("aisc_jobs_finished", "Jobs seen to finish by this process.", done.finished),
+            ("aisc_jobs_preempted", "Preemptions ordered by this process.", done.preempted),
+        ):
+            yield CounterMetricFamily(name, documentation, value=value)
+
+
+class Metrics:
+    """One application's registry and the request histogram its middleware observes."""
+
+    def __init__(self, factory: sessionmaker[Session], runner: Runner) -> None:
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.registry.register(JobFigures(factory, runner))
+        passes: Histogram | None = getattr(runner, "pass_seconds", None)
+        if passes is not None:  # the local job loop's; Slurm runs its own scheduler
+            self.registry.register(passes)
+        ProcessCollector(registry=self.registry)
+        self.requests = Histogram(
+            "aisc_http_request_duration_seconds",
+            "Time to answer a request, by method, route template and status class.",
+            ["method", "route", "status"],
+            buckets=REQUEST_BUCKETS,
+            registry=self.registry,
+        )
+        self._templates: dict[int, str] = {}
+
+    def prefix_routes(self, routes: Iterable[Any], prefix: str) -> None:
+        """Name ``routes`` (a router's, included under ``prefix``) by their full template: the
+        router records the route as its router defined it, without the inclusion's prefix."""
+        for route in routes:
+            path = getattr(route, "path", None)
+            if isinstance(path, str):
+                self._templates[id(route)] = prefix + path
+
+    def observe_request(self, scope: Any, status: int, seconds: float) -> None:
+        """Count one answered request; ``scope`` is its ASGI scope after routing."""
+        method = scope.get("method", "")
+        route = scope.get("route")
+        template = self._templates.get(id(route), getattr(route, "path", None))
+        self.requests.labels(
+            method=method if method in METHODS else "other",
+            route=template if isinstance(template, str) else UNMATCHED,
+            status=f"{status // 100}xx" if 100 <= status <= 599 else "other",
+        ).observe(seconds)
+
+    def exposition(self, accept: str | None) -> tuple[bytes, str]:
+        """The registry's samples in the format ``accept`` asks for (Prometheus' text format
+        unless the scraper asks for OpenMetrics), with that format's content type."""
+        encode, content_type = choose_encoder(accept or "")
+        return encode(self.registry), content_type
