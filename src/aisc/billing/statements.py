@@ -5,11 +5,10 @@ from __future__ import annotations
 import csv
 import io
 
-from fpdf import FPDF
-
 from aisc.awards.models import Award
 from aisc.billing.models import Charge, CreditNote, Invoice
 from aisc.money import format_hkd
+from aisc.pdf import Document
 
 HEADER = [
     "line",
@@ -90,28 +89,8 @@ def statement_csv(
 def statement_pdf(
     invoice: Invoice, award: Award, lines: list[Charge], notes: list[CreditNote]
 ) -> bytes:
-    pdf = FPDF(orientation="P", unit="mm", format="A4")
-    pdf.set_title(f"Statement {invoice.number}")
-    pdf.set_creator("aisc")
-    pdf.add_page()
-    pdf.set_font("Helvetica", "B", 14)
-    pdf.cell(0, 8, f"Statement {invoice.number}", new_x="LMARGIN", new_y="NEXT")
-    pdf.set_font("Helvetica", "", 10)
-    for text in (
-        f"Award {award.id}: {award.title}",
-        f"Month: {invoice.month:%Y-%m}    Issued: {invoice.issued_at:%Y-%m-%d}",
-        f"Subsidy rate: {award.subsidy_rate_bp / 100:.2f}% of the list price",
-    ):
-        pdf.cell(0, 6, _latin(text), new_x="LMARGIN", new_y="NEXT")
-    pdf.ln(4)
-    widths = (90, 30, 30, 30)
-    pdf.set_font("Helvetica", "B", 9)
-    for width, title in zip(
-        widths, ("Line", "List HK$", "Subsidy HK$", "Payable HK$"), strict=True
-    ):
-        pdf.cell(width, 7, title, border=1, align="L" if title == "Line" else "R")
-    pdf.ln()
-    pdf.set_font("Helvetica", "", 8)
+    """The statement for people: any script in the award's title or the lines prints as
+    written (``aisc.pdf``)."""
     rows = [
         (line.description, line.list_cents, line.subsidy_cents, line.payable_cents)
         for line in lines
@@ -120,15 +99,36 @@ def statement_pdf(
         (f"Credit note {n.number}: {n.reason}", -n.list_cents, -n.subsidy_cents, -n.payable_cents)
         for n in notes
     ]
+    heading = f"Award {award.id}: {award.title}"
+    doc = Document(f"Statement {invoice.number}", [heading, *(row[0] for row in rows)])
+    pdf = doc.pdf
+    doc.font("B", 14)
+    pdf.cell(0, 8, f"Statement {invoice.number}", new_x="LMARGIN", new_y="NEXT")
+    doc.font("", 10)
+    for text in (
+        heading,
+        f"Month: {invoice.month:%Y-%m}    Issued: {invoice.issued_at:%Y-%m-%d}",
+        f"Subsidy rate: {award.subsidy_rate_bp / 100:.2f}% of the list price",
+    ):
+        pdf.cell(0, 6, doc.fit(text, pdf.epw), new_x="LMARGIN", new_y="NEXT")
+    pdf.ln(4)
+    widths = (90, 30, 30, 30)
+    doc.font("B", 9)
+    for width, title in zip(
+        widths, ("Line", "List HK$", "Subsidy HK$", "Payable HK$"), strict=True
+    ):
+        pdf.cell(width, 7, title, border=1, align="L" if title == "Line" else "R")
+    pdf.ln()
+    doc.font("", 8)
     for text, list_cents, subsidy, payable in rows:
-        pdf.cell(widths[0], 6, _latin(text)[:60], border=1)
+        pdf.cell(widths[0], 6, doc.fit(text, widths[0]), border=1)
         for width, cents in zip(widths[1:], (list_cents, subsidy, payable), strict=True):
             pdf.cell(width, 6, _hkd(cents), border=1, align="R")
         pdf.ln()
     credited = [
         sum(getattr(n, a) for n in notes) for a in ("list_cents", "subsidy_cents", "payable_cents")
     ]
-    pdf.set_font("Helvetica", "B", 9)
+    doc.font("B", 9)
     pdf.cell(widths[0], 7, "Total", border=1)
     for width, cents in zip(
         widths[1:],
@@ -141,12 +141,7 @@ def statement_pdf(
     ):
         pdf.cell(width, 7, _hkd(cents), border=1, align="R")
     pdf.ln(12)
-    pdf.set_font("Helvetica", "B", 11)
+    doc.font("B", 11)
     payable = invoice.payable_cents - credited[2]
     pdf.cell(0, 8, f"Amount payable: {format_hkd(payable)}", new_x="LMARGIN", new_y="NEXT")
-    return bytes(pdf.output())
-
-
-def _latin(text: str) -> str:
-    """The core PDF fonts cover Latin-1 only; other characters are replaced, not dropped."""
-    return text.encode("latin-1", errors="replace").decode("latin-1")
+    return doc.output()
