@@ -88,10 +88,16 @@ def _fontconfig(face: str) -> Path | None:
 @cache
 def unicode_font() -> FontFace | None:
     """The installed Noto Sans CJK face to print non-Latin text with, or None."""
-    candidates = [p for p in FONT_PATHS if p.is_file()]
-    candidates += [p for p in (_fontconfig(face) for face in FACES) if p is not None]
+    found = _search([p for p in FONT_PATHS if p.is_file()])
+    if found is None:  # fontconfig only where the usual paths fail: a process per face
+        found = _search([p for p in map(_fontconfig, FACES) if p is not None])
+    return found
+
+
+def _search(paths: list[Path]) -> FontFace | None:
+    """The first of ``FACES`` (in order of preference) found in ``paths``."""
     for face in FACES:
-        for path in candidates:
+        for path in paths:
             names = _faces(path)
             if face in names:
                 return FontFace(path, names.index(face), face)

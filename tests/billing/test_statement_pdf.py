@@ -100,6 +100,15 @@ def test_the_installed_collection_gives_the_hong_kong_face(cjk_font):
     assert aisc.pdf._faces(cjk_font.path.with_suffix(".missing")) == []
 
 
+def test_fontconfig_finds_the_font_where_the_usual_paths_do_not(cjk_font, monkeypatch):
+    monkeypatch.setattr(aisc.pdf, "FONT_PATHS", (cjk_font.path.with_name("absent.ttc"),))
+    found = aisc.pdf.unicode_font.__wrapped__()
+    assert found is not None
+    assert found.name == "Noto Sans CJK HK"
+    monkeypatch.setattr(aisc.pdf.shutil, "which", lambda _name: None)
+    assert aisc.pdf.unicode_font.__wrapped__() is None
+
+
 @pytest.mark.parametrize(
     ("texts", "needed"),
     [
