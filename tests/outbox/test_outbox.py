@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from datetime import UTC, date, datetime
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from aisc.access import SYSTEM
 from aisc.accounts import auth
@@ -235,3 +236,71 @@ def test_the_same_key_is_never_queued_twice_and_a_message_needs_a_recipient(uow)
     assert [(m.key, m.recipients, m.body) for m in outbox_rows(uow)] == [
         ("k", ["a@x.example"], "b")
     ]
+
+
+def test_a_reset_link_is_queued_with_the_request_and_mailed_by_the_worker(api, uow, tmp_path, cli):
+    from tests.factories import World
+
+    world = World(uow)
+    with uow() as ctx:
+        auth.set_password(ctx, person_id=world.applicant, password=PASSWORD)
+    mail = tmp_path / "var" / "notifications.jsonl"
+    asked = api.post("/api/v1/auth/password-reset", json={"email": "pi@uni.example"})
+    assert asked.status_code == 202
+    assert mail_lines(mail) == []  # queued with the answer, not sent by it
+    [row] = outbox_rows(uow)
+    assert (row.kind, row.recipients, row.sensitive) == ("password_reset", ["pi@uni.example"], True)
+    assert "token=" in row.body
+    assert "token" not in cli("outbox", "list", "--json").output  # bodies are never listed
+    assert deliver_due(api.app.state.outbox_uow).sent == [row.id]
+    [line] = mail_lines(mail)
+    assert line["to"] == ["pi@uni.example"]
+    secret = line["message"].split("token=")[1].split()[0]
+    [row] = outbox_rows(uow)
+    assert row.body == service.REDACTED  # the link is not kept once it has left
+    confirm = api.post(
+        "/api/v1/auth/password-reset/confirm",
+        json={"token": secret, "new_password": "violet staple harbour lantern"},
+    )
+    assert confirm.status_code == 200, confirm.text
+    refused = cli("outbox", "retry", str(row.id), expect=4)
+    assert "delivered already" in refused.output
+
+
+def test_the_server_delivers_in_the_background(engine, clock, uow, tmp_path):
+    with uow() as ctx:
+        service.enqueue(ctx, key="k", kind="test", to=["a@x.example"], subject="s", body="hello")
+    mail = tmp_path / "var" / "notifications.jsonl"
+    with TestClient(create_app(engine=engine, clock=clock, run_scheduler=True)):
+        for _ in range(100):
+            if mail_lines(mail):
+                break
+            time.sleep(0.1)
+    assert [line["message"] for line in mail_lines(mail)] == ["hello"]
+
+
+def test_the_migration_keeps_every_notification_and_its_delivery(billed, engine, clock, uow):
+    from alembic import command
+
+    from aisc.billing import alerts
+    from aisc.db.migrate import alembic_config, head_revision
+
+    with uow() as ctx:
+        charging.run_month(ctx, month=date(2025, 3, 1))
+    deliver_due(worker_uow(engine, clock, Deployment.from_settings(Settings())))
+    with uow() as ctx:
+        before = [(n.id, n.kind, n.channel, n.delivered_at) for n in alerts.list_notifications(ctx)]
+    assert [b[2] for b in before] == ["file"]
+    command.downgrade(alembic_config(engine), "0016-1")
+    with engine.connect() as connection:
+        kept = connection.execute(
+            text("SELECT id, kind, channel, delivered_at FROM notifications")
+        ).all()
+    assert [(r[0], r[1], r[2]) for r in kept] == [b[:3] for b in before]
+    assert kept[0][3] is not None
+    command.upgrade(alembic_config(engine), head_revision() or "head")
+    with uow() as ctx:
+        after = [(n.id, n.kind, n.channel, n.delivered_at) for n in alerts.list_notifications(ctx)]
+    assert after == before
+    [row] = outbox_rows(uow)
+    assert (row.key, row.recipients) == (f"notification:{before[0][0]}", [])
