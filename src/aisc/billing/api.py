@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 
-from fastapi import APIRouter, Query, Request, status
+from fastapi import APIRouter, Query, status
 from fastapi.responses import Response
 
 from aisc.awards.models import Award
@@ -51,7 +51,7 @@ def pct(part: int, whole: int) -> str | None:
 
 
 @router.post("/billing/runs", response_model=RunRead, dependencies=[requires("billing.run")])
-def run(data: RunIn, request: Request, uow: Uow) -> RunRead:
+def run(data: RunIn, uow: Uow) -> RunRead:
     """Bill a finished month: one invoice per award, numbered; running it again issues nothing."""
     month = months.parse_month(data.month)
     with uow() as ctx:

@@ -9,9 +9,6 @@ from __future__ import annotations
 import typer
 
 from aisc.cli.common import JsonOpt, emit_list, emit_one, uow
-from aisc.outbox import service
-from aisc.outbox.schemas import OutboxMessageRead
-from aisc.outbox.worker import deliver_due
 
 app = typer.Typer(
     help="The notification outbox: list, deliver, retry (delivery is at least once).",
@@ -37,6 +34,8 @@ def deliver(
 ) -> None:
     """Send every due message once through the configured channel (file or SMTP); exit 1 if
     any attempt failed (it is retried later, with backoff)."""
+    from aisc.outbox.worker import deliver_due
+
     done = deliver_due(uow, limit=limit)
     typer.echo(f"delivered {len(done.sent)}, failed {len(done.failed)}")
     if done.failed:
@@ -52,6 +51,9 @@ def list_command(
     as_json: bool = JsonOpt,
 ) -> None:
     """The outbox, oldest first (bodies are not shown: they may hold reset links)."""
+    from aisc.outbox import service
+    from aisc.outbox.schemas import OutboxMessageRead
+
     with uow() as ctx:
         rows = [
             OutboxMessageRead.model_validate(m)
@@ -65,6 +67,9 @@ def retry(
     message_id: int = typer.Argument(..., min=1, max=2**31 - 1), as_json: bool = JsonOpt
 ) -> None:
     """Make a waiting or given-up message due now, its attempts counted afresh."""
+    from aisc.outbox import service
+    from aisc.outbox.schemas import OutboxMessageRead
+
     with uow() as ctx:
         row = OutboxMessageRead.model_validate(service.retry(ctx, message_id=message_id))
     emit_one(row, as_json)

@@ -11,10 +11,8 @@ recognisable.
 from __future__ import annotations
 
 import json
-import smtplib
 from dataclasses import dataclass
 from datetime import datetime
-from email.message import EmailMessage
 from pathlib import Path
 from typing import Protocol
 
@@ -76,6 +74,10 @@ class SmtpMailer:
         self.host, self.port, self.sender, self.starttls = host, port, sender, starttls
 
     def send(self, message: Outgoing) -> None:
+        # Loaded here: a command that sends no mail does not pay for the mail libraries.
+        import smtplib
+        from email.message import EmailMessage
+
         mail = EmailMessage()
         mail["From"] = self.sender
         mail["To"] = ", ".join(message.to)
