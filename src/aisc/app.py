@@ -25,10 +25,12 @@ from sqlalchemy import Engine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from aisc import __version__
+from aisc.access import SYSTEM
 from aisc.context import Clock, utcnow
 from aisc.db.engine import engine_from_settings, make_sessionmaker
+from aisc.deployment import Deployment
 from aisc.errors import AiscError, RateLimited
-from aisc.http import ERROR_RESPONSES, requires, validation_body
+from aisc.http import ERROR_RESPONSES, UnitOfWork, requires, validation_body
 from aisc.metrics import Metrics
 from aisc.middleware import (
     SECURITY_HEADERS,
@@ -37,6 +39,7 @@ from aisc.middleware import (
     new_nonce,
     security_headers,
 )
+from aisc.outbox.worker import DeliveryThread
 from aisc.ratelimit import HashSlots, RateLimiter, RateLimitMiddleware
 from aisc.scheduling.runners import Runner, make_runner
 from aisc.settings import Settings
@@ -98,22 +101,27 @@ def create_app(
 ) -> FastAPI:
     """Build the application for ``settings`` (or an already-made ``engine``).
 
-    ``run_scheduler`` starts the local executor's scheduling loop in a background thread for the
-    life of the server (the embedded default); tests drive the loop themselves.
+    ``run_scheduler`` starts the local executor's scheduling loop and the outbox's delivery loop
+    in background threads for the life of the server (the embedded default); tests drive them
+    themselves (``app.state.outbox_uow`` opens the delivery worker's unit of work).
     """
     settings = settings or Settings()
     engine = engine or engine_from_settings(settings)
+    deployment = Deployment.from_settings(settings)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         _redact_access_log()  # the server has configured its loggers by now
         worker = SchedulerThread(app.state.runner, settings.scheduler_interval_s)
+        courier = DeliveryThread(app.state.outbox_uow)
         if run_scheduler:
             worker.start()
+            courier.start()
         try:
             yield
         finally:
             worker.stop()
+            courier.stop()
 
     app = FastAPI(
         lifespan=lifespan,
@@ -129,7 +137,9 @@ def create_app(
     app.state.engine = engine
     app.state.sessionmaker = make_sessionmaker(engine)
     app.state.clock = clock
-    app.state.runner = make_runner(settings, app.state.sessionmaker, clock)
+    app.state.deployment = deployment
+    app.state.runner = make_runner(deployment, app.state.sessionmaker, clock)
+    app.state.outbox_uow = UnitOfWork(app.state.sessionmaker, clock, SYSTEM, deployment=deployment)
     app.state.rate_limiter = RateLimiter(
         {"sign_in": settings.sign_in_per_minute, "costly": settings.costly_per_minute}
     )

@@ -38,6 +38,7 @@ from aisc.access import ANONYMOUS, MATRIX, AccessDenied, Principal, check
 from aisc.accounts.auth import resolve_session, resolve_token
 from aisc.context import Clock, Ctx
 from aisc.db.engine import transaction
+from aisc.deployment import Deployment
 from aisc.errors import Unauthenticated
 from aisc.ratelimit import client_of
 
@@ -130,9 +131,11 @@ class UnitOfWork:
         principal: Principal,
         *,
         write: bool = True,
+        deployment: Deployment | None = None,
     ) -> None:
         self._factory = factory
         self._clock = clock
+        self._deployment = deployment
         self.principal = principal
         self.write = write
 
@@ -145,6 +148,7 @@ class UnitOfWork:
                 now=self._clock(),
                 actor=self.principal.label,
                 principal=self.principal,
+                deployment=self._deployment,
             )
 
 
@@ -155,6 +159,7 @@ def get_uow(request: Request, principal: PrincipalDep) -> UnitOfWork:
         state.clock,
         principal,
         write=request.method not in SAFE_METHODS,
+        deployment=state.deployment,
     )
 
 

@@ -14,6 +14,7 @@ from aisc.billing import service as billing
 from aisc.errors import Conflict, ValidationFailed
 from aisc.ledger import service as ledger
 from aisc.metering.service import record_usage
+from aisc.outbox.worker import deliver_due
 from aisc.pricing import service as pricing
 from aisc.pricing.schemas import PriceListCreate
 from tests.factories import World
@@ -272,23 +273,25 @@ def test_burn_alerts_once_per_threshold(world, uow, client, tmp_path):
     # 600 of 1,000 GPU-hours: the 50% alert; 850: 80%; 1,000: 100%; each once.
     world.usage(world.pooled, 600 * 3600, datetime(2025, 3, 5, tzinfo=UTC))
     with uow() as ctx:
-        made = alerts.check_burn(ctx, notifier=None)
-        again = alerts.check_burn(ctx, notifier=None)
+        made = alerts.check_burn(ctx)
+        again = alerts.check_burn(ctx)
     assert [n.kind for n in made] == ["burn_50"]
     assert again == []
-    from aisc.billing.notify import FileNotifier
-
-    sink = FileNotifier(tmp_path / "notes.jsonl")
     world.usage(world.pooled, 400 * 3600, datetime(2025, 3, 6, tzinfo=UTC))
     with uow() as ctx:
-        made = alerts.check_burn(ctx, notifier=sink)
+        made = alerts.check_burn(ctx)
     assert [n.kind for n in made] == ["burn_80", "burn_100"]
-    lines = [json.loads(line) for line in (tmp_path / "notes.jsonl").read_text().splitlines()]
-    assert [line["kind"] for line in lines] == ["burn_80", "burn_100"]
+    listed = client.get("/api/v1/notifications", params={"award_id": world.pooled}).json()
+    assert [n["channel"] for n in listed] == ["", "", ""]  # queued, not yet delivered
+    deliver_due(client.app.state.outbox_uow)
+    path = tmp_path / "var" / "notifications.jsonl"
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    assert [line["kind"] for line in lines] == ["burn_50", "burn_80", "burn_100"]
     assert lines[0]["to"] == ["pi@uni.example"]
     listed = client.get("/api/v1/notifications", params={"award_id": world.pooled}).json()
     assert [n["kind"] for n in listed] == ["burn_50", "burn_80", "burn_100"]
     assert listed[1]["channel"] == "file"
+    assert listed[1]["delivered_at"] is not None
 
 
 def test_billing_api_and_cli(world, client, cli):

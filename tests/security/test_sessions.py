@@ -29,6 +29,7 @@ from aisc.accounts import auth
 from aisc.accounts.models import PasswordReset, Person, Role, RoleRequest, RoleRequestStatus
 from aisc.audit.models import AuditEvent
 from aisc.http import CSRF_HEADER, SESSION_COOKIE
+from aisc.outbox.worker import deliver_due
 from tests.factories import World
 
 API = "/api/v1"
@@ -66,7 +67,9 @@ def who(api: TestClient, headers: dict[str, str]) -> int:
     return api.get(f"{API}/auth/me", headers=headers).status_code
 
 
-def mails(tmp_path: Path) -> list[dict[str, Any]]:
+def mails(api: TestClient, tmp_path: Path) -> list[dict[str, Any]]:
+    """What the outbox has delivered to the mail file (delivering what is due first)."""
+    deliver_due(api.app.state.outbox_uow)  # type: ignore[attr-defined]
     path = tmp_path / "var" / MAIL
     if not path.exists():
         return []
@@ -188,8 +191,8 @@ def test_a_self_change_needs_the_current_password_and_a_good_new_one(api, uow, w
 # --- password reset by e-mail ---------------------------------------------------------------
 
 
-def reset_secret(tmp_path: Path) -> str:
-    found = re.search(r"token=([\w-]+)", mails(tmp_path)[-1]["message"])
+def reset_secret(api: TestClient, tmp_path: Path) -> str:
+    found = re.search(r"token=([\w-]+)", mails(api, tmp_path)[-1]["message"])
     assert found is not None
     return found.group(1)
 
@@ -206,9 +209,9 @@ def test_a_locked_out_owner_gets_back_in_through_a_reset_email(api, uow, world, 
     # The same answer either way: no account probing.
     assert (known.status_code, known.json()) == (unknown.status_code, unknown.json())
     assert known.status_code == 202
-    sent = mails(tmp_path)
+    sent = mails(api, tmp_path)
     assert [m["to"] for m in sent] == [["pi@uni.example"]]
-    secret = reset_secret(tmp_path)
+    secret = reset_secret(api, tmp_path)
     with uow() as ctx:  # only the hash is stored
         stored = ctx.db.execute(select(PasswordReset)).scalar_one()
         assert secret not in stored.secret_hash
@@ -239,7 +242,7 @@ def test_a_locked_out_owner_gets_back_in_through_a_reset_email(api, uow, world, 
 def test_a_reset_link_expires_and_requests_are_bounded(api, uow, world, tmp_path, clock):
     ask = {"email": "pi@uni.example"}
     assert api.post(f"{API}/auth/password-reset", json=ask).status_code == 202
-    secret = reset_secret(tmp_path)
+    secret = reset_secret(api, tmp_path)
     clock.advance(seconds=auth.RESET_VALID.total_seconds() + 1)
     late = api.post(
         f"{API}/auth/password-reset/confirm", json={"token": secret, "new_password": NEW_PASSWORD}
@@ -249,7 +252,7 @@ def test_a_reset_link_expires_and_requests_are_bounded(api, uow, world, tmp_path
         answer = api.post(f"{API}/auth/password-reset", json=ask)
         assert answer.status_code == 202
     # One within the first hour, then at most RESETS_PER_HOUR in the next.
-    assert len(mails(tmp_path)) == 1 + auth.RESETS_PER_HOUR
+    assert len(mails(api, tmp_path)) == 1 + auth.RESETS_PER_HOUR
     # A made-up token is refused without a trace of whether any account exists.
     made_up = api.post(
         f"{API}/auth/password-reset/confirm", json={"token": "x" * 43, "new_password": "x"}
@@ -263,7 +266,7 @@ def test_a_deactivated_person_gets_no_reset(api, uow, world, tmp_path, cli):
     assert (
         api.post(f"{API}/auth/password-reset", json={"email": "pi@uni.example"}).status_code == 202
     )
-    assert mails(tmp_path) == []
+    assert mails(api, tmp_path) == []
 
 
 # --- the portal: sign-in form token, own password, reset pages, staff page ----------------------
@@ -346,7 +349,7 @@ def test_the_portal_changes_and_resets_passwords(api, uow, world, tmp_path):
     assert asked.status_code == nobody.status_code == 200
     assert "on its way" in asked.text
     assert "on its way" in nobody.text
-    secret = reset_secret(tmp_path)
+    secret = reset_secret(api, tmp_path)
     confirm = api.get("/password-reset/confirm", params={"token": secret})
     assert secret in confirm.text
     reset = {"token": secret, "new_password": "amber kettle monsoon ferry",

@@ -1,10 +1,10 @@
 from __future__ import annotations
 
-from fastapi import APIRouter, BackgroundTasks, Query, Request, Response, status
+from fastapi import APIRouter, Query, Request, Response, status
 from fastapi.responses import RedirectResponse
 
 from aisc.accounts import auth, service, signin, vetting
-from aisc.accounts.mail import send_reset_link_if_found
+from aisc.accounts.mail import request_reset_link
 from aisc.accounts.models import Role, RoleRequestStatus
 from aisc.accounts.oidc import Pending, Provider
 from aisc.accounts.schemas import (
@@ -378,24 +378,15 @@ def change_password(data: PasswordChange, request: Request, uow: Uow) -> SignedO
     status_code=status.HTTP_202_ACCEPTED,
     dependencies=[requires("password.reset")],
 )
-def request_password_reset(
-    data: PasswordResetRequest, request: Request, background: BackgroundTasks, uow: Uow
-) -> Notice:
+def request_password_reset(data: PasswordResetRequest, request: Request, uow: Uow) -> Notice:
     """Ask for a password reset link by e-mail.
 
     The answer is the same whether or not the address has an account; at most three links
-    an hour are sent to one account. The mail goes out after this answer.
+    an hour are sent to one account. The mail is queued with this answer and leaves after it
+    (the outbox).
     """
     with uow() as ctx:
-        found = auth.request_password_reset(ctx, email=data.email)
-        at = ctx.now
-    background.add_task(
-        send_reset_link_if_found,
-        request.app.state.settings,
-        found,
-        at=at,
-        base_url=str(request.base_url),
-    )
+        request_reset_link(ctx, email=data.email, base_url=str(request.base_url))
     return Notice(message=RESET_NOTICE)
 
 

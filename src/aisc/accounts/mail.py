@@ -1,56 +1,26 @@
-"""Mail to one person (password resets), through the platform's notification channel.
+"""Mail to one person (password resets), queued in the outbox of the transaction that decided it.
 
-The same channel as the burn alerts (``aisc.billing.notify``): SMTP when ``AISC_SMTP_HOST`` is
-set, otherwise one JSON line per message in ``$AISC_DATA_DIR/notifications.jsonl`` (nothing
-leaves the machine; that file then holds live reset links and is for the platform's eyes only).
-Called after the transaction that decided the message has committed.
+The message leaves after that transaction commits, through the deployment's channel, the same
+as the burn alerts (``aisc.outbox``): SMTP when ``AISC_SMTP_HOST`` is set, otherwise one JSON
+line per message in ``$AISC_DATA_DIR/notifications.jsonl`` (nothing leaves the machine; that
+file then holds live reset links and is for the platform's eyes only). The queued body holds
+the link until it is delivered and is blanked then.
 """
 
 from __future__ import annotations
 
-import json
-import logging
-import smtplib
-from datetime import datetime
-from email.message import EmailMessage
-from typing import Any
+import hashlib
 
-from aisc.settings import Settings
-
-log = logging.getLogger(__name__)
+from aisc.accounts import auth
+from aisc.accounts.models import Person
+from aisc.context import Ctx
+from aisc.outbox import service as outbox
 
 
-def send_to_person(
-    settings: Settings, *, at: datetime, kind: str, to: str, subject: str, body: str
-) -> None:
-    """Deliver one message; a delivery failure is logged (never shown to the requester)."""
-    try:
-        if settings.smtp_host:
-            message = EmailMessage()
-            message["From"] = settings.smtp_sender
-            message["To"] = to
-            message["Subject"] = subject
-            message.set_content(body)
-            with smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=10) as smtp:
-                if settings.smtp_starttls:
-                    smtp.starttls()
-                smtp.send_message(message)
-            return
-        path = settings.data_dir / "notifications.jsonl"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        line = {"at": at.isoformat(), "kind": kind, "to": [to], "subject": subject, "message": body}
-        with path.open("a", encoding="utf-8") as out:
-            out.write(json.dumps(line) + "\n")
-    except OSError as exc:
-        log.error("could not deliver %s mail: %s", kind, exc)
-
-
-def send_reset_link(
-    settings: Settings, *, at: datetime, to: str, name: str, secret: str, base_url: str
-) -> None:
+def reset_mail_body(*, name: str, secret: str, base_url: str) -> str:
     """The password reset e-mail: a single-use link valid for an hour."""
     link = f"{base_url.rstrip('/')}/password-reset/confirm?token={secret}"
-    body = (
+    return (
         f"{name},\n\n"
         "Someone (we hope you) asked to reset your aisc password. Open this link within an "
         f"hour to choose a new one; it works once:\n\n{link}\n\n"
@@ -60,23 +30,29 @@ def send_reset_link(
         "有人（希望是您）要求重設您的 aisc 密碼。請於一小時內開啟以上連結設定新密碼；"  # noqa: RUF001
         "連結只能使用一次。如您沒有提出要求，請忽略此郵件。\n"  # noqa: RUF001
     )
-    send_to_person(
-        settings,
-        at=at,
+
+
+def queue_reset_link(ctx: Ctx, person: Person, *, secret: str, base_url: str) -> None:
+    """Queue the reset mail for ``person``: one message per link, keyed by the link's digest
+    (what the password_resets table keeps too), never by the secret itself."""
+    digest = hashlib.sha256(secret.encode()).hexdigest()
+    outbox.enqueue(
+        ctx,
+        key=f"password_reset:{digest}",
         kind="password_reset",
-        to=to,
+        to=[person.email],
         subject="[aisc] reset your password / 重設密碼",
-        body=body,
+        body=reset_mail_body(name=person.name, secret=secret, base_url=base_url),
+        sensitive=True,
     )
 
 
-def send_reset_link_if_found(
-    settings: Settings, found: tuple[Any, str] | None, *, at: datetime, base_url: str
-) -> None:
-    """What ``request_password_reset`` decided, delivered (nothing when no link was made)."""
+def request_reset_link(ctx: Ctx, *, email: str, base_url: str) -> None:
+    """Ask for a reset link for ``email``: made and queued when the address has an active
+    account under its hourly bound, nothing otherwise; the caller answers the same either way.
+    """
+    found = auth.request_password_reset(ctx, email=email)
     if found is None:
         return
     person, secret = found
-    send_reset_link(
-        settings, at=at, to=person.email, name=person.name, secret=secret, base_url=base_url
-    )
+    queue_reset_link(ctx, person, secret=secret, base_url=base_url)

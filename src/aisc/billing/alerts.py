@@ -1,9 +1,15 @@
-"""Burn alerts at 50, 80 and 100% of an award, stored once and delivered."""
+"""Burn alerts at 50, 80 and 100% of an award, stored once and queued for the project team.
+
+The alert and its outbox message are written in the caller's transaction (the billing run's):
+a run that rolls back leaves neither, and nothing is sent before the run commits. The outbox's
+worker delivers them (``aisc.outbox``); a listed notification shows when it went out.
+"""
 
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Any
+from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import func, select
 
@@ -11,12 +17,14 @@ from aisc.access import authorize, awards_in_reach
 from aisc.applications.models import RequestKind
 from aisc.audit.service import record
 from aisc.awards.models import Award
+from aisc.billing import notify
 from aisc.billing.models import (
     CHARGED_STATUSES,
     Notification,
 )
 from aisc.context import Ctx
 from aisc.metering.models import UsageBucket
+from aisc.outbox import service as outbox
 
 BURN_THRESHOLDS = (50, 80, 100)
 
@@ -30,8 +38,8 @@ def burn_pct(award: Award, *, drawn: int, used_seconds: int) -> int:
     return pct
 
 
-def check_burn(ctx: Ctx, *, notifier: Any = None) -> list[Notification]:
-    """Store (once) and deliver a notification for each award passing 50, 80 or 100%."""
+def check_burn(ctx: Ctx) -> list[Notification]:
+    """Store (once) and queue a notification for each award passing 50, 80 or 100%."""
     from aisc.ledger.models import EntryKind, LedgerEntry
 
     sent = set(ctx.db.execute(select(Notification.award_id, Notification.kind)).all())
@@ -70,9 +78,7 @@ def check_burn(ctx: Ctx, *, notifier: Any = None) -> list[Notification]:
             )
             ctx.db.add(note)
             ctx.db.flush()
-            if notifier is not None:
-                notifier.send(ctx, note)
-                note.delivered_at, note.channel = ctx.now, notifier.channel
+            notify.queue(ctx, note)
             record(
                 ctx,
                 action="notification.burn",
@@ -84,9 +90,22 @@ def check_burn(ctx: Ctx, *, notifier: Any = None) -> list[Notification]:
     return made
 
 
+@dataclass(frozen=True)
+class NotificationView:
+    """A stored alert and how it left (from its outbox message; not yet: None and "")."""
+
+    id: int
+    award_id: int
+    kind: str
+    message: str
+    created_at: datetime
+    delivered_at: datetime | None
+    channel: str
+
+
 def list_notifications(
     ctx: Ctx, *, award_id: int | None = None, limit: int = 100, offset: int = 0
-) -> list[Notification]:
+) -> list[NotificationView]:
     access = authorize(ctx, "billing.read")
     query = select(Notification).order_by(Notification.id)
     scope = awards_in_reach(access, Notification.award_id)
@@ -94,4 +113,20 @@ def list_notifications(
         query = query.where(scope)
     if award_id is not None:
         query = query.where(Notification.award_id == award_id)
-    return list(ctx.db.execute(query.limit(limit).offset(offset)).scalars())
+    notes = list(ctx.db.execute(query.limit(limit).offset(offset)).scalars())
+    sent = outbox.delivered_by_key(ctx, [notify.outbox_key(n) for n in notes])
+    views = []
+    for note in notes:
+        message = sent.get(notify.outbox_key(note))
+        views.append(
+            NotificationView(
+                id=note.id,
+                award_id=note.award_id,
+                kind=note.kind,
+                message=note.message,
+                created_at=note.created_at,
+                delivered_at=message.delivered_at if message else None,
+                channel=message.channel if message else "",
+            )
+        )
+    return views

@@ -3,14 +3,13 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 
-from fastapi import APIRouter, Query, Request, status
+from fastapi import APIRouter, Query, status
 from fastapi.responses import Response
 
 from aisc.awards.models import Award
 from aisc.billing import alerts, charging, credits, months, service
 from aisc.billing import reconcile as reconciler
 from aisc.billing.models import Invoice
-from aisc.billing.notify import notifier_from_settings
 from aisc.billing.schemas import (
     BusyMonthRead,
     BusyRead,
@@ -52,12 +51,11 @@ def pct(part: int, whole: int) -> str | None:
 
 
 @router.post("/billing/runs", response_model=RunRead, dependencies=[requires("billing.run")])
-def run(data: RunIn, request: Request, uow: Uow) -> RunRead:
+def run(data: RunIn, uow: Uow) -> RunRead:
     """Bill a finished month: one invoice per award, numbered; running it again issues nothing."""
     month = months.parse_month(data.month)
-    notifier = notifier_from_settings(request.app.state.settings)
     with uow() as ctx:
-        result = charging.run_month(ctx, month=month, notifier=notifier)
+        result = charging.run_month(ctx, month=month)
         return RunRead(
             month=f"{month:%Y-%m}",
             issued=[read_invoice(ctx, i) for i in result.invoices],

@@ -185,8 +185,9 @@ def next_seq(ctx: Ctx, model: type[Invoice] | type[CreditNote]) -> int:
     return int(ctx.db.execute(select(func.coalesce(func.max(model.seq), 0))).scalar_one()) + 1
 
 
-def run_month(ctx: Ctx, *, month: date, notifier: Any = None) -> RunResult:
-    """Invoice every award for ``month`` (a finished month); idempotent."""
+def run_month(ctx: Ctx, *, month: date) -> RunResult:
+    """Invoice every award for ``month`` (a finished month); idempotent. Burn alerts are queued
+    in the same transaction and leave after it commits (``aisc.billing.alerts``)."""
     authorize(ctx, "billing.run")
     end = next_month(month)
     if midnight(end) > ctx.now:
@@ -232,7 +233,7 @@ def run_month(ctx: Ctx, *, month: date, notifier: Any = None) -> RunResult:
             result.invoices.append(_issue(ctx, award, month, lines, links))
     _link_usage(ctx, links, end)
     ctx.db.info.pop("billing_prices", None)
-    result.notifications = check_burn(ctx, notifier=notifier)
+    result.notifications = check_burn(ctx)
     return result
 
 

@@ -111,7 +111,8 @@ class CreditNote(Base):
 
 
 class Notification(Base):
-    """A burn alert: stored once per award and threshold, then delivered by the notifier."""
+    """A burn alert: stored once per award and threshold; it leaves through the outbox
+    (``aisc.outbox``, key ``notification:<id>``), which records its delivery."""
 
     __tablename__ = "notifications"
     __table_args__ = (UniqueConstraint("award_id", "kind"),)
@@ -121,8 +122,6 @@ class Notification(Base):
     kind: Mapped[str] = mapped_column(String(50), nullable=False)  # burn_50 | burn_80 | burn_100
     message: Mapped[str] = mapped_column(Text, nullable=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
-    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    channel: Mapped[str] = mapped_column(String(20), nullable=False, default="")
 
 
 def _never_changes(_mapper: object, _connection: object, target: object) -> None:

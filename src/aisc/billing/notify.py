@@ -1,12 +1,11 @@
-"""Delivering notifications: a JSON-lines file by default, e-mail when SMTP is configured."""
+"""Burn alerts as messages: who is told, and what, queued in the outbox of the billing run.
+
+The message is written in the same transaction as the alert (``aisc.outbox.service.enqueue``)
+and leaves after it commits, through whatever channel the deployment delivers by; nothing here
+sends anything.
+"""
 
 from __future__ import annotations
-
-import json
-import smtplib
-from email.message import EmailMessage
-from pathlib import Path
-from typing import Protocol
 
 from sqlalchemy import select
 
@@ -15,13 +14,7 @@ from aisc.applications.models import ProjectMember
 from aisc.awards.models import Award
 from aisc.billing.models import Notification
 from aisc.context import Ctx
-from aisc.settings import Settings
-
-
-class Notifier(Protocol):
-    channel: str
-
-    def send(self, ctx: Ctx, note: Notification) -> None: ...
+from aisc.outbox import service as outbox
 
 
 def recipients(ctx: Ctx, award_id: int) -> list[str]:
@@ -39,56 +32,22 @@ def recipients(ctx: Ctx, award_id: int) -> list[str]:
     )
 
 
-class FileNotifier:
-    """Appends one JSON line per notification (the default: nothing leaves the machine)."""
-
-    channel = "file"
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    def send(self, ctx: Ctx, note: Notification) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        line = {
-            "at": note.created_at.isoformat(),
-            "award_id": note.award_id,
-            "kind": note.kind,
-            "to": recipients(ctx, note.award_id),
-            "message": note.message,
-        }
-        with self.path.open("a", encoding="utf-8") as out:
-            out.write(json.dumps(line) + "\n")
+def outbox_key(note: Notification) -> str:
+    return f"notification:{note.id}"
 
 
-class SmtpNotifier:
-    """Sends each notification to the project team through an SMTP server."""
-
-    channel = "smtp"
-
-    def __init__(self, host: str, port: int, sender: str, *, starttls: bool = False) -> None:
-        self.host, self.port, self.sender, self.starttls = host, port, sender, starttls
-
-    def send(self, ctx: Ctx, note: Notification) -> None:
-        to = recipients(ctx, note.award_id)
-        if not to:
-            return
-        message = EmailMessage()
-        message["From"] = self.sender
-        message["To"] = ", ".join(to)
-        message["Subject"] = f"[aisc] award {note.award_id}: {note.kind.replace('_', ' ')}%"
-        message.set_content(note.message)
-        with smtplib.SMTP(self.host, self.port, timeout=10) as smtp:
-            if self.starttls:
-                smtp.starttls()
-            smtp.send_message(message)
-
-
-def notifier_from_settings(settings: Settings) -> Notifier:
-    if settings.smtp_host:
-        return SmtpNotifier(
-            settings.smtp_host,
-            settings.smtp_port,
-            settings.smtp_sender,
-            starttls=settings.smtp_starttls,
-        )
-    return FileNotifier(settings.data_dir / "notifications.jsonl")
+def queue(ctx: Ctx, note: Notification) -> bool:
+    """Queue ``note`` for the project team; False when the team has no address to write to
+    (the alert is still stored and listed)."""
+    to = recipients(ctx, note.award_id)
+    if not to:
+        return False
+    outbox.enqueue(
+        ctx,
+        key=outbox_key(note),
+        kind=note.kind,
+        to=to,
+        subject=f"[aisc] award {note.award_id}: {note.kind.replace('_', ' ')}%",
+        body=note.message,
+    )
+    return True

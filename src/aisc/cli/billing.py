@@ -11,10 +11,9 @@ from aisc.awards.models import Award
 from aisc.billing import alerts, charging, credits, months, service
 from aisc.billing import reconcile as reconciler
 from aisc.billing.api import busy_report, read_invoice
-from aisc.billing.notify import notifier_from_settings
 from aisc.billing.schemas import BusyMonthRead, BusyRead, CreditNoteRead, NotificationRead
 from aisc.billing.statements import statement_csv, statement_pdf
-from aisc.cli.common import DateOpt, JsonOpt, dump, emit_list, emit_one, state, uow
+from aisc.cli.common import DateOpt, JsonOpt, dump, emit_list, emit_one, uow
 from aisc.errors import Conflict, NotFound, ValidationFailed
 from aisc.money import format_hkd, hkd_to_cents
 
@@ -37,9 +36,7 @@ def run(
     """Issue the month's invoices (one per award); running it again issues nothing twice."""
     when = months.parse_month(month)
     with uow() as ctx:
-        result = charging.run_month(
-            ctx, month=when, notifier=notifier_from_settings(state().settings)
-        )
+        result = charging.run_month(ctx, month=when)
         rows = [read_invoice(ctx, i) for i in result.invoices]
     if as_json:
         typer.echo(json.dumps([r.model_dump(mode="json") for r in rows], indent=2))

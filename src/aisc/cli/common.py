@@ -21,6 +21,7 @@ from sqlalchemy import Engine
 from aisc.context import Ctx, utcnow
 from aisc.db.engine import engine_from_settings, make_sessionmaker, transaction
 from aisc.db.migrate import require_current_schema
+from aisc.deployment import Deployment
 from aisc.errors import AiscError, ValidationFailed
 from aisc.schemas import EARLIEST_DAY, LATEST_DAY
 from aisc.settings import Settings
@@ -50,6 +51,14 @@ class CliState:
         self.settings = settings
         self._engine: Engine | None = None
         self._schema_checked = False
+        self._deployment: Deployment | None = None
+
+    @property
+    def deployment(self) -> Deployment:
+        """The deployment's collaborators, built once for this invocation."""
+        if self._deployment is None:
+            self._deployment = Deployment.from_settings(self.settings)
+        return self._deployment
 
     @property
     def engine(self) -> Engine:
@@ -92,7 +101,7 @@ def actor() -> str:
 def uow() -> Iterator[Ctx]:
     """One transaction for one command."""
     with transaction(make_sessionmaker(state().ready_engine())) as session:
-        yield Ctx(db=session, now=utcnow(), actor=actor())
+        yield Ctx(db=session, now=utcnow(), actor=actor(), deployment=state().deployment)
 
 
 def validation_error(exc: ValidationError) -> ValidationFailed:

@@ -144,8 +144,7 @@ def tick() -> None:
     from aisc.db.engine import make_sessionmaker
     from aisc.scheduling.runners import make_runner
 
-    settings = state().settings
-    runner = make_runner(settings, make_sessionmaker(state().ready_engine()), utcnow)
+    runner = make_runner(state().deployment, make_sessionmaker(state().ready_engine()), utcnow)
     stats = runner.tick()
     typer.echo(
         f"started {stats.started}, finished {stats.finished}, preempted "

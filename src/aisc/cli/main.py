@@ -19,6 +19,7 @@ from aisc.cli import (
     db,
     jobs,
     ledger,
+    outbox,
     pricing,
     qos,
     review,
@@ -91,6 +92,7 @@ app.add_typer(allocations.app, name="alloc")
 app.add_typer(jobs.app, name="jobs")
 app.add_typer(billing.app, name="billing")
 app.add_typer(slurm.app, name="slurm")
+app.add_typer(outbox.app, name="outbox")
 app.add_typer(simulate.app, name="simulate")
 app.command("demo")(server.demo)
 app.command("serve")(server.serve)

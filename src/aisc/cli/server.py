@@ -55,6 +55,7 @@ def demo(
 ) -> None:
     """Build a fresh demo centre from the public record and serve it."""
     from aisc.demo import build_demo
+    from aisc.deployment import Deployment
 
     if db.exists():
         if not replace:
@@ -73,7 +74,10 @@ def demo(
         isolation = "none"
         typer.echo(f"job isolation is unavailable ({why}): the demo runs its jobs as you")
     engine = make_engine(url)
-    summary = build_demo(engine, run_dir=run_dir, isolation=isolation)
+    settings = state().settings.model_copy(
+        update={"executor": "local", "run_dir": run_dir, "job_isolation": isolation}
+    )
+    summary = build_demo(engine, deployment=Deployment.from_settings(settings))
     engine.dispose()
     typer.echo(
         f"demo centre built in {db}: {summary.applications} applications received, "

@@ -15,9 +15,7 @@ app = typer.Typer(help="Slurm: provisioning sync, accounting ingest, link status
 
 
 def _backend() -> SlurmBackend:
-    from aisc.slurm.connect import backend_from_settings
-
-    return backend_from_settings(state().settings)
+    return state().deployment.slurm
 
 
 @app.command("sync")

@@ -11,6 +11,7 @@ from aisc.db.base import Base
 from aisc.jobs import models as _jobs  # noqa: F401
 from aisc.ledger import models as _ledger  # noqa: F401
 from aisc.metering import models as _metering  # noqa: F401
+from aisc.outbox import models as _outbox  # noqa: F401
 from aisc.pricing import models as _pricing  # noqa: F401
 from aisc.qos import models as _qos  # noqa: F401
 from aisc.review import models as _review  # noqa: F401

@@ -17,7 +17,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine
@@ -50,7 +49,7 @@ from aisc.demo.records import (
     Plan,
     inventory_yaml,
 )
-from aisc.executors.sandbox import Isolation
+from aisc.deployment import Deployment
 from aisc.pricing import service as pricing
 from aisc.pricing.schemas import PriceListCreate
 from aisc.review import decisions
@@ -329,13 +328,10 @@ class Builder:
 
 
 def run_demo_jobs(
-    factory: sessionmaker[Session],
-    run_dir: Path,
-    *,
-    timeout: float = 120,
-    isolation: Isolation = "sandbox",
+    factory: sessionmaker[Session], deployment: Deployment, *, timeout: float = 120
 ) -> int:
-    """Submit the demo jobs on the demo's present day and run them through the local executor."""
+    """Submit the demo jobs on the demo's present day and run them through the deployment's
+    local executor."""
     import sys
     import time
 
@@ -343,7 +339,6 @@ def run_demo_jobs(
 
     from aisc.accounts.models import Membership
     from aisc.awards.models import Award
-    from aisc.executors.local import LocalExecutor
     from aisc.jobs import service as jobs
     from aisc.jobs.models import FINISHED, Job
     from aisc.jobs.schemas import JobSubmit
@@ -374,7 +369,7 @@ def run_demo_jobs(
     origin = time.monotonic()
     runner = JobRunner(
         factory,
-        LocalExecutor(run_dir, isolation=isolation),
+        deployment.local_executor,
         lambda: moment + timedelta(seconds=time.monotonic() - origin),
     )
     while time.monotonic() - origin < timeout:
@@ -387,10 +382,9 @@ def run_demo_jobs(
     return 0
 
 
-def build_demo(
-    engine: Engine, *, run_dir: Path | None = None, isolation: Isolation = "sandbox"
-) -> DemoSummary:
-    """Migrate an empty database and fill it with the demo centre (and run its demo jobs)."""
+def build_demo(engine: Engine, *, deployment: Deployment | None = None) -> DemoSummary:
+    """Migrate an empty database and fill it with the demo centre, and run its demo jobs on
+    ``deployment``'s local executor when one is given."""
     from aisc.reports.stats import scheme_stats
 
     upgrade(engine)
@@ -403,7 +397,7 @@ def build_demo(
         with builder.step(step.when) as ctx:
             step.action(ctx)
     billing = _demo_billing(builder)
-    jobs_run = run_demo_jobs(factory, run_dir, isolation=isolation) if run_dir is not None else 0
+    jobs_run = run_demo_jobs(factory, deployment) if deployment is not None else 0
     logins = _demo_logins(builder)
     with transaction(factory) as db:
         stats = scheme_stats(db, today=DEMO_PRESENT)

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, BackgroundTasks, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from aisc.accounts import auth
 from aisc.accounts import service as accounts
-from aisc.accounts.mail import send_reset_link_if_found
+from aisc.accounts.mail import request_reset_link
 from aisc.accounts.models import Role, RoleRequestStatus
 from aisc.errors import AiscError
 from aisc.http import IdPath
@@ -69,22 +69,14 @@ def reset_form(request: Request) -> Response:
 
 
 @router.post("/password-reset", response_class=HTMLResponse)
-def request_reset(request: Request, form: Form, background: BackgroundTasks) -> Response:
+def request_reset(request: Request, form: Form) -> Response:
     page = page_for(request)
     email = str(form.get("email", "")).strip()[:254]
     if not email:
         page.errors = {"email": page.gettext("Enter your e-mail address.")}
         return page.render("password_reset.html", 422, sent=False, email="")
     with page.uow() as ctx:
-        found = auth.request_password_reset(ctx, email=email)
-        at = ctx.now
-    background.add_task(
-        send_reset_link_if_found,
-        request.app.state.settings,
-        found,
-        at=at,
-        base_url=str(request.base_url),
-    )
+        request_reset_link(ctx, email=email, base_url=str(request.base_url))
     # The same page whether or not the address has an account.
     return page.render("password_reset.html", sent=True, email=email)
 

@@ -212,7 +212,11 @@ class Page:
             write = self.request.method not in SAFE_METHODS
         with transaction(state.sessionmaker, write=write) as db:
             yield Ctx(
-                db=db, now=state.clock(), actor=self.principal.label, principal=self.principal
+                db=db,
+                now=state.clock(),
+                actor=self.principal.label,
+                principal=self.principal,
+                deployment=state.deployment,
             )
 
     def require(self, *roles: Role) -> None:

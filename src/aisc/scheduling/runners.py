@@ -1,4 +1,5 @@
-"""The job loop a deployment runs: the local executor's (embedded default) or Slurm's."""
+"""The job loop a deployment runs: the local executor's (embedded default) or Slurm's, on the
+executor the deployment was built with (``aisc.deployment``)."""
 
 from __future__ import annotations
 
@@ -7,28 +8,22 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from aisc.executors.local import LocalExecutor
+from aisc.deployment import Deployment
 from aisc.scheduling.loop import JobRunner
-from aisc.settings import Settings
-from aisc.slurm.connect import backend_from_settings
 from aisc.slurm.runner import SlurmRunner
 
 Runner = JobRunner | SlurmRunner
 
 
 def make_runner(
-    settings: Settings, factory: sessionmaker[Session], clock: Callable[[], datetime]
+    deployment: Deployment, factory: sessionmaker[Session], clock: Callable[[], datetime]
 ) -> Runner:
+    settings = deployment.settings
     if settings.executor == "slurm":
-        return SlurmRunner(factory, backend_from_settings(settings), settings, clock)
+        return SlurmRunner(factory, deployment.slurm, settings, clock)
     return JobRunner(
         factory,
-        LocalExecutor(
-            settings.effective_run_dir,
-            isolation=settings.job_isolation,
-            private=(settings.data_dir,),
-            readonly=tuple(settings.job_readonly_paths),
-        ),
+        deployment.local_executor,
         clock,
         grace_seconds=settings.preemption_grace_s,
     )

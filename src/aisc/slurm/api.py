@@ -6,7 +6,6 @@ from fastapi import APIRouter, Query, Request
 
 from aisc.errors import Conflict
 from aisc.http import Uow, requires
-from aisc.slurm.connect import backend_from_settings
 from aisc.slurm.schemas import SyncRead
 from aisc.slurm.sync import sync
 
@@ -27,7 +26,7 @@ def run_sync(
             "provision a Slurm cluster",
             field="executor",
         )
-    backend = backend_from_settings(settings)
+    backend = request.app.state.deployment.slurm
     with uow() as ctx:
         result = sync(ctx, backend.commands, dry_run=dry_run, prefix=settings.slurm_account_prefix)
     return result.read()
