@@ -12,8 +12,9 @@ import pytest
 
 from aisc.db.engine import make_sessionmaker
 from aisc.executors.local import load_slices
+from aisc.jobs.lifecycle import LOST
 from aisc.jobs.models import Job
-from aisc.scheduling.loop import LOST, JobRunner
+from aisc.scheduling.loop import JobRunner
 from tests.helpers import error_field
 from tests.jobs.isolation import executor
 
@@ -363,12 +364,11 @@ def test_a_crash_between_launch_and_record_adopts_the_running_processes(
     def launch_and_forget(job_id):
         with make_sessionmaker(engine)() as db:
             record = db.get(Job, job_id)
-            slices = [(p["node"], tuple(p["gpus"])) for p in json.loads(record.placement)]
             runner.executor.launch(
                 job_id=job_id,
                 attempt=record.attempt,
-                slices=slices,
-                argv=json.loads(record.command),
+                slices=record.placement.pairs(),
+                argv=record.command,
                 env={},
                 workdir="",
             )

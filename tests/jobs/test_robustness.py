@@ -124,7 +124,7 @@ def test_one_jobs_error_does_not_stop_the_tick_for_the_others(client, project, r
     with make_sessionmaker(engine)() as db, db.begin():
         job = db.get(Job, stuck["id"])
         slices = load_slices(job.processes)
-        job.processes = "{not json"  # a record the loop cannot read
+        job.processes = [{"pid": "not a slice"}]  # a record the loop cannot read
     try:
         fine = submit(client, project, [PY, "-c", "print('still scheduled')"]).json()
         done = run_until(runner, client, fine["id"], {"completed", "failed"})

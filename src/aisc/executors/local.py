@@ -23,6 +23,7 @@ import subprocess
 import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from aisc.executors.sandbox import (
     SANDBOX_PATH,
@@ -317,9 +318,10 @@ def _is_zombie(pid: int) -> bool:
     return stat.rsplit(")", 1)[1].split()[0] == "Z"
 
 
-def dump_slices(slices: list[Slice]) -> str:
-    return json.dumps([asdict(s) for s in slices])
+def dump_slices(slices: list[Slice]) -> list[dict[str, Any]]:
+    """The slices as the job's ``processes`` column keeps them (JSON objects)."""
+    return [{**asdict(s), "gpus": list(s.gpus)} for s in slices]
 
 
-def load_slices(text: str) -> list[Slice]:
-    return [Slice(**{**item, "gpus": tuple(item["gpus"])}) for item in json.loads(text or "[]")]
+def load_slices(stored: list[dict[str, Any]]) -> list[Slice]:
+    return [Slice(**{**item, "gpus": tuple(item["gpus"])}) for item in stored or ()]

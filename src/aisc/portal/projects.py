@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 import shlex
 from typing import Any
 
@@ -179,7 +178,7 @@ def job(request: Request, job_id: int) -> Response:
         job=read,
         stdout=stdout,
         stderr=stderr,
-        environment=json.loads(found.environment),
+        environment=found.environment,
         finished=read.state not in (JobState.PENDING, JobState.RUNNING),
     )
 

@@ -177,8 +177,8 @@ def _bound_nodes(ctx: Ctx) -> dict[int, list[str]]:
     for award_id, placement in ctx.db.execute(
         select(Job.award_id, Job.placement).where(Job.state == JobState.RUNNING)
     ):
-        for part in json.loads(placement):
-            busy_by[part["node"]].add(award_id)
+        for node in placement.nodes:
+            busy_by[node].add(award_id)
     bind_dedicated(ctx, nodes, busy_by)
     return {
         allocation_id: json.loads(names)
