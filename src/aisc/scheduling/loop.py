@@ -75,6 +75,26 @@ def _epoch(moment: datetime) -> int:
     return int(moment.timestamp())
 
 
+def run_end(
+    started_at: datetime, now: datetime, spans: list[tuple[float, float] | None]
+) -> datetime:
+    """When a local job's run ended, by its processes' own times, not by when the loop looked.
+
+    ``spans`` are the slices' (start, end) as their wrappers recorded them. The run lasted from
+    the first start to the last end; that length, measured by one clock, is laid from the job's
+    start on the loop's clock (the two clocks may differ: a test's, another host's). Without
+    every slice's times (one vanished) the run ends now. Never before the start, never after
+    now.
+    """
+    if spans and all(span is not None for span in spans):
+        known = [span for span in spans if span is not None]
+        length = max(end for _, end in known) - min(start for start, _ in known)
+        ended = started_at + timedelta(seconds=max(0.0, length))
+    else:
+        ended = now
+    return min(max(ended, started_at), now)
+
+
 class JobRunner:
     def __init__(
         self,
@@ -174,9 +194,9 @@ class JobRunner:
         assert job.started_at is not None
         said = next((r for r in map(self.executor.reason, slices) if r), "")
         ending = local_ending(codes, job.stop_reason, said)
-        ended = ctx.now
-        gpu_seconds = (
-            job.nodes * job.gpus_per_node * max(0, int((ended - job.started_at).total_seconds()))
+        ended = run_end(job.started_at, ctx.now, [self.executor.run_span(s) for s in slices])
+        gpu_seconds = round(
+            job.nodes * job.gpus_per_node * (ended - job.started_at).total_seconds()
         )
         record_usage(
             ctx,
