@@ -5,7 +5,6 @@ from datetime import UTC, datetime
 import pytest
 
 from aisc.errors import Conflict
-from aisc.executors.slurm.types import FINAL
 from aisc.jobs.lifecycle import (
     LOST,
     TRANSITIONS,
@@ -17,6 +16,7 @@ from aisc.jobs.lifecycle import (
 )
 from aisc.jobs.models import FINISHED, Job, JobState, StopReason
 from aisc.jobs.placement import Placement
+from aisc.slurm.types import FINAL
 from tests.conftest import Clock
 
 P, R = JobState.PENDING, JobState.RUNNING

@@ -15,15 +15,15 @@ from aisc.awards import service as awards
 from aisc.billing.charging import run_month
 from aisc.billing.models import Charge
 from aisc.billing.months import next_month
-from aisc.executors.slurm.backend import SlurmBackend
-from aisc.executors.slurm.plan import read_actual
-from aisc.executors.slurm.types import SlurmUnavailable
 from aisc.jobs import service as jobs
 from aisc.jobs.models import JobState
 from aisc.metering.models import UsageRecord
+from aisc.slurm.backend import SlurmBackend
 from aisc.slurm.connect import backend_from_settings
 from aisc.slurm.desired import pacing_priority
+from aisc.slurm.plan import read_actual
 from aisc.slurm.sync import sync
+from aisc.slurm.types import SlurmUnavailable
 from tests.slurm.conftest import Centre, cluster_script
 
 # One worker runs them all, one after another: some restart the cluster's daemons.

@@ -9,7 +9,7 @@ import typer
 
 from aisc.cli.common import JsonOpt, state, uow
 from aisc.errors import Conflict, ValidationFailed
-from aisc.executors.slurm.backend import SlurmBackend
+from aisc.slurm.backend import SlurmBackend
 
 app = typer.Typer(help="Slurm: provisioning sync, accounting ingest, link status.")
 
@@ -90,8 +90,8 @@ def status_command(as_json: bool = JsonOpt) -> None:
     """Whether the controller, slurmrestd and accounting answer, and the jobs handed over."""
     from sqlalchemy import func, select
 
-    from aisc.executors.slurm.types import SlurmUnavailable
     from aisc.jobs.models import Job
+    from aisc.slurm.types import SlurmUnavailable
 
     backend = _backend()
     checks: dict[str, str] = {}

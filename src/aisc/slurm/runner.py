@@ -36,9 +36,17 @@ from aisc.audit.service import record
 from aisc.cluster.models import Partition
 from aisc.context import Ctx
 from aisc.db.engine import transaction
-from aisc.executors.slurm.backend import SlurmBackend
-from aisc.executors.slurm.plan import Desired, account_name
-from aisc.executors.slurm.types import (
+from aisc.jobs.lifecycle import move, request_stop, slurm_ending
+from aisc.jobs.models import Backend, Job, JobState, StopReason
+from aisc.jobs.placement import Placement, Slot
+from aisc.scheduling.loop import Counters, TickStats
+from aisc.settings import Settings
+from aisc.slurm.accounting import ingest_runs
+from aisc.slurm.backend import SlurmBackend
+from aisc.slurm.desired import slurm_qos
+from aisc.slurm.plan import Desired, account_name
+from aisc.slurm.sync import sync
+from aisc.slurm.types import (
     FINAL,
     RUNNING,
     JobSpec,
@@ -47,14 +55,6 @@ from aisc.executors.slurm.types import (
     SlurmUnavailable,
     job_name,
 )
-from aisc.jobs.lifecycle import move, request_stop, slurm_ending
-from aisc.jobs.models import Backend, Job, JobState, StopReason
-from aisc.jobs.placement import Placement, Slot
-from aisc.scheduling.loop import Counters, TickStats
-from aisc.settings import Settings
-from aisc.slurm.accounting import ingest_runs
-from aisc.slurm.desired import slurm_qos
-from aisc.slurm.sync import sync
 
 log = logging.getLogger(__name__)
 BACKEND = Backend.SLURM
