@@ -26,7 +26,7 @@ from aisc.errors import AiscError, RateLimited
 from aisc.http import ERROR_RESPONSES, requires, validation_body
 from aisc.middleware import SECURITY_HEADERS, BodyLimit, new_nonce, security_headers
 from aisc.ratelimit import HashSlots, RateLimiter, RateLimitMiddleware
-from aisc.scheduling.runners import Runner, make_runner
+from aisc.scheduling.runners import JobLoop, make_job_loop
 from aisc.settings import Settings
 
 API_PREFIX = "/api/v1"
@@ -117,7 +117,7 @@ def create_app(
     app.state.engine = engine
     app.state.sessionmaker = make_sessionmaker(engine)
     app.state.clock = clock
-    app.state.runner = make_runner(settings, app.state.sessionmaker, clock)
+    app.state.runner = make_job_loop(settings, app.state.sessionmaker, clock)
     app.state.rate_limiter = RateLimiter(
         {"sign_in": settings.sign_in_per_minute, "costly": settings.costly_per_minute}
     )
@@ -289,7 +289,7 @@ def _error_page(request: Request, status: int, message: str | None) -> HTMLRespo
 class SchedulerThread:
     """Ticks the job runner every ``interval`` seconds until stopped."""
 
-    def __init__(self, runner: Runner, interval: float) -> None:
+    def __init__(self, runner: JobLoop, interval: float) -> None:
         self.runner = runner
         self.interval = interval
         self._stop = threading.Event()
@@ -318,7 +318,7 @@ def _metrics(app: FastAPI) -> str:
 
     from aisc.jobs.models import Job, JobState
 
-    runner: Runner = app.state.runner
+    runner: JobLoop = app.state.runner
     with transaction(app.state.sessionmaker, write=False) as db:
         counts = dict(db.execute(select(Job.state, func.count()).group_by(Job.state)).all())
         gpus = db.execute(

@@ -11,7 +11,7 @@ import pytest
 from aisc.db.engine import make_sessionmaker
 from aisc.executors.local import load_slices, read_exit
 from aisc.jobs.models import Job
-from aisc.scheduling.loop import JobRunner, run_end
+from aisc.scheduling.loop import LocalJobLoop, run_end
 from tests.jobs.isolation import executor
 
 PY = sys.executable
@@ -39,7 +39,9 @@ def clock():
 
 
 def _loop(engine, clock, tmp_path):
-    return JobRunner(make_sessionmaker(engine), executor(tmp_path / "runs"), clock, grace_seconds=1)
+    return LocalJobLoop(
+        make_sessionmaker(engine), executor(tmp_path / "runs"), clock, grace_seconds=1
+    )
 
 
 def _start_sleeper(client, project, loop, engine):

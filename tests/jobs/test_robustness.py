@@ -17,7 +17,7 @@ from aisc.executors.local import load_slices
 from aisc.jobs import service
 from aisc.jobs.models import Job
 from aisc.jobs.schemas import JobSubmit
-from aisc.scheduling.loop import JobRunner
+from aisc.scheduling.loop import LocalJobLoop
 from tests.factories import World
 from tests.helpers import error_field
 from tests.jobs.isolation import executor
@@ -31,7 +31,9 @@ def clock():
 
 @pytest.fixture
 def runner(engine, clock, tmp_path):
-    return JobRunner(make_sessionmaker(engine), executor(tmp_path / "runs"), clock, grace_seconds=1)
+    return LocalJobLoop(
+        make_sessionmaker(engine), executor(tmp_path / "runs"), clock, grace_seconds=1
+    )
 
 
 @pytest.mark.parametrize(
@@ -146,7 +148,7 @@ def test_cancel_works_for_a_job_committed_as_running_but_not_started(
         runner.tick()
     assert client.get(f"/api/v1/jobs/{job['id']}").json()["state"] == "running"
     assert client.post(f"/api/v1/jobs/{job['id']}/cancel").status_code == 200
-    reborn = JobRunner(
+    reborn = LocalJobLoop(
         make_sessionmaker(engine), executor(tmp_path / "runs"), clock, grace_seconds=1
     )
     done = run_until(reborn, client, job["id"], {"cancelled", "completed", "failed"})

@@ -40,7 +40,7 @@ from aisc.jobs.schemas import JobSubmit
 from aisc.settings import Settings
 from aisc.slurm.commands import SlurmCommands
 from aisc.slurm.connect import backend_from_settings
-from aisc.slurm.runner import SlurmRunner
+from aisc.slurm.loop import SlurmJobLoop
 from aisc.slurm.types import SlurmUnavailable
 from tests.factories import World
 
@@ -158,8 +158,8 @@ class Centre:
             applications.add_member(ctx, application_id=award.application_id, person_id=person.id)
             return person.id
 
-    def runner(self, backend: Any = None) -> SlurmRunner:
-        return SlurmRunner(
+    def runner(self, backend: Any = None) -> SlurmJobLoop:
+        return SlurmJobLoop(
             self.factory, backend or backend_from_settings(self.settings), self.settings,
             wall_clock,
         )  # fmt: skip
@@ -185,7 +185,7 @@ class Centre:
 
     def run_until(
         self,
-        runner: SlurmRunner,
+        runner: SlurmJobLoop,
         job_ids: list[int],
         done: Callable[[Job], bool] = lambda j: j.state in FINISHED,
         timeout: float = 60,

@@ -95,7 +95,7 @@ def run_end(
     return min(max(ended, started_at), now)
 
 
-class JobRunner:
+class LocalJobLoop:
     def __init__(
         self,
         factory: sessionmaker[Session],
@@ -120,7 +120,7 @@ class JobRunner:
         self._to_launch = []
         with transaction(self.factory) as db:
             ctx = Ctx(db=db, now=self.clock(), actor="scheduler")
-            stats.finished = self._watch(ctx)
+            stats.finished = self._follow_running(ctx)
             self._schedule(ctx, stats)
         # Started jobs are committed as running first, launched after: a crash in between leaves
         # a running job without processes, which the next tick adopts (pid files) or requeues.
@@ -136,14 +136,14 @@ class JobRunner:
 
     # --- running jobs ---------------------------------------------------------------------
 
-    def _watch(self, ctx: Ctx) -> int:
+    def _follow_running(self, ctx: Ctx) -> int:
         """Follow every running job, each in a savepoint of its own: an error with one job
         rolls back only that job's change, fails it with the reason, and the others go on."""
         finished = 0
         for job in list(ctx.db.execute(select(Job).where(Job.state == JobState.RUNNING)).scalars()):
             try:
                 with ctx.db.begin_nested():
-                    finished += self._watch_one(ctx, job)
+                    finished += self._follow_one(ctx, job)
             except Exception as exc:
                 log.exception("job %s could not be followed", job.id)
                 with ctx.db.begin_nested():
@@ -157,7 +157,7 @@ class JobRunner:
                     finished += 1
         return finished
 
-    def _watch_one(self, ctx: Ctx, job: Job) -> int:
+    def _follow_one(self, ctx: Ctx, job: Job) -> int:
         if not job.processes:
             if self._recover_start(ctx, job):
                 return 0

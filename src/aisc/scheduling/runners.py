@@ -8,20 +8,20 @@ from datetime import datetime
 from sqlalchemy.orm import Session, sessionmaker
 
 from aisc.executors.local import LocalExecutor
-from aisc.scheduling.loop import JobRunner
+from aisc.scheduling.loop import LocalJobLoop
 from aisc.settings import Settings
 from aisc.slurm.connect import backend_from_settings
-from aisc.slurm.runner import SlurmRunner
+from aisc.slurm.loop import SlurmJobLoop
 
-Runner = JobRunner | SlurmRunner
+JobLoop = LocalJobLoop | SlurmJobLoop
 
 
-def make_runner(
+def make_job_loop(
     settings: Settings, factory: sessionmaker[Session], clock: Callable[[], datetime]
-) -> Runner:
+) -> JobLoop:
     if settings.executor == "slurm":
-        return SlurmRunner(factory, backend_from_settings(settings), settings, clock)
-    return JobRunner(
+        return SlurmJobLoop(factory, backend_from_settings(settings), settings, clock)
+    return LocalJobLoop(
         factory,
         LocalExecutor(
             settings.effective_run_dir,

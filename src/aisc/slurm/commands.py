@@ -25,7 +25,7 @@ class Completed:
     stderr: str
 
 
-Runner = Callable[[Sequence[str], Mapping[str, str], str | None], Completed]
+RunCommand = Callable[[Sequence[str], Mapping[str, str], str | None], Completed]
 
 
 def run_process(argv: Sequence[str], env: Mapping[str, str], stdin: str | None) -> Completed:
@@ -180,7 +180,7 @@ class SlurmCommands:
 
     def __init__(
         self,
-        runner: Runner = run_process,
+        runner: RunCommand = run_process,
         *,
         bin_dir: Path | None = None,
         submit_as_user: bool | None = None,

@@ -72,7 +72,7 @@ class _Handover:
     problem: str  # why it cannot be handed over (then spec is None)
 
 
-class SlurmRunner:
+class SlurmJobLoop:
     """One tick at a time; all state in the database and in Slurm."""
 
     def __init__(
