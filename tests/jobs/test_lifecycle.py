@@ -106,3 +106,39 @@ def test_move_refuses_what_the_table_does_not_hold_and_changes_nothing(uow, clie
         "/api/v1/audit/events", params={"object_type": "job", "object_id": str(job_id)}
     ).json()
     assert [e["action"] for e in events] == ["job.submit", "job.start", "job.finish"]
+
+
+def test_job_counts_and_usage_are_read_through_the_matrix(uow, client, project):
+    from dataclasses import replace
+
+    from aisc.access import AccessDenied, Principal, Role
+    from aisc.jobs.models import Backend
+    from aisc.jobs.service import count_by_state
+    from aisc.metering.service import used_gpu_seconds
+
+    client.post(
+        "/api/v1/jobs",
+        json={
+            "award_id": project.award_id,
+            "submitted_by_id": project.applicant,
+            "partition": "training",
+            "walltime_s": 60,
+            "command": ["true"],
+        },
+    )
+
+    def person(person_id):
+        return Principal(person_id, frozenset({Role.APPLICANT}), via="session", label="p")
+
+    with uow() as ctx:
+        assert count_by_state(ctx) == {JobState.PENDING: 1}
+        assert count_by_state(ctx, backend=Backend.SLURM) == {}
+        pi, stranger = (
+            replace(ctx, principal=person(project.applicant)),
+            replace(ctx, principal=person(project.other_pi)),
+        )
+        assert count_by_state(pi) == {JobState.PENDING: 1}
+        assert count_by_state(stranger) == {}  # another project's jobs are out of reach
+        assert used_gpu_seconds(pi, award_id=project.award_id) == 0
+        with pytest.raises(AccessDenied):
+            used_gpu_seconds(stranger, award_id=project.award_id)

@@ -77,6 +77,18 @@ def list_jobs(
     return list(ctx.db.execute(query.limit(limit).offset(offset)).scalars())
 
 
+def count_by_state(ctx: Ctx, *, backend: Backend | None = None) -> dict[JobState, int]:
+    """How many jobs (the principal may see) are in each state, on one backend or all."""
+    access = authorize(ctx, "job.read")
+    query = select(Job.state, func.count()).group_by(Job.state).order_by(Job.state)
+    scope = awards_in_reach(access, Job.award_id)
+    if scope is not None:
+        query = query.where(scope)
+    if backend is not None:
+        query = query.where(Job.backend == backend)
+    return {state: int(count) for state, count in ctx.db.execute(query)}
+
+
 def _queued_gpu_seconds(ctx: Ctx, award_id: int) -> int:
     total = ctx.db.execute(
         select(func.coalesce(func.sum(Job.nodes * Job.gpus_per_node * Job.walltime_s), 0)).where(
@@ -199,9 +211,7 @@ def submit(
         ctx.db.execute(select(Award.id).where(Award.id == award.id).with_for_update()).one()
         budget = sum(a.gpu_hours or 0 for a in allocations) * 3600
         left = (
-            budget
-            - used_gpu_seconds(ctx.db, award_id=award.id)
-            - _queued_gpu_seconds(ctx, award.id)
+            budget - used_gpu_seconds(ctx, award_id=award.id) - _queued_gpu_seconds(ctx, award.id)
         )
         # The scheme decides what happens beyond the grant: refuse here, or bill it later at
         # the full list price (see aisc.billing).

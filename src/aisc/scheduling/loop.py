@@ -396,7 +396,7 @@ class LocalJobLoop:
                 if award.kind is RequestKind.DEDICATED
                 else (award.gpu_hours or 0) * 3600
             )
-            used = used_gpu_seconds(ctx.db, award_id=award_id)
+            used = used_gpu_seconds(ctx, award_id=award_id)
             elapsed = min(max((ctx.now.date() - award.start_date).days * 86_400, 0), period)
             budget = None
             cap = award.gpu_cards if award.kind is RequestKind.DEDICATED else None
