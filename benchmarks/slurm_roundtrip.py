@@ -55,7 +55,7 @@ from aisc.scheme import service as scheme_service
 from aisc.scheme.schemas import SchemeCreate
 from aisc.settings import Settings
 from aisc.slurm.connect import backend_from_settings
-from aisc.slurm.runner import SlurmRunner
+from aisc.slurm.loop import SlurmJobLoop
 
 
 def build(factory: Any) -> tuple[int, int]:
@@ -205,7 +205,7 @@ def main() -> None:
         data_dir=workdir,
     )
     award_id, member = build(factory)
-    runner = SlurmRunner(
+    runner = SlurmJobLoop(
         factory, backend_from_settings(settings), settings, lambda: datetime.now(UTC)
     )
     began = time.perf_counter()

@@ -41,7 +41,7 @@ from aisc.middleware import (
 )
 from aisc.outbox.worker import DeliveryThread
 from aisc.ratelimit import HashSlots, RateLimiter, RateLimitMiddleware
-from aisc.scheduling.runners import Runner, make_runner
+from aisc.scheduling.runners import JobLoop, make_job_loop
 from aisc.settings import Settings
 
 API_PREFIX = "/api/v1"
@@ -138,7 +138,7 @@ def create_app(
     app.state.sessionmaker = make_sessionmaker(engine)
     app.state.clock = clock
     app.state.deployment = deployment
-    app.state.runner = make_runner(deployment, app.state.sessionmaker, clock)
+    app.state.runner = make_job_loop(deployment, app.state.sessionmaker, clock)
     app.state.outbox_uow = UnitOfWork(app.state.sessionmaker, clock, SYSTEM, deployment=deployment)
     app.state.rate_limiter = RateLimiter(
         {"sign_in": settings.sign_in_per_minute, "costly": settings.costly_per_minute}
@@ -315,7 +315,7 @@ def _error_page(request: Request, status: int, message: str | None) -> HTMLRespo
 class SchedulerThread:
     """Ticks the job runner every ``interval`` seconds until stopped."""
 
-    def __init__(self, runner: Runner, interval: float) -> None:
+    def __init__(self, runner: JobLoop, interval: float) -> None:
         self.runner = runner
         self.interval = interval
         self._stop = threading.Event()

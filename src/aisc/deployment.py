@@ -23,7 +23,7 @@ from aisc.settings import Settings
 
 if TYPE_CHECKING:
     from aisc.executors.local import LocalExecutor
-    from aisc.executors.slurm.backend import SlurmBackend
+    from aisc.slurm.backend import SlurmBackend
 
 
 @dataclass

@@ -34,7 +34,7 @@ from aisc.db.engine import transaction
 from aisc.jobs.models import Job, JobState
 
 if TYPE_CHECKING:
-    from aisc.scheduling.runners import Runner
+    from aisc.scheduling.runners import JobLoop
 
 # A pass over a small cluster takes milliseconds; 50,000 pending jobs on 3,200 GPUs about 0.1 s.
 PASS_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -56,7 +56,7 @@ def scheduling_pass_histogram() -> Histogram:
 class JobFigures(Collector):
     """Jobs and scheduler figures, computed when scraped."""
 
-    def __init__(self, factory: sessionmaker[Session], runner: Runner) -> None:
+    def __init__(self, factory: sessionmaker[Session], runner: JobLoop) -> None:
         self.factory = factory
         self.runner = runner
 
@@ -98,7 +98,7 @@ class JobFigures(Collector):
 class Metrics:
     """One application's registry and the request histogram its middleware observes."""
 
-    def __init__(self, factory: sessionmaker[Session], runner: Runner) -> None:
+    def __init__(self, factory: sessionmaker[Session], runner: JobLoop) -> None:
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(JobFigures(factory, runner))
         passes: Histogram | None = getattr(runner, "pass_seconds", None)

@@ -12,8 +12,9 @@ import pytest
 
 from aisc.db.engine import make_sessionmaker
 from aisc.executors.local import load_slices
+from aisc.jobs.lifecycle import LOST
 from aisc.jobs.models import Job
-from aisc.scheduling.loop import LOST, JobRunner
+from aisc.scheduling.loop import LocalJobLoop
 from tests.helpers import error_field
 from tests.jobs.isolation import executor
 
@@ -38,7 +39,9 @@ def clock():
 
 @pytest.fixture
 def runner(engine, clock, tmp_path):
-    return JobRunner(make_sessionmaker(engine), executor(tmp_path / "runs"), clock, grace_seconds=1)
+    return LocalJobLoop(
+        make_sessionmaker(engine), executor(tmp_path / "runs"), clock, grace_seconds=1
+    )
 
 
 def submit(client, world, argv, **extra):
@@ -127,7 +130,7 @@ def test_a_restarted_platform_adopts_running_jobs_and_marks_lost_ones(
     run_until(runner, client, survivor["id"], {"running"})
     run_until(runner, client, victim["id"], {"running"})
     # The platform restarts: a new runner and executor that never started these processes.
-    reborn = JobRunner(
+    reborn = LocalJobLoop(
         make_sessionmaker(engine), executor(tmp_path / "runs"), clock, grace_seconds=1
     )
     with make_sessionmaker(engine)() as db:
@@ -342,7 +345,7 @@ def test_a_crash_between_commit_and_launch_requeues_and_never_runs_twice(
         patch.setattr(runner, "_launch", lambda job_id: None)  # the platform dies right here
         runner.tick()
     assert client.get(f"/api/v1/jobs/{job['id']}").json()["state"] == "running"
-    reborn = JobRunner(
+    reborn = LocalJobLoop(
         make_sessionmaker(engine), executor(tmp_path / "runs"), clock, grace_seconds=1
     )
     reborn.tick()
@@ -368,12 +371,11 @@ def test_a_crash_between_launch_and_record_adopts_the_running_processes(
     def launch_and_forget(job_id):
         with make_sessionmaker(engine)() as db:
             record = db.get(Job, job_id)
-            slices = [(p["node"], tuple(p["gpus"])) for p in json.loads(record.placement)]
             runner.executor.launch(
                 job_id=job_id,
                 attempt=record.attempt,
-                slices=slices,
-                argv=json.loads(record.command),
+                slices=record.placement.pairs(),
+                argv=record.command,
                 env={},
                 workdir="",
             )
@@ -381,7 +383,7 @@ def test_a_crash_between_launch_and_record_adopts_the_running_processes(
     with monkeypatch.context() as patch:
         patch.setattr(runner, "_launch", launch_and_forget)  # launched, then the platform died
         runner.tick()
-    reborn = JobRunner(
+    reborn = LocalJobLoop(
         make_sessionmaker(engine), executor(tmp_path / "runs"), clock, grace_seconds=1
     )
     done = run_until(reborn, client, job["id"], {"completed", "failed"})

@@ -17,7 +17,7 @@ from aisc.executors.local import load_slices
 from aisc.jobs import service
 from aisc.jobs.models import Job
 from aisc.jobs.schemas import JobSubmit
-from aisc.scheduling.loop import JobRunner
+from aisc.scheduling.loop import LocalJobLoop
 from tests.factories import World
 from tests.helpers import error_field
 from tests.jobs.isolation import executor
@@ -31,7 +31,9 @@ def clock():
 
 @pytest.fixture
 def runner(engine, clock, tmp_path):
-    return JobRunner(make_sessionmaker(engine), executor(tmp_path / "runs"), clock, grace_seconds=1)
+    return LocalJobLoop(
+        make_sessionmaker(engine), executor(tmp_path / "runs"), clock, grace_seconds=1
+    )
 
 
 @pytest.mark.parametrize(
@@ -124,7 +126,7 @@ def test_one_jobs_error_does_not_stop_the_tick_for_the_others(client, project, r
     with make_sessionmaker(engine)() as db, db.begin():
         job = db.get(Job, stuck["id"])
         slices = load_slices(job.processes)
-        job.processes = "{not json"  # a record the loop cannot read
+        job.processes = [{"pid": "not a slice"}]  # a record the loop cannot read
     try:
         fine = submit(client, project, [PY, "-c", "print('still scheduled')"]).json()
         done = run_until(runner, client, fine["id"], {"completed", "failed"})
@@ -146,7 +148,7 @@ def test_cancel_works_for_a_job_committed_as_running_but_not_started(
         runner.tick()
     assert client.get(f"/api/v1/jobs/{job['id']}").json()["state"] == "running"
     assert client.post(f"/api/v1/jobs/{job['id']}/cancel").status_code == 200
-    reborn = JobRunner(
+    reborn = LocalJobLoop(
         make_sessionmaker(engine), executor(tmp_path / "runs"), clock, grace_seconds=1
     )
     done = run_until(reborn, client, job["id"], {"cancelled", "completed", "failed"})

@@ -22,7 +22,7 @@ from aisc.db.engine import make_sessionmaker
 from aisc.executors import sandbox
 from aisc.executors.local import LocalExecutor, load_slices
 from aisc.jobs.models import Job, JobQos, JobState
-from aisc.scheduling.loop import JobRunner
+from aisc.scheduling.loop import LocalJobLoop
 from tests.factories import World
 
 PY = sys.executable
@@ -85,7 +85,7 @@ def data_dir(tmp_path):
 @pytest.fixture
 def runner(engine, clock, data_dir):
     executor = LocalExecutor(data_dir / "runs", isolation="sandbox", private=(data_dir,))
-    return JobRunner(make_sessionmaker(engine), executor, clock, grace_seconds=1)
+    return LocalJobLoop(make_sessionmaker(engine), executor, clock, grace_seconds=1)
 
 
 def submit(client, who, argv, **extra):
@@ -237,8 +237,8 @@ def test_the_wrapper_ignores_the_jobs_variables_and_a_bad_job_fails_once(
                 nodes=1,
                 gpus_per_node=1,
                 walltime_s=600,
-                command=json.dumps([PY, "-c", "print('should not run')"]),
-                environment=json.dumps(environment),
+                command=[PY, "-c", "print('should not run')"],
+                environment=environment,
                 workdir=workdir,
                 qos=JobQos.STANDARD,
                 state=JobState.PENDING,

@@ -17,9 +17,9 @@ from sqlalchemy import func, select
 
 from aisc.accounts import auth
 from aisc.awards import service as awards
-from aisc.executors.slurm.plan import Actual, plan
 from aisc.jobs.models import Job, JobQos
 from aisc.slurm.desired import desired_state, slurm_qos
+from aisc.slurm.plan import Actual, plan
 from tests.factories import World
 from tests.helpers import audit_count, error_field
 

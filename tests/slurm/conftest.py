@@ -34,14 +34,14 @@ from aisc.cluster.catalogue import H800
 from aisc.cluster.schemas import NodeIn
 from aisc.context import Ctx
 from aisc.db.engine import make_engine, make_sessionmaker, transaction
-from aisc.executors.slurm.commands import SlurmCommands
-from aisc.executors.slurm.types import SlurmUnavailable
 from aisc.jobs import service as jobs
 from aisc.jobs.models import FINISHED, Job
 from aisc.jobs.schemas import JobSubmit
 from aisc.settings import Settings
+from aisc.slurm.commands import SlurmCommands
 from aisc.slurm.connect import backend_from_settings
-from aisc.slurm.runner import SlurmRunner
+from aisc.slurm.loop import SlurmJobLoop
+from aisc.slurm.types import SlurmUnavailable
 from tests.factories import World
 
 ENABLED = os.environ.get("AISC_TEST_SLURM", "").strip() not in ("", "0")
@@ -158,8 +158,8 @@ class Centre:
             applications.add_member(ctx, application_id=award.application_id, person_id=person.id)
             return person.id
 
-    def runner(self, backend: Any = None) -> SlurmRunner:
-        return SlurmRunner(
+    def runner(self, backend: Any = None) -> SlurmJobLoop:
+        return SlurmJobLoop(
             self.factory, backend or backend_from_settings(self.settings), self.settings,
             wall_clock,
         )  # fmt: skip
@@ -185,7 +185,7 @@ class Centre:
 
     def run_until(
         self,
-        runner: SlurmRunner,
+        runner: SlurmJobLoop,
         job_ids: list[int],
         done: Callable[[Job], bool] = lambda j: j.state in FINISHED,
         timeout: float = 60,

@@ -8,11 +8,11 @@ import subprocess
 import sys
 
 import pytest
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from aisc.executors.slurm import hostlist
-from aisc.executors.slurm.commands import (
+from aisc.slurm import hosts
+from aisc.slurm.commands import (
     Completed,
     SlurmCommands,
     parse_gpu_indices,
@@ -20,7 +20,8 @@ from aisc.executors.slurm.commands import (
     parse_squeue,
     parse_tres,
 )
-from aisc.executors.slurm.plan import (
+from aisc.slurm.desired import pacing_priority
+from aisc.slurm.plan import (
     AccountSpec,
     AccountState,
     Actual,
@@ -29,14 +30,13 @@ from aisc.executors.slurm.plan import (
     ReservationSpec,
     plan,
 )
-from aisc.executors.slurm.types import (
+from aisc.slurm.types import (
     JobSpec,
     SlurmRefused,
     SlurmUnavailable,
     aisc_id_of,
     failure,
 )
-from aisc.slurm.desired import pacing_priority
 
 # Real output of Slurm 22.05 (sacct -X -P -n -D -o SACCT_FIELDS with SLURM_TIME_FORMAT=%s).
 SACCT = """\
@@ -91,18 +91,32 @@ def test_squeue_and_scontrol_give_the_live_state_and_gpu_indices():
     assert parse_tres("cpu=1,gres/gpu=2") == (2, "")
 
 
+# Drawing the sets is cheap; on a machine busy with other work it can still take over a second,
+# which is no fault of the code under test.
+@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.sets(st.integers(min_value=0, max_value=300), min_size=1, max_size=40))
 def test_host_lists_round_trip(numbers):
     names = [f"node{n}" for n in numbers]
-    assert sorted(hostlist.expand(hostlist.compress(names))) == sorted(names)
+    assert sorted(hosts.expand(hosts.compress(names))) == sorted(names)
 
 
 def test_host_lists_as_slurm_writes_them():
-    assert hostlist.expand("node[1-3,7],gpu-a01") == ["node1", "node2", "node3", "node7", "gpu-a01"]
-    assert hostlist.expand("n[08-10]") == ["n08", "n09", "n10"]
-    assert hostlist.compress(["node2", "node1", "node4"]) == "node[1-2,4]"
+    assert hosts.expand("node[1-3,7],gpu-a01") == ["node1", "node2", "node3", "node7", "gpu-a01"]
+    assert hosts.expand("n[08-10]") == ["n08", "n09", "n10"]
+    assert hosts.compress(["node2", "node1", "node4"]) == "node[1-2,4]"
     with pytest.raises(ValueError, match="not a Slurm host list"):
-        hostlist.expand("node[a-b]")
+        hosts.expand("node[a-b]")
+    assert hosts.expand("(null)") == []
+    assert hosts.expand("None assigned") == []
+
+
+def test_host_lists_with_several_ranges_in_one_name():
+    names = ["rack1-node01", "rack1-node02", "rack2-node01", "rack2-node02"]
+    assert hosts.expand("rack[1-2]-node[01-02]") == names
+    assert hosts.compress(list(reversed(names))) == "rack[1-2]-node[01-02]"
+    assert hosts.expand(hosts.compress(names)) == names
+    mixed = ["gpu-a01", "rack1-node09", "rack1-node10", "rack3-node01"]
+    assert sorted(hosts.expand(hosts.compress(mixed))) == mixed
 
 
 def spec(**extra):

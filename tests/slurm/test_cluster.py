@@ -15,15 +15,15 @@ from aisc.awards import service as awards
 from aisc.billing.charging import run_month
 from aisc.billing.models import Charge
 from aisc.billing.months import next_month
-from aisc.executors.slurm.backend import SlurmBackend
-from aisc.executors.slurm.plan import read_actual
-from aisc.executors.slurm.types import SlurmUnavailable
 from aisc.jobs import service as jobs
 from aisc.jobs.models import JobState
 from aisc.metering.models import UsageRecord
+from aisc.slurm.backend import SlurmBackend
 from aisc.slurm.connect import backend_from_settings
 from aisc.slurm.desired import pacing_priority
+from aisc.slurm.plan import read_actual
 from aisc.slurm.sync import sync
+from aisc.slurm.types import SlurmUnavailable
 from tests.slurm.conftest import Centre, cluster_script
 
 # One worker runs them all, one after another: some restart the cluster's daemons.
@@ -185,7 +185,7 @@ def test_a_job_runs_on_the_gpus_slurm_assigned_and_is_billed_to_the_second(centr
     (job,) = centre.run_until(runner, [job_id])
     assert job.state is JobState.COMPLETED, job.reason
     assert job.exit_code == 0
-    placement = json.loads(running.placement)
+    placement = running.placement.as_json()
     assert len(placement) == 1
     assert len(placement[0]["gpus"]) == 3
     with centre.uow() as ctx:
@@ -223,7 +223,7 @@ def test_multi_node_jobs_run_once_on_every_node(centre: Centre):
     assert job.state is JobState.COMPLETED, job.reason
     with centre.uow() as ctx:
         lines = sorted(jobs.logs(ctx, job_id=job_id).split())
-    nodes = sorted(p["node"] for p in json.loads(job.placement))
+    nodes = sorted(job.placement.nodes)
     assert len(nodes) == 2
     assert lines == sorted([*nodes, "0,1,2,3,4,5,6,7", "0,1,2,3,4,5,6,7"])
 
@@ -236,7 +236,7 @@ def test_a_dedicated_award_runs_in_its_reservation(centre: Centre):
     assert job.state is JobState.COMPLETED, job.reason
     reservation = read_actual(runner.backend.commands, centre.prefix).reservations
     (held,) = reservation.values()
-    assert [p["node"] for p in json.loads(job.placement)] == list(held.nodes)
+    assert list(job.placement.nodes) == list(held.nodes)
 
 
 def test_the_gpu_minute_budget_holds_in_slurm(centre: Centre, slurm_cluster):

@@ -7,10 +7,10 @@ import time
 
 import pytest
 
-from aisc.executors.slurm.plan import read_actual
 from aisc.jobs.models import JobQos, JobState
 from aisc.qos import service as qos
 from aisc.qos.schemas import QosGrantCreate
+from aisc.slurm.plan import read_actual
 from aisc.slurm.sync import sync
 from tests.slurm.conftest import Centre
 

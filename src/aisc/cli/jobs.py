@@ -142,9 +142,9 @@ def tick() -> None:
     AISC_EXECUTOR=slurm the hand-over to Slurm (``aisc serve`` runs them continuously)."""
     from aisc.context import utcnow
     from aisc.db.engine import make_sessionmaker
-    from aisc.scheduling.runners import make_runner
+    from aisc.scheduling.runners import make_job_loop
 
-    runner = make_runner(state().deployment, make_sessionmaker(state().ready_engine()), utcnow)
+    runner = make_job_loop(state().deployment, make_sessionmaker(state().ready_engine()), utcnow)
     stats = runner.tick()
     typer.echo(
         f"started {stats.started}, finished {stats.finished}, preempted "

@@ -9,7 +9,7 @@ import typer
 
 from aisc.cli.common import JsonOpt, state, uow
 from aisc.errors import Conflict, ValidationFailed
-from aisc.executors.slurm.backend import SlurmBackend
+from aisc.slurm.backend import SlurmBackend
 
 app = typer.Typer(help="Slurm: provisioning sync, accounting ingest, link status.")
 
@@ -86,10 +86,9 @@ def ingest_command(
 @app.command("status")
 def status_command(as_json: bool = JsonOpt) -> None:
     """Whether the controller, slurmrestd and accounting answer, and the jobs handed over."""
-    from sqlalchemy import func, select
-
-    from aisc.executors.slurm.types import SlurmUnavailable
-    from aisc.jobs.models import Job
+    from aisc.jobs.models import Backend
+    from aisc.jobs.service import count_by_state
+    from aisc.slurm.types import SlurmUnavailable
 
     backend = _backend()
     checks: dict[str, str] = {}
@@ -109,9 +108,7 @@ def status_command(as_json: bool = JsonOpt) -> None:
     with uow() as ctx:
         jobs = {
             state_.value: count
-            for state_, count in ctx.db.execute(
-                select(Job.state, func.count()).where(Job.backend == "slurm").group_by(Job.state)
-            )
+            for state_, count in count_by_state(ctx, backend=Backend.SLURM).items()
         }
     if as_json:
         typer.echo(json.dumps({"checks": checks, "jobs": jobs}, indent=2))

@@ -342,7 +342,7 @@ def run_demo_jobs(
     from aisc.jobs import service as jobs
     from aisc.jobs.models import FINISHED, Job
     from aisc.jobs.schemas import JobSubmit
-    from aisc.scheduling.loop import JobRunner
+    from aisc.scheduling.loop import LocalJobLoop
 
     moment = _at(DEMO_PRESENT)
     with transaction(factory) as db:
@@ -367,7 +367,7 @@ def run_demo_jobs(
                 ),
             )
     origin = time.monotonic()
-    runner = JobRunner(
+    runner = LocalJobLoop(
         factory,
         deployment.local_executor,
         lambda: moment + timedelta(seconds=time.monotonic() - origin),

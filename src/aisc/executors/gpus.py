@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 QUERY = ["nvidia-smi", "--query-gpu=index,name,memory.total,uuid", "--format=csv,noheader,nounits"]
-Runner = Callable[[list[str]], "subprocess.CompletedProcess[str]"]
+RunCommand = Callable[[list[str]], "subprocess.CompletedProcess[str]"]
 
 
 @dataclass(frozen=True)
@@ -28,7 +28,7 @@ def _run(argv: list[str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(argv, capture_output=True, text=True, timeout=20, check=False)
 
 
-def detect_gpus(run: Runner = _run) -> list[LocalGpu]:
+def detect_gpus(run: RunCommand = _run) -> list[LocalGpu]:
     """This machine's NVIDIA GPUs; an empty list when there are none (or no driver)."""
     try:
         result = run(QUERY)

@@ -23,6 +23,7 @@ import subprocess
 import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from aisc.executors.sandbox import (
     SANDBOX_PATH,
@@ -272,21 +273,25 @@ class LocalExecutor:
         """The slice's exit code; None while it runs; -1 if it vanished without one."""
         exit_file = Path(item.exit_file)
         if exit_file.exists():
-            return _exit_code(exit_file)
+            return read_exit(exit_file).code
         ticks = _start_ticks(item.pid)
         if ticks is not None and ticks == item.start_ticks and not _is_zombie(item.pid):
             return None
         if exit_file.exists():  # it may have finished between the two looks
-            return _exit_code(exit_file)
+            return read_exit(exit_file).code
         return -1
 
     def reason(self, item: Slice) -> str:
         """What the wrapper said beyond the exit code (why a sandbox could not be set up)."""
-        try:
-            lines = Path(item.exit_file).read_text().splitlines()
-        except OSError:
-            return ""
-        return lines[1].strip() if len(lines) > 1 else ""
+        return read_exit(Path(item.exit_file)).reason
+
+    def run_span(self, item: Slice) -> tuple[float, float] | None:
+        """When the slice's command started and ended (epoch seconds, this machine's clock), as
+        the wrapper recorded them; None when it did not (it vanished, or an older wrapper)."""
+        found = read_exit(Path(item.exit_file))
+        if found.started is None or found.ended is None:
+            return None
+        return found.started, found.ended
 
     def signal(self, item: Slice, signum: int) -> None:
         if _start_ticks(item.pid) != item.start_ticks:
@@ -301,12 +306,43 @@ class LocalExecutor:
         self.signal(item, signal.SIGKILL)
 
 
-def _exit_code(exit_file: Path) -> int:
-    first = (exit_file.read_text().splitlines() or ["-1"])[0].strip()
+@dataclass(frozen=True)
+class Exit:
+    """What the wrapper wrote when its command ended."""
+
+    code: int
+    reason: str = ""
+    started: float | None = None
+    ended: float | None = None
+
+
+def read_exit(exit_file: Path) -> Exit:
+    """The exit file: one JSON object, or (from a wrapper of an earlier release, still running
+    across an upgrade) the code on a line and the reason on the next. Unreadable: code -1."""
     try:
-        return int(first)
+        text = exit_file.read_text()
+    except OSError:
+        return Exit(-1)
+    try:
+        data = json.loads(text)
     except ValueError:
-        return -1
+        data = None
+    if isinstance(data, dict):
+        try:
+            return Exit(
+                int(data["code"]),
+                str(data.get("reason") or ""),
+                float(data["started"]) if data.get("started") is not None else None,
+                float(data["ended"]) if data.get("ended") is not None else None,
+            )
+        except (KeyError, TypeError, ValueError):
+            return Exit(-1)
+    lines = text.splitlines()
+    try:
+        code = int(lines[0].strip()) if lines else -1
+    except ValueError:
+        return Exit(-1)
+    return Exit(code, lines[1].strip() if len(lines) > 1 else "")
 
 
 def _is_zombie(pid: int) -> bool:
@@ -317,9 +353,10 @@ def _is_zombie(pid: int) -> bool:
     return stat.rsplit(")", 1)[1].split()[0] == "Z"
 
 
-def dump_slices(slices: list[Slice]) -> str:
-    return json.dumps([asdict(s) for s in slices])
+def dump_slices(slices: list[Slice]) -> list[dict[str, Any]]:
+    """The slices as the job's ``processes`` column keeps them (JSON objects)."""
+    return [{**asdict(s), "gpus": list(s.gpus)} for s in slices]
 
 
-def load_slices(text: str) -> list[Slice]:
-    return [Slice(**{**item, "gpus": tuple(item["gpus"])}) for item in json.loads(text or "[]")]
+def load_slices(stored: list[dict[str, Any]]) -> list[Slice]:
+    return [Slice(**{**item, "gpus": tuple(item["gpus"])}) for item in stored or ()]

@@ -14,8 +14,10 @@ slice then runs in its own session, no longer a child of the platform, so it out
 restart exactly as a job on a real cluster would.
 
 The wrapper starts the command (never through a shell), forwards SIGTERM and SIGINT to it, waits,
-and writes the exit code (and, when the sandbox could not be set up, the reason on a second line)
-to the exit file atomically (write to a temporary file, then rename). The wrapper and its files
+and writes to the exit file, atomically (write to a temporary file, then rename), one JSON object:
+the exit code, the reason when the sandbox could not be set up, and the times (epoch seconds, this
+machine's clock) the command was started and ended, so usage ends when the process did, not when
+the platform next looked. The wrapper and its files
 stay outside the sandbox, in a directory the job cannot see. The exit file is how the platform
 learns the outcome even if it restarted while the job ran: a process that is gone without an
 exit file was lost.
@@ -29,6 +31,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -187,12 +190,15 @@ def main(argv: list[str]) -> int:
     else:
         write_pid_file(exit_file)
     with open(spec["stdout"], "ab") as out, open(spec["stderr"], "ab") as err:
+        started = time.time()
         if spec.get("sandbox_args") is not None:
             code, reason = _run_sandboxed(spec, out, err)
         else:
             code, reason = _run_plain(spec, out, err)
+        ended = time.time()
     partial = exit_file.with_suffix(".tmp")
-    partial.write_text(f"{code}\n{reason}".strip() + "\n")
+    outcome = {"code": code, "reason": reason, "started": started, "ended": ended}
+    partial.write_text(json.dumps(outcome) + "\n")
     os.replace(partial, exit_file)
     return code
 

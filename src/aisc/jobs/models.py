@@ -1,19 +1,19 @@
 """A job: a command (argument list, never a shell string) on a shape of GPUs for a walltime.
 
-States: pending -> running -> completed | failed | timeout | cancelled; a preempted job goes
-back to pending (requeued). A job that was running when the platform lost track of it ends as
-failed with the reason saying so.
+States and who may change them: ``aisc.jobs.lifecycle`` (the one transition table).
 """
 
 from __future__ import annotations
 
 import enum
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, Boolean, CheckConstraint, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from aisc.db.base import Base, UTCDateTime, enum_column
+from aisc.jobs.placement import NOWHERE, Placement, PlacementType
 
 
 class JobState(enum.StrEnum):
@@ -26,6 +26,22 @@ class JobState(enum.StrEnum):
 
 
 FINISHED = frozenset({JobState.COMPLETED, JobState.FAILED, JobState.TIMEOUT, JobState.CANCELLED})
+
+
+class Backend(enum.StrEnum):
+    """Where a job runs: the local executor, or handed over to Slurm."""
+
+    LOCAL = "local"
+    SLURM = "slurm"
+
+
+class StopReason(enum.StrEnum):
+    """Why the platform asked a job to stop (none yet: the empty value)."""
+
+    NONE = ""
+    WALLTIME = "walltime"
+    CANCEL = "cancel"
+    PREEMPT = "preempt"
 
 
 class JobQos(enum.StrEnum):
@@ -52,8 +68,8 @@ class Job(Base):
     nodes: Mapped[int] = mapped_column(Integer, nullable=False)
     gpus_per_node: Mapped[int] = mapped_column(Integer, nullable=False)
     walltime_s: Mapped[int] = mapped_column(Integer, nullable=False)
-    command: Mapped[str] = mapped_column(Text, nullable=False)  # JSON argument list
-    environment: Mapped[str] = mapped_column(Text, nullable=False, default="{}")  # JSON object
+    command: Mapped[list[str]] = mapped_column(JSON, nullable=False)  # the argument list
+    environment: Mapped[dict[str, str]] = mapped_column(JSON, nullable=False, default=dict)
     workdir: Mapped[str] = mapped_column(Text, nullable=False, default="")
     qos: Mapped[JobQos] = mapped_column(enum_column(JobQos, "job_qos"), nullable=False)
     preemptible: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
@@ -66,19 +82,24 @@ class Job(Base):
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     estimated_start: Mapped[datetime | None] = mapped_column(UTCDateTime)
     exit_code: Mapped[int | None] = mapped_column(Integer)
-    placement: Mapped[str] = mapped_column(Text, nullable=False, default="[]")  # JSON
-    processes: Mapped[str] = mapped_column(Text, nullable=False, default="[]")  # JSON
+    placement: Mapped[Placement] = mapped_column(PlacementType, nullable=False, default=NOWHERE)
+    # The local executor's slices (``aisc.executors.local.Slice`` as JSON objects).
+    processes: Mapped[list[dict[str, Any]]] = mapped_column(JSON, nullable=False, default=list)
     attempt: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     cancel_requested: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     # Why the platform asked the job to stop (walltime, cancel, preempt) and when (for the
     # SIGTERM -> grace -> SIGKILL sequence).
-    stop_reason: Mapped[str] = mapped_column(String(20), nullable=False, default="")
+    stop_reason: Mapped[StopReason] = mapped_column(
+        enum_column(StopReason, "job_stop_reason"), nullable=False, default=StopReason.NONE
+    )
     stop_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     run_dir: Mapped[str] = mapped_column(Text, nullable=False, default="")
-    # Where the job runs: "local" (the local executor) or "slurm". A Slurm job is handed over
-    # in two steps: ``handed_at`` is committed before the submission (so a crash in between is
-    # found again by the job's Slurm name, never submitted twice), ``backend_id`` after it.
-    backend: Mapped[str] = mapped_column(String(20), nullable=False, default="local")
+    # A Slurm job is handed over in two steps: ``handed_at`` is committed before the submission
+    # (so a crash in between is found again by the job's Slurm name, never submitted twice),
+    # ``backend_id`` after it.
+    backend: Mapped[Backend] = mapped_column(
+        enum_column(Backend, "job_backend"), nullable=False, default=Backend.LOCAL
+    )
     backend_id: Mapped[str | None] = mapped_column(String(64), index=True)
     backend_state: Mapped[str] = mapped_column(String(40), nullable=False, default="")
     handed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

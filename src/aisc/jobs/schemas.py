@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import json
 import re
 from datetime import datetime
 
@@ -8,7 +7,7 @@ from pydantic import Field, field_validator
 
 from aisc.errors import ValidationFailed
 from aisc.executors.sandbox import check_environment, check_workdir
-from aisc.jobs.models import Job, JobQos, JobState
+from aisc.jobs.models import Backend, Job, JobQos, JobState
 from aisc.schemas import Id, ReadSchema, Schema
 
 
@@ -84,7 +83,7 @@ class JobRead(ReadSchema):
     exit_code: int | None
     placement: list[dict[str, object]]
     attempt: int
-    backend: str = Field(default="local", description="local, or slurm")
+    backend: Backend = Field(default=Backend.LOCAL, description="local, or slurm")
     backend_id: str | None = Field(default=None, description="the Slurm job id, once handed over")
 
     @classmethod
@@ -99,7 +98,7 @@ class JobRead(ReadSchema):
             nodes=job.nodes,
             gpus_per_node=job.gpus_per_node,
             walltime_s=job.walltime_s,
-            command=json.loads(job.command),
+            command=list(job.command),
             qos=job.qos,
             preemptible=job.preemptible,
             state=job.state,
@@ -109,7 +108,7 @@ class JobRead(ReadSchema):
             ended_at=job.ended_at,
             estimated_start=job.estimated_start,
             exit_code=job.exit_code,
-            placement=json.loads(job.placement),
+            placement=job.placement.as_json(),
             attempt=job.attempt,
             backend=job.backend,
             backend_id=job.backend_id,

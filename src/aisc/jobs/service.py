@@ -9,7 +9,6 @@ allocation's cards.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from sqlalchemy import func, select
@@ -27,7 +26,9 @@ from aisc.context import Ctx
 from aisc.db.base import row_dict
 from aisc.errors import Conflict, Forbidden, InvalidTransition, ValidationFailed
 from aisc.executors.local import load_slices
-from aisc.jobs.models import FINISHED, Job, JobState
+from aisc.jobs.lifecycle import move
+from aisc.jobs.models import FINISHED, Backend, Job, JobState
+from aisc.jobs.placement import NOWHERE
 from aisc.jobs.schemas import JobRead, JobSubmit
 from aisc.metering.service import used_gpu_seconds
 from aisc.qos.service import require_tier
@@ -76,6 +77,18 @@ def list_jobs(
     return list(ctx.db.execute(query.limit(limit).offset(offset)).scalars())
 
 
+def count_by_state(ctx: Ctx, *, backend: Backend | None = None) -> dict[JobState, int]:
+    """How many jobs (the principal may see) are in each state, on one backend or all."""
+    access = authorize(ctx, "job.read")
+    query = select(Job.state, func.count()).group_by(Job.state).order_by(Job.state)
+    scope = awards_in_reach(access, Job.award_id)
+    if scope is not None:
+        query = query.where(scope)
+    if backend is not None:
+        query = query.where(Job.backend == backend)
+    return {state: int(count) for state, count in ctx.db.execute(query)}
+
+
 def _queued_gpu_seconds(ctx: Ctx, award_id: int) -> int:
     total = ctx.db.execute(
         select(func.coalesce(func.sum(Job.nodes * Job.gpus_per_node * Job.walltime_s), 0)).where(
@@ -86,7 +99,11 @@ def _queued_gpu_seconds(ctx: Ctx, award_id: int) -> int:
 
 
 def submit(
-    ctx: Ctx, *, data: JobSubmit, backend: str = "local", isolation_refusal: str | None = None
+    ctx: Ctx,
+    *,
+    data: JobSubmit,
+    backend: Backend | str = Backend.LOCAL,
+    isolation_refusal: str | None = None,
 ) -> Job:
     """Admit a job to the queue of ``backend`` (the deployment's executor) or refuse it.
 
@@ -96,6 +113,7 @@ def submit(
     concurrent submissions cannot together exceed what remains.
     """
     authorize(ctx, "job.submit")
+    backend = Backend(backend)
     award = view_award(ctx, award_id=data.award_id, action="job.read")
     permit(ctx, "job.submit", application_id=award.application_id)
     person = get_person(
@@ -112,7 +130,7 @@ def submit(
             f"person {person.id} is not a member of the project of award {award.id}",
             field="submitted_by_id",
         )
-    if backend == "local" and isolation_refusal:
+    if backend is Backend.LOCAL and isolation_refusal:
         raise Conflict(isolation_refusal, field="backend")
     if data.nodes > 1 and data.gpus_per_node == 0:
         raise ValidationFailed(
@@ -124,7 +142,7 @@ def submit(
             f"award {award.id} is {award.status.value}; jobs run only on active awards",
             field="award_id",
         )
-    if backend == "slurm" and not person.username:
+    if backend is Backend.SLURM and not person.username:
         raise ValidationFailed(
             f"person {person.id} has no cluster user name; jobs on the cluster run as their "
             "owner (ask an operator to set it)",
@@ -193,9 +211,7 @@ def submit(
         ctx.db.execute(select(Award.id).where(Award.id == award.id).with_for_update()).one()
         budget = sum(a.gpu_hours or 0 for a in allocations) * 3600
         left = (
-            budget
-            - used_gpu_seconds(ctx.db, award_id=award.id)
-            - _queued_gpu_seconds(ctx, award.id)
+            budget - used_gpu_seconds(ctx, award_id=award.id) - _queued_gpu_seconds(ctx, award.id)
         )
         # The scheme decides what happens beyond the grant: refuse here, or bill it later at
         # the full list price (see aisc.billing).
@@ -216,8 +232,10 @@ def submit(
         nodes=data.nodes,
         gpus_per_node=data.gpus_per_node,
         walltime_s=data.walltime_s,
-        command=json.dumps(data.command),
-        environment=json.dumps(data.environment),
+        command=data.command,
+        environment=data.environment,
+        placement=NOWHERE,
+        processes=[],
         workdir=data.workdir,
         qos=data.qos,
         preemptible=data.preemptible,
@@ -228,7 +246,11 @@ def submit(
     ctx.db.add(job)
     ctx.db.flush()
     # The trail keeps the variables' names, never their values (tenants pass secrets that way).
-    after = {**row_dict(job), "environment": sorted(data.environment)}
+    after = {
+        **row_dict(job),
+        "environment": sorted(data.environment),
+        "placement": job.placement.as_json(),
+    }
     record(ctx, action="job.submit", object_type="job", object_id=job.id, after=after)
     return job
 
@@ -240,21 +262,27 @@ def cancel(ctx: Ctx, *, job_id: int) -> Job:
     permit(ctx, "job.cancel", application_id=award.application_id if award else None)
     if job.state in FINISHED:
         raise InvalidTransition(f"job {job.id} is already {job.state.value}", field="state")
-    before = {"state": job.state}
     if job.state is JobState.PENDING and job.handed_at is None:
-        job.state, job.ended_at, job.reason = JobState.CANCELLED, ctx.now, "cancelled while pending"
+        move(
+            ctx,
+            job,
+            JobState.CANCELLED,
+            reason="cancelled while pending",
+            action="job.cancel",
+            detail={"cancel_requested": False},
+        )
     else:
         # Running, or already handed to Slurm: the executor stops it and the state follows.
         job.cancel_requested = True
+        record(
+            ctx,
+            action="job.cancel",
+            object_type="job",
+            object_id=job.id,
+            before={"state": job.state},
+            after={"state": job.state, "cancel_requested": True},
+        )
     ctx.db.flush()
-    record(
-        ctx,
-        action="job.cancel",
-        object_type="job",
-        object_id=job.id,
-        before=before,
-        after={"state": job.state, "cancel_requested": job.cancel_requested},
-    )
     return job
 
 
@@ -263,7 +291,7 @@ def logs(ctx: Ctx, *, job_id: int, stream: str = "stdout", tail_bytes: int = 65_
     job = get_job(ctx, job_id=job_id)
     if stream not in ("stdout", "stderr"):
         raise ValidationFailed("stream must be stdout or stderr", field="stream")
-    if job.backend == "local":
+    if job.backend is Backend.LOCAL:
         slices = load_slices(job.processes)
         paths = [Path(item.stdout if stream == "stdout" else item.stderr) for item in slices]
     else:

@@ -1,4 +1,9 @@
-"""Record usage once per key, into the open bucket of its award, model and month."""
+"""Record usage once per key, into the open bucket of its award, model and month.
+
+Every public function takes ``ctx`` and authorises: reading usage needs ``usage.read`` (a
+project's members see their own); recording it is the cluster's side of the platform (the job
+loops, the accounting ingest an operator runs), ``cluster.provision``.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +12,8 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import func, insert, select
-from sqlalchemy.orm import Session
 
-from aisc.access import authorize, awards_in_reach
+from aisc.access import authorize, awards_in_reach, permit, project_of
 from aisc.audit.service import record
 from aisc.context import Ctx
 from aisc.db.base import row_dict
@@ -23,7 +27,7 @@ def month_of(moment: datetime) -> date:
     return date(moment.year, moment.month, 1)
 
 
-def open_bucket(ctx: Ctx, *, award_id: int, gpu_model: str, month: date) -> UsageBucket:
+def _open_bucket(ctx: Ctx, *, award_id: int, gpu_model: str, month: date) -> UsageBucket:
     """The bucket usage of (award, model, month) goes into now: the open one, locked, or a new
     generation when the last one has been billed."""
     found = ctx.db.execute(
@@ -65,6 +69,7 @@ def ingest_batch(ctx: Ctx, *, source: str, rows: list[dict[str, Any]]) -> int:
     Each row: key, award_id, gpu_model, gpu_seconds, started_at, ended_at, job_id (optional).
     Returns how many records were new.
     """
+    authorize(ctx, "cluster.provision")
     keys = [r["key"] for r in rows]
     if len(set(keys)) != len(keys):
         raise ValidationFailed("rows: a batch repeats a key", field="rows")
@@ -82,7 +87,7 @@ def ingest_batch(ctx: Ctx, *, source: str, rows: list[dict[str, Any]]) -> int:
         total[1] += 1
     bucket_ids = {}
     for (award_id, gpu_model, month), (seconds, count) in sorted(totals.items()):
-        bucket = open_bucket(ctx, award_id=award_id, gpu_model=gpu_model, month=month)
+        bucket = _open_bucket(ctx, award_id=award_id, gpu_model=gpu_model, month=month)
         bucket.gpu_seconds += seconds
         bucket.records += count
         bucket_ids[(award_id, gpu_model, month)] = bucket.id
@@ -128,10 +133,11 @@ def record_usage(
     job_id: int | None = None,
 ) -> UsageRecord | None:
     """Store one usage record; a key already recorded is ignored (returns None)."""
+    authorize(ctx, "cluster.provision")
     if ctx.db.execute(select(UsageRecord.id).where(UsageRecord.key == key)).first():
         return None
     seconds = max(0, gpu_seconds)
-    bucket = open_bucket(ctx, award_id=award_id, gpu_model=gpu_model, month=month_of(ended_at))
+    bucket = _open_bucket(ctx, award_id=award_id, gpu_model=gpu_model, month=month_of(ended_at))
     bucket.gpu_seconds += seconds
     bucket.records += 1
     usage = UsageRecord(
@@ -154,8 +160,10 @@ def record_usage(
     return usage
 
 
-def used_gpu_seconds(db: Session, *, award_id: int) -> int:
-    total = db.execute(
+def used_gpu_seconds(ctx: Ctx, *, award_id: int) -> int:
+    """GPU-seconds an award has used, from every source."""
+    permit(ctx, "usage.read", application_id=project_of(ctx, award_id))
+    total = ctx.db.execute(
         select(func.coalesce(func.sum(UsageRecord.gpu_seconds), 0)).where(
             UsageRecord.award_id == award_id
         )

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 import shlex
 from typing import Any
 
@@ -63,7 +62,7 @@ def projects(request: Request) -> Response:
             rows.append(
                 (
                     awards.read_award(ctx, award),
-                    _burn(award, used_gpu_seconds(ctx.db, award_id=award.id), ctx.now.date()),
+                    _burn(award, used_gpu_seconds(ctx, award_id=award.id), ctx.now.date()),
                 )
             )
     return page.render("projects.html", rows=rows)
@@ -74,7 +73,7 @@ def _project_page(page: Page, award_id: int, status: int = 200, **extra: Any) ->
     with page.uow() as ctx:
         award = awards.view_award(ctx, award_id=award_id)
         read = awards.read_award(ctx, award)
-        burn = _burn(award, used_gpu_seconds(ctx.db, award_id=award.id), ctx.now.date())
+        burn = _burn(award, used_gpu_seconds(ctx, award_id=award.id), ctx.now.date())
         allocations = list_allocations(ctx, award_id=award_id)
         job_rows = jobs.list_jobs(
             ctx, award_id=award_id, limit=PAGE_SIZE + 1, offset=(number - 1) * PAGE_SIZE
@@ -179,7 +178,7 @@ def job(request: Request, job_id: int) -> Response:
         job=read,
         stdout=stdout,
         stderr=stderr,
-        environment=json.loads(found.environment),
+        environment=found.environment,
         finished=read.state not in (JobState.PENDING, JobState.RUNNING),
     )
 

@@ -16,7 +16,6 @@ no job is lost or started twice.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import time
 from collections import defaultdict
@@ -36,7 +35,9 @@ from aisc.context import Ctx
 from aisc.db.engine import transaction
 from aisc.executors.local import LocalExecutor, Slice, dump_slices, load_slices
 from aisc.executors.sandbox import SandboxError
-from aisc.jobs.models import Job, JobQos, JobState
+from aisc.jobs.lifecycle import local_ending, move, request_stop
+from aisc.jobs.models import Job, JobQos, JobState, StopReason
+from aisc.jobs.placement import NOWHERE, Placement
 from aisc.metering.service import record_usage, used_gpu_seconds
 from aisc.metrics import scheduling_pass_histogram
 from aisc.scheduling import core
@@ -49,7 +50,6 @@ QOS = {
     JobQos.HERO: core.Qos.HERO,
     JobQos.DEBUG: core.Qos.DEBUG,
 }
-LOST = "lost: its processes ended without an exit status (killed outside aisc?)"
 
 
 @dataclass
@@ -76,7 +76,27 @@ def _epoch(moment: datetime) -> int:
     return int(moment.timestamp())
 
 
-class JobRunner:
+def run_end(
+    started_at: datetime, now: datetime, spans: list[tuple[float, float] | None]
+) -> datetime:
+    """When a local job's run ended, by its processes' own times, not by when the loop looked.
+
+    ``spans`` are the slices' (start, end) as their wrappers recorded them. The run lasted from
+    the first start to the last end; that length, measured by one clock, is laid from the job's
+    start on the loop's clock (the two clocks may differ: a test's, another host's). Without
+    every slice's times (one vanished) the run ends now. Never before the start, never after
+    now.
+    """
+    if spans and all(span is not None for span in spans):
+        known = [span for span in spans if span is not None]
+        length = max(end for _, end in known) - min(start for start, _ in known)
+        ended = started_at + timedelta(seconds=max(0.0, length))
+    else:
+        ended = now
+    return min(max(ended, started_at), now)
+
+
+class LocalJobLoop:
     def __init__(
         self,
         factory: sessionmaker[Session],
@@ -102,7 +122,7 @@ class JobRunner:
         self._to_launch = []
         with transaction(self.factory) as db:
             ctx = Ctx(db=db, now=self.clock(), actor="scheduler")
-            stats.finished = self._watch(ctx)
+            stats.finished = self._follow_running(ctx)
             self._schedule(ctx, stats)
         # Started jobs are committed as running first, launched after: a crash in between leaves
         # a running job without processes, which the next tick adopts (pid files) or requeues.
@@ -118,14 +138,14 @@ class JobRunner:
 
     # --- running jobs ---------------------------------------------------------------------
 
-    def _watch(self, ctx: Ctx) -> int:
+    def _follow_running(self, ctx: Ctx) -> int:
         """Follow every running job, each in a savepoint of its own: an error with one job
         rolls back only that job's change, fails it with the reason, and the others go on."""
         finished = 0
         for job in list(ctx.db.execute(select(Job).where(Job.state == JobState.RUNNING)).scalars()):
             try:
                 with ctx.db.begin_nested():
-                    finished += self._watch_one(ctx, job)
+                    finished += self._follow_one(ctx, job)
             except Exception as exc:
                 log.exception("job %s could not be followed", job.id)
                 with ctx.db.begin_nested():
@@ -139,11 +159,11 @@ class JobRunner:
                     finished += 1
         return finished
 
-    def _watch_one(self, ctx: Ctx, job: Job) -> int:
-        if job.processes == "[]":
+    def _follow_one(self, ctx: Ctx, job: Job) -> int:
+        if not job.processes:
             if self._recover_start(ctx, job):
                 return 0
-            if job.processes == "[]":
+            if not job.processes:
                 return 0
         slices = load_slices(job.processes)
         codes = [self.executor.poll(s) for s in slices]
@@ -151,11 +171,11 @@ class JobRunner:
             self._finish(ctx, job, [c for c in codes if c is not None], slices)
             return 1
         assert job.started_at is not None
-        if not job.stop_reason:
+        if job.stop_reason is StopReason.NONE:
             if job.cancel_requested:
-                self._stop(ctx, job, "cancel")
+                self._stop(ctx, job, StopReason.CANCEL)
             elif ctx.now >= job.started_at + timedelta(seconds=job.walltime_s):
-                self._stop(ctx, job, "walltime")
+                self._stop(ctx, job, StopReason.WALLTIME)
         elif job.stop_requested_at and ctx.now >= job.stop_requested_at + self.grace:
             for item, code in zip(slices, codes, strict=True):
                 if code is None:
@@ -165,31 +185,20 @@ class JobRunner:
     def _end_without_exit(self, ctx: Ctx, job: Job, state: JobState, why: str) -> None:
         """End a job that has no exit code to report: failed (the platform could not follow
         it) or cancelled (before it ran)."""
-        before = {"state": job.state}
-        job.state, job.ended_at, job.reason = state, ctx.now, why[:2000]
-        job.placement, job.stop_reason, job.stop_requested_at = "[]", "", None
-        record(
-            ctx,
-            action="job.finish",
-            object_type="job",
-            object_id=job.id,
-            before=before,
-            after={"state": job.state, "exit_code": None, "reason": job.reason},
-        )
+        move(ctx, job, state, reason=why, placement=NOWHERE)
 
-    def _stop(self, ctx: Ctx, job: Job, reason: str) -> None:
+    def _stop(self, ctx: Ctx, job: Job, why: StopReason) -> None:
         for item in load_slices(job.processes):
             self.executor.terminate(item)
-        job.stop_reason, job.stop_requested_at = reason, ctx.now
-        record(ctx, action=f"job.stop.{reason}", object_type="job", object_id=job.id)
+        request_stop(ctx, job, why)
 
     def _finish(self, ctx: Ctx, job: Job, codes: list[int], slices: list[Slice]) -> None:
         assert job.started_at is not None
-        lost = any(code == -1 for code in codes)
-        exit_code = next((c for c in codes if c != 0), 0)
-        before = {"state": job.state}
-        gpu_seconds = (
-            job.nodes * job.gpus_per_node * max(0, int((ctx.now - job.started_at).total_seconds()))
+        said = next((r for r in map(self.executor.reason, slices) if r), "")
+        ending = local_ending(codes, job.stop_reason, said)
+        ended = run_end(job.started_at, ctx.now, [self.executor.run_span(s) for s in slices])
+        gpu_seconds = round(
+            job.nodes * job.gpus_per_node * (ended - job.started_at).total_seconds()
         )
         record_usage(
             ctx,
@@ -200,39 +209,17 @@ class JobRunner:
             gpu_model=job.gpu_model_code,
             gpu_seconds=gpu_seconds,
             started_at=job.started_at,
-            ended_at=ctx.now,
+            ended_at=ended,
         )
-        if job.stop_reason == "preempt":
-            job.state, job.reason = JobState.PENDING, "preempted; requeued"
-            job.started_at = None
-        else:
-            job.ended_at = ctx.now
-            job.exit_code = None if lost else exit_code
-            if job.stop_reason == "cancel":
-                job.state, job.reason = JobState.CANCELLED, "cancelled while running"
-            elif job.stop_reason == "walltime":
-                job.state, job.reason = JobState.TIMEOUT, "walltime reached"
-            elif lost:
-                job.state, job.reason = JobState.FAILED, LOST
-            elif said := next((r for r in map(self.executor.reason, slices) if r), ""):
-                job.state, job.reason = JobState.FAILED, said
-            elif exit_code == 0:
-                job.state, job.reason = JobState.COMPLETED, ""
-            else:
-                job.state, job.reason = JobState.FAILED, f"exit code {exit_code}"
-        job.stop_reason, job.stop_requested_at, job.placement = "", None, "[]"
-        record(
+        move(
             ctx,
-            action="job.finish",
-            object_type="job",
-            object_id=job.id,
-            before=before,
-            after={
-                "state": job.state,
-                "exit_code": job.exit_code,
-                "reason": job.reason,
-                "gpu_seconds": gpu_seconds,
-            },
+            job,
+            ending.state,
+            reason=ending.reason,
+            at=ended,
+            exit_code=ending.exit_code,
+            placement=NOWHERE,
+            detail={"gpu_seconds": gpu_seconds},
         )
 
     # --- scheduling -------------------------------------------------------------------------
@@ -278,7 +265,7 @@ class JobRunner:
                 core.Running(
                     self._core_job(j, partitions),
                     _epoch(j.started_at),
-                    tuple((p["node"], len(p["gpus"])) for p in json.loads(j.placement)),
+                    tuple((slot.node, len(slot.gpus)) for slot in j.placement),
                 )
                 for j in running
                 if j.started_at is not None
@@ -290,14 +277,14 @@ class JobRunner:
             decisions = core.schedule(state, self.policy)
         used: dict[str, set[int]] = defaultdict(set)
         for job in running:
-            for part in json.loads(job.placement):
-                used[part["node"]].update(part["gpus"])
+            for slot in job.placement:
+                used[slot.node].update(slot.gpus)
         capacity = {n.name: n.gpu_count for n in nodes}
         for start in decisions.starts:
             self._start(ctx, by_id[start.job_id], start.placement, used, capacity)
             stats.started += 1
         for job_id in decisions.preemptions:
-            self._stop(ctx, by_id[job_id], "preempt")
+            self._stop(ctx, by_id[job_id], StopReason.PREEMPT)
             stats.preempted += 1
         for job in pending:
             estimate = decisions.estimates.get(job.id)
@@ -320,8 +307,8 @@ class JobRunner:
         """Hold whole nodes for active dedicated allocations; node name -> project."""
         busy_by: dict[str, set[int]] = defaultdict(set)
         for job in running:
-            for part in json.loads(job.placement):
-                busy_by[part["node"]].add(job.award_id)
+            for node in job.placement.nodes:
+                busy_by[node].add(job.award_id)
         return bind_dedicated(ctx, nodes, busy_by)
 
     def _launch(self, job_id: int) -> None:
@@ -334,16 +321,15 @@ class JobRunner:
         try:
             with transaction(self.factory) as db:
                 job = db.get(Job, job_id)
-                if job is None or job.state is not JobState.RUNNING or job.processes != "[]":
+                if job is None or job.state is not JobState.RUNNING or job.processes:
                     return
                 award = db.get(Award, job.award_id)
-                slices = [(p["node"], tuple(p["gpus"])) for p in json.loads(job.placement)]
                 _run_dir, started = self.executor.launch(
                     job_id=job.id,
                     attempt=job.attempt,
-                    slices=slices,
-                    argv=json.loads(job.command),
-                    env=json.loads(job.environment),
+                    slices=job.placement.pairs(),
+                    argv=job.command,
+                    env=job.environment,
                     workdir=job.workdir,
                     project_id=award.application_id if award else 0,
                 )
@@ -357,20 +343,10 @@ class JobRunner:
     def _fail_start(self, job_id: int, why: str) -> None:
         with transaction(self.factory) as db:
             job = db.get(Job, job_id)
-            if job is None or job.state is not JobState.RUNNING or job.processes != "[]":
+            if job is None or job.state is not JobState.RUNNING or job.processes:
                 return
             ctx = Ctx(db=db, now=self.clock(), actor="scheduler")
-            job.state, job.ended_at = JobState.FAILED, ctx.now
-            job.reason = f"could not be started: {why}"[:2000]
-            job.placement, job.stop_reason, job.stop_requested_at = "[]", "", None
-            record(
-                ctx,
-                action="job.finish",
-                object_type="job",
-                object_id=job.id,
-                before={"state": JobState.RUNNING},
-                after={"state": job.state, "exit_code": None, "reason": job.reason},
-            )
+            self._end_without_exit(ctx, job, JobState.FAILED, f"could not be started: {why}")
 
     def _recover_start(self, ctx: Ctx, job: Job) -> bool:
         """A running job with no recorded processes: the platform stopped while starting it.
@@ -379,7 +355,7 @@ class JobRunner:
         that did start (all or nothing) and put the job back in the queue. Returns True when the
         job was requeued.
         """
-        slices = [(p["node"], tuple(p["gpus"])) for p in json.loads(job.placement)]
+        slices = job.placement.pairs()
         found = self.executor.discover(job_id=job.id, attempt=job.attempt, slices=slices)
         if slices and len(found) == len(slices):
             job.processes = dump_slices(found)
@@ -390,15 +366,7 @@ class JobRunner:
         if job.cancel_requested:
             self._end_without_exit(ctx, job, JobState.CANCELLED, "cancelled while starting")
             return True
-        job.state, job.started_at, job.placement = JobState.PENDING, None, "[]"
-        job.reason = "start interrupted; requeued"
-        record(
-            ctx,
-            action="job.requeue",
-            object_type="job",
-            object_id=job.id,
-            after={"reason": job.reason},
-        )
+        move(ctx, job, JobState.PENDING, reason="start interrupted; requeued")
         return True
 
     @staticmethod
@@ -431,7 +399,7 @@ class JobRunner:
                 if award.kind is RequestKind.DEDICATED
                 else (award.gpu_hours or 0) * 3600
             )
-            used = used_gpu_seconds(ctx.db, award_id=award_id)
+            used = used_gpu_seconds(ctx, award_id=award_id)
             elapsed = min(max((ctx.now.date() - award.start_date).days * 86_400, 0), period)
             budget = None
             cap = award.gpu_cards if award.kind is RequestKind.DEDICATED else None
@@ -466,17 +434,7 @@ class JobRunner:
             free = [g for g in range(capacity[node]) if g not in used[node]][:count]
             used[node].update(free)
             slices.append((node, tuple(free)))
-        job.attempt += 1
-        job.state, job.started_at, job.reason = JobState.RUNNING, ctx.now, ""
-        job.estimated_start = None
         job.run_dir = str(self.executor.run_root / f"job-{job.id}")
-        job.placement = json.dumps([{"node": n, "gpus": list(g)} for n, g in slices])
-        job.processes = "[]"
+        job.processes = []
+        move(ctx, job, JobState.RUNNING, placement=Placement.of(slices))
         self._to_launch.append(job.id)
-        record(
-            ctx,
-            action="job.start",
-            object_type="job",
-            object_id=job.id,
-            after={"placement": job.placement, "attempt": job.attempt},
-        )

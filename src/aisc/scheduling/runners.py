@@ -9,19 +9,19 @@ from datetime import datetime
 from sqlalchemy.orm import Session, sessionmaker
 
 from aisc.deployment import Deployment
-from aisc.scheduling.loop import JobRunner
-from aisc.slurm.runner import SlurmRunner
+from aisc.scheduling.loop import LocalJobLoop
+from aisc.slurm.loop import SlurmJobLoop
 
-Runner = JobRunner | SlurmRunner
+JobLoop = LocalJobLoop | SlurmJobLoop
 
 
-def make_runner(
+def make_job_loop(
     deployment: Deployment, factory: sessionmaker[Session], clock: Callable[[], datetime]
-) -> Runner:
+) -> JobLoop:
     settings = deployment.settings
     if settings.executor == "slurm":
-        return SlurmRunner(factory, deployment.slurm, settings, clock)
-    return JobRunner(
+        return SlurmJobLoop(factory, deployment.slurm, settings, clock)
+    return LocalJobLoop(
         factory,
         deployment.local_executor,
         clock,

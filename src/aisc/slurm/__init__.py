@@ -1,5 +1,4 @@
-"""The platform's side of Slurm: provisioning sync, the job hand-over loop, accounting ingest.
-
-``aisc.executors.slurm`` talks to Slurm (commands, slurmrestd, plain data, the provisioning
-plan); this package reads and writes the platform's database around it.
+"""Slurm, one package: the client (``commands``, ``rest``, ``backend``, plain data in ``types``,
+host lists in ``hosts``, the pure provisioning ``plan``) and the platform's side around it
+(``desired`` state, the ``sync``, the job loop in ``runner``, ``accounting`` ingest).
 """

@@ -18,11 +18,11 @@ from sqlalchemy import select
 from aisc.awards.models import Award
 from aisc.cluster.models import GpuModel
 from aisc.context import Ctx
-from aisc.executors.slurm.types import FINAL, SlurmJob, aisc_id_of
 from aisc.jobs.models import Job
 from aisc.metering.service import ingest_batch
 from aisc.settings import Settings
 from aisc.slurm.desired import SLURM_SOURCE
+from aisc.slurm.types import FINAL, SlurmJob, aisc_id_of
 
 # Slurm states of a run that has ended (its elapsed time is final): a job's final states, and
 # the earlier runs of a requeued job.

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from aisc.executors.slurm.backend import SlurmBackend
-from aisc.executors.slurm.commands import SlurmCommands
-from aisc.executors.slurm.rest import SlurmRest, Tokens
 from aisc.settings import Settings
+from aisc.slurm.backend import SlurmBackend
+from aisc.slurm.commands import SlurmCommands
+from aisc.slurm.rest import SlurmRest, Tokens
 
 
 def backend_from_settings(settings: Settings) -> SlurmBackend:

@@ -18,7 +18,12 @@ from aisc.awards.models import Award, AwardStatus
 from aisc.billing.months import midnight
 from aisc.cluster.models import Node
 from aisc.context import Ctx
-from aisc.executors.slurm.plan import (
+from aisc.jobs.models import Job, JobQos, JobState
+from aisc.metering.models import UsageRecord
+from aisc.qos.service import tiers_by_award
+from aisc.scheduling.core.priority import PACING_STEEPNESS
+from aisc.scheme.service import get_scheme
+from aisc.slurm.plan import (
     NO_LIMIT,
     PREFIX,
     AccountSpec,
@@ -27,11 +32,6 @@ from aisc.executors.slurm.plan import (
     ReservationSpec,
     account_name,
 )
-from aisc.jobs.models import Job, JobQos, JobState
-from aisc.metering.models import UsageRecord
-from aisc.qos.service import tiers_by_award
-from aisc.scheduling.core.priority import PACING_STEEPNESS
-from aisc.scheme.service import get_scheme
 
 PROVISIONED = (AwardStatus.ACTIVE, AwardStatus.SUSPENDED, AwardStatus.COMPLETED,
                AwardStatus.TERMINATED)  # fmt: skip
@@ -177,8 +177,8 @@ def _bound_nodes(ctx: Ctx) -> dict[int, list[str]]:
     for award_id, placement in ctx.db.execute(
         select(Job.award_id, Job.placement).where(Job.state == JobState.RUNNING)
     ):
-        for part in json.loads(placement):
-            busy_by[part["node"]].add(award_id)
+        for node in placement.nodes:
+            busy_by[node].add(award_id)
     bind_dedicated(ctx, nodes, busy_by)
     return {
         allocation_id: json.loads(names)

@@ -1,4 +1,4 @@
-"""Provisioning sync: make Slurm hold what the awards say (see aisc.executors.slurm.plan).
+"""Provisioning sync: make Slurm hold what the awards say (see aisc.slurm.plan).
 
 ``sync(ctx, commands, dry_run=True)`` only reports the changes. Otherwise each change is run in
 order; one that fails is reported with Slurm's words and the others still run, so a second sync
@@ -12,11 +12,11 @@ from dataclasses import dataclass, field
 from aisc.access import authorize
 from aisc.audit.service import record
 from aisc.context import Ctx
-from aisc.executors.slurm.commands import SlurmCommands
-from aisc.executors.slurm.plan import PREFIX, Change, Desired, plan, read_actual
-from aisc.executors.slurm.types import SlurmRefused, SlurmUnavailable, is_connection_error
+from aisc.slurm.commands import SlurmCommands
 from aisc.slurm.desired import desired_state
+from aisc.slurm.plan import PREFIX, Change, Desired, plan, read_actual
 from aisc.slurm.schemas import ChangeRead, FailureRead, SyncRead
+from aisc.slurm.types import SlurmRefused, SlurmUnavailable, is_connection_error
 
 
 @dataclass

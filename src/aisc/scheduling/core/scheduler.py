@@ -40,8 +40,9 @@ Placement = tuple[tuple[str, int], ...]
 
 
 @dataclass
-class Pool:
-    """Free GPUs per node during a pass, and the reservations made so far."""
+class PassCapacity:
+    """What a scheduling pass has left to place jobs on: free GPUs per node, the reservations
+    made so far, and the usable nodes by (partition, GPU model)."""
 
     nodes: dict[str, Node]
     free: dict[str, int]
@@ -92,22 +93,22 @@ def _fit(job: Job, candidates: list[tuple[str, int, str]]) -> Placement | None:
 
 
 def _candidates(
-    pool: Pool, job: Job, now: int, free: dict[str, int] | None = None
+    capacity: PassCapacity, job: Job, now: int, free: dict[str, int] | None = None
 ) -> list[tuple[str, int, str]]:
-    """Nodes of the job's kind with enough free GPUs (``free``, default the pool's) that it may
+    """Nodes of the job's kind with enough free GPUs (``free``, default the capacity's) that it may
     use now: not held for others, not reserved for a job this one would delay."""
-    need, reserved_from = job.gpus_per_node, pool.reserved_from
-    free = pool.free if free is None else free
+    need, reserved_from = job.gpus_per_node, capacity.reserved_from
+    free = capacity.free if free is None else free
     end = now + job.walltime
     found = []
-    for node in pool.by_kind.get((job.partition, job.gpu_model), ()):
+    for node in capacity.by_kind.get((job.partition, job.gpu_model), ()):
         room = free[node.name]
         if room < need:
             continue
         if (
             node.reserved_for is not None
             and node.reserved_for != job.project
-            and (not job.preemptible or node.reserved_for in pool.owners_waiting)
+            and (not job.preemptible or node.reserved_for in capacity.owners_waiting)
         ):
             continue
         start = reserved_from.get(node.name)
@@ -118,13 +119,13 @@ def _candidates(
 
 
 def _earliest(
-    pool: Pool, job: Job, running: list[Running], now: int
+    capacity: PassCapacity, job: Job, running: list[Running], now: int
 ) -> tuple[int, Placement] | None:
     """When ``job`` could start as ``running`` (sorted by end) reach their walltimes."""
-    free = dict(pool.free)
+    free = dict(capacity.free)
     need = job.gpus_per_node
-    kind = pool.by_kind.get((job.partition, job.gpu_model), ())
-    eligible = {node.name: node for node in kind if pool.eligible(node, job)}
+    kind = capacity.by_kind.get((job.partition, job.gpu_model), ())
+    eligible = {node.name: node for node in kind if capacity.eligible(node, job)}
     # The job fits once enough eligible nodes have room for it; only the nodes a run frees
     # can change that count, so the placement is worked out once, when it does.
     fitting = sum(1 for name in eligible if free[name] >= need)
@@ -175,7 +176,7 @@ def _exposed(state: State) -> list[Running]:
 
 
 def _victims(
-    pool: Pool, job: Job, exposed: list[Running], preempted: list[int], now: int
+    capacity: PassCapacity, job: Job, exposed: list[Running], preempted: list[int], now: int
 ) -> list[Running] | None:
     """The fewest of the ``exposed`` running jobs (not yet ``preempted``) whose GPUs let
     ``job`` start now."""
@@ -183,11 +184,11 @@ def _victims(
         return None
     gone = set(preempted)
     candidates = [r for r in exposed if r.job.id not in gone]
-    free = dict(pool.free)
+    free = dict(capacity.free)
     chosen: list[Running] = []
 
     def fits(extra: dict[str, int]) -> bool:
-        return _fit(job, _candidates(pool, job, now, extra)) is not None
+        return _fit(job, _candidates(capacity, job, now, extra)) is not None
 
     for run in candidates:
         chosen.append(run)
@@ -233,7 +234,7 @@ def schedule(
                 if name in free:
                     free[name] -= gpus
     dedicated = {n.reserved_for for n in state.nodes if n.reserved_for is not None}
-    pool = Pool(
+    capacity = PassCapacity(
         nodes=nodes,
         free=free,
         reserved_from={},
@@ -290,10 +291,10 @@ def schedule(
             if len(blocked) < estimate_depth:  # only the first few blocked jobs get estimates
                 blocked.append(job)
             continue
-        placement = _fit(job, _candidates(pool, job, now))
+        placement = _fit(job, _candidates(capacity, job, now))
         if placement is not None:
             for name, gpus in placement:
-                pool.free[name] -= gpus
+                capacity.free[name] -= gpus
             starts.append(Start(job.id, placement))
             running.append(Running(job, now, placement))
             if caps:
@@ -319,29 +320,29 @@ def schedule(
         # Victims come from work already running, never from jobs started in this pass.
         if exposed is None and not job.preemptible and job.qos > Qos.OVERBURN:
             exposed = _exposed(state)
-        victims = _victims(pool, job, exposed or [], preempted, now)
+        victims = _victims(capacity, job, exposed or [], preempted, now)
         if victims:
             preempted.extend(r.job.id for r in victims)
             for run in victims:
                 for name, gpus in run.placement:
-                    pool.free[name] += gpus
-            kept = _fit(job, _candidates(pool, job, now)) or ()
+                    capacity.free[name] += gpus
+            kept = _fit(job, _candidates(capacity, job, now)) or ()
             for name, gpus in kept:  # hold the freed GPUs for it
-                pool.free[name] -= gpus
+                capacity.free[name] -= gpus
             earliest: tuple[int, Placement] | None = (now + policy.grace_seconds, kept)
         else:
-            earliest = _earliest(pool, job, _by_end(running, preempted), now)
+            earliest = _earliest(capacity, job, _by_end(running, preempted), now)
         if earliest is None:
             continue
         start, placement = earliest
         names = tuple(sorted({name for name, _ in placement}))
         reservations.append(Reservation(job.id, start, names))
         for name in names:
-            pool.reserved_from[name] = min(pool.reserved_from.get(name, start), start)
+            capacity.reserved_from[name] = min(capacity.reserved_from.get(name, start), start)
 
     estimates = (
         _estimates(
-            pool,
+            capacity,
             blocked[: policy.estimate_depth],
             running,
             preempted,
@@ -404,7 +405,7 @@ def _by_end(running: list[Running], preempted: list[int]) -> list[Running]:
 
 
 def _estimates(
-    pool: Pool,
+    capacity: PassCapacity,
     jobs: list[Job],
     running: list[Running],
     preempted: list[int],
@@ -425,7 +426,7 @@ def _estimates(
             continue
         key = (job.shape, job.project) if job.project in dedicated else job.shape
         if key not in known:
-            earliest = _earliest(pool, job, live, now)
+            earliest = _earliest(capacity, job, live, now)
             known[key] = earliest[0] if earliest is not None else None
         if known[key] is not None:
             result[job.id] = known[key]  # type: ignore[assignment]

@@ -14,8 +14,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from aisc.executors.slurm import hostlist
-from aisc.executors.slurm.types import JobSpec, SlurmJob, SlurmUnavailable, failure
+from aisc.slurm import hosts
+from aisc.slurm.types import JobSpec, SlurmJob, SlurmUnavailable, failure
 
 
 @dataclass(frozen=True)
@@ -25,7 +25,7 @@ class Completed:
     stderr: str
 
 
-Runner = Callable[[Sequence[str], Mapping[str, str], str | None], Completed]
+RunCommand = Callable[[Sequence[str], Mapping[str, str], str | None], Completed]
 
 
 def run_process(argv: Sequence[str], env: Mapping[str, str], stdin: str | None) -> Completed:
@@ -96,7 +96,7 @@ def parse_sacct(text: str) -> list[SlurmJob]:
                 # "CANCELLED by 1001" -> CANCELLED
                 state=state.split()[0] if state else "",
                 reason=reason if reason not in ("None", "") else "",
-                nodes=tuple(hostlist.expand(nodes)) if nodes != "None assigned" else (),
+                nodes=tuple(hosts.expand(nodes)) if nodes != "None assigned" else (),
                 submit=_epoch(submit),
                 start=_epoch(start),
                 end=_epoch(end),
@@ -125,7 +125,7 @@ def parse_squeue(text: str) -> list[SlurmJob]:
             parts = item.split(":")  # gres:gpu:h800:2 or gres/gpu:h800=2 ...
             if "gpu" in parts and parts[-1].isdigit():
                 per_node = int(parts[-1])
-        names = tuple(hostlist.expand(nodes))
+        names = tuple(hosts.expand(nodes))
         jobs.append(
             SlurmJob(
                 job_id=job_id,
@@ -160,7 +160,7 @@ def parse_gpu_indices(text: str) -> dict[str, tuple[int, ...]]:
                 low, _, high = item.partition("-")
                 if low.isdigit():
                     indices.extend(range(int(low), int(high or low) + 1))
-        for name in hostlist.expand(nodes):
+        for name in hosts.expand(nodes):
             found[name] = tuple(indices)
     return found
 
@@ -180,7 +180,7 @@ class SlurmCommands:
 
     def __init__(
         self,
-        runner: Runner = run_process,
+        runner: RunCommand = run_process,
         *,
         bin_dir: Path | None = None,
         submit_as_user: bool | None = None,
@@ -317,7 +317,7 @@ class SlurmCommands:
         return [parse_key_values(line) for line in out.splitlines() if line.strip()]
 
     def apply(self, argv: Sequence[str]) -> None:
-        """Run one administrative change (an argument list from ``aisc.executors.slurm.sync``)."""
+        """Run one administrative change (an argument list from ``aisc.slurm.sync``)."""
         self.run(argv[0], *argv[1:])
 
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Sequence
 
-from aisc.executors.slurm.commands import SlurmCommands
-from aisc.executors.slurm.rest import SlurmRest
-from aisc.executors.slurm.types import JobSpec, SlurmJob, SlurmUnavailable
+from aisc.slurm.commands import SlurmCommands
+from aisc.slurm.rest import SlurmRest
+from aisc.slurm.types import JobSpec, SlurmJob, SlurmUnavailable
 
 log = logging.getLogger(__name__)
 

@@ -15,9 +15,9 @@ from typing import Any
 import httpx2 as httpx
 import jwt
 
-from aisc.executors.slurm import hostlist
-from aisc.executors.slurm.commands import parse_tres
-from aisc.executors.slurm.types import JobSpec, SlurmJob, SlurmUnavailable, failure
+from aisc.slurm import hosts
+from aisc.slurm.commands import parse_tres
+from aisc.slurm.types import JobSpec, SlurmJob, SlurmUnavailable, failure
 
 VERSION = "v0.0.38"
 TOKEN_LIFESPAN_S = 600
@@ -138,11 +138,11 @@ class SlurmRest:
         return [_job(item) for item in self._request("GET", "jobs").get("jobs", [])]
 
     def gpu_indices(self, job_id: str) -> dict[str, tuple[int, ...]]:
-        from aisc.executors.slurm.commands import parse_gpu_indices
+        from aisc.slurm.commands import parse_gpu_indices
 
         found: dict[str, tuple[int, ...]] = {}
         for item in self._request("GET", f"job/{job_id}").get("jobs", []):
-            nodes = hostlist.expand(str(item.get("nodes") or ""))
+            nodes = hosts.expand(str(item.get("nodes") or ""))
             for name, detail in zip(nodes, item.get("gres_detail") or [], strict=False):
                 found.update(parse_gpu_indices(f"Nodes={name} GRES={detail}"))
         return found
@@ -163,7 +163,7 @@ def _job(item: dict[str, Any]) -> SlurmJob:
         user=str(item.get("user_name") or ""),
         state=state,
         reason=str(item.get("state_reason") or "").replace("None", ""),
-        nodes=tuple(hostlist.expand(str(item.get("nodes") or ""))),
+        nodes=tuple(hosts.expand(str(item.get("nodes") or ""))),
         submit=int(item.get("submit_time") or 0) or None,
         start=start if state != "PENDING" else None,
         end=end if state not in ("PENDING", "RUNNING") else None,

@@ -18,7 +18,6 @@ A restarted platform needs nothing special: its first tick is this same reconcil
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os
@@ -37,42 +36,33 @@ from aisc.audit.service import record
 from aisc.cluster.models import Partition
 from aisc.context import Ctx
 from aisc.db.engine import transaction
-from aisc.executors.slurm.backend import SlurmBackend
-from aisc.executors.slurm.plan import Desired, account_name
-from aisc.executors.slurm.types import (
+from aisc.jobs.lifecycle import move, request_stop, slurm_ending
+from aisc.jobs.models import Backend, Job, JobState, StopReason
+from aisc.jobs.placement import Placement, Slot
+from aisc.scheduling.loop import Counters, TickStats
+from aisc.settings import Settings
+from aisc.slurm.accounting import ingest_runs
+from aisc.slurm.backend import SlurmBackend
+from aisc.slurm.desired import slurm_qos
+from aisc.slurm.plan import Desired, account_name
+from aisc.slurm.sync import sync
+from aisc.slurm.types import (
+    FINAL,
+    RUNNING,
     JobSpec,
     SlurmJob,
     SlurmRefused,
     SlurmUnavailable,
     job_name,
 )
-from aisc.jobs.models import Job, JobState
-from aisc.scheduling.loop import Counters, TickStats
-from aisc.settings import Settings
-from aisc.slurm.accounting import ingest_runs
-from aisc.slurm.desired import slurm_qos
-from aisc.slurm.sync import sync
 
 log = logging.getLogger(__name__)
-BACKEND = "slurm"
+BACKEND = Backend.SLURM
 # A job Slurm has no record of this long after it was handed over is lost.
 LOST_AFTER = timedelta(minutes=2)
 ACTIVE = (JobState.PENDING, JobState.RUNNING)
 SETTLE_S = 30
 HANDOVER_SLACK_S = 120  # clock skew between the platform and the controller
-RUNNING_STATES = frozenset({"RUNNING", "COMPLETING", "CONFIGURING", "SUSPENDED", "STOPPED",
-                            "RESIZING", "SIGNALING", "STAGE_OUT"})  # fmt: skip
-FINAL_STATES: dict[str, JobState] = {
-    "COMPLETED": JobState.COMPLETED,
-    "FAILED": JobState.FAILED,
-    "TIMEOUT": JobState.TIMEOUT,
-    "CANCELLED": JobState.CANCELLED,
-    "NODE_FAIL": JobState.FAILED,
-    "OUT_OF_MEMORY": JobState.FAILED,
-    "BOOT_FAIL": JobState.FAILED,
-    "DEADLINE": JobState.FAILED,
-    "PREEMPTED": JobState.FAILED,
-}
 
 
 @dataclass(frozen=True)
@@ -82,7 +72,7 @@ class _Handover:
     problem: str  # why it cannot be handed over (then spec is None)
 
 
-class SlurmRunner:
+class SlurmJobLoop:
     """One tick at a time; all state in the database and in Slurm."""
 
     def __init__(
@@ -223,7 +213,7 @@ class SlurmRunner:
             missing = []  # cannot tell now: nobody is declared lost this tick
         indices: dict[str, dict[str, tuple[int, ...]]] = {}
         for slurm_id, seen in latest.items():
-            if seen.state in RUNNING_STATES:
+            if seen.state in RUNNING:
                 try:
                     indices[slurm_id] = self.backend.gpu_indices(slurm_id)
                 except SlurmUnavailable:
@@ -258,9 +248,8 @@ class SlurmRunner:
 
     def _update(self, ctx: Ctx, job: Job, run: SlurmJob, gpus: dict[str, tuple[int, ...]]) -> bool:
         """Apply Slurm's word on one job; True when the job has ended."""
-        before = {"state": job.state, "backend_state": job.backend_state}
         job.backend_state = run.state
-        if run.state in FINAL_STATES:
+        if run.state in FINAL:
             if run.end is None:
                 return False  # accounting has not got the end yet: next tick
             settling = ctx.now.timestamp() - run.end < SETTLE_S
@@ -268,76 +257,45 @@ class SlurmRunner:
                 # Right after the end accounting may name only the batch host of a multi-node
                 # run (its times and GPUs are already final): wait for the whole node list.
                 return False
-            state = FINAL_STATES[run.state]
-            job.state = state
+            ending = slurm_ending(
+                run.state, run.exit_code, cancel_requested=job.cancel_requested, ran=bool(run.start)
+            )
+            # Slurm's own start and end times: the job's record and its usage agree with the
+            # accounting that is billed, however late the platform looked.
             job.started_at = _at(run.start) or job.started_at
-            job.ended_at = _at(run.end)
-            job.exit_code = run.exit_code
-            if state is JobState.COMPLETED:
-                job.reason = ""
-            elif state is JobState.CANCELLED:
-                job.reason = (
-                    "cancelled while running"
-                    if job.cancel_requested and run.start
-                    else "cancelled"
-                    if job.cancel_requested
-                    else "cancelled in Slurm"
-                )
-            elif state is JobState.TIMEOUT:
-                job.reason = "walltime reached"
-            elif run.state == "FAILED":
-                job.reason = f"exit code {run.exit_code}"
-            else:
-                job.reason = f"Slurm: {run.state.lower().replace('_', ' ')}"
-            if run.nodes and job.placement == "[]":
-                job.placement = _placement(job, run, gpus)
-            record(
+            move(
                 ctx,
-                action="job.finish",
-                object_type="job",
-                object_id=job.id,
-                before=before,
-                after={
-                    "state": job.state,
-                    "exit_code": job.exit_code,
-                    "reason": job.reason,
-                    "slurm_job": run.job_id,
-                    "gpu_seconds": run.gpu_seconds,
-                },
+                job,
+                ending.state,
+                reason=ending.reason,
+                at=_at(run.end),
+                exit_code=ending.exit_code,
+                placement=_placement(job, run, gpus) if run.nodes and not job.placement else None,
+                detail={"slurm_job": run.job_id, "gpu_seconds": run.gpu_seconds},
             )
             return True
-        if run.state in RUNNING_STATES:
+        if run.state in RUNNING:
             if job.state is not JobState.RUNNING:
-                job.state, job.reason = JobState.RUNNING, ""
-                job.started_at = _at(run.start) or ctx.now
-                job.estimated_start = None
-                job.attempt += 1
-                job.placement = _placement(job, run, gpus)
-                record(
+                move(
                     ctx,
-                    action="job.start",
-                    object_type="job",
-                    object_id=job.id,
-                    after={"placement": job.placement, "slurm_job": run.job_id},
+                    job,
+                    JobState.RUNNING,
+                    at=_at(run.start) or ctx.now,
+                    placement=_placement(job, run, gpus),
+                    detail={"slurm_job": run.job_id},
                 )
-            elif gpus and not any(p.get("gpus") for p in json.loads(job.placement)):
+            elif gpus and not job.placement.knows_gpus:
                 job.placement = _placement(job, run, gpus)
             return False
         # Pending (or requeued) in Slurm.
+        reason = f"queued in Slurm ({run.reason})" if run.reason else "queued in Slurm"
         if job.state is JobState.RUNNING:
-            record(ctx, action="job.requeue", object_type="job", object_id=job.id,
-                   after={"slurm_state": run.state})  # fmt: skip
-            job.started_at, job.placement = None, "[]"
-        job.state = JobState.PENDING
-        job.reason = f"queued in Slurm ({run.reason})" if run.reason else "queued in Slurm"
+            move(ctx, job, JobState.PENDING, reason=reason, detail={"slurm_state": run.state})
+        job.reason = reason
         return False
 
     def _lost(self, ctx: Ctx, job: Job) -> None:
-        before: dict[str, object] = {"state": job.state}
-        job.state, job.ended_at = JobState.FAILED, ctx.now
-        job.reason = f"lost: Slurm has no record of job {job.backend_id}"
-        record(ctx, action="job.finish", object_type="job", object_id=job.id, before=before,
-               after={"state": job.state, "reason": job.reason})  # fmt: skip
+        move(ctx, job, JobState.FAILED, reason=f"lost: Slurm has no record of job {job.backend_id}")
 
     # --- cancellations ---------------------------------------------------------------------------
 
@@ -353,7 +311,7 @@ class SlurmRunner:
                         Job.state.in_(ACTIVE),
                         Job.cancel_requested.is_(True),
                         Job.backend_id.is_not(None),
-                        Job.stop_reason == "",
+                        Job.stop_reason == StopReason.NONE,
                     )
                 )
             ]
@@ -366,9 +324,7 @@ class SlurmRunner:
             with transaction(self.factory) as db:
                 job = db.get(Job, job_id)
                 if job is not None:
-                    job.stop_reason, job.stop_requested_at = "cancel", self.clock()
-                    record(self._ctx(db), action="job.stop.cancel", object_type="job",
-                           object_id=job.id, after={"slurm_job": backend_id})  # fmt: skip
+                    request_stop(self._ctx(db), job, StopReason.CANCEL, slurm_job=backend_id)
 
     # --- hand-over -------------------------------------------------------------------------------
 
@@ -481,14 +437,7 @@ class SlurmRunner:
                 return False
             prepared = self._prepare(db, job)
             if prepared.spec is None:
-                before: dict[str, object] = {"state": job.state}
-                job.state, job.ended_at, job.reason = (
-                    JobState.FAILED,
-                    self.clock(),
-                    prepared.problem,
-                )
-                record(self._ctx(db), action="job.finish", object_type="job", object_id=job.id,
-                       before=before, after={"state": job.state, "reason": job.reason})  # fmt: skip
+                move(self._ctx(db), job, JobState.FAILED, reason=prepared.problem)
                 return False
             job.handed_at = self.clock()  # committed before Slurm hears of the job
         spec = prepared.spec
@@ -498,10 +447,7 @@ class SlurmRunner:
             with transaction(self.factory) as db:
                 job = db.get(Job, job_id)
                 assert job is not None
-                before = {"state": job.state}
-                job.state, job.ended_at, job.reason = JobState.FAILED, self.clock(), exc.message
-                record(self._ctx(db), action="job.finish", object_type="job", object_id=job.id,
-                       before=before, after={"state": job.state, "reason": job.reason})  # fmt: skip
+                move(self._ctx(db), job, JobState.FAILED, reason=exc.message)
             return False
         except SlurmUnavailable as exc:
             self.backend_down, self.backend_problem = True, exc.message
@@ -533,7 +479,7 @@ class SlurmRunner:
         job.run_dir = str(run_dir)
         environment = {
             "PATH": "/usr/local/bin:/usr/bin:/bin",
-            **json.loads(job.environment),
+            **job.environment,
             "AISC_JOB_ID": str(job.id),
             "AISC_NODE_COUNT": str(job.nodes),
         }
@@ -551,7 +497,7 @@ class SlurmRunner:
                 workdir=job.workdir or str(run_dir),
                 stdout=str(run_dir / "stdout.log"),
                 stderr=str(run_dir / "stderr.log"),
-                argv=tuple(json.loads(job.command)),
+                argv=tuple(job.command),
                 environment=environment,
                 qos=slurm_qos(desired, account, job.qos),
                 reservation=account if account in desired.reservations else None,
@@ -578,10 +524,7 @@ def _at(epoch: int | None) -> datetime | None:
     return datetime.fromtimestamp(epoch, UTC) if epoch else None
 
 
-def _placement(job: Job, run: SlurmJob, gpus: dict[str, tuple[int, ...]]) -> str:
-    return json.dumps(
-        [
-            {"node": node, "gpus": list(gpus.get(node, ())), "gpu_count": job.gpus_per_node}
-            for node in run.nodes
-        ]
+def _placement(job: Job, run: SlurmJob, gpus: dict[str, tuple[int, ...]]) -> Placement:
+    return Placement(
+        tuple(Slot(node, gpus.get(node, ()), gpu_count=job.gpus_per_node) for node in run.nodes)
     )

@@ -42,7 +42,11 @@ CONNECTION = (
     "slurmrestd:",
 )
 
-# Job states whose job will not run again.
+# Slurm's words for a job that holds its nodes now.
+RUNNING = frozenset({"RUNNING", "COMPLETING", "CONFIGURING", "SUSPENDED", "STOPPED",
+                     "RESIZING", "SIGNALING", "STAGE_OUT"})  # fmt: skip
+# Slurm's words for a job that will not run again (what each means for the platform's job:
+# ``aisc.jobs.lifecycle.slurm_ending``).
 FINAL = frozenset(
     {
         "COMPLETED",

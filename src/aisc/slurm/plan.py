@@ -24,8 +24,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from aisc.executors.slurm import hostlist
-from aisc.executors.slurm.commands import SlurmCommands
+from aisc.slurm import hosts
+from aisc.slurm.commands import SlurmCommands
 
 PREFIX = "award-"
 NO_LIMIT = -1
@@ -246,7 +246,7 @@ def plan(desired: Desired, actual: Actual, now: int) -> list[Change]:
                 )
     for name, resv in sorted(desired.reservations.items()):
         have_resv = actual.reservations.get(name)
-        nodes = hostlist.compress(list(resv.nodes))
+        nodes = hosts.compress(list(resv.nodes))
         if have_resv is None:
             start = "now" if resv.start <= now else _iso(resv.start)
             changes.append(
@@ -349,7 +349,7 @@ def read_actual(commands: SlurmCommands, prefix: str = PREFIX) -> Actual:
         actual.reservations[name] = ReservationSpec(
             name=name,
             account=item.get("Accounts", ""),
-            nodes=tuple(hostlist.expand(item.get("Nodes", ""))),
+            nodes=tuple(hosts.expand(item.get("Nodes", ""))),
             start=_int(item.get("StartTime", ""), 0),
             end=_int(item.get("EndTime", ""), 0),
         )
