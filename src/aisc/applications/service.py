@@ -187,7 +187,7 @@ def _snapshot(app: Application) -> dict[str, Any]:
 def create_application(ctx: Ctx, *, data: ApplicationCreate) -> Application:
     """A draft application; its author becomes the project's PI."""
     authorize(ctx, "application.create")
-    scheme = get_scheme(ctx.db)
+    scheme = get_scheme(ctx)
     # Another tenant's organisation is "not found", as a missing one is (no existence oracle).
     view_organisation(ctx, organisation_id=data.organisation_id)
     author = get_person(
@@ -327,7 +327,7 @@ def _duplicates(ctx: Ctx, app: Application) -> tuple[int, ...]:
 
 def screening_findings(ctx: Ctx, app: Application) -> list[dict[str, str | None]]:
     """Run every screening rule against ``app`` as it stands."""
-    scheme = get_scheme(ctx.db)
+    scheme = get_scheme(ctx)
     org = get_organisation(ctx, organisation_id=app.organisation_id)
     facts = ScreeningFacts(
         category=org.category,

@@ -27,6 +27,7 @@ from aisc.portal.web import (
     PAGE_SIZE,
     Page,
     form_errors,
+    page_action,
     page_for,
     page_number,
     parse_form,
@@ -54,9 +55,9 @@ def _burn(award: Any, used_seconds: int, today: Any) -> dict[str, float]:
 
 
 @router.get("/projects", response_class=HTMLResponse)
+@page_action("award.read")
 def projects(request: Request) -> Response:
     page = page_for(request)
-    page.require()
     with page.uow() as ctx:
         rows = []
         for award in awards.list_awards(ctx):
@@ -83,7 +84,7 @@ def _project_page(page: Page, award_id: int, status: int = 200, **extra: Any) ->
         usage = list_usage(ctx, award_id=award_id, limit=20)
         invoices = billing.list_invoices(ctx, award_id=award_id, limit=24)
         partitions = sorted({a.partition for a in allocations}) or [
-            p.name for p in list_partitions(ctx.db)
+            p.name for p in list_partitions(ctx)
         ]
     return page.render(
         "project.html",
@@ -102,16 +103,16 @@ def _project_page(page: Page, award_id: int, status: int = 200, **extra: Any) ->
 
 
 @router.get("/projects/{award_id}", response_class=HTMLResponse)
+@page_action("award.read")
 def project(request: Request, award_id: int) -> Response:
     page = page_for(request)
-    page.require()
     return _project_page(page, award_id)
 
 
 @router.post("/projects/{award_id}/jobs", response_class=HTMLResponse)
+@page_action("job.submit")
 def submit_job(request: Request, award_id: int, form: Form) -> Response:
     page = page_for(request, form)
-    page.require()
     values = dict(form)
     try:
         command_text = str(form.get("command", "")).strip()
@@ -166,9 +167,9 @@ def submit_job(request: Request, award_id: int, form: Form) -> Response:
 
 
 @router.get("/jobs/{job_id}", response_class=HTMLResponse)
+@page_action("job.read")
 def job(request: Request, job_id: int) -> Response:
     page = page_for(request)
-    page.require()
     with page.uow() as ctx:
         found = jobs.get_job(ctx, job_id=job_id)
         read = jobs.read_job(ctx, found)
@@ -185,9 +186,9 @@ def job(request: Request, job_id: int) -> Response:
 
 
 @router.post("/jobs/{job_id}/cancel", response_class=HTMLResponse)
+@page_action("job.cancel")
 def cancel(request: Request, job_id: int, form: Form) -> Response:
     page = page_for(request, form)
-    page.require()
     try:
         with page.uow() as ctx:
             jobs.cancel(ctx, job_id=job_id)
@@ -197,11 +198,11 @@ def cancel(request: Request, job_id: int, form: Form) -> Response:
 
 
 @router.get("/invoices/{invoice_id}", response_class=HTMLResponse)
+@page_action("billing.read")
 def invoice(request: Request, invoice_id: int) -> Response:
     from aisc.billing.api import read_invoice
 
     page = page_for(request)
-    page.require()
     with page.uow() as ctx:
         read = read_invoice(ctx, billing.view_invoice(ctx, invoice_id=invoice_id))
     return page.render("invoice.html", invoice=read, values={})

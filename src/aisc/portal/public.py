@@ -22,6 +22,7 @@ from aisc.portal.labels import N_
 from aisc.portal.web import (
     LANG_COOKIE,
     LANGUAGES,
+    page_action,
     page_for,
     parse_day,
     read_form,
@@ -44,6 +45,7 @@ def safe_next(target: str | None) -> str:
 
 
 @router.get("/", response_class=HTMLResponse)
+@page_action("scheme.read")
 def dashboard(request: Request) -> Response:
     from aisc.reports.stats import scheme_stats
     from aisc.scheme.service import get_scheme
@@ -51,14 +53,15 @@ def dashboard(request: Request) -> Response:
     page = page_for(request)
     with page.uow() as ctx:
         try:
-            scheme = get_scheme(ctx.db)
+            scheme = get_scheme(ctx)
         except NotFound:
             return page.render("dashboard.html", scheme=None, stats=None)
-        stats = scheme_stats(ctx.db, today=ctx.now.date())
+        stats = scheme_stats(ctx, today=ctx.now.date())
         return page.render("dashboard.html", scheme=scheme, stats=stats, today=ctx.now.date())
 
 
 @router.get("/login", response_class=HTMLResponse)
+@page_action("session.start")
 def login_form(request: Request, next: str = "/") -> Response:
     page = page_for(request)
     token = auth.issue_login_token(request.app.state.clock())
@@ -69,6 +72,7 @@ def login_form(request: Request, next: str = "/") -> Response:
 
 
 @router.post("/login", response_class=HTMLResponse)
+@page_action("session.start")
 def login(request: Request, form: Form) -> Response:
     page = page_for(request)
     email = str(form.get("email", "")).strip()
@@ -142,6 +146,7 @@ def _home_of(roles: set[Role]) -> str:
 
 
 @router.post("/logout")
+@page_action("session.end")
 def logout(request: Request, form: Form) -> Response:
     page = page_for(request, form)
     if page.session_id is not None:
@@ -153,6 +158,7 @@ def logout(request: Request, form: Form) -> Response:
 
 
 @router.get("/lang")
+@page_action("session.start")
 def switch_language(to: str = Query(...), next: str = "/") -> Response:
     if to not in LANGUAGES:
         raise ValidationFailed(f"to: {to!r} is not one of {', '.join(LANGUAGES)}", field="to")
@@ -162,6 +168,7 @@ def switch_language(to: str = Query(...), next: str = "/") -> Response:
 
 
 @router.get("/estimate")
+@page_action("price.read")
 def estimate(
     request: Request,
     kind: str = "dedicated",
@@ -192,7 +199,7 @@ def estimate(
     with page.uow() as ctx:
         try:
             on = start or ctx.now.date()
-            prices = price_list_in_force(ctx.db, on=on)
+            prices = price_list_in_force(ctx, on=on)
             value = list_value_cents(
                 prices,
                 kind=RequestKind(kind)
@@ -203,7 +210,7 @@ def estimate(
                 months=span,
                 gpu_hours=hours,
             )
-            rate_bp = get_scheme(ctx.db).default_rate_bp
+            rate_bp = get_scheme(ctx).default_rate_bp
         except AiscError as exc:
             return JSONResponse(
                 {

@@ -6,7 +6,6 @@ from __future__ import annotations
 from datetime import date
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from aisc.access import authorize
 from aisc.applications.models import RequestKind
@@ -64,12 +63,14 @@ def create_price_list(ctx: Ctx, *, data: PriceListCreate) -> PriceList:
     return price_list
 
 
-def list_price_lists(db: Session) -> list[PriceList]:
-    return list(db.execute(select(PriceList).order_by(PriceList.effective_from)).scalars())
+def list_price_lists(ctx: Ctx) -> list[PriceList]:
+    authorize(ctx, "price.read")
+    return list(ctx.db.execute(select(PriceList).order_by(PriceList.effective_from)).scalars())
 
 
-def get_price_list(db: Session, *, version: str) -> PriceList:
-    price_list = db.execute(
+def get_price_list(ctx: Ctx, *, version: str) -> PriceList:
+    authorize(ctx, "price.read")
+    price_list = ctx.db.execute(
         select(PriceList).where(PriceList.version == version)
     ).scalar_one_or_none()
     if price_list is None:
@@ -77,8 +78,9 @@ def get_price_list(db: Session, *, version: str) -> PriceList:
     return price_list
 
 
-def price_list_in_force(db: Session, *, on: date) -> PriceList:
-    price_list = db.execute(
+def price_list_in_force(ctx: Ctx, *, on: date) -> PriceList:
+    authorize(ctx, "price.read")
+    price_list = ctx.db.execute(
         select(PriceList)
         .where(PriceList.effective_from <= on)
         .order_by(PriceList.effective_from.desc())
