@@ -13,7 +13,6 @@ from aisc.cluster.models import NodeState
 from aisc.cluster.pflops import capacity_report
 from aisc.cluster.schemas import NodeIn, NodeRead, NodeStateIn, PartitionIn, PartitionRead, PhaseIn
 from aisc.errors import ValidationFailed
-from aisc.reports.plots import capacity_plot
 
 app = typer.Typer(help="The centre's hardware: partitions, nodes, capacity.", no_args_is_help=True)
 
@@ -215,6 +214,8 @@ def plot(
     out: Path = typer.Option(..., "--out", help="file.png or file.svg"), as_of: datetime = DateOpt
 ) -> None:
     """Chart supply against commitments over the scheme's months."""
+    from aisc.reports.plots import capacity_plot  # matplotlib loads for this command only
+
     fmt = out.suffix.lstrip(".").lower()
     with uow() as ctx:
         body = capacity_plot(ctx, fmt=fmt, today=_day(as_of, ctx.now.date()))

@@ -11,7 +11,6 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from aisc.allocations.service import list_allocations
-from aisc.applications.models import RequestKind
 from aisc.awards import service as awards
 from aisc.billing import service as billing
 from aisc.cluster.service import list_partitions
@@ -20,7 +19,7 @@ from aisc.executors.sandbox import refusal
 from aisc.jobs import service as jobs
 from aisc.jobs.models import JobState
 from aisc.jobs.schemas import JobSubmit, parse_walltime
-from aisc.metering.service import list_usage, used_gpu_seconds
+from aisc.metering.service import list_usage
 from aisc.portal.labels import N_
 from aisc.portal.public import Form
 from aisc.portal.web import (
@@ -37,23 +36,6 @@ from aisc.portal.web import (
 router = APIRouter(include_in_schema=False)
 
 
-def _burn(award: Any, used_seconds: int, today: Any) -> dict[str, float]:
-    """Used and planned share of the award (the plan: linear over its period)."""
-    days = max((award.end_date - award.start_date).days, 1)
-    total = (
-        (award.gpu_cards or 0) * days * 86_400
-        if award.kind is RequestKind.DEDICATED
-        else (award.gpu_hours or 0) * 3600
-    )
-    elapsed = min(max((today - award.start_date).days, 0), days)
-    return {
-        "used_pct": round(100 * used_seconds / total, 1) if total else 0.0,
-        "planned_pct": round(100 * elapsed / days, 1),
-        "used_gpu_hours": round(used_seconds / 3600, 1),
-        "total_gpu_hours": round(total / 3600, 1),
-    }
-
-
 @router.get("/projects", response_class=HTMLResponse)
 @page_action("award.read")
 def projects(request: Request) -> Response:
@@ -61,12 +43,7 @@ def projects(request: Request) -> Response:
     with page.uow() as ctx:
         rows = []
         for award in awards.list_awards(ctx):
-            rows.append(
-                (
-                    awards.read_award(ctx, award),
-                    _burn(award, used_gpu_seconds(ctx.db, award_id=award.id), ctx.now.date()),
-                )
-            )
+            rows.append((awards.read_award(ctx, award), awards.burn(ctx, award)))
     return page.render("projects.html", rows=rows)
 
 
@@ -75,7 +52,7 @@ def _project_page(page: Page, award_id: int, status: int = 200, **extra: Any) ->
     with page.uow() as ctx:
         award = awards.view_award(ctx, award_id=award_id)
         read = awards.read_award(ctx, award)
-        burn = _burn(award, used_gpu_seconds(ctx.db, award_id=award.id), ctx.now.date())
+        burn = awards.burn(ctx, award)
         allocations = list_allocations(ctx, award_id=award_id)
         job_rows = jobs.list_jobs(
             ctx, award_id=award_id, limit=PAGE_SIZE + 1, offset=(number - 1) * PAGE_SIZE

@@ -13,9 +13,10 @@ from aisc.audit.service import record
 from aisc.cluster.models import GpuModel
 from aisc.context import Ctx
 from aisc.errors import Conflict, NotFound, ValidationFailed
-from aisc.money import hkd_to_cents
+from aisc.money import apply_rate, hkd_to_cents
 from aisc.pricing.models import PriceItem, PriceList
-from aisc.pricing.schemas import PriceListCreate
+from aisc.pricing.schemas import Estimate, PriceListCreate
+from aisc.scheme.service import get_scheme
 
 
 def create_price_list(ctx: Ctx, *, data: PriceListCreate) -> PriceList:
@@ -110,3 +111,31 @@ def list_value_cents(
     if kind is RequestKind.DEDICATED:
         return (gpu_cards or 0) * (months or 0) * item.card_month_cents
     return (gpu_hours or 0) * item.gpu_hour_cents
+
+
+def estimate(
+    ctx: Ctx,
+    *,
+    kind: RequestKind,
+    gpu_model: str,
+    gpu_cards: int | None,
+    months: int | None,
+    gpu_hours: int | None,
+    on: date,
+) -> Estimate:
+    """A request priced at the list in force on ``on``, subsidised at the default rate."""
+    authorize(ctx, "price.read")
+    prices = price_list_in_force(ctx, on=on)
+    value = list_value_cents(
+        prices, kind=kind, gpu_model=gpu_model, gpu_cards=gpu_cards, months=months,
+        gpu_hours=gpu_hours,
+    )  # fmt: skip
+    rate_bp = get_scheme(ctx).default_rate_bp
+    subsidy = apply_rate(value, rate_bp)
+    return Estimate(
+        price_list_version=prices.version,
+        list_value_cents=value,
+        rate_bp=rate_bp,
+        subsidy_cents=subsidy,
+        own_share_cents=value - subsidy,
+    )
