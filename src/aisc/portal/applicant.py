@@ -17,7 +17,7 @@ from aisc.applications.models import ApplicationStatus, Domain, RequestKind
 from aisc.applications.schemas import ApplicationCreate, ApplicationRead, ApplicationUpdate
 from aisc.awards import service as awards
 from aisc.cluster.service import list_gpu_models
-from aisc.errors import AiscError, ValidationFailed
+from aisc.errors import AiscError
 from aisc.portal.labels import N_
 from aisc.portal.public import Form
 from aisc.portal.web import (
@@ -259,22 +259,8 @@ def add_member(request: Request, application_id: int, form: Form) -> Response:
     page = page_for(request, form)
     email = str(form.get("email", "")).strip().lower()
     try:
-        if not email:
-            raise ValidationFailed("email: give the e-mail address of the person", field="email")
         with page.uow() as ctx:
-            app = applications.view_application(ctx, application_id=application_id)
-            unknown = ValidationFailed(
-                f"email: no registered person of the applicant organisation has the e-mail "
-                f"address {email!r}",
-                field="email",
-            )
-            try:
-                person = accounts.get_person_by_email(ctx, email=email)
-            except AiscError:
-                raise unknown from None
-            if app.organisation_id not in person.organisation_ids:
-                raise unknown  # the same words either way: no probing for addresses
-            applications.add_member(ctx, application_id=application_id, person_id=person.id)
+            applications.add_member_by_email(ctx, application_id=application_id, email=email)
     except AiscError as exc:
         page.errors, page.problem = form_errors(exc)
         return _detail(page, application_id, status_of(exc))
