@@ -192,7 +192,7 @@ def main() -> None:
 
         def full() -> None:
             with transaction(factory) as db:
-                check(db, new, subject="benchmark")
+                check(Ctx(db=db, now=datetime.now(UTC), actor="bench"), new, subject="benchmark")
 
         median, p95 = timed(full, args.runs)
         print(

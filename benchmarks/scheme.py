@@ -56,7 +56,7 @@ def main() -> None:
 
         def stats() -> None:
             with transaction(factory) as db:
-                scheme_stats(db, today=utcnow().date())
+                scheme_stats(Ctx(db=db, now=utcnow(), actor="bench"), today=utcnow().date())
 
         def audit() -> None:
             with transaction(factory) as db:

@@ -73,6 +73,8 @@ _GRANTS: dict[str, tuple[Grant, ...]] = {
     "session.start": (A.ANYONE,),
     "session.read": (A.SIGNED_IN,),
     "session.manage": (A.SIGNED_IN,),
+    # Signing out: with no session there is nothing to end, so nobody is refused.
+    "session.end": (A.ANYONE,),
     "organisation.read": (*_STAFF_READ, A.ORG_MEMBER),
     "organisation.create": (R.APPLICANT, R.SECRETARIAT),
     "organisation.update": (R.SECRETARIAT, A.ORG_MEMBER),
@@ -101,6 +103,10 @@ _GRANTS: dict[str, tuple[Grant, ...]] = {
     "review.assign": (R.SECRETARIAT,),
     "review.write": (A.REVIEWER,),
     "review.read": (R.SECRETARIAT, R.AUDITOR, A.REVIEWER),
+    # A reviewer's own queue (what is assigned to them): the role, before any assignment.
+    "review.queue": (R.REVIEWER,),
+    # The secretariat's desk: every application in the pipeline with the fund beside it.
+    "casework.read": (R.SECRETARIAT, R.AUDITOR),
     "decision.make": (R.SECRETARIAT,),
     "decision.read": (R.SECRETARIAT, R.FINANCE, R.AUDITOR, A.MEMBER),
     "award.read": (*_STAFF_READ, A.MEMBER),

@@ -30,12 +30,12 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Annotated, Any
 
-from fastapi import Depends, Path, Query, Request
+from fastapi import Depends, Path, Query, Request, Response
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session, sessionmaker
 
 from aisc.access import ANONYMOUS, MATRIX, AccessDenied, Principal, check
-from aisc.accounts.auth import resolve_session, resolve_token
+from aisc.accounts.auth import SESSION_HOURS, resolve_session, resolve_token
 from aisc.context import Clock, Ctx
 from aisc.db.engine import transaction
 from aisc.deployment import Deployment
@@ -45,6 +45,20 @@ from aisc.ratelimit import client_of
 SESSION_COOKIE = "aisc_session"
 CSRF_HEADER = "X-CSRF-Token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def set_session_cookie(request: Request, response: Response, secret: str) -> None:
+    # SameSite=Lax, not Strict: a Strict cookie set at the end of an OIDC redirect chain is
+    # not sent on the next page. Cross-site changes are stopped by the CSRF token regardless.
+    response.set_cookie(
+        SESSION_COOKIE,
+        secret,
+        max_age=SESSION_HOURS * 3600,
+        httponly=True,
+        secure=request.app.state.settings.cookie_secure,
+        samesite="lax",
+        path="/",
+    )
 
 
 def get_principal(request: Request) -> Principal:

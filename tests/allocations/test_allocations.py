@@ -1,4 +1,5 @@
 import json
+import re
 
 import pytest
 
@@ -68,6 +69,20 @@ def test_one_month_short_by_16_cards_is_refused_and_named(client, world, uow):
     assert len(client.get("/api/v1/allocations").json()) == 1
     assert client.get("/api/v1/ledger/balance").json()["committed_hkd"] == "6048000.00"
     assert audit_count(uow) == before
+
+
+def test_a_refused_approval_names_its_application_not_the_award_it_rolled_back(client, world):
+    decide(client, world.reviewed(compute={"gpu_cards": 48}), world)
+    second = world.reviewed(title="Second project", compute={"gpu_cards": 32})
+    refused = decide(client, second, world)
+    assert refused.status_code == 409
+    message = refused.json()["detail"]["message"]
+    # The award flushed inside the refused transaction was rolled back: its id is not one.
+    fits = world.reviewed(title="Small project", compute={"gpu_cards": 8})
+    award_id = decide(client, fits, world).json()["award_id"]
+    assert f"award {award_id}" not in message
+    assert not re.search(r"award \d", message), message
+    assert message.startswith(f"the approval of application {second} does not fit the H800")
 
 
 def test_an_operator_override_with_a_reason_is_recorded(client, world):

@@ -309,3 +309,42 @@ def test_the_project_team(client, world, uow, cli):
     cli("app", "remove-member", str(app_id), str(world.applicant))
     cli("app", "remove-member", str(app_id), str(world.insider), expect=4)
     cli("app", "add-member", str(app_id), "99999", expect=3)
+
+
+def test_a_member_is_added_by_e_mail_without_telling_whose_address_it_is(world, uow):
+    import dataclasses
+
+    from aisc.access import Principal
+    from aisc.accounts.models import Role
+    from aisc.applications import service
+    from aisc.errors import NotFound, ValidationFailed
+
+    app_id = world.create()
+    with uow() as ctx:
+        pi = dataclasses.replace(
+            ctx,
+            principal=Principal.for_person(
+                person_id=world.applicant, roles={Role.APPLICANT},
+                organisation_ids={world.uni}, via="session",
+            ),
+        )  # fmt: skip
+        words = set()
+        for email in ("nobody@nowhere.example", "pi@startup.example"):  # unknown; another tenant
+            with pytest.raises(ValidationFailed) as refused:
+                service.add_member_by_email(pi, application_id=app_id, email=email)
+            assert refused.value.field == "email"
+            words.add(refused.value.message.replace(email, "ADDRESS"))
+        assert len(words) == 1
+        insider = service.add_member_by_email(
+            pi, application_id=app_id, email="insider@uni.example"
+        )
+        assert insider.person_id == world.insider
+        outsider = dataclasses.replace(
+            ctx,
+            principal=Principal.for_person(
+                person_id=world.startup_pi, roles={Role.APPLICANT},
+                organisation_ids={world.startup}, via="session",
+            ),
+        )  # fmt: skip
+        with pytest.raises(NotFound):  # another tenant's project: as if there were none
+            service.add_member_by_email(outsider, application_id=app_id, email="x@uni.example")

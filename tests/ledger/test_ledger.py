@@ -157,7 +157,7 @@ def _awards(uow, world):
     ids = []
     app_ids = [world.create(title=f"Ledger project {i}") for i in range(N_AWARDS)]
     with uow() as ctx:
-        scheme = get_scheme(ctx.db)
+        scheme = get_scheme(ctx)
         for i, app_id in enumerate(app_ids):
             award = Award(
                 scheme_id=scheme.id,
@@ -198,7 +198,7 @@ def test_ledger_invariants_hold_under_random_sequences(uow, award_ids, ops):
         ctx.db.execute(delete(LedgerEntry))
         ctx.db.execute(delete(AuditEvent))
         ctx.db.execute(delete(AuditHead))
-        ledger.add_budget(ctx, scheme_id=get_scheme(ctx.db).id, amount_cents=10_000_000_00)
+        ledger.add_budget(ctx, scheme_id=get_scheme(ctx).id, amount_cents=10_000_000_00)
 
     model = {
         "budget": 10_000_000_00,
@@ -223,7 +223,7 @@ def test_ledger_invariants_hold_under_random_sequences(uow, award_ids, ops):
         }[kind]
         try:
             with uow() as ctx:
-                scheme_id = get_scheme(ctx.db).id
+                scheme_id = get_scheme(ctx).id
                 if kind == "commit":
                     ledger.commit(ctx, scheme_id=scheme_id, award_id=award_id, amount_cents=amount)
                 elif kind == "earmark":
@@ -247,7 +247,7 @@ def test_ledger_invariants_hold_under_random_sequences(uow, award_ids, ops):
                 model[kind] += amount
 
         with uow() as ctx:
-            scheme_id = get_scheme(ctx.db).id
+            scheme_id = get_scheme(ctx).id
             b = ledger.balances(ctx.db, scheme_id=scheme_id)
             raw = dict(
                 ctx.db.execute(
@@ -285,7 +285,7 @@ def test_two_approvals_racing_for_the_last_dollars_exactly_one_wins(engine, uow)
     for round_ in range(rounds):
         pair = [world.reviewed(title=f"Race {round_} {side}") for side in "ab"]
         with uow() as ctx:
-            scheme_id = get_scheme(ctx.db).id
+            scheme_id = get_scheme(ctx).id
             gap = ledger.balances(ctx.db, scheme_id=scheme_id).available - CAP - 500_000_00
             if gap > 0:
                 ledger.add_earmark(ctx, scheme_id=scheme_id, label="squeeze", amount_cents=gap)
@@ -311,7 +311,7 @@ def test_two_approvals_racing_for_the_last_dollars_exactly_one_wins(engine, uow)
             t.join(timeout=60)
         assert sorted(outcomes.values()) == ["approved", "refused"], outcomes
     with uow() as ctx:
-        b = ledger.balances(ctx.db, scheme_id=get_scheme(ctx.db).id)
+        b = ledger.balances(ctx.db, scheme_id=get_scheme(ctx).id)
         assert b.committed == CAP * rounds
         assert b.available == 500_000_00
         assert len(list(ctx.db.execute(select(Award)).scalars())) == rounds

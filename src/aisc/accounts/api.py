@@ -39,25 +39,12 @@ from aisc.http import (
     Uow,
     client_address,
     requires,
+    set_session_cookie,
 )
 
 router = APIRouter(tags=["accounts"])
 OIDC_COOKIE = "aisc_oidc"
 OIDC_PATH = "/api/v1/auth/oidc"
-
-
-def set_session_cookie(request: Request, response: Response, secret: str) -> None:
-    # SameSite=Lax, not Strict: a Strict cookie set at the end of an OIDC redirect chain is
-    # not sent on the next page. Cross-site changes are stopped by the CSRF token regardless.
-    response.set_cookie(
-        SESSION_COOKIE,
-        secret,
-        max_age=auth.SESSION_HOURS * 3600,
-        httponly=True,
-        secure=request.app.state.settings.cookie_secure,
-        samesite="lax",
-        path="/",
-    )
 
 
 @router.post(

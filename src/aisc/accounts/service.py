@@ -206,6 +206,19 @@ def list_people(
     return list(ctx.db.execute(query.limit(limit).offset(offset)).scalars())
 
 
+def list_reviewers(ctx: Ctx) -> list[Person]:
+    """Active people with the reviewer role, by name: whom the secretariat can assign."""
+    access = authorize(ctx, "person.read")
+    query = (
+        select(Person)
+        .where(Person.is_active.is_(True), Person.roles.any(PersonRole.role == Role.REVIEWER))
+        .order_by(Person.name, Person.id)
+    )
+    if not access.everything:
+        query = query.where(Person.id == ctx.principal.person_id)
+    return list(ctx.db.execute(query).scalars())
+
+
 def create_person(ctx: Ctx, *, data: PersonCreate) -> Person:
     authorize(ctx, "person.manage")
     exists = ctx.db.execute(select(Person.id).where(Person.email == data.email)).first()

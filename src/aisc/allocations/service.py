@@ -172,22 +172,23 @@ def _demand(db: Session) -> list[Demand]:
     ]
 
 
-def scheme_months(db: Session) -> list[Month]:
-    scheme = get_scheme(db)
+def _scheme_months(ctx: Ctx) -> list[Month]:
+    scheme = get_scheme(ctx)
     return months_between(scheme.start_date, scheme.end_date)
 
 
 def _positions(
-    db: Session, extra: list[Demand], months: list[Month]
+    ctx: Ctx, extra: list[Demand], months: list[Month]
 ) -> dict[Pool, list[MonthPosition]]:
-    supply, sizes = _supply(db)
-    headroom = get_scheme(db).capacity_headroom_bp
-    return positions(supply, _demand(db) + extra, months, headroom_bp=headroom, node_size=sizes)
+    supply, sizes = _supply(ctx.db)
+    headroom = get_scheme(ctx).capacity_headroom_bp
+    return positions(supply, _demand(ctx.db) + extra, months, headroom_bp=headroom, node_size=sizes)
 
 
-def default_partition(db: Session, *, gpu_model: str) -> str:
+def default_partition(ctx: Ctx, *, gpu_model: str) -> str:
     """The partition with the most cards of ``gpu_model`` (ties by name)."""
-    rows = db.execute(
+    authorize(ctx, "cluster.read")
+    rows = ctx.db.execute(
         select(Partition.name, func.sum(Node.gpu_count))
         .join(Node)
         .where(Node.gpu_model_code == gpu_model)
@@ -207,13 +208,18 @@ def _partition_cards(db: Session, partition: str, gpu_model: str) -> int:
     return int(total)
 
 
-def check(db: Session, demand: Demand, *, subject: str) -> CapacityCheck:
+def check(ctx: Ctx, demand: Demand, *, subject: str) -> CapacityCheck:
     """What ``demand`` does to its pool, month by month (nothing is written)."""
-    months = [m for m in scheme_months(db) if m.end > demand.start and m.start < demand.end]
+    authorize(ctx, "capacity.read")
+    return _check(ctx, demand, subject)
+
+
+def _check(ctx: Ctx, demand: Demand, subject: str) -> CapacityCheck:
+    months = [m for m in _scheme_months(ctx) if m.end > demand.start and m.start < demand.end]
     if not months:
         months = months_between(demand.start, demand.end)
     pool = (demand.gpu_model, demand.partition)
-    table = _positions(db, [demand], months)
+    table = _positions(ctx, [demand], months)
     rows = []
     for after in table[pool]:
         # The table includes ``demand``; "before" is the same month without its share.
@@ -244,11 +250,11 @@ def check(db: Session, demand: Demand, *, subject: str) -> CapacityCheck:
     )
 
 
-def enforce(
+def _enforce(
     ctx: Ctx, demand: Demand, *, subject: str, override: CapacityOverride | None
 ) -> CapacityCheck:
     """Refuse ``demand`` if it does not fit, unless an operator overrides with a reason."""
-    result = check(ctx.db, demand, subject=subject)
+    result = _check(ctx, demand, subject)
     if result.fits:
         return result
     named = ", ".join(f"{s.month} short by {s.cards} cards" for s in result.shortfalls)
@@ -291,8 +297,12 @@ def create_allocation(ctx: Ctx, *, data: AllocationCreate) -> Allocation:
     return make_allocation(ctx, data=data)
 
 
-def make_allocation(ctx: Ctx, *, data: AllocationCreate) -> Allocation:
-    """Allocate, for a caller already authorised (an operator, or an approval being made)."""
+def make_allocation(ctx: Ctx, *, data: AllocationCreate, subject: str | None = None) -> Allocation:
+    """Allocate, for a caller already authorised (an operator, or an approval being made).
+
+    ``subject`` is how a refusal names the commitment. An approval names its application: the
+    award it flushed is rolled back with the refusal, and its id is then given to another award.
+    """
     award = ctx.db.get(Award, data.award_id)
     if award is None:
         raise NotFound(f"award {data.award_id} not found", field="award_id")
@@ -303,7 +313,7 @@ def make_allocation(ctx: Ctx, *, data: AllocationCreate) -> Allocation:
             "active awards get allocations",
             field="award_id",
         )
-    partition_name = data.partition or default_partition(ctx.db, gpu_model=award.gpu_model_code)
+    partition_name = data.partition or default_partition(ctx, gpu_model=award.gpu_model_code)
     partition = ctx.db.execute(
         select(Partition).where(Partition.name == partition_name)
     ).scalar_one_or_none()
@@ -366,7 +376,7 @@ def make_allocation(ctx: Ctx, *, data: AllocationCreate) -> Allocation:
                 f"({used} already allocated)",
                 field="gpu_hours",
             )
-    subject = f"award {award.id}"
+    subject = subject or f"award {award.id}"
     demand = Demand(
         key="new",
         gpu_model=award.gpu_model_code,
@@ -376,7 +386,7 @@ def make_allocation(ctx: Ctx, *, data: AllocationCreate) -> Allocation:
         cards=cards,
         gpu_hours=hours,
     )
-    enforce(ctx, demand, subject=subject, override=data.capacity_override)
+    _enforce(ctx, demand, subject=subject, override=data.capacity_override)
     allocation = Allocation(
         award_id=award.id,
         kind=award.kind,
@@ -416,7 +426,7 @@ def application_check(
             "and start) to check",
             field="compute",
         )
-    pool = partition or default_partition(ctx.db, gpu_model=app.gpu_model_code)
+    pool = partition or default_partition(ctx, gpu_model=app.gpu_model_code)
     start = app.preferred_start
     demand = Demand(
         key="new",
@@ -427,16 +437,28 @@ def application_check(
         cards=app.gpu_cards if app.request_kind is RequestKind.DEDICATED else None,
         gpu_hours=app.gpu_hours if app.request_kind is RequestKind.POOLED else None,
     )
-    return check(ctx.db, demand, subject=f"application {app.id}")
+    return _check(ctx, demand, f"application {app.id}")
 
 
 # --- allocated share of the centre -----------------------------------------------------------
 
 
-def utilisation(db: Session, *, today: date) -> Utilisation:
+def utilisation(ctx: Ctx, *, today: date) -> Utilisation:
     """Committed cards against installed cards per month, all pools together."""
-    months = scheme_months(db)
-    table = _positions(db, [], months)
+    authorize(ctx, "capacity.read")
+    return _utilisation(ctx, today)
+
+
+def allocated_now(ctx: Ctx, *, today: date) -> AllocatedMonth | None:
+    """The share of the centre allocated in the month containing ``today``: a figure the
+    scheme publishes (``scheme.read``), unlike the month-by-month table."""
+    authorize(ctx, "scheme.read")
+    return _utilisation(ctx, today).now
+
+
+def _utilisation(ctx: Ctx, today: date) -> Utilisation:
+    months = _scheme_months(ctx)
+    table = _positions(ctx, [], months)
     totals: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
     for row in table.values():
         for position in row:
@@ -460,5 +482,5 @@ def utilisation(db: Session, *, today: date) -> Utilisation:
         rows.append(item)
         if month.start <= today < month.end:
             now = item
-    headroom = (Decimal(get_scheme(db).capacity_headroom_bp) / 100).quantize(Decimal("0.01"))
+    headroom = (Decimal(get_scheme(ctx).capacity_headroom_bp) / 100).quantize(Decimal("0.01"))
     return Utilisation(headroom_pct=headroom, now=now, months=rows)

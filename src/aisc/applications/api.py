@@ -9,7 +9,7 @@ from aisc.applications.schemas import (
     ApplicationCreate,
     ApplicationRead,
     ApplicationUpdate,
-    Finding,
+    FindingRead,
     MemberIn,
     MemberRead,
 )
@@ -78,14 +78,14 @@ def update_application(
 
 @router.get(
     "/{application_id}/screening",
-    response_model=list[Finding],
+    response_model=list[FindingRead],
     dependencies=[requires("application.read")],
 )
-def preview_screening(application_id: IdPath, uow: Uow) -> list[Finding]:
+def preview_screening(application_id: IdPath, uow: Uow) -> list[FindingRead]:
     """What screening would find now, without changing anything."""
     with uow() as ctx:
         app = service.view_application(ctx, application_id=application_id)
-        return [Finding(**f) for f in service.screening_findings(ctx, app)]
+        return [FindingRead(**f) for f in service.screening_findings(ctx, app)]
 
 
 @router.post(

@@ -91,7 +91,7 @@ class ApplicationUpdate(Schema):
     attachments: list[AttachmentIn] | None = Field(default=None, max_length=50)
 
 
-class Finding(ReadSchema):
+class FindingRead(ReadSchema):
     code: str
     message: str
     field: str | None = None
@@ -122,7 +122,7 @@ class ApplicationRead(ReadSchema):
     declarations: Declarations
     attachments: list[AttachmentRead]
     previous_application_id: int | None
-    screening_findings: list[Finding] | None
+    screening_findings: list[FindingRead] | None
     screened_at: datetime | None
     submitted_at: datetime | None
     decided_at: datetime | None
@@ -132,7 +132,7 @@ class ApplicationRead(ReadSchema):
     @classmethod
     def of(cls, app: Application) -> ApplicationRead:
         findings = (
-            [Finding(**f) for f in json.loads(app.screening_findings)]
+            [FindingRead(**f) for f in json.loads(app.screening_findings)]
             if app.screening_findings is not None
             else None
         )

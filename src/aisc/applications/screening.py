@@ -14,7 +14,7 @@ from aisc.applications.models import REQUIRED_DECLARATIONS, Application, Request
 
 
 @dataclass(frozen=True)
-class Finding:
+class ScreeningFinding:
     code: str
     message: str
     field: str | None = None
@@ -64,11 +64,11 @@ def add_months(day: date, months: int) -> date:
     raise AssertionError("unreachable")
 
 
-def screen(app: Application, facts: ScreeningFacts) -> list[Finding]:
-    findings: list[Finding] = []
+def screen(app: Application, facts: ScreeningFacts) -> list[ScreeningFinding]:
+    findings: list[ScreeningFinding] = []
     if facts.category not in facts.eligible_categories:
         findings.append(
-            Finding(
+            ScreeningFinding(
                 "category_ineligible",
                 f"organisation category {facts.category.value!r} is not eligible for the scheme",
                 "organisation_id",
@@ -76,7 +76,7 @@ def screen(app: Application, facts: ScreeningFacts) -> list[Finding]:
         )
     elif not facts.category_verified:
         findings.append(
-            Finding(
+            ScreeningFinding(
                 "category_unverified",
                 f"organisation category {facts.category.value!r} is as the applicant declared "
                 "it; the secretariat has not confirmed it",
@@ -86,7 +86,7 @@ def screen(app: Application, facts: ScreeningFacts) -> list[Finding]:
     if facts.resembles:
         names = ", ".join(repr(n) for n in facts.resembles)
         findings.append(
-            Finding(
+            ScreeningFinding(
                 "organisation_lookalike",
                 f"the organisation's name looks like {names}; the secretariat has not cleared it",
                 "organisation_id",
@@ -94,7 +94,7 @@ def screen(app: Application, facts: ScreeningFacts) -> list[Finding]:
         )
     if app.local_rnd_staff < 1:
         findings.append(
-            Finding(
+            ScreeningFinding(
                 "no_local_rnd_staff",
                 "the project has no local R&D staff in Hong Kong",
                 "local_rnd_staff",
@@ -102,7 +102,7 @@ def screen(app: Application, facts: ScreeningFacts) -> list[Finding]:
         )
     if not app.hk_relevance.strip():
         findings.append(
-            Finding(
+            ScreeningFinding(
                 "hk_relevance_missing",
                 "no statement of relevance to Hong Kong is given",
                 "hk_relevance",
@@ -112,7 +112,7 @@ def screen(app: Application, facts: ScreeningFacts) -> list[Finding]:
         if not getattr(app, name):
             label = name.removeprefix("decl_")
             findings.append(
-                Finding(
+                ScreeningFinding(
                     "declaration_missing",
                     f"declaration {label!r} is not made",
                     f"declarations.{label}",
@@ -122,7 +122,7 @@ def screen(app: Application, facts: ScreeningFacts) -> list[Finding]:
     if facts.duplicate_ids:
         ids = ", ".join(str(i) for i in facts.duplicate_ids)
         findings.append(
-            Finding(
+            ScreeningFinding(
                 "duplicate_application",
                 f"the organisation already has an active application for the same project ({ids})",
                 "title",
@@ -131,11 +131,11 @@ def screen(app: Application, facts: ScreeningFacts) -> list[Finding]:
     return findings
 
 
-def _compute_findings(app: Application, facts: ScreeningFacts) -> list[Finding]:
-    findings: list[Finding] = []
+def _compute_findings(app: Application, facts: ScreeningFacts) -> list[ScreeningFinding]:
+    findings: list[ScreeningFinding] = []
     if app.gpu_model_code not in facts.known_gpu_models:
         findings.append(
-            Finding(
+            ScreeningFinding(
                 "gpu_model_unknown",
                 f"GPU model {app.gpu_model_code!r} is not offered by the centre",
                 "compute.gpu_model",
@@ -154,7 +154,7 @@ def _compute_findings(app: Application, facts: ScreeningFacts) -> list[Finding]:
             if value is None
         ]
         findings.append(
-            Finding(
+            ScreeningFinding(
                 "request_incomplete",
                 f"the compute request lacks {', '.join(missing)}",
                 f"compute.{missing[0]}",
@@ -163,7 +163,7 @@ def _compute_findings(app: Application, facts: ScreeningFacts) -> list[Finding]:
         return findings
     if amount == 0:
         findings.append(
-            Finding(
+            ScreeningFinding(
                 "request_zero",
                 f"the compute request asks for 0 {amount_field.replace('_', ' ')}",
                 f"compute.{amount_field}",
@@ -171,13 +171,15 @@ def _compute_findings(app: Application, facts: ScreeningFacts) -> list[Finding]:
         )
     if app.months == 0:
         findings.append(
-            Finding("request_zero", "the compute request is for 0 months", "compute.months")
+            ScreeningFinding(
+                "request_zero", "the compute request is for 0 months", "compute.months"
+            )
         )
         return findings
     end = add_months(app.preferred_start, app.months)
     if app.preferred_start < facts.scheme_start or end > facts.scheme_end:
         findings.append(
-            Finding(
+            ScreeningFinding(
                 "period_outside_scheme",
                 f"the period {app.preferred_start} to {end} is outside the scheme "
                 f"({facts.scheme_start} to {facts.scheme_end})",

@@ -20,7 +20,13 @@ from sqlalchemy import func, select
 
 from aisc.access import acting_person, authorize, permit, visible
 from aisc.accounts.models import Role
-from aisc.accounts.service import get_organisation, get_person, require_role, view_organisation
+from aisc.accounts.service import (
+    get_organisation,
+    get_person,
+    get_person_by_email,
+    require_role,
+    view_organisation,
+)
 from aisc.accounts.vetting import open_lookalikes
 from aisc.applications.models import (
     PENDING,
@@ -187,7 +193,7 @@ def _snapshot(app: Application) -> dict[str, Any]:
 def create_application(ctx: Ctx, *, data: ApplicationCreate) -> Application:
     """A draft application; its author becomes the project's PI."""
     authorize(ctx, "application.create")
-    scheme = get_scheme(ctx.db)
+    scheme = get_scheme(ctx)
     # Another tenant's organisation is "not found", as a missing one is (no existence oracle).
     view_organisation(ctx, organisation_id=data.organisation_id)
     author = get_person(
@@ -327,7 +333,7 @@ def _duplicates(ctx: Ctx, app: Application) -> tuple[int, ...]:
 
 def screening_findings(ctx: Ctx, app: Application) -> list[dict[str, str | None]]:
     """Run every screening rule against ``app`` as it stands."""
-    scheme = get_scheme(ctx.db)
+    scheme = get_scheme(ctx)
     org = get_organisation(ctx, organisation_id=app.organisation_id)
     facts = ScreeningFacts(
         category=org.category,
@@ -427,6 +433,29 @@ def add_member(
         after={"person_id": person.id, "role": role.value},
     )
     return member
+
+
+def add_member_by_email(ctx: Ctx, *, application_id: int, email: str) -> ProjectMember:
+    """Put the person with this e-mail address on the team (the portal's form).
+
+    The same words whether the address is unknown or belongs to another organisation: the
+    form is no way to probe for accounts.
+    """
+    app = _acting_on(ctx, application_id, "application.members")
+    unknown = ValidationFailed(
+        f"email: no registered person of the applicant organisation has the e-mail "
+        f"address {email!r}",
+        field="email",
+    )
+    if not email.strip():
+        raise ValidationFailed("email: give the e-mail address of the person", field="email")
+    try:
+        person = get_person_by_email(ctx, email=email)
+    except NotFound:
+        raise unknown from None
+    if app.organisation_id not in person.organisation_ids:
+        raise unknown
+    return add_member(ctx, application_id=app.id, person_id=person.id)
 
 
 def remove_member(ctx: Ctx, *, application_id: int, person_id: int) -> None:

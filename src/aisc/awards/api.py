@@ -62,7 +62,7 @@ def resume(award_id: IdPath, uow: Uow) -> AwardRead:
 
 
 class CloseIn(Schema):
-    outcome: closeout.Outcome = Field(
+    outcome: closeout.CloseOutcome = Field(
         description="completed (the period is over) or terminated (early, with a reason)"
     )
     reason: str = Field(default="", max_length=5000)

@@ -37,7 +37,7 @@ from aisc.ledger import service as ledger
 from aisc.metering.models import UsageBucket
 
 
-class Outcome(enum.StrEnum):
+class CloseOutcome(enum.StrEnum):
     """How an award ends: the status it closes with."""
 
     COMPLETED = AwardStatus.COMPLETED.value  # its period is over
@@ -45,17 +45,17 @@ class Outcome(enum.StrEnum):
 
 
 _CLOSABLE = {
-    Outcome.COMPLETED: (AwardStatus.ACTIVE, AwardStatus.SUSPENDED),
-    Outcome.TERMINATED: (AwardStatus.OFFERED, AwardStatus.ACTIVE, AwardStatus.SUSPENDED),
+    CloseOutcome.COMPLETED: (AwardStatus.ACTIVE, AwardStatus.SUSPENDED),
+    CloseOutcome.TERMINATED: (AwardStatus.OFFERED, AwardStatus.ACTIVE, AwardStatus.SUSPENDED),
 }
 
 
-def close(ctx: Ctx, *, award_id: int, outcome: Outcome, reason: str) -> Award:
+def close(ctx: Ctx, *, award_id: int, outcome: CloseOutcome, reason: str) -> Award:
     """Close ``award_id`` as ``outcome`` and release its remaining commitment to the fund."""
     award = view_award(ctx, award_id=award_id)
     permit(ctx, "award.close", application_id=award.application_id)
     reason = reason.strip()
-    if outcome is Outcome.TERMINATED and not reason:
+    if outcome is CloseOutcome.TERMINATED and not reason:
         raise ValidationFailed("a termination needs a reason", field="reason")
     ledger.lock_scheme(ctx, award.scheme_id)  # no invoice or credit note slips in meanwhile
     before = award.status
@@ -66,7 +66,7 @@ def close(ctx: Ctx, *, award_id: int, outcome: Outcome, reason: str) -> Award:
             field="status",
         )
     today = ctx.now.date()
-    if outcome is Outcome.COMPLETED and today < award.end_date:
+    if outcome is CloseOutcome.COMPLETED and today < award.end_date:
         raise Conflict(
             f"award {award.id} runs until {award.end_date}; it can be completed from then "
             "(or terminated now, with a reason)",

@@ -58,3 +58,12 @@ class AwardRead(ReadSchema):
             price_list_id=award.price_list_id,
             created_at=award.created_at,
         )
+
+
+class AwardBurn(ReadSchema):
+    """How much of an award is used against an even burn over its period (percent, GPU-hours)."""
+
+    used_pct: Decimal
+    planned_pct: Decimal
+    used_gpu_hours: Decimal
+    total_gpu_hours: Decimal

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from sqlalchemy import select
 
 from aisc.access import authorize, permit, visible
+from aisc.applications.models import RequestKind
 from aisc.audit.service import record
 from aisc.awards.models import Award, AwardStatus
-from aisc.awards.schemas import AwardRead
+from aisc.awards.schemas import AwardBurn, AwardRead
 from aisc.context import Ctx
 from aisc.errors import InvalidTransition, NotFound, ValidationFailed
 from aisc.ledger.service import award_balance
+from aisc.metering.service import used_gpu_seconds
 
 
 def get_award(ctx: Ctx, *, award_id: int) -> Award:
@@ -56,6 +60,28 @@ def list_awards(
 
 def read_award(ctx: Ctx, award: Award) -> AwardRead:
     return AwardRead.of(award, award_balance(ctx.db, award_id=award.id))
+
+
+def burn(ctx: Ctx, award: Award) -> AwardBurn:
+    """Used and planned share of ``award`` as of today (the plan: linear over its period)."""
+    access = authorize(ctx, "usage.read")
+    visible(access, award, f"award {award.id}", field="award_id",
+            application_id=award.application_id)  # fmt: skip
+    used = used_gpu_seconds(ctx, award_id=award.id)
+    days = max((award.end_date - award.start_date).days, 1)
+    total = (
+        (award.gpu_cards or 0) * days * 86_400
+        if award.kind is RequestKind.DEDICATED
+        else (award.gpu_hours or 0) * 3600
+    )
+    elapsed = min(max((ctx.now.date() - award.start_date).days, 0), days)
+    tenth = Decimal("0.1")
+    return AwardBurn(
+        used_pct=(Decimal(100 * used) / total).quantize(tenth) if total else Decimal("0.0"),
+        planned_pct=(Decimal(100 * elapsed) / days).quantize(tenth),
+        used_gpu_hours=(Decimal(used) / 3600).quantize(tenth),
+        total_gpu_hours=(Decimal(total) / 3600).quantize(tenth),
+    )
 
 
 def _move(

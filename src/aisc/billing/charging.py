@@ -194,7 +194,7 @@ def run_month(ctx: Ctx, *, month: date) -> RunResult:
         raise Conflict(f"{month:%Y-%m} has not ended yet; bill it from {end}", field="month")
     from aisc.scheme.service import get_scheme
 
-    scheme = get_scheme(ctx.db)
+    scheme = get_scheme(ctx)
     ledger.lock_scheme(ctx, scheme.id)  # one run at a time; numbers stay gapless
     result = RunResult(month=month)
     invoiced = set(ctx.db.execute(select(Invoice.award_id).where(Invoice.month == month)).scalars())

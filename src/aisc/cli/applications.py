@@ -10,7 +10,7 @@ from aisc.applications.schemas import (
     ApplicationCreate,
     ApplicationRead,
     ApplicationUpdate,
-    Finding,
+    FindingRead,
     MemberRead,
 )
 from aisc.cli.common import JsonOpt, emit_list, emit_one, load_file, parse, uow
@@ -81,7 +81,7 @@ def screening(application_id: int, as_json: bool = JsonOpt) -> None:
     """Preview what screening would find now (changes nothing)."""
     with uow() as ctx:
         app_ = service.get_application(ctx, application_id=application_id)
-        findings = [Finding(**f) for f in service.screening_findings(ctx, app_)]
+        findings = [FindingRead(**f) for f in service.screening_findings(ctx, app_)]
     emit_list(findings, ["code", "field", "message"], as_json)
 
 

@@ -13,7 +13,6 @@ from aisc.cluster.models import NodeState
 from aisc.cluster.pflops import capacity_report
 from aisc.cluster.schemas import NodeIn, NodeRead, NodeStateIn, PartitionIn, PartitionRead, PhaseIn
 from aisc.errors import ValidationFailed
-from aisc.reports.plots import capacity_plot
 
 app = typer.Typer(help="The centre's hardware: partitions, nodes, capacity.", no_args_is_help=True)
 
@@ -26,7 +25,7 @@ def _day(value: datetime | None, today: date) -> date:
 def partitions(as_json: bool = JsonOpt) -> None:
     with uow() as ctx:
         emit_list(
-            [PartitionRead.model_validate(p) for p in service.list_partitions(ctx.db)],
+            [PartitionRead.model_validate(p) for p in service.list_partitions(ctx)],
             ["name", "max_walltime_hours", "description"],
             as_json,
         )
@@ -61,7 +60,7 @@ def nodes(
         rows = [
             NodeRead.of(n)
             for n in service.list_nodes(
-                ctx.db,
+                ctx,
                 partition=partition,
                 state=state,
                 gpu_model=gpu_model,
@@ -79,7 +78,7 @@ def nodes(
 @app.command("node")
 def node(name: str, as_json: bool = JsonOpt) -> None:
     with uow() as ctx:
-        emit_one(NodeRead.of(service.get_node(ctx.db, name=name)), as_json)
+        emit_one(NodeRead.of(service.get_node(ctx, name=name)), as_json)
 
 
 @app.command("node-set")
@@ -147,7 +146,7 @@ def phases(as_json: bool = JsonOpt) -> None:
             PhaseIn(
                 name=p.name, target_date=p.target_date, target_pflops=p.target_pflops, note=p.note
             )
-            for p in service.list_phases(ctx.db)
+            for p in service.list_phases(ctx)
         ]
     emit_list(rows, ["name", "target_date", "target_pflops", "note"], as_json)
 
@@ -158,10 +157,8 @@ def capacity(
 ) -> None:
     """Installed PFLOPS on each precision basis, and what each phase target implies."""
     with uow() as ctx:
-        if reference_model:
-            service.get_gpu_model(ctx.db, code=reference_model)
         report = capacity_report(
-            ctx.db, as_of=_day(as_of, ctx.now.date()), reference_model=reference_model
+            ctx, as_of=_day(as_of, ctx.now.date()), reference_model=reference_model
         )
     if as_json:
         typer.echo(dump(report))
@@ -197,7 +194,7 @@ def capacity(
 def utilisation_cmd(as_of: datetime = DateOpt, as_json: bool = JsonOpt) -> None:
     """Installed, allocatable and committed GPU cards per month; allocated % of installed."""
     with uow() as ctx:
-        result = utilisation(ctx.db, today=_day(as_of, ctx.now.date()))
+        result = utilisation(ctx, today=_day(as_of, ctx.now.date()))
     if as_json:
         typer.echo(dump(result))
         return
@@ -217,9 +214,11 @@ def plot(
     out: Path = typer.Option(..., "--out", help="file.png or file.svg"), as_of: datetime = DateOpt
 ) -> None:
     """Chart supply against commitments over the scheme's months."""
+    from aisc.reports.plots import capacity_plot  # matplotlib loads for this command only
+
     fmt = out.suffix.lstrip(".").lower()
     with uow() as ctx:
-        body = capacity_plot(ctx.db, fmt=fmt, today=_day(as_of, ctx.now.date()))
+        body = capacity_plot(ctx, fmt=fmt, today=_day(as_of, ctx.now.date()))
     out.write_bytes(body)
     typer.echo(f"wrote {out} ({len(body)} bytes)")
 
@@ -246,7 +245,7 @@ def detect_local(
             field="gpus",
         )
     with uow() as ctx:
-        known = [m.code for m in service.list_gpu_models(ctx.db)]
+        known = [m.code for m in service.list_gpu_models(ctx)]
         model = gpu_model or catalogue_code(gpus[0].name, known)
         if model is None:
             raise ValidationFailed(

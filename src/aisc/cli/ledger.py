@@ -22,9 +22,7 @@ award_app = typer.Typer(help="Awards made by approvals.", no_args_is_help=True)
 def balance(as_json: bool = JsonOpt) -> None:
     """The fund position, derived from the ledger entries."""
     with uow() as ctx:
-        emit_one(
-            BalancesRead.of(service.balances(ctx.db, scheme_id=get_scheme(ctx.db).id)), as_json
-        )
+        emit_one(BalancesRead.of(service.balances(ctx.db, scheme_id=get_scheme(ctx).id)), as_json)
 
 
 @ledger_app.command("entries")
@@ -38,7 +36,7 @@ def entries(
     with uow() as ctx:
         rows = service.list_entries(
             ctx.db,
-            scheme_id=get_scheme(ctx.db).id,
+            scheme_id=get_scheme(ctx).id,
             kind=kind,
             award_id=award,
             limit=limit,
@@ -68,7 +66,7 @@ def budget(
             EntryRead.of(
                 service.add_budget(
                     ctx,
-                    scheme_id=get_scheme(ctx.db).id,
+                    scheme_id=get_scheme(ctx).id,
                     amount_cents=_cents(amount),
                     label=label,
                     memo=memo,
@@ -91,7 +89,7 @@ def earmark(
             EntryRead.of(
                 service.add_earmark(
                     ctx,
-                    scheme_id=get_scheme(ctx.db).id,
+                    scheme_id=get_scheme(ctx).id,
                     amount_cents=_cents(amount),
                     label=label,
                     memo=memo,
@@ -187,7 +185,7 @@ def resume(award_id: int, as_json: bool = JsonOpt) -> None:
 @award_app.command("close")
 def close(
     award_id: int,
-    outcome: closeout.Outcome = typer.Option(
+    outcome: closeout.CloseOutcome = typer.Option(
         ..., help="completed (period over) or terminated (early)"
     ),
     reason: str = typer.Option("", help="why (required for a termination)"),

@@ -18,7 +18,7 @@ price_app = typer.Typer(help="Versioned list prices.", no_args_is_help=True)
 def list_gpus(as_json: bool = JsonOpt) -> None:
     with uow() as ctx:
         emit_list(
-            [GpuModelRead.model_validate(m) for m in list_gpu_models(ctx.db)],
+            [GpuModelRead.model_validate(m) for m in list_gpu_models(ctx)],
             ["code", "name", "memory_gb", "bf16_dense_gflops", "fp8_dense_gflops"],
             as_json,
         )
@@ -27,14 +27,14 @@ def list_gpus(as_json: bool = JsonOpt) -> None:
 @gpu_app.command("show")
 def show_gpu(code: str, as_json: bool = JsonOpt) -> None:
     with uow() as ctx:
-        emit_one(GpuModelRead.model_validate(get_gpu_model(ctx.db, code=code)), as_json)
+        emit_one(GpuModelRead.model_validate(get_gpu_model(ctx, code=code)), as_json)
 
 
 @price_app.command("list")
 def list_prices(as_json: bool = JsonOpt) -> None:
     with uow() as ctx:
         emit_list(
-            [PriceListRead.of(p) for p in service.list_price_lists(ctx.db)],
+            [PriceListRead.of(p) for p in service.list_price_lists(ctx)],
             ["version", "effective_from", "items"],
             as_json,
         )
@@ -55,4 +55,4 @@ def create_price(
 @price_app.command("show")
 def show_price(version: str, as_json: bool = JsonOpt) -> None:
     with uow() as ctx:
-        emit_one(PriceListRead.of(service.get_price_list(ctx.db, version=version)), as_json)
+        emit_one(PriceListRead.of(service.get_price_list(ctx, version=version)), as_json)

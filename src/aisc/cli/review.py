@@ -10,7 +10,7 @@ from aisc.cli.common import JsonOpt, emit_list, emit_one, load_file, parse, uow
 from aisc.errors import ValidationFailed
 from aisc.review import decisions as decision_service
 from aisc.review import service
-from aisc.review.models import Outcome
+from aisc.review.models import DecisionOutcome
 from aisc.review.schemas import DecisionCreate, DeclarationIn, ScoresIn
 
 app = typer.Typer(help="Reviews and the committee's decisions.", no_args_is_help=True)
@@ -107,7 +107,7 @@ def queue(reviewer: int, as_json: bool = JsonOpt) -> None:
 def decide(
     application_id: int,
     file: Path = typer.Option(None, "--file", "-f", help="JSON/YAML decision (instead of options)"),
-    outcome: Outcome = typer.Option(None),
+    outcome: DecisionOutcome = typer.Option(None),
     by: int = typer.Option(None, help="person id of the secretariat officer recording it"),
     reason: list[str] = typer.Option(None, help="CODE:TEXT (criterion or screening rule); repeat"),
     condition: list[str] = typer.Option(None, help="condition of approval; repeat"),

@@ -31,14 +31,14 @@ def init(
     """Set the scheme up (defaults: the published AI Subsidy Scheme)."""
     data = parse(SchemeCreate, load_file(file) if file else {})
     with uow() as ctx:
-        emit_one(service.read_scheme(ctx.db, service.init_scheme(ctx, data=data)), as_json)
+        emit_one(service.read_scheme(ctx, service.init_scheme(ctx, data=data)), as_json)
 
 
 @app.command("show")
 def show(as_json: bool = JsonOpt) -> None:
     """Show the scheme's settings and fund."""
     with uow() as ctx:
-        emit_one(service.read_scheme(ctx.db, service.get_scheme(ctx.db)), as_json)
+        emit_one(service.read_scheme(ctx, service.get_scheme(ctx)), as_json)
 
 
 @app.command("update")
@@ -66,7 +66,7 @@ def update(
     }
     data = parse(SchemeUpdate, {k: v for k, v in fields.items() if v is not None})
     with uow() as ctx:
-        emit_one(service.read_scheme(ctx.db, service.update_scheme(ctx, data=data)), as_json)
+        emit_one(service.read_scheme(ctx, service.update_scheme(ctx, data=data)), as_json)
 
 
 @app.command("criteria")
@@ -86,7 +86,7 @@ def criteria(
                 rows.append({"code": code, "weight": weight, "name": name})
             scheme = service.replace_criteria(ctx, data=parse(CriteriaReplace, {"criteria": rows}))
         else:
-            scheme = service.get_scheme(ctx.db)
+            scheme = service.get_scheme(ctx)
         emit_list(
             [CriterionRead.model_validate(c) for c in scheme.criteria],
             ["code", "weight", "name"],
@@ -108,7 +108,7 @@ def categories(
                 ctx, data=parse(CategoriesReplace, {"eligible_categories": eligible})
             )
         else:
-            scheme = service.get_scheme(ctx.db)
+            scheme = service.get_scheme(ctx)
         rows = {c.category.value: c.eligible for c in scheme.categories}
     if as_json:
         typer.echo(dump(rows))
@@ -126,7 +126,7 @@ def stats(
 ) -> None:
     """The scheme's statistics: applications, decisions, money, allocated share."""
     with uow() as ctx:
-        result = scheme_stats(ctx.db, today=as_of.date() if as_of else ctx.now.date())
+        result = scheme_stats(ctx, today=as_of.date() if as_of else ctx.now.date())
     if as_json:
         typer.echo(dump(result))
         return

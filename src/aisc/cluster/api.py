@@ -41,7 +41,7 @@ class InventoryUpload(Schema):
 )
 def list_gpu_models(uow: Uow) -> list[GpuModelRead]:
     with uow() as ctx:
-        return [GpuModelRead.model_validate(m) for m in service.list_gpu_models(ctx.db)]
+        return [GpuModelRead.model_validate(m) for m in service.list_gpu_models(ctx)]
 
 
 @router.get(
@@ -49,7 +49,7 @@ def list_gpu_models(uow: Uow) -> list[GpuModelRead]:
 )
 def get_gpu_model(code: str, uow: Uow) -> GpuModelRead:
     with uow() as ctx:
-        return GpuModelRead.model_validate(service.get_gpu_model(ctx.db, code=code))
+        return GpuModelRead.model_validate(service.get_gpu_model(ctx, code=code))
 
 
 @router.get(
@@ -59,7 +59,7 @@ def get_gpu_model(code: str, uow: Uow) -> GpuModelRead:
 )
 def list_partitions(uow: Uow) -> list[PartitionRead]:
     with uow() as ctx:
-        return [PartitionRead.model_validate(p) for p in service.list_partitions(ctx.db)]
+        return [PartitionRead.model_validate(p) for p in service.list_partitions(ctx)]
 
 
 @router.put(
@@ -85,7 +85,7 @@ def list_nodes(
         return [
             NodeRead.of(n)
             for n in service.list_nodes(
-                ctx.db,
+                ctx,
                 partition=partition,
                 state=state,
                 gpu_model=gpu_model,
@@ -107,7 +107,7 @@ def put_node(data: NodeIn, uow: Uow) -> NodeRead:
 )
 def get_node(uow: Uow, name: str = NodeName) -> NodeRead:
     with uow() as ctx:
-        return NodeRead.of(service.get_node(ctx.db, name=name))
+        return NodeRead.of(service.get_node(ctx, name=name))
 
 
 @router.put(
@@ -138,7 +138,7 @@ def list_phases(uow: Uow) -> list[PhaseIn]:
             PhaseIn(
                 name=p.name, target_date=p.target_date, target_pflops=p.target_pflops, note=p.note
             )
-            for p in service.list_phases(ctx.db)
+            for p in service.list_phases(ctx)
         ]
 
 
@@ -150,31 +150,27 @@ def capacity(
 ) -> CapacityReport:
     """Installed PFLOPS on each precision basis, and what each phase target implies."""
     with uow() as ctx:
-        if reference_model is not None:
-            service.get_gpu_model(ctx.db, code=reference_model)
-        return capacity_report(
-            ctx.db, as_of=as_of or ctx.now.date(), reference_model=reference_model
-        )
+        return capacity_report(ctx, as_of=as_of or ctx.now.date(), reference_model=reference_model)
 
 
 @router.get(
-    "/cluster/utilisation", response_model=Utilisation, dependencies=[requires("cluster.read")]
+    "/cluster/utilisation", response_model=Utilisation, dependencies=[requires("capacity.read")]
 )
 def allocated(uow: Uow, as_of: Day | None = None) -> Utilisation:
     """Installed, allocatable and committed GPU cards per month; allocated % of installed."""
     with uow() as ctx:
-        return utilisation(ctx.db, today=as_of or ctx.now.date())
+        return utilisation(ctx, today=as_of or ctx.now.date())
 
 
 @router.get(
     "/cluster/capacity/plot",
     responses={200: {"content": {"image/png": {}, "image/svg+xml": {}}}},
-    dependencies=[requires("cluster.read")],
+    dependencies=[requires("capacity.read")],
 )
 def plot(uow: Uow, format: str = "png", as_of: Day | None = None) -> Response:
     """Supply against commitments over the scheme's months, as PNG or SVG."""
     if format not in ("png", "svg"):
         raise ValidationFailed(f"format: {format!r} is not one of png, svg", field="format")
     with uow() as ctx:
-        body = capacity_plot(ctx.db, fmt=format, today=as_of or ctx.now.date())
+        body = capacity_plot(ctx, fmt=format, today=as_of or ctx.now.date())
     return Response(body, media_type="image/png" if format == "png" else "image/svg+xml")

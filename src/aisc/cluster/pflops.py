@@ -12,8 +12,7 @@ from collections import Counter
 from datetime import date
 from decimal import ROUND_CEILING, Decimal
 
-from sqlalchemy.orm import Session
-
+from aisc.access import authorize
 from aisc.cluster.models import GpuModel, Node
 from aisc.cluster.schemas import (
     BasisFigures,
@@ -22,7 +21,8 @@ from aisc.cluster.schemas import (
     PhaseImplication,
     PhaseReport,
 )
-from aisc.cluster.service import installed_nodes, list_gpu_models, list_phases
+from aisc.cluster.service import get_gpu_model, installed_nodes, list_gpu_models, list_phases
+from aisc.context import Ctx
 
 BASES = ("fp8_dense", "fp8_sparse", "bf16_dense", "bf16_sparse")
 GFLOPS_PER_PFLOPS = 1_000_000
@@ -51,11 +51,14 @@ def _figures(nodes: list[Node], models: dict[str, GpuModel]) -> BasisFigures:
     return BasisFigures(**{basis: _pflops(v) for basis, v in totals.items()})
 
 
-def capacity_report(
-    db: Session, *, as_of: date, reference_model: str | None = None
-) -> CapacityReport:
-    models = {m.code: m for m in list_gpu_models(db)}
-    nodes = installed_nodes(db, on=as_of)
+def capacity_report(ctx: Ctx, *, as_of: date, reference_model: str | None = None) -> CapacityReport:
+    """Installed PFLOPS on ``as_of`` and what each phase implies (inventory arithmetic: what
+    ``cluster.read`` shows, added up)."""
+    authorize(ctx, "cluster.read")
+    if reference_model is not None:
+        get_gpu_model(ctx, code=reference_model)
+    models = {m.code: m for m in list_gpu_models(ctx)}
+    nodes = installed_nodes(ctx, on=as_of)
     gpus_by_model: Counter[str] = Counter()
     nodes_by_model: Counter[str] = Counter()
     for node in nodes:
@@ -74,7 +77,7 @@ def capacity_report(
         for code in sorted(gpus_by_model)
     ]
     phases = []
-    for phase in list_phases(db):
+    for phase in list_phases(ctx):
         implies = []
         if reference is not None and reference in models:
             for basis, per_gpu in per_gpu_gflops(models[reference]).items():
@@ -91,7 +94,7 @@ def capacity_report(
                 name=phase.name,
                 target_date=phase.target_date,
                 target_pflops=phase.target_pflops,
-                installed_pflops=_figures(installed_nodes(db, on=phase.target_date), models),
+                installed_pflops=_figures(installed_nodes(ctx, on=phase.target_date), models),
                 implies=implies,
             )
         )

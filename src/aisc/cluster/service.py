@@ -17,12 +17,14 @@ from aisc.db.base import row_dict
 from aisc.errors import Conflict, NotFound, ValidationFailed
 
 
-def list_gpu_models(db: Session) -> list[GpuModel]:
-    return list(db.execute(select(GpuModel).order_by(GpuModel.code)).scalars())
+def list_gpu_models(ctx: Ctx) -> list[GpuModel]:
+    authorize(ctx, "cluster.read")
+    return list(ctx.db.execute(select(GpuModel).order_by(GpuModel.code)).scalars())
 
 
-def get_gpu_model(db: Session, *, code: str) -> GpuModel:
-    model = db.get(GpuModel, code)
+def get_gpu_model(ctx: Ctx, *, code: str) -> GpuModel:
+    authorize(ctx, "cluster.read")
+    model = ctx.db.get(GpuModel, code)
     if model is None:
         raise NotFound(f"GPU model {code!r} is not in the catalogue", field="gpu_model")
     return model
@@ -30,6 +32,7 @@ def get_gpu_model(db: Session, *, code: str) -> GpuModel:
 
 def ensure_catalogue(ctx: Ctx) -> list[GpuModel]:
     """Insert the published catalogue entries that are missing (idempotent)."""
+    authorize(ctx, "cluster.manage")
     added = []
     for spec in CATALOGUE:
         if ctx.db.get(GpuModel, spec["code"]) is None:
@@ -50,12 +53,14 @@ def ensure_catalogue(ctx: Ctx) -> list[GpuModel]:
 # --- partitions ---------------------------------------------------------------------------
 
 
-def list_partitions(db: Session) -> list[Partition]:
-    return list(db.execute(select(Partition).order_by(Partition.name)).scalars())
+def list_partitions(ctx: Ctx) -> list[Partition]:
+    authorize(ctx, "cluster.read")
+    return list(ctx.db.execute(select(Partition).order_by(Partition.name)).scalars())
 
 
-def get_partition(db: Session, *, name: str) -> Partition:
-    partition = db.execute(select(Partition).where(Partition.name == name)).scalar_one_or_none()
+def get_partition(ctx: Ctx, *, name: str) -> Partition:
+    authorize(ctx, "cluster.read")
+    partition = ctx.db.execute(select(Partition).where(Partition.name == name)).scalar_one_or_none()
     if partition is None:
         raise NotFound(f"partition {name!r} not found", field="partition")
     return partition
@@ -99,7 +104,7 @@ def upsert_partition(ctx: Ctx, *, data: PartitionIn) -> tuple[Partition, bool]:
 
 
 def list_nodes(
-    db: Session,
+    ctx: Ctx,
     *,
     partition: str | None = None,
     state: NodeState | None = None,
@@ -107,6 +112,7 @@ def list_nodes(
     limit: int = 1000,
     offset: int = 0,
 ) -> list[Node]:
+    authorize(ctx, "cluster.read")
     query = select(Node).order_by(Node.name)
     if partition is not None:
         query = query.join(Partition).where(Partition.name == partition)
@@ -114,10 +120,15 @@ def list_nodes(
         query = query.where(Node.state == state)
     if gpu_model is not None:
         query = query.where(Node.gpu_model_code == gpu_model)
-    return list(db.execute(query.limit(limit).offset(offset)).scalars())
+    return list(ctx.db.execute(query.limit(limit).offset(offset)).scalars())
 
 
-def get_node(db: Session, *, name: str) -> Node:
+def get_node(ctx: Ctx, *, name: str) -> Node:
+    authorize(ctx, "cluster.read")
+    return _node(ctx.db, name)
+
+
+def _node(db: Session, name: str) -> Node:
     node = db.execute(select(Node).where(Node.name == name)).scalar_one_or_none()
     if node is None:
         raise NotFound(f"node {name!r} not found", field="name")
@@ -196,7 +207,7 @@ def upsert_node(ctx: Ctx, *, data: NodeIn, field_prefix: str = "") -> tuple[Node
 def set_node_state(ctx: Ctx, *, name: str, data: NodeStateIn) -> Node:
     """Record a node going up, draining, down or into maintenance (with the reason why)."""
     authorize(ctx, "cluster.manage")
-    node = get_node(ctx.db, name=name)
+    node = _node(ctx.db, name)
     if data.state is not NodeState.UP and not data.reason.strip():
         raise ValidationFailed(f"a node set to {data.state.value} needs a reason", field="reason")
     before = {"state": node.state, "reason": node.state_reason}
@@ -215,10 +226,12 @@ def set_node_state(ctx: Ctx, *, name: str, data: NodeStateIn) -> Node:
     return node
 
 
-def installed_nodes(db: Session, *, on: date) -> list[Node]:
+def installed_nodes(ctx: Ctx, *, on: date) -> list[Node]:
+    """The nodes in service on ``on`` (installed, not yet retired)."""
+    authorize(ctx, "cluster.read")
     return [
         n
-        for n in db.execute(select(Node)).scalars()
+        for n in ctx.db.execute(select(Node)).scalars()
         if n.installed_on <= on and (n.retired_on is None or n.retired_on > on)
     ]
 
@@ -226,8 +239,9 @@ def installed_nodes(db: Session, *, on: date) -> list[Node]:
 # --- capacity phases ------------------------------------------------------------------------
 
 
-def list_phases(db: Session) -> list[CapacityPhase]:
-    return list(db.execute(select(CapacityPhase).order_by(CapacityPhase.target_date)).scalars())
+def list_phases(ctx: Ctx) -> list[CapacityPhase]:
+    authorize(ctx, "cluster.read")
+    return list(ctx.db.execute(select(CapacityPhase).order_by(CapacityPhase.target_date)).scalars())
 
 
 def upsert_phase(ctx: Ctx, *, data: PhaseIn) -> tuple[CapacityPhase, bool]:

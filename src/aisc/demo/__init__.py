@@ -400,7 +400,7 @@ def build_demo(engine: Engine, *, deployment: Deployment | None = None) -> DemoS
     jobs_run = run_demo_jobs(factory, deployment) if deployment is not None else 0
     logins = _demo_logins(builder)
     with transaction(factory) as db:
-        stats = scheme_stats(db, today=DEMO_PRESENT)
+        stats = scheme_stats(Ctx(db=db, now=_at(DEMO_PRESENT), actor=ACTOR), today=DEMO_PRESENT)
     return DemoSummary(
         jobs_run=jobs_run,
         allocated_pct=stats.allocated_pct_now,

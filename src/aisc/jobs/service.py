@@ -215,7 +215,7 @@ def submit(
         )
         # The scheme decides what happens beyond the grant: refuse here, or bill it later at
         # the full list price (see aisc.billing).
-        refuse = get_scheme(ctx.db).over_award_policy == "refuse"
+        refuse = get_scheme(ctx).over_award_policy == "refuse"
         if refuse and gpus * data.walltime_s > left:
             raise Conflict(
                 f"the job asks for {gpus * data.walltime_s / 3600:.1f} GPU-hours; award "

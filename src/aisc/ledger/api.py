@@ -15,7 +15,7 @@ router = APIRouter(prefix="/ledger", tags=["ledger"])
 @router.get("/balance", response_model=BalancesRead, dependencies=[requires("ledger.read")])
 def balance(uow: Uow) -> BalancesRead:
     with uow() as ctx:
-        return BalancesRead.of(service.balances(ctx.db, scheme_id=get_scheme(ctx.db).id))
+        return BalancesRead.of(service.balances(ctx.db, scheme_id=get_scheme(ctx).id))
 
 
 @router.get("/entries", response_model=list[EntryRead], dependencies=[requires("ledger.read")])
@@ -25,7 +25,7 @@ def entries(
     with uow() as ctx:
         rows = service.list_entries(
             ctx.db,
-            scheme_id=get_scheme(ctx.db).id,
+            scheme_id=get_scheme(ctx).id,
             kind=kind,
             award_id=award_id,
             limit=page.limit,
@@ -45,7 +45,7 @@ def add_budget(data: BudgetCreate, uow: Uow) -> EntryRead:
         return EntryRead.of(
             service.add_budget(
                 ctx,
-                scheme_id=get_scheme(ctx.db).id,
+                scheme_id=get_scheme(ctx).id,
                 label=data.label,
                 memo=data.memo,
                 amount_cents=hkd_to_cents(data.amount_hkd, field="amount_hkd"),
@@ -64,7 +64,7 @@ def add_earmark(data: EarmarkCreate, uow: Uow) -> EntryRead:
         return EntryRead.of(
             service.add_earmark(
                 ctx,
-                scheme_id=get_scheme(ctx.db).id,
+                scheme_id=get_scheme(ctx).id,
                 label=data.label,
                 memo=data.memo,
                 amount_cents=hkd_to_cents(data.amount_hkd, field="amount_hkd"),

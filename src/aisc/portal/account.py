@@ -11,12 +11,12 @@ from fastapi.responses import HTMLResponse, Response
 from aisc.accounts import auth
 from aisc.accounts import service as accounts
 from aisc.accounts.mail import request_reset_link
-from aisc.accounts.models import Role, RoleRequestStatus
+from aisc.accounts.models import RoleRequestStatus
 from aisc.errors import AiscError
 from aisc.http import IdPath
 from aisc.portal.labels import N_
 from aisc.portal.public import Form
-from aisc.portal.web import Page, form_errors, page_for, status_of
+from aisc.portal.web import Page, form_errors, page_action, page_for, status_of
 
 router = APIRouter(include_in_schema=False)
 PASSWORD_CHANGED = N_("Your password is changed; you were signed out everywhere else.")
@@ -24,23 +24,22 @@ PASSWORD_SET = N_("Your password is set; sign in with it.")
 SIGNED_OUT_PERSON = N_("Signed out everywhere: every session and API token ended.")
 ROLE_APPROVED = N_("Role granted.")
 ROLE_REJECTED = N_("Role request rejected.")
-STAFF_PAGE = (Role.SECRETARIAT, Role.OPERATOR, Role.AUDITOR)
 
 
 # --- one's own password ----------------------------------------------------------------------
 
 
 @router.get("/account/password", response_class=HTMLResponse)
+@page_action("password.change")
 def password_form(request: Request) -> Response:
     page = page_for(request)
-    page.require()
     return page.render("account_password.html")
 
 
 @router.post("/account/password", response_class=HTMLResponse)
+@page_action("password.change")
 def change_password(request: Request, form: Form) -> Response:
     page = page_for(request, form)
-    page.require()
     current = str(form.get("current_password", ""))
     new = str(form.get("new_password", ""))
     if new != str(form.get("confirm_password", "")):
@@ -64,11 +63,13 @@ def change_password(request: Request, form: Form) -> Response:
 
 
 @router.get("/password-reset", response_class=HTMLResponse)
+@page_action("password.reset")
 def reset_form(request: Request) -> Response:
     return page_for(request).render("password_reset.html", sent=False, email="")
 
 
 @router.post("/password-reset", response_class=HTMLResponse)
+@page_action("password.reset")
 def request_reset(request: Request, form: Form) -> Response:
     page = page_for(request)
     email = str(form.get("email", "")).strip()[:254]
@@ -82,11 +83,13 @@ def request_reset(request: Request, form: Form) -> Response:
 
 
 @router.get("/password-reset/confirm", response_class=HTMLResponse)
+@page_action("password.reset")
 def reset_confirm_form(request: Request, token: str = "") -> Response:
     return page_for(request).render("password_reset_confirm.html", token=token[:200])
 
 
 @router.post("/password-reset/confirm", response_class=HTMLResponse)
+@page_action("password.reset")
 def confirm_reset(request: Request, form: Form) -> Response:
     page = page_for(request)
     token = str(form.get("token", ""))[:200]
@@ -137,20 +140,19 @@ def _people_page(page: Page, status: int = 200) -> Response:
         status,
         people=rows,
         pending=pending,
-        can_manage=page.has(Role.SECRETARIAT, Role.OPERATOR),
+        can_manage=page.may("role_request.decide"),
     )
 
 
 @router.get("/people", response_class=HTMLResponse)
+@page_action("role_request.read")
 def people(request: Request) -> Response:
     page = page_for(request)
-    page.require(*STAFF_PAGE)
     return _people_page(page)
 
 
 def _staff_action(request: Request, form: Any, act: Any, notice: str) -> Response:
     page = page_for(request, form)
-    page.require(Role.SECRETARIAT, Role.OPERATOR)
     try:
         with page.uow() as ctx:
             act(ctx)
@@ -161,6 +163,7 @@ def _staff_action(request: Request, form: Any, act: Any, notice: str) -> Respons
 
 
 @router.post("/people/{person_id}/sign-out", response_class=HTMLResponse)
+@page_action("person.signout")
 def sign_out(request: Request, person_id: IdPath, form: Form) -> Response:
     return _staff_action(
         request, form, lambda ctx: auth.sign_out_person(ctx, person_id=person_id), SIGNED_OUT_PERSON
@@ -168,6 +171,7 @@ def sign_out(request: Request, person_id: IdPath, form: Form) -> Response:
 
 
 @router.post("/role-requests/{request_id}/approve", response_class=HTMLResponse)
+@page_action("role_request.decide")
 def approve(request: Request, request_id: IdPath, form: Form) -> Response:
     return _staff_action(
         request,
@@ -178,6 +182,7 @@ def approve(request: Request, request_id: IdPath, form: Form) -> Response:
 
 
 @router.post("/role-requests/{request_id}/reject", response_class=HTMLResponse)
+@page_action("role_request.decide")
 def reject(request: Request, request_id: IdPath, form: Form) -> Response:
     return _staff_action(
         request,

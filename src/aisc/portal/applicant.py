@@ -8,14 +8,16 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
+from aisc.access import authorize
 from aisc.accounts import service as accounts
-from aisc.accounts.models import OrgCategory, Role
+from aisc.accounts.models import OrgCategory
 from aisc.accounts.schemas import OrganisationUpdate
 from aisc.applications import service as applications
 from aisc.applications.models import ApplicationStatus, Domain, RequestKind
 from aisc.applications.schemas import ApplicationCreate, ApplicationRead, ApplicationUpdate
 from aisc.awards import service as awards
-from aisc.errors import AiscError, ValidationFailed
+from aisc.cluster.service import list_gpu_models
+from aisc.errors import AiscError
 from aisc.portal.labels import N_
 from aisc.portal.public import Form
 from aisc.portal.web import (
@@ -23,6 +25,7 @@ from aisc.portal.web import (
     Page,
     form_errors,
     nest,
+    page_action,
     page_for,
     page_number,
     parse_form,
@@ -39,9 +42,9 @@ def _page_no(request: Request) -> int:
 
 
 @router.get("/applications", response_class=HTMLResponse)
+@page_action("application.read")
 def list_page(request: Request) -> Response:
     page = page_for(request)
-    page.require()
     number = _page_no(request)
     with page.uow() as ctx:
         rows = applications.list_applications(
@@ -54,10 +57,6 @@ def list_page(request: Request) -> Response:
 
 
 def _form_context(page: Page) -> dict[str, Any]:
-    from sqlalchemy import select
-
-    from aisc.cluster.models import GpuModel
-
     assert page.person is not None
     with page.uow() as ctx:
         orgs = [
@@ -65,9 +64,7 @@ def _form_context(page: Page) -> dict[str, Any]:
             for o in accounts.list_organisations(ctx)
             if o.id in page.principal.organisation_ids
         ]
-        models = [
-            (m, m) for m in ctx.db.execute(select(GpuModel.code).order_by(GpuModel.code)).scalars()
-        ]
+        models = [(m.code, m.code) for m in list_gpu_models(ctx)]
     return {
         "organisations": orgs,
         "domains": [(d.value, page.gettext(_label(d.value))) for d in Domain],
@@ -117,9 +114,9 @@ def _shape(data: dict[str, Any]) -> dict[str, Any]:
 
 
 @router.get("/applications/new", response_class=HTMLResponse)
+@page_action("application.create")
 def new_page(request: Request) -> Response:
     page = page_for(request)
-    page.require(Role.APPLICANT)
     context = _form_context(page)
     values = {
         "compute.kind": "dedicated",
@@ -131,9 +128,9 @@ def new_page(request: Request) -> Response:
 
 
 @router.post("/applications/new", response_class=HTMLResponse)
+@page_action("application.create")
 def create(request: Request, form: Form) -> Response:
     page = page_for(request, form)
-    page.require(Role.APPLICANT)
     values = dict(form)
     data = _shape(nest(form))
     data["created_by_id"] = page.principal.person_id
@@ -152,15 +149,13 @@ def create(request: Request, form: Form) -> Response:
 
 
 @router.get("/applications/{application_id}", response_class=HTMLResponse)
+@page_action("application.read")
 def detail(request: Request, application_id: int) -> Response:
     page = page_for(request)
-    page.require()
     return _detail(page, application_id)
 
 
 def _detail(page: Page, application_id: int, status: int = 200) -> Response:
-    from aisc.access import authorize
-
     with page.uow() as ctx:
         app = applications.view_application(ctx, application_id=application_id)
         read = ApplicationRead.of(app)
@@ -196,9 +191,9 @@ def _detail(page: Page, application_id: int, status: int = 200) -> Response:
 
 
 @router.get("/applications/{application_id}/edit", response_class=HTMLResponse)
+@page_action("application.edit")
 def edit_page(request: Request, application_id: int) -> Response:
     page = page_for(request)
-    page.require()
     with page.uow() as ctx:
         read = ApplicationRead.of(applications.view_application(ctx, application_id=application_id))
     return page.render("application_form.html", values=_values_of(read), application=read,
@@ -206,9 +201,9 @@ def edit_page(request: Request, application_id: int) -> Response:
 
 
 @router.post("/applications/{application_id}/edit", response_class=HTMLResponse)
+@page_action("application.edit")
 def edit(request: Request, application_id: int, form: Form) -> Response:
     page = page_for(request, form)
-    page.require()
     values = dict(form)
     data = _shape(nest(form))
     data.pop("organisation_id", None)
@@ -229,9 +224,9 @@ def edit(request: Request, application_id: int, form: Form) -> Response:
 
 
 @router.post("/applications/{application_id}/submit", response_class=HTMLResponse)
+@page_action("application.submit")
 def submit(request: Request, application_id: int, form: Form) -> Response:
     page = page_for(request, form)
-    page.require()
     try:
         with page.uow() as ctx:
             applications.submit(ctx, application_id=application_id)
@@ -244,9 +239,9 @@ def submit(request: Request, application_id: int, form: Form) -> Response:
 
 
 @router.post("/applications/{application_id}/withdraw", response_class=HTMLResponse)
+@page_action("application.submit")
 def withdraw(request: Request, application_id: int, form: Form) -> Response:
     page = page_for(request, form)
-    page.require()
     try:
         with page.uow() as ctx:
             applications.withdraw(
@@ -259,27 +254,13 @@ def withdraw(request: Request, application_id: int, form: Form) -> Response:
 
 
 @router.post("/applications/{application_id}/members", response_class=HTMLResponse)
+@page_action("application.members")
 def add_member(request: Request, application_id: int, form: Form) -> Response:
     page = page_for(request, form)
-    page.require()
     email = str(form.get("email", "")).strip().lower()
     try:
-        if not email:
-            raise ValidationFailed("email: give the e-mail address of the person", field="email")
         with page.uow() as ctx:
-            app = applications.view_application(ctx, application_id=application_id)
-            unknown = ValidationFailed(
-                f"email: no registered person of the applicant organisation has the e-mail "
-                f"address {email!r}",
-                field="email",
-            )
-            try:
-                person = accounts.get_person_by_email(ctx, email=email)
-            except AiscError:
-                raise unknown from None
-            if app.organisation_id not in person.organisation_ids:
-                raise unknown  # the same words either way: no probing for addresses
-            applications.add_member(ctx, application_id=application_id, person_id=person.id)
+            applications.add_member_by_email(ctx, application_id=application_id, email=email)
     except AiscError as exc:
         page.errors, page.problem = form_errors(exc)
         return _detail(page, application_id, status_of(exc))
@@ -287,9 +268,9 @@ def add_member(request: Request, application_id: int, form: Form) -> Response:
 
 
 @router.post("/awards/{award_id}/accept", response_class=HTMLResponse)
+@page_action("award.accept")
 def accept_award(request: Request, award_id: int, form: Form) -> Response:
     page = page_for(request, form)
-    page.require()
     try:
         with page.uow() as ctx:
             award = awards.accept(ctx, award_id=award_id)
@@ -301,9 +282,9 @@ def accept_award(request: Request, award_id: int, form: Form) -> Response:
 
 
 @router.get("/organisations/{organisation_id}", response_class=HTMLResponse)
+@page_action("organisation.read")
 def organisation(request: Request, organisation_id: int) -> Response:
     page = page_for(request)
-    page.require()
     with page.uow() as ctx:
         org = accounts.view_organisation(ctx, organisation_id=organisation_id)
         values = {
@@ -320,15 +301,16 @@ def _org_page(
     page: Page, organisation_id: int, values: dict[str, Any], status: int = 200
 ) -> Response:
     categories = [(c.value, page.gettext(_label(c.value))) for c in OrgCategory]
-    can_edit = organisation_id in page.principal.organisation_ids or page.has(Role.SECRETARIAT)
+    with page.uow(write=False) as ctx:
+        can_edit = authorize(ctx, "organisation.update").covers(organisation_id=organisation_id)
     return page.render("organisation.html", status, organisation_id=organisation_id,
                        values=values, categories=categories, can_edit=can_edit)  # fmt: skip
 
 
 @router.post("/organisations/{organisation_id}", response_class=HTMLResponse)
+@page_action("organisation.update")
 def update_organisation(request: Request, organisation_id: int, form: Form) -> Response:
     page = page_for(request, form)
-    page.require()
     values = dict(form)
     try:
         with page.uow() as ctx:

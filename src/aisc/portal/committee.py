@@ -4,19 +4,20 @@ decision, the fund position and what a pending approval does to capacity)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
-from sqlalchemy import select
 
 from aisc.accounts import service as accounts
-from aisc.accounts.models import Person, PersonRole, Role
 from aisc.applications import service as applications
 from aisc.applications.models import ApplicationStatus
 from aisc.applications.schemas import ApplicationRead
 from aisc.applications.screening import RULE_CODES
+from aisc.context import Ctx
 from aisc.errors import AiscError, ValidationFailed
+from aisc.money import bp_to_rate, parse_percent
 from aisc.portal.labels import N_
 from aisc.portal.public import Form
 from aisc.portal.web import (
@@ -24,6 +25,7 @@ from aisc.portal.web import (
     Page,
     form_errors,
     nest,
+    page_action,
     page_for,
     page_number,
     parse_form,
@@ -32,9 +34,9 @@ from aisc.portal.web import (
 )
 from aisc.review import decisions
 from aisc.review import service as review
-from aisc.review.models import Outcome
+from aisc.review.models import DecisionOutcome
 from aisc.review.schemas import DecisionCreate, DeclarationIn, ScoresIn
-from aisc.scheme.service import get_scheme
+from aisc.scheme.service import fund_position, get_scheme
 
 router = APIRouter(include_in_schema=False)
 CONFLICT_DECLARED = N_("Conflict declared: you will not score this application.")
@@ -45,9 +47,9 @@ NO_CONFLICT = N_("No conflict declared: you can score it now.")
 
 
 @router.get("/reviews", response_class=HTMLResponse)
+@page_action("review.queue")
 def queue(request: Request) -> Response:
     page = page_for(request)
-    page.require(Role.REVIEWER)
     assert page.principal.person_id is not None
     with page.uow() as ctx:
         items = review.list_assignments_for(ctx, reviewer_id=page.principal.person_id)
@@ -71,7 +73,7 @@ def _review_page(page: Page, application_id: int, status: int = 200, **extra: An
             ),
             None,
         )
-        scheme = get_scheme(ctx.db)
+        scheme = get_scheme(ctx)
         criteria = [
             (c.code, c.name, c.weight) for c in sorted(scheme.criteria, key=lambda c: c.position)
         ]
@@ -84,16 +86,16 @@ def _review_page(page: Page, application_id: int, status: int = 200, **extra: An
 
 
 @router.get("/reviews/{application_id}", response_class=HTMLResponse)
+@page_action("review.queue")
 def review_page(request: Request, application_id: int) -> Response:
     page = page_for(request)
-    page.require(Role.REVIEWER)
     return _review_page(page, application_id)
 
 
 @router.post("/reviews/{application_id}/declaration", response_class=HTMLResponse)
+@page_action("review.write")
 def declare(request: Request, application_id: int, form: Form) -> Response:
     page = page_for(request, form)
-    page.require(Role.REVIEWER)
     assert page.principal.person_id is not None
     choice = str(form.get("conflict", ""))
     try:
@@ -119,9 +121,9 @@ def declare(request: Request, application_id: int, form: Form) -> Response:
 
 
 @router.post("/reviews/{application_id}/scores", response_class=HTMLResponse)
+@page_action("review.write")
 def score(request: Request, application_id: int, form: Form) -> Response:
     page = page_for(request, form)
-    page.require(Role.REVIEWER)
     assert page.principal.person_id is not None
     data = nest(form)
     try:
@@ -145,11 +147,9 @@ def score(request: Request, application_id: int, form: Form) -> Response:
 
 
 @router.get("/secretariat", response_class=HTMLResponse)
+@page_action("casework.read")
 def secretariat(request: Request) -> Response:
-    from aisc.ledger.service import balances
-
     page = page_for(request)
-    page.require(Role.SECRETARIAT, Role.AUDITOR)
     status_text = request.query_params.get("status", "")
     wanted = (
         ApplicationStatus(status_text)
@@ -162,8 +162,7 @@ def secretariat(request: Request) -> Response:
             ctx, status=wanted, limit=PAGE_SIZE + 1, offset=(number - 1) * PAGE_SIZE
         )
         items = [ApplicationRead.of(a) for a in rows[:PAGE_SIZE]]
-        scheme = get_scheme(ctx.db)
-        fund = balances(ctx.db, scheme_id=scheme.id)
+        fund = fund_position(ctx)
     return page.render(
         "secretariat.html",
         items=items,
@@ -175,17 +174,6 @@ def secretariat(request: Request) -> Response:
     )
 
 
-def _reviewers(ctx: Any) -> list[Person]:
-    return list(
-        ctx.db.execute(
-            select(Person)
-            .join(PersonRole, PersonRole.person_id == Person.id)
-            .where(PersonRole.role == Role.REVIEWER, Person.is_active.is_(True))
-            .order_by(Person.name)
-        ).scalars()
-    )
-
-
 def _case_page(page: Page, application_id: int, status: int = 200, **extra: Any) -> Response:
     from aisc.allocations.service import application_check
 
@@ -194,11 +182,12 @@ def _case_page(page: Page, application_id: int, status: int = 200, **extra: Any)
         summary = review.review_summary(
             ctx, application_id=application_id, viewer_id=page.principal.person_id
         )
-        names = {p.id: p.name for p in _reviewers(ctx)}
+        active = accounts.list_reviewers(ctx)
+        names = {p.id: p.name for p in active}
         assigned = {r.reviewer_id for r in summary.reviews}
-        reviewers = [(p.id, p.name) for p in _reviewers(ctx) if p.id not in assigned]
+        reviewers = [(p.id, p.name) for p in active if p.id not in assigned]
         org = accounts.get_organisation(ctx, organisation_id=app.organisation_id)
-        scheme = get_scheme(ctx.db)
+        scheme = get_scheme(ctx)
         criteria = {c.code: c.name for c in scheme.criteria}
         past = [
             decisions.read_decision(ctx, d)
@@ -223,7 +212,7 @@ def _case_page(page: Page, application_id: int, status: int = 200, **extra: Any)
         criteria=criteria,
         decisions=past,
         check=check,
-        outcomes=[(o.value, page.gettext(_label(o.value))) for o in Outcome],
+        outcomes=[(o.value, page.gettext(_label(o.value))) for o in DecisionOutcome],
         rules=[("", "–"), *((code, code) for code in sorted(RULE_CODES))],
         values=extra.get("values", {}),
         scheme=scheme,
@@ -237,53 +226,81 @@ def _label(code: str) -> str:
 
 
 @router.get("/secretariat/applications/{application_id}", response_class=HTMLResponse)
+@page_action("casework.read")
 def case(request: Request, application_id: int) -> Response:
     page = page_for(request)
-    page.require(Role.SECRETARIAT, Role.AUDITOR)
     forecast = request.query_params.get("forecast") == "1"
     return _case_page(page, application_id, forecast=forecast)
 
 
-ACTIONS = {
-    "screen": applications.start_screening,
-    "start_review": applications.start_review,
-    "reopen": applications.reopen,
+def _screen(ctx: Ctx, application_id: int, _form: Any, _page: Page) -> None:
+    applications.start_screening(ctx, application_id=application_id)
+
+
+def _start_review(ctx: Ctx, application_id: int, _form: Any, _page: Page) -> None:
+    applications.start_review(ctx, application_id=application_id)
+
+
+def _reopen(ctx: Ctx, application_id: int, _form: Any, _page: Page) -> None:
+    applications.reopen(ctx, application_id=application_id)
+
+
+def _return(ctx: Ctx, application_id: int, form: Any, _page: Page) -> None:
+    note = str(form.get("note", ""))[:2000]
+    applications.return_incomplete(ctx, application_id=application_id, note=note)
+
+
+def _assign(ctx: Ctx, application_id: int, form: Any, _page: Page) -> None:
+    reviewer = whole_number(str(form.get("reviewer_id", "")), field="reviewer_id")
+    if not reviewer:
+        raise ValidationFailed("reviewer_id: choose a reviewer", field="reviewer_id")
+    review.assign_reviewer(ctx, application_id=application_id, reviewer_id=reviewer)
+
+
+def _decide(ctx: Ctx, application_id: int, form: Any, page: Page) -> None:
+    decisions.decide(ctx, application_id=application_id, data=_decision(page, form))
+
+
+# The case's forms: (what it does, the matrix action that opens it, its notice). One route
+# each, so that every form names its own action.
+CASE_ACTIONS: dict[str, tuple[Callable[[Ctx, int, Any, Page], None], str, str]] = {
+    "screen": (_screen, "application.screen", N_("Screening done: see the findings.")),
+    "start_review": (
+        _start_review,
+        "application.screen",
+        N_("Passed screening: reviewers can be assigned."),
+    ),
+    "return": (_return, "application.screen", N_("Returned to the applicant as incomplete.")),
+    "reopen": (_reopen, "application.screen", N_("Reopened.")),
+    "assign": (_assign, "review.assign", N_("Reviewer assigned.")),
+    "decide": (_decide, "decision.make", N_("Decision recorded.")),
 }
 
 
-@router.post("/secretariat/applications/{application_id}/{action}", response_class=HTMLResponse)
-def case_action(request: Request, application_id: int, action: str, form: Form) -> Response:
+def _case_action(request: Request, application_id: int, name: str, form: Any) -> Response:
+    act, _action, notice = CASE_ACTIONS[name]
     page = page_for(request, form)
-    page.require(Role.SECRETARIAT)
     try:
         with page.uow() as ctx:
-            if action in ACTIONS:
-                ACTIONS[action](ctx, application_id=application_id)
-            elif action == "return":
-                applications.return_incomplete(
-                    ctx, application_id=application_id, note=str(form.get("note", ""))[:2000]
-                )
-            elif action == "assign":
-                reviewer = whole_number(str(form.get("reviewer_id", "")), field="reviewer_id")
-                if not reviewer:
-                    raise ValidationFailed("reviewer_id: choose a reviewer", field="reviewer_id")
-                review.assign_reviewer(ctx, application_id=application_id, reviewer_id=reviewer)
-            elif action == "decide":
-                decisions.decide(ctx, application_id=application_id, data=_decision(page, form))
-            else:
-                raise ValidationFailed(f"unknown action {action!r}", field="action")
+            act(ctx, application_id, form, page)
     except AiscError as exc:
         page.errors, page.problem = form_errors(exc)
         return _case_page(page, application_id, status_of(exc), values=dict(form))
-    notices = {
-        "screen": N_("Screening done: see the findings."),
-        "start_review": N_("Passed screening: reviewers can be assigned."),
-        "return": N_("Returned to the applicant as incomplete."),
-        "assign": N_("Reviewer assigned."),
-        "decide": N_("Decision recorded."),
-        "reopen": N_("Reopened."),
-    }
-    return page.redirect(f"/secretariat/applications/{application_id}", notices.get(action))
+    return page.redirect(f"/secretariat/applications/{application_id}", notice)
+
+
+def _case_route(name: str) -> None:
+    action = CASE_ACTIONS[name][1]
+
+    @router.post(f"/secretariat/applications/{{application_id}}/{name}",
+                 response_class=HTMLResponse, name=f"case_{name}")  # fmt: skip
+    @page_action(action)
+    def view(request: Request, application_id: int, form: Form) -> Response:
+        return _case_action(request, application_id, name, form)
+
+
+for _name in CASE_ACTIONS:
+    _case_route(_name)
 
 
 def _decision(page: Page, form: Any) -> DecisionCreate:
@@ -309,11 +326,8 @@ def _decision(page: Page, form: Any) -> DecisionCreate:
         "exceptional_justification": data.get("exceptional_justification", ""),
     }
     if data.get("subsidy_rate"):
-        try:
-            body["subsidy_rate"] = str(float(data["subsidy_rate"]) / 100)
-        except ValueError:
-            raise ValidationFailed(
-                "subsidy_rate: give a percentage, e.g. 70", field="subsidy_rate"
-            ) from None
+        # Typed as a percentage; read exactly (70.01% is 7001 bp), never through a float.
+        bp = parse_percent(str(data["subsidy_rate"]), field="subsidy_rate")
+        body["subsidy_rate"] = str(bp_to_rate(bp))
     # A capacity override is an operator's call (recorded with their name): not in this form.
     return parse_form(DecisionCreate, body)

@@ -10,7 +10,6 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from aisc.allocations.service import list_allocations
-from aisc.applications.models import RequestKind
 from aisc.awards import service as awards
 from aisc.billing import service as billing
 from aisc.cluster.service import list_partitions
@@ -19,13 +18,14 @@ from aisc.executors.sandbox import refusal
 from aisc.jobs import service as jobs
 from aisc.jobs.models import JobState
 from aisc.jobs.schemas import JobSubmit, parse_walltime
-from aisc.metering.service import list_usage, used_gpu_seconds
+from aisc.metering.service import list_usage
 from aisc.portal.labels import N_
 from aisc.portal.public import Form
 from aisc.portal.web import (
     PAGE_SIZE,
     Page,
     form_errors,
+    page_action,
     page_for,
     page_number,
     parse_form,
@@ -35,36 +35,14 @@ from aisc.portal.web import (
 router = APIRouter(include_in_schema=False)
 
 
-def _burn(award: Any, used_seconds: int, today: Any) -> dict[str, float]:
-    """Used and planned share of the award (the plan: linear over its period)."""
-    days = max((award.end_date - award.start_date).days, 1)
-    total = (
-        (award.gpu_cards or 0) * days * 86_400
-        if award.kind is RequestKind.DEDICATED
-        else (award.gpu_hours or 0) * 3600
-    )
-    elapsed = min(max((today - award.start_date).days, 0), days)
-    return {
-        "used_pct": round(100 * used_seconds / total, 1) if total else 0.0,
-        "planned_pct": round(100 * elapsed / days, 1),
-        "used_gpu_hours": round(used_seconds / 3600, 1),
-        "total_gpu_hours": round(total / 3600, 1),
-    }
-
-
 @router.get("/projects", response_class=HTMLResponse)
+@page_action("award.read")
 def projects(request: Request) -> Response:
     page = page_for(request)
-    page.require()
     with page.uow() as ctx:
         rows = []
         for award in awards.list_awards(ctx):
-            rows.append(
-                (
-                    awards.read_award(ctx, award),
-                    _burn(award, used_gpu_seconds(ctx, award_id=award.id), ctx.now.date()),
-                )
-            )
+            rows.append((awards.read_award(ctx, award), awards.burn(ctx, award)))
     return page.render("projects.html", rows=rows)
 
 
@@ -73,7 +51,7 @@ def _project_page(page: Page, award_id: int, status: int = 200, **extra: Any) ->
     with page.uow() as ctx:
         award = awards.view_award(ctx, award_id=award_id)
         read = awards.read_award(ctx, award)
-        burn = _burn(award, used_gpu_seconds(ctx, award_id=award.id), ctx.now.date())
+        burn = awards.burn(ctx, award)
         allocations = list_allocations(ctx, award_id=award_id)
         job_rows = jobs.list_jobs(
             ctx, award_id=award_id, limit=PAGE_SIZE + 1, offset=(number - 1) * PAGE_SIZE
@@ -82,7 +60,7 @@ def _project_page(page: Page, award_id: int, status: int = 200, **extra: Any) ->
         usage = list_usage(ctx, award_id=award_id, limit=20)
         invoices = billing.list_invoices(ctx, award_id=award_id, limit=24)
         partitions = sorted({a.partition for a in allocations}) or [
-            p.name for p in list_partitions(ctx.db)
+            p.name for p in list_partitions(ctx)
         ]
     return page.render(
         "project.html",
@@ -101,16 +79,16 @@ def _project_page(page: Page, award_id: int, status: int = 200, **extra: Any) ->
 
 
 @router.get("/projects/{award_id}", response_class=HTMLResponse)
+@page_action("award.read")
 def project(request: Request, award_id: int) -> Response:
     page = page_for(request)
-    page.require()
     return _project_page(page, award_id)
 
 
 @router.post("/projects/{award_id}/jobs", response_class=HTMLResponse)
+@page_action("job.submit")
 def submit_job(request: Request, award_id: int, form: Form) -> Response:
     page = page_for(request, form)
-    page.require()
     values = dict(form)
     try:
         command_text = str(form.get("command", "")).strip()
@@ -165,9 +143,9 @@ def submit_job(request: Request, award_id: int, form: Form) -> Response:
 
 
 @router.get("/jobs/{job_id}", response_class=HTMLResponse)
+@page_action("job.read")
 def job(request: Request, job_id: int) -> Response:
     page = page_for(request)
-    page.require()
     with page.uow() as ctx:
         found = jobs.get_job(ctx, job_id=job_id)
         read = jobs.read_job(ctx, found)
@@ -184,9 +162,9 @@ def job(request: Request, job_id: int) -> Response:
 
 
 @router.post("/jobs/{job_id}/cancel", response_class=HTMLResponse)
+@page_action("job.cancel")
 def cancel(request: Request, job_id: int, form: Form) -> Response:
     page = page_for(request, form)
-    page.require()
     try:
         with page.uow() as ctx:
             jobs.cancel(ctx, job_id=job_id)
@@ -196,11 +174,11 @@ def cancel(request: Request, job_id: int, form: Form) -> Response:
 
 
 @router.get("/invoices/{invoice_id}", response_class=HTMLResponse)
+@page_action("billing.read")
 def invoice(request: Request, invoice_id: int) -> Response:
     from aisc.billing.api import read_invoice
 
     page = page_for(request)
-    page.require()
     with page.uow() as ctx:
         read = read_invoice(ctx, billing.view_invoice(ctx, invoice_id=invoice_id))
     return page.render("invoice.html", invoice=read, values={})

@@ -12,16 +12,16 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from starlette.datastructures import FormData
 
 from aisc.accounts import auth, signin
-from aisc.accounts.api import set_session_cookie
 from aisc.accounts.models import Role
 from aisc.applications.models import RequestKind
 from aisc.errors import AiscError, NotFound, RateLimited, ValidationFailed
-from aisc.http import SESSION_COOKIE, client_address
-from aisc.money import format_hkd
+from aisc.http import SESSION_COOKIE, client_address, set_session_cookie
+from aisc.money import bp_to_rate, format_hkd
 from aisc.portal.labels import N_
 from aisc.portal.web import (
     LANG_COOKIE,
     LANGUAGES,
+    page_action,
     page_for,
     parse_day,
     read_form,
@@ -44,6 +44,7 @@ def safe_next(target: str | None) -> str:
 
 
 @router.get("/", response_class=HTMLResponse)
+@page_action("scheme.read")
 def dashboard(request: Request) -> Response:
     from aisc.reports.stats import scheme_stats
     from aisc.scheme.service import get_scheme
@@ -51,14 +52,15 @@ def dashboard(request: Request) -> Response:
     page = page_for(request)
     with page.uow() as ctx:
         try:
-            scheme = get_scheme(ctx.db)
+            scheme = get_scheme(ctx)
         except NotFound:
             return page.render("dashboard.html", scheme=None, stats=None)
-        stats = scheme_stats(ctx.db, today=ctx.now.date())
+        stats = scheme_stats(ctx, today=ctx.now.date())
         return page.render("dashboard.html", scheme=scheme, stats=stats, today=ctx.now.date())
 
 
 @router.get("/login", response_class=HTMLResponse)
+@page_action("session.start")
 def login_form(request: Request, next: str = "/") -> Response:
     page = page_for(request)
     token = auth.issue_login_token(request.app.state.clock())
@@ -69,6 +71,7 @@ def login_form(request: Request, next: str = "/") -> Response:
 
 
 @router.post("/login", response_class=HTMLResponse)
+@page_action("session.start")
 def login(request: Request, form: Form) -> Response:
     page = page_for(request)
     email = str(form.get("email", "")).strip()
@@ -142,6 +145,7 @@ def _home_of(roles: set[Role]) -> str:
 
 
 @router.post("/logout")
+@page_action("session.end")
 def logout(request: Request, form: Form) -> Response:
     page = page_for(request, form)
     if page.session_id is not None:
@@ -153,6 +157,7 @@ def logout(request: Request, form: Form) -> Response:
 
 
 @router.get("/lang")
+@page_action("session.start")
 def switch_language(to: str = Query(...), next: str = "/") -> Response:
     if to not in LANGUAGES:
         raise ValidationFailed(f"to: {to!r} is not one of {', '.join(LANGUAGES)}", field="to")
@@ -162,6 +167,7 @@ def switch_language(to: str = Query(...), next: str = "/") -> Response:
 
 
 @router.get("/estimate")
+@page_action("price.read")
 def estimate(
     request: Request,
     kind: str = "dedicated",
@@ -173,8 +179,7 @@ def estimate(
 ) -> JSONResponse:
     """List value, subsidy at the scheme's default rate and the applicant's own share of a
     compute request, at the price list in force on its start (or today)."""
-    from aisc.pricing.service import list_value_cents, price_list_in_force
-    from aisc.scheme.service import get_scheme
+    from aisc.pricing.service import estimate as price
 
     page = page_for(request)  # limited per client address before routing (aisc.app.THROTTLED)
     try:
@@ -191,10 +196,8 @@ def estimate(
         )  # fmt: skip
     with page.uow() as ctx:
         try:
-            on = start or ctx.now.date()
-            prices = price_list_in_force(ctx.db, on=on)
-            value = list_value_cents(
-                prices,
+            found = price(
+                ctx,
                 kind=RequestKind(kind)
                 if kind in RequestKind._value2member_map_
                 else RequestKind.DEDICATED,
@@ -202,8 +205,8 @@ def estimate(
                 gpu_cards=cards,
                 months=span,
                 gpu_hours=hours,
+                on=start or ctx.now.date(),
             )
-            rate_bp = get_scheme(ctx.db).default_rate_bp
         except AiscError as exc:
             return JSONResponse(
                 {
@@ -214,14 +217,14 @@ def estimate(
                     "note": exc.message,
                 }
             )
-    subsidy = value * rate_bp // 10_000
     return JSONResponse(
         {
-            "list_value": format_hkd(value),
-            "subsidy": format_hkd(subsidy),
-            "own_share": format_hkd(value - subsidy),
-            "rate": f"{rate_bp / 100:.0f}%",
+            "list_value": format_hkd(found.list_value_cents),
+            "subsidy": format_hkd(found.subsidy_cents),
+            "own_share": format_hkd(found.own_share_cents),
+            "rate": f"{bp_to_rate(found.rate_bp) * 100:f}".rstrip("0").rstrip(".") + "%",
             "note": page.gettext("Estimate at the list prices of %(version)s; the committee "
-                                 "decides the grant and the rate.") % {"version": prices.version},
+                                 "decides the grant and the rate.")
+                    % {"version": found.price_list_version},
         }
     )  # fmt: skip

@@ -47,12 +47,12 @@ def _operator_page(page: Page, status: int = 200, **extra: Any) -> Response:
 
     number = _page_no(page.request)
     with page.uow() as ctx:
-        nodes = cluster.list_nodes(ctx.db, limit=PAGE_SIZE + 1, offset=(number - 1) * PAGE_SIZE)
+        nodes = cluster.list_nodes(ctx, limit=PAGE_SIZE + 1, offset=(number - 1) * PAGE_SIZE)
         rows = [NodeRead.of(n) for n in nodes[:PAGE_SIZE]]
         counts: dict[str, int] = {}
-        for node in cluster.list_nodes(ctx.db, limit=100_000):
+        for node in cluster.list_nodes(ctx, limit=100_000):
             counts[node.state.value] = counts.get(node.state.value, 0) + 1
-        usage = utilisation(ctx.db, today=ctx.now.date())
+        usage = utilisation(ctx, today=ctx.now.date())
         busy = billing.busy_vs_reserved(ctx, today=ctx.now.date())
     reserved = sum(b.reserved_gpu_seconds for b in busy)
     used = sum(b.busy_gpu_seconds for b in busy)
@@ -111,7 +111,7 @@ def capacity_chart(request: Request) -> Response:
     page = page_for(request)
     page.require(Role.OPERATOR, Role.SECRETARIAT, Role.AUDITOR)
     with page.uow() as ctx:
-        body = capacity_plot(ctx.db, fmt="svg", today=ctx.now.date())
+        body = capacity_plot(ctx, fmt="svg", today=ctx.now.date())
     return Response(body, media_type="image/svg+xml")
 
 
@@ -124,7 +124,7 @@ def utilisation_chart(request: Request) -> Response:
     page = page_for(request)
     page.require(Role.OPERATOR, Role.SECRETARIAT, Role.AUDITOR)
     with page.uow() as ctx:
-        allocated = utilisation(ctx.db, today=ctx.now.date()).months
+        allocated = utilisation(ctx, today=ctx.now.date()).months
         busy = billing.busy_by_month(ctx, today=ctx.now.date())
     body = utilisation_plot(
         [(m.month, float(m.allocated_pct)) for m in allocated if m.allocated_pct is not None],
@@ -158,7 +158,7 @@ def _finance_page(page: Page, status: int = 200, **extra: Any) -> Response:
         )
         rows = invoices[:PAGE_SIZE]
         notes = {i.id: billing.credit_notes_of(ctx, i) for i in rows}
-        scheme = get_scheme(ctx.db)
+        scheme = get_scheme(ctx)
         ledger_no = page_number(page.request, "ledger")
         entries = list_entries(
             ctx.db, scheme_id=scheme.id, limit=PAGE_SIZE + 1, offset=(ledger_no - 1) * PAGE_SIZE

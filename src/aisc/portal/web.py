@@ -163,6 +163,8 @@ def page_action(action: str) -> Callable[[F], F]:
         raise KeyError(f"{action!r} is not in the permission matrix")
 
     def mark(view: F) -> F:
+        if action_of(view) is not None:
+            raise RuntimeError(f"{view.__name__} names two actions: one page, one action")
         setattr(view, PAGE_ACTION, action)
         return view
 
@@ -193,6 +195,16 @@ class Page:
 
     def has(self, *roles: Role) -> bool:
         return bool(self.principal.roles & set(roles))
+
+    def may(self, action: str) -> bool:
+        """Whether the principal holds ``action`` outright, whatever the object (to show or
+        hide a part of a page). A grant by relation (member, reviewer, ...) needs the object:
+        ask ``aisc.access.authorize(ctx, action).covers(...)`` for that."""
+        try:
+            everything, _audiences = check(self.principal, action)
+        except (Unauthenticated, AccessDenied):
+            return False
+        return everything
 
     def gettext(self, message: str) -> str:
         catalogue = translations(self.lang)
@@ -260,9 +272,15 @@ def _check_ids(request: Request) -> None:
 
 
 def page_for(
-    request: Request, form: Mapping[str, Any] | None = None, *, check_ids: bool = True
+    request: Request,
+    form: Mapping[str, Any] | None = None,
+    *,
+    check_ids: bool = True,
+    check_action: bool = True,
 ) -> Page:
-    """The request's page context; for a form POST the CSRF token is checked here."""
+    """The request's page context; for a form POST the CSRF token is checked here, and the
+    view's matrix action (``page_action``) before the view goes on. The error page skips the
+    action: it renders for the very request that was refused."""
     state = request.app.state
     if check_ids:
         _check_ids(request)
@@ -285,7 +303,7 @@ def page_for(
         sent = str(form.get("csrf_token", ""))
         if not hmac.compare_digest(sent.encode(), csrf.encode()):
             raise PageForbidden()
-    action = action_of(request.scope.get("endpoint"))
+    action = action_of(request.scope.get("endpoint")) if check_action else None
     if action is not None:
         try:
             check(principal, action)
@@ -428,7 +446,7 @@ def money(value: Decimal | int | None) -> str:
 
 def error_page(request: Request, status: int, message: str | None) -> HTMLResponse:
     try:
-        page = page_for(request, check_ids=False)
+        page = page_for(request, check_ids=False, check_action=False)
     except Exception:  # the error page must render even when the session cannot be read
         return HTMLResponse(f"<!doctype html><title>{status}</title><p>{status}</p>", status)
     titles = {

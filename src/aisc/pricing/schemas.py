@@ -54,3 +54,14 @@ class PriceListRead(ReadSchema):
                 for i in price_list.items
             ],
         )
+
+
+class Estimate(ReadSchema):
+    """What a compute request costs at list prices, the subsidy at the scheme's default rate
+    and the applicant's own share (integer cents; the committee decides the real grant)."""
+
+    price_list_version: str
+    list_value_cents: int
+    rate_bp: int
+    subsidy_cents: int
+    own_share_cents: int

@@ -6,7 +6,6 @@ from __future__ import annotations
 from datetime import date
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from aisc.access import authorize
 from aisc.applications.models import RequestKind
@@ -14,9 +13,10 @@ from aisc.audit.service import record
 from aisc.cluster.models import GpuModel
 from aisc.context import Ctx
 from aisc.errors import Conflict, NotFound, ValidationFailed
-from aisc.money import hkd_to_cents
+from aisc.money import apply_rate, hkd_to_cents
 from aisc.pricing.models import PriceItem, PriceList
-from aisc.pricing.schemas import PriceListCreate
+from aisc.pricing.schemas import Estimate, PriceListCreate
+from aisc.scheme.service import get_scheme
 
 
 def create_price_list(ctx: Ctx, *, data: PriceListCreate) -> PriceList:
@@ -64,12 +64,14 @@ def create_price_list(ctx: Ctx, *, data: PriceListCreate) -> PriceList:
     return price_list
 
 
-def list_price_lists(db: Session) -> list[PriceList]:
-    return list(db.execute(select(PriceList).order_by(PriceList.effective_from)).scalars())
+def list_price_lists(ctx: Ctx) -> list[PriceList]:
+    authorize(ctx, "price.read")
+    return list(ctx.db.execute(select(PriceList).order_by(PriceList.effective_from)).scalars())
 
 
-def get_price_list(db: Session, *, version: str) -> PriceList:
-    price_list = db.execute(
+def get_price_list(ctx: Ctx, *, version: str) -> PriceList:
+    authorize(ctx, "price.read")
+    price_list = ctx.db.execute(
         select(PriceList).where(PriceList.version == version)
     ).scalar_one_or_none()
     if price_list is None:
@@ -77,8 +79,9 @@ def get_price_list(db: Session, *, version: str) -> PriceList:
     return price_list
 
 
-def price_list_in_force(db: Session, *, on: date) -> PriceList:
-    price_list = db.execute(
+def price_list_in_force(ctx: Ctx, *, on: date) -> PriceList:
+    authorize(ctx, "price.read")
+    price_list = ctx.db.execute(
         select(PriceList)
         .where(PriceList.effective_from <= on)
         .order_by(PriceList.effective_from.desc())
@@ -108,3 +111,31 @@ def list_value_cents(
     if kind is RequestKind.DEDICATED:
         return (gpu_cards or 0) * (months or 0) * item.card_month_cents
     return (gpu_hours or 0) * item.gpu_hour_cents
+
+
+def estimate(
+    ctx: Ctx,
+    *,
+    kind: RequestKind,
+    gpu_model: str,
+    gpu_cards: int | None,
+    months: int | None,
+    gpu_hours: int | None,
+    on: date,
+) -> Estimate:
+    """A request priced at the list in force on ``on``, subsidised at the default rate."""
+    authorize(ctx, "price.read")
+    prices = price_list_in_force(ctx, on=on)
+    value = list_value_cents(
+        prices, kind=kind, gpu_model=gpu_model, gpu_cards=gpu_cards, months=months,
+        gpu_hours=gpu_hours,
+    )  # fmt: skip
+    rate_bp = get_scheme(ctx).default_rate_bp
+    subsidy = apply_rate(value, rate_bp)
+    return Estimate(
+        price_list_version=prices.version,
+        list_value_cents=value,
+        rate_bp=rate_bp,
+        subsidy_cents=subsidy,
+        own_share_cents=value - subsidy,
+    )

@@ -10,19 +10,19 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
-from sqlalchemy.orm import Session
 
 from aisc.allocations.service import utilisation
+from aisc.context import Ctx
 from aisc.errors import ValidationFailed
 
 FORMATS = ("png", "svg")
 
 
-def capacity_plot(db: Session, *, fmt: str, today: date) -> bytes:
+def capacity_plot(ctx: Ctx, *, fmt: str, today: date) -> bytes:
     """Installed and allocatable GPU cards against committed cards, month by month."""
     if fmt not in FORMATS:
         raise ValidationFailed(f"format: {fmt!r} is not one of png, svg", field="format")
-    data = utilisation(db, today=today)
+    data = utilisation(ctx, today=today)  # authorises capacity.read
     labels = [m.month for m in data.months]
     x = range(len(labels))
     fig, ax = plt.subplots(figsize=(11, 4.8), dpi=110)

@@ -21,12 +21,13 @@ from decimal import Decimal
 
 from pydantic import BaseModel
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
+from aisc.access import authorize
 from aisc.accounts.models import Organisation, OrgCategory
-from aisc.allocations.service import utilisation
+from aisc.allocations.service import allocated_now
 from aisc.applications.models import PENDING, Application, ApplicationStatus, Domain
 from aisc.awards.models import Award
+from aisc.context import Ctx
 from aisc.ledger.service import balances
 from aisc.money import BASIS_POINTS, cents_to_hkd
 from aisc.scheme.service import get_scheme
@@ -78,10 +79,15 @@ def _count(bucket: Breakdown, status: ApplicationStatus) -> None:
         bucket.pending += 1
 
 
-def scheme_stats(db: Session, *, today: date) -> SchemeStats:
-    """Statistics as they stand; allocated % is for the month containing ``today``."""
-    scheme = get_scheme(db)
-    now = utilisation(db, today=today).now
+def scheme_stats(ctx: Ctx, *, today: date) -> SchemeStats:
+    """Statistics as they stand; allocated % is for the month containing ``today``.
+
+    Published figures (``scheme.read``): counts and sums over every tenant, none named.
+    """
+    authorize(ctx, "scheme.read")
+    db = ctx.db
+    scheme = get_scheme(ctx)
+    now = allocated_now(ctx, today=today)
     fund = balances(db, scheme_id=scheme.id)
     rows = db.execute(
         select(Application, Organisation.category)

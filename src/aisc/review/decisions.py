@@ -30,7 +30,7 @@ from aisc.ledger import service as ledger
 from aisc.money import apply_rate, bp_to_rate, cents_to_hkd, rate_to_bp
 from aisc.pricing.models import PriceList
 from aisc.pricing.service import list_value_cents, price_list_in_force
-from aisc.review.models import Decision, Outcome
+from aisc.review.models import Decision, DecisionOutcome
 from aisc.review.schemas import (
     DecisionCreate,
     DecisionRead,
@@ -42,10 +42,10 @@ from aisc.scheme.service import get_scheme
 
 S = ApplicationStatus
 OUTCOME_STATUS = {
-    Outcome.APPROVE: S.APPROVED,
-    Outcome.APPROVE_WITH_CONDITIONS: S.APPROVED_WITH_CONDITIONS,
-    Outcome.DEFER: S.DEFERRED,
-    Outcome.REJECT: S.REJECTED,
+    DecisionOutcome.APPROVE: S.APPROVED,
+    DecisionOutcome.APPROVE_WITH_CONDITIONS: S.APPROVED_WITH_CONDITIONS,
+    DecisionOutcome.DEFER: S.DEFERRED,
+    DecisionOutcome.REJECT: S.REJECTED,
 }
 
 
@@ -58,7 +58,7 @@ def _lock_application(ctx: Ctx, application_id: int) -> Application:
     return app
 
 
-def _check_reasons(scheme: Scheme, reasons: list[Reason], outcome: Outcome) -> None:
+def _check_reasons(scheme: Scheme, reasons: list[Reason], outcome: DecisionOutcome) -> None:
     allowed = {c.code for c in scheme.criteria} | set(RULE_CODES)
     for index, reason in enumerate(reasons):
         if reason.code not in allowed:
@@ -67,7 +67,7 @@ def _check_reasons(scheme: Scheme, reasons: list[Reason], outcome: Outcome) -> N
                 f"screening rule (one of: {', '.join(sorted(allowed))})",
                 field=f"reasons[{index}].code",
             )
-    if outcome in (Outcome.REJECT, Outcome.DEFER) and not reasons:
+    if outcome in (DecisionOutcome.REJECT, DecisionOutcome.DEFER) and not reasons:
         raise ValidationFailed(
             f"a decision to {outcome.value} needs at least one reason", field="reasons"
         )
@@ -78,13 +78,13 @@ def decide(ctx: Ctx, *, application_id: int, data: DecisionCreate) -> Decision:
     authorize(ctx, "decision.make")
     view_application(ctx, application_id=application_id)
     app = _lock_application(ctx, application_id)
-    scheme = get_scheme(ctx.db)
+    scheme = get_scheme(ctx)
     decider = get_person(
         ctx, person_id=acting_person(ctx, data.decided_by_id, field="decided_by_id")
     )
     require_role(decider, Role.SECRETARIAT, field="decided_by_id")
     _check_reasons(scheme, data.reasons, data.outcome)
-    at_screening = app.status is S.SCREENING and data.outcome is Outcome.REJECT
+    at_screening = app.status is S.SCREENING and data.outcome is DecisionOutcome.REJECT
     if not at_screening:
         if app.status is not S.UNDER_REVIEW:
             raise InvalidTransition(
@@ -99,7 +99,7 @@ def decide(ctx: Ctx, *, application_id: int, data: DecisionCreate) -> Decision:
                 f"{app.id} has {len(done)}",
                 field="reviews",
             )
-    if data.outcome is Outcome.APPROVE_WITH_CONDITIONS and not any(
+    if data.outcome is DecisionOutcome.APPROVE_WITH_CONDITIONS and not any(
         c.strip() for c in data.conditions
     ):
         raise ValidationFailed(
@@ -114,7 +114,7 @@ def decide(ctx: Ctx, *, application_id: int, data: DecisionCreate) -> Decision:
         decided_at=ctx.now,
     )
     award = None
-    if data.outcome in (Outcome.APPROVE, Outcome.APPROVE_WITH_CONDITIONS):
+    if data.outcome in (DecisionOutcome.APPROVE, DecisionOutcome.APPROVE_WITH_CONDITIONS):
         award = _approve(ctx, app, scheme, data, decision)
     ctx.db.add(decision)
     ctx.db.flush()
@@ -218,7 +218,7 @@ def _approve(
 
     # Capacity and money are decided under the scheme lock: racing approvals serialise here.
     ledger.lock_scheme(ctx, scheme.id)
-    partition_name = grant.partition or allocations.default_partition(ctx.db, gpu_model=gpu_model)
+    partition_name = grant.partition or allocations.default_partition(ctx, gpu_model=gpu_model)
     partition = ctx.db.execute(
         select(Partition).where(Partition.name == partition_name)
     ).scalar_one_or_none()
@@ -226,7 +226,7 @@ def _approve(
         raise ValidationFailed(
             f"grant.partition: unknown partition {partition_name!r}", field="grant.partition"
         )
-    price_list: PriceList = price_list_in_force(ctx.db, on=ctx.now.date())
+    price_list: PriceList = price_list_in_force(ctx, on=ctx.now.date())
     value = list_value_cents(
         price_list, kind=kind, gpu_model=gpu_model, gpu_cards=cards, months=months, gpu_hours=hours
     )
@@ -258,6 +258,7 @@ def _approve(
         data=AllocationCreate(
             award_id=award.id, partition=partition.name, capacity_override=data.capacity_override
         ),
+        subject=f"the approval of application {app.id}",
     )
     if cap > 0:
         ledger.commit(
@@ -318,7 +319,7 @@ def read_decision(ctx: Ctx, decision: Decision) -> DecisionRead:
         ctx.db.execute(
             select(Award.id).where(Award.application_id == decision.application_id)
         ).scalar()
-        if decision.outcome in (Outcome.APPROVE, Outcome.APPROVE_WITH_CONDITIONS)
+        if decision.outcome in (DecisionOutcome.APPROVE, DecisionOutcome.APPROVE_WITH_CONDITIONS)
         else None
     )
     return DecisionRead(

@@ -65,7 +65,7 @@ class ReviewScore(Base):
     comment: Mapped[str] = mapped_column(Text, nullable=False, default="")
 
 
-class Outcome(enum.StrEnum):
+class DecisionOutcome(enum.StrEnum):
     APPROVE = "approve"
     APPROVE_WITH_CONDITIONS = "approve_with_conditions"
     DEFER = "defer"
@@ -84,7 +84,9 @@ class Decision(Base):
     application_id: Mapped[int] = mapped_column(
         ForeignKey("applications.id"), nullable=False, index=True
     )
-    outcome: Mapped[Outcome] = mapped_column(enum_column(Outcome, "outcome"), nullable=False)
+    outcome: Mapped[DecisionOutcome] = mapped_column(
+        enum_column(DecisionOutcome, "outcome"), nullable=False
+    )
     reasons: Mapped[str] = mapped_column(Text, nullable=False, default="[]")  # JSON list
     conditions: Mapped[str] = mapped_column(Text, nullable=False, default="[]")  # JSON list
     decided_by_id: Mapped[int] = mapped_column(ForeignKey("people.id"), nullable=False)

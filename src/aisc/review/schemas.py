@@ -7,7 +7,7 @@ from pydantic import Field
 
 from aisc.allocations.schemas import CapacityOverride
 from aisc.applications.models import RequestKind
-from aisc.review.models import Outcome
+from aisc.review.models import DecisionOutcome
 from aisc.schemas import BigCount, Count, Day, Id, LongText, Rate, ReadSchema, Schema
 
 
@@ -81,7 +81,7 @@ class Grant(Schema):
 
 
 class DecisionCreate(Schema):
-    outcome: Outcome
+    outcome: DecisionOutcome
     decided_by_id: Id | None = Field(
         default=None, description="who decides; a signed-in person may only name themself"
     )
@@ -96,7 +96,7 @@ class DecisionCreate(Schema):
 class DecisionRead(ReadSchema):
     id: int
     application_id: int
-    outcome: Outcome
+    outcome: DecisionOutcome
     reasons: list[Reason]
     conditions: list[str]
     decided_by_id: int

@@ -161,7 +161,7 @@ def submit_scores(
         raise Forbidden(
             "a reviewer with a declared conflict cannot score this application", field="reviewer_id"
         )
-    scheme = get_scheme(ctx.db)
+    scheme = get_scheme(ctx)
     codes = [c.code for c in scheme.criteria]
     unknown = sorted(set(data.scores) - set(codes))
     if unknown:
@@ -282,7 +282,7 @@ def review_summary(ctx: Ctx, *, application_id: int, viewer_id: int | None) -> R
     )
     return ReviewSummary(
         application_id=app.id,
-        quorum=get_scheme(ctx.db).review_quorum,
+        quorum=get_scheme(ctx).review_quorum,
         completed_reviews=len(done),
         weighted_total=mean,
         reviews=[read_review(a) for a in assignments],

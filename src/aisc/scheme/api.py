@@ -20,7 +20,7 @@ router = APIRouter(prefix="/scheme", tags=["scheme"])
 @router.get("", response_model=SchemeRead, dependencies=[requires("scheme.read")])
 def get_scheme(uow: Uow) -> SchemeRead:
     with uow() as ctx:
-        return service.read_scheme(ctx.db, service.get_scheme(ctx.db))
+        return service.read_scheme(ctx, service.get_scheme(ctx))
 
 
 @router.post(
@@ -31,28 +31,28 @@ def get_scheme(uow: Uow) -> SchemeRead:
 )
 def init_scheme(data: SchemeCreate, uow: Uow) -> SchemeRead:
     with uow() as ctx:
-        return service.read_scheme(ctx.db, service.init_scheme(ctx, data=data))
+        return service.read_scheme(ctx, service.init_scheme(ctx, data=data))
 
 
 @router.patch("", response_model=SchemeRead, dependencies=[requires("scheme.manage")])
 def update_scheme(data: SchemeUpdate, uow: Uow) -> SchemeRead:
     with uow() as ctx:
-        return service.read_scheme(ctx.db, service.update_scheme(ctx, data=data))
+        return service.read_scheme(ctx, service.update_scheme(ctx, data=data))
 
 
 @router.put("/criteria", response_model=SchemeRead, dependencies=[requires("scheme.manage")])
 def replace_criteria(data: CriteriaReplace, uow: Uow) -> SchemeRead:
     with uow() as ctx:
-        return service.read_scheme(ctx.db, service.replace_criteria(ctx, data=data))
+        return service.read_scheme(ctx, service.replace_criteria(ctx, data=data))
 
 
 @router.put("/categories", response_model=SchemeRead, dependencies=[requires("scheme.manage")])
 def replace_categories(data: CategoriesReplace, uow: Uow) -> SchemeRead:
     with uow() as ctx:
-        return service.read_scheme(ctx.db, service.replace_categories(ctx, data=data))
+        return service.read_scheme(ctx, service.replace_categories(ctx, data=data))
 
 
 @router.get("/stats", response_model=SchemeStats, dependencies=[requires("scheme.read")])
 def stats(uow: Uow, as_of: Day | None = None) -> SchemeStats:
     with uow() as ctx:
-        return scheme_stats(ctx.db, today=as_of or ctx.now.date())
+        return scheme_stats(ctx, today=as_of or ctx.now.date())

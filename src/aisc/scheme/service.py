@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from aisc.access import authorize
 from aisc.accounts.models import OrgCategory
@@ -25,9 +24,10 @@ from aisc.scheme.schemas import (
 )
 
 
-def get_scheme(db: Session) -> Scheme:
-    """The deployment's scheme."""
-    scheme = db.execute(select(Scheme).order_by(Scheme.id).limit(1)).scalar_one_or_none()
+def get_scheme(ctx: Ctx) -> Scheme:
+    """The deployment's scheme (its terms are public: ``scheme.read``)."""
+    authorize(ctx, "scheme.read")
+    scheme = ctx.db.execute(select(Scheme).order_by(Scheme.id).limit(1)).scalar_one_or_none()
     if scheme is None:
         raise NotFound("no scheme is set up yet: run `aisc scheme init`", field="scheme")
     return scheme
@@ -106,7 +106,7 @@ def init_scheme(ctx: Ctx, *, data: SchemeCreate) -> Scheme:
 
 def update_scheme(ctx: Ctx, *, data: SchemeUpdate) -> Scheme:
     authorize(ctx, "scheme.manage")
-    scheme = ledger.lock_scheme(ctx, get_scheme(ctx.db).id)
+    scheme = ledger.lock_scheme(ctx, get_scheme(ctx).id)
     before = _snapshot(scheme)
     changes = data.model_dump(exclude_none=True)
     start = changes.get("start_date", scheme.start_date)
@@ -157,7 +157,7 @@ def replace_criteria(ctx: Ctx, *, data: CriteriaReplace) -> Scheme:
     Scores already given keep the weight they were given under.
     """
     authorize(ctx, "scheme.manage")
-    scheme = ledger.lock_scheme(ctx, get_scheme(ctx.db).id)
+    scheme = ledger.lock_scheme(ctx, get_scheme(ctx).id)
     before = _snapshot(scheme)
     scheme.criteria.clear()
     ctx.db.flush()
@@ -176,7 +176,7 @@ def replace_criteria(ctx: Ctx, *, data: CriteriaReplace) -> Scheme:
 
 def replace_categories(ctx: Ctx, *, data: CategoriesReplace) -> Scheme:
     authorize(ctx, "scheme.manage")
-    scheme = ledger.lock_scheme(ctx, get_scheme(ctx.db).id)
+    scheme = ledger.lock_scheme(ctx, get_scheme(ctx).id)
     before = _snapshot(scheme)
     chosen = set(data.eligible_categories)
     for row in scheme.categories:
@@ -193,8 +193,16 @@ def replace_categories(ctx: Ctx, *, data: CategoriesReplace) -> Scheme:
     return scheme
 
 
-def read_scheme(db: Session, scheme: Scheme) -> SchemeRead:
-    fund = ledger.balances(db, scheme_id=scheme.id)
+def fund_position(ctx: Ctx) -> ledger.Balances:
+    """The fund of the scheme as the ledger stands: committed, disbursed, available."""
+    authorize(ctx, "ledger.read")
+    return ledger.balances(ctx.db, scheme_id=get_scheme(ctx).id)
+
+
+def read_scheme(ctx: Ctx, scheme: Scheme) -> SchemeRead:
+    """The scheme's terms and its fund (budget and earmarks are published with it)."""
+    authorize(ctx, "scheme.read")
+    fund = ledger.balances(ctx.db, scheme_id=scheme.id)
     return SchemeRead(
         id=scheme.id,
         name=scheme.name,

@@ -87,7 +87,7 @@ def desired_state(ctx: Ctx, *, prefix: str = PREFIX) -> Desired:
     )
     if not awards:
         return desired
-    refuse_over_award = get_scheme(ctx.db).over_award_policy == "refuse"
+    refuse_over_award = get_scheme(ctx).over_award_policy == "refuse"
     organisations = dict(ctx.db.execute(select(Organisation.id, Organisation.name)).all())
     members: dict[int, set[str]] = defaultdict(set)
     for application_id, person in ctx.db.execute(
