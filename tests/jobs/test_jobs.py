@@ -14,7 +14,7 @@ from aisc.db.engine import make_sessionmaker
 from aisc.executors.local import load_slices
 from aisc.jobs.models import Job
 from aisc.scheduling.loop import LOST, JobRunner
-from tests.helpers import error_field
+from tests.helpers import error_field, refused
 from tests.jobs.isolation import executor
 
 PY = sys.executable
@@ -238,7 +238,7 @@ def test_jobs_cli(cli, project, runner, client):
     job = json.loads(cli(*args).output)
     assert job["walltime_s"] == 600
     assert job["command"][-1].startswith("import os")
-    assert cli(
+    soon = cli(
         "jobs",
         "submit",
         "--award",
@@ -253,13 +253,15 @@ def test_jobs_cli(cli, project, runner, client):
         PY,
         expect=2,
     )
+    assert "walltime: 'soon' is not a duration" in soon.output
     rows = json.loads(cli("jobs", "list", "--json").output)
     assert [r["id"] for r in rows] == [job["id"]]
     run_until(runner, client, job["id"], {"completed"})
     assert cli("jobs", "logs", str(job["id"])).output == "hi\n"
     assert cli("jobs", "logs", str(job["id"]), "--stderr").output == ""
     assert json.loads(cli("jobs", "show", str(job["id"]), "--json").output)["state"] == "completed"
-    assert cli("jobs", "cancel", str(job["id"]), expect=4)
+    refused(cli, "jobs", "cancel", str(job["id"]), expect=4, says="is already completed")
+    assert json.loads(cli("jobs", "show", str(job["id"]), "--json").output)["state"] == "completed"
     assert "completed" in cli("jobs", "list", "--state", "completed").output
     assert "started 0" in cli("jobs", "tick").output
     used = json.loads(cli("jobs", "usage", "--award", str(project.award_id), "--json").output)
