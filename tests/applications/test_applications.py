@@ -131,7 +131,9 @@ def test_incomplete_requests_and_duplicates_are_screening_findings(client, world
     client.post(f"{API}/{dup['id']}/submit")
     findings = client.post(f"{API}/{dup['id']}/screen").json()["screening_findings"]
     assert {f["code"] for f in findings} == {"duplicate_application", "request_incomplete"}
-    assert str(first) in findings[-1]["message"] or str(first) in json.dumps(findings)
+    duplicate = next(f for f in findings if f["code"] == "duplicate_application")
+    assert duplicate["field"] == "title"
+    assert duplicate["message"].endswith(f"for the same project ({first})")
 
 
 def test_a_clean_application_passes_screening_to_review(client, world):

@@ -322,7 +322,7 @@ def test_dedicated_nodes_run_their_project_and_lend_only_to_preemptible_work(
     ).json()
     assert "job.stop.preempt" in [e["action"] for e in events]  # SIGTERM, grace, requeue
     requeued = client.get(f"/api/v1/jobs/{borrower['id']}").json()
-    assert requeued["state"] in ("pending", "running")  # back in the queue, or restarted
+    assert requeued["state"] == "running"  # requeued, then restarted once the owner's job ended
     for job in (steady, borrower):
         client.post(f"/api/v1/jobs/{job['id']}/cancel")
     deadline = time.time() + 30
@@ -344,7 +344,12 @@ def test_a_crash_between_commit_and_launch_requeues_and_never_runs_twice(
     )
     reborn.tick()
     requeued = client.get(f"/api/v1/jobs/{job['id']}").json()
-    assert requeued["reason"] in ("start interrupted; requeued", "")
+    # Requeued and started again in the same tick (a tick follows jobs, then schedules).
+    assert (requeued["state"], requeued["reason"]) == ("running", "")
+    events = client.get(
+        "/api/v1/audit/events", params={"object_type": "job", "object_id": str(job["id"])}
+    ).json()
+    assert [e["action"] for e in events].count("job.requeue") == 1
     done = run_until(reborn, client, job["id"], {"completed", "failed"})
     assert done["state"] == "completed"
     assert client.get(f"/api/v1/jobs/{job['id']}/logs").text == "ran\n"
