@@ -6,7 +6,7 @@ import pytest
 from aisc.accounts.models import Organisation, OrgCategory
 from aisc.db.engine import make_sessionmaker, transaction
 from aisc.errors import Conflict
-from tests.helpers import audit_count, error_field
+from tests.helpers import audit_count, error_field, refused
 
 
 def test_organisations_are_created_listed_and_updated(client):
@@ -98,7 +98,7 @@ def test_bad_people_are_refused(client, uow):
     assert audit_count(uow) == before
 
 
-def test_accounts_cli(cli):
+def test_accounts_cli(cli, uow):
     org = json.loads(
         cli(
             "org",
@@ -114,12 +114,17 @@ def test_accounts_cli(cli):
     )
     assert cli(
         "org", "create", "--name", "Harbour University", "--category", "university", expect=4
-    ).output.startswith("error:")
-    assert cli("org", "create", "--name", "X", "--category", "pirates", expect=2)
-    assert json.loads(cli("org", "list", "--json").output)[0]["name"] == "Harbour University"
+    ).output.startswith("error: an organisation named 'Harbour University' already exists")
+    refused(
+        cli, "org", "create", "--name", "X", "--category", "pirates", expect=2,
+        says="Invalid value for '--category'", uow=uow,
+    )  # fmt: skip
+    assert [o["name"] for o in json.loads(cli("org", "list", "--json").output)] == [
+        "Harbour University"
+    ]
     assert "Harbour University" in cli("org", "list").output
     assert json.loads(cli("org", "show", str(org["id"]), "--json").output)["name_zh"] == "海港大學"
-    assert cli("org", "show", "42", expect=3)
+    refused(cli, "org", "show", "42", expect=3, says="organisation 42 not found")
     shown = json.loads(
         cli("org", "update", str(org["id"]), "--description", "A university", "--json").output
     )
@@ -143,7 +148,9 @@ def test_accounts_cli(cli):
     assert person["roles"] == ["applicant"]
     assert json.loads(cli("person", "show", str(person["id"]), "--json").output) == person
     assert json.loads(cli("person", "list", "--role", "applicant", "--json").output) == [person]
-    assert cli("person", "create", "--email", "bad", "--name", "X", expect=2)
+    refused(
+        cli, "person", "create", "--email", "bad", "--name", "X", expect=2, says="email:", uow=uow
+    )
 
 
 def test_people_are_updated_and_deactivated(client, api, uow, cli):
@@ -198,8 +205,13 @@ def test_people_are_updated_and_deactivated(client, api, uow, cli):
     shown = cli("person", "update", str(pid), "--active", "--role", "auditor", "--json")
     assert '"auditor"' in shown.output
     assert api.get("/api/v1/auth/me", headers=headers).status_code == 401
-    cli("person", "update", str(pid), "--role", "wizard", expect=2)
-    cli("person", "update", "99999", "--name", "x", expect=3)
+    refused(
+        cli, "person", "update", str(pid), "--role", "wizard", expect=2, says="'--role'", uow=uow
+    )
+    refused(
+        cli, "person", "update", "99999", "--name", "x", expect=3, says="person 99999 not found"
+    )
+    assert json.loads(cli("person", "show", str(pid), "--json").output)["roles"] == ["auditor"]
 
 
 def test_nobody_changes_their_own_roles(api, uow, clock):

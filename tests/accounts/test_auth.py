@@ -9,6 +9,7 @@ from aisc.accounts.schemas import PersonCreate
 from aisc.accounts.service import create_person
 from aisc.audit.models import AuditEvent
 from aisc.errors import InvalidTransition, ValidationFailed
+from tests.helpers import refused
 
 GOOD = "Harbour-Lights-2025"
 
@@ -117,9 +118,12 @@ def test_tokens_are_hashed_scoped_expiring_and_revocable(uow, person_id, clock):
             auth.create_token(ctx, person_id=person_id, name="x", scopes=["read"], days=999)
 
 
-def test_token_and_password_cli(cli, person_id):
+def test_token_and_password_cli(cli, person_id, uow):
     assert "password set" in cli("person", "set-password", str(person_id), input=GOOD + "\n").output
-    assert cli("person", "set-password", str(person_id), input="weak\n", expect=2)
+    refused(
+        cli, "person", "set-password", str(person_id), input="weak\n", expect=2,
+        says="password: needs at least 12 characters", uow=uow,
+    )  # fmt: skip
     created = json.loads(
         cli(
             "token",
@@ -142,8 +146,10 @@ def test_token_and_password_cli(cli, person_id):
     assert "secret" not in listed[0]
     assert created["secret"] not in cli("token", "list").output
     assert "revoked" in cli("token", "revoke", str(created["id"])).output
-    assert cli("token", "revoke", str(created["id"]), expect=4)
-    assert cli(
-        "token", "create", "--person", str(person_id), "--name", "x", "--scope", "god", expect=2
-    )
+    refused(cli, "token", "revoke", str(created["id"]), expect=4, says="already revoked", uow=uow)
+    refused(
+        cli, "token", "create", "--person", str(person_id), "--name", "x", "--scope", "god",
+        expect=2, says="scopes: choose from read, write", uow=uow,
+    )  # fmt: skip
+    assert len(json.loads(cli("token", "list", "--person", str(person_id), "--json").output)) == 1
     assert "aisc_" in cli("token", "create", "--person", str(person_id), "--name", "y").output

@@ -33,7 +33,6 @@ CALLS: list[tuple[str, Callable[[Any], Any], str]] = [
     ("list_gpu_models", lambda ctx: cluster.list_gpu_models(ctx), "cluster.read"),
     ("get_gpu_model", lambda ctx: cluster.get_gpu_model(ctx, code=H800), "cluster.read"),
     ("list_partitions", lambda ctx: cluster.list_partitions(ctx), "cluster.read"),
-    ("get_partition", lambda ctx: cluster.get_partition(ctx, name="training"), "cluster.read"),
     ("list_nodes", lambda ctx: cluster.list_nodes(ctx), "cluster.read"),
     ("get_node", lambda ctx: cluster.get_node(ctx, name="h800-000"), "cluster.read"),
     ("installed_nodes", lambda ctx: cluster.installed_nodes(ctx, on=DAY), "cluster.read"),

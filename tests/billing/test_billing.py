@@ -245,7 +245,7 @@ def test_reconciliation_balances_and_names_any_difference(world, uow, cli, engin
         )
     failed = cli("billing", "reconcile", "--month", "2025-03", expect=4)
     assert "list" in failed.output
-    cli("billing", "reconcile", "--month", "2025-13", expect=2)
+    assert "month: '2025-13'" in cli("billing", "reconcile", "--month", "2025-13", expect=2).output
 
 
 def test_statements_as_csv_and_pdf(world, client, cli, tmp_path):
@@ -265,8 +265,9 @@ def test_statements_as_csv_and_pdf(world, client, cli, tmp_path):
     cli("billing", "statement", str(invoice.id), "--format", "pdf", "--out", str(out))
     assert out.read_bytes().startswith(b"%PDF")
     assert "340645.16" in cli("billing", "statement", str(invoice.id)).output
-    cli("billing", "statement", str(invoice.id), "--format", "doc", expect=2)
-    cli("billing", "statement", "999", expect=3)
+    doc = cli("billing", "statement", str(invoice.id), "--format", "doc", expect=2)
+    assert "format: csv or pdf" in doc.output
+    assert "invoice 999 not found" in cli("billing", "statement", "999", expect=3).output
 
 
 def test_burn_alerts_once_per_threshold(world, uow, client, tmp_path):
@@ -380,7 +381,9 @@ def test_the_over_award_policy_decides_at_the_gateway(world, client, cli):
     cli("scheme", "update", "--over-award", "full_price")
     accepted = client.post("/api/v1/jobs", json=body)
     assert accepted.status_code == 201, accepted.text
-    cli("scheme", "update", "--over-award", "gratis", expect=2)
+    gratis = cli("scheme", "update", "--over-award", "gratis", expect=2)
+    assert "over_award_policy: Input should be" in gratis.output
+    assert json.loads(cli("scheme", "show", "--json").output)["over_award_policy"] == "full_price"
 
 
 def test_buckets_rate_usage_and_late_usage_opens_the_next_generation(world, uow, engine, cli):

@@ -10,7 +10,7 @@ import pytest
 from aisc.awards import service as awards
 from aisc.ledger import service as ledger
 from tests.billing.test_billing import APRIL, MARCH, MAY, Billed
-from tests.helpers import audit_count, error_field
+from tests.helpers import audit_count, error_field, refused
 
 
 @pytest.fixture
@@ -115,7 +115,10 @@ def test_an_offer_never_taken_up_is_terminated_and_its_whole_cap_released(world,
         client.post(f"/api/v1/awards/{award_id}/close", json={"outcome": "paused"}).status_code
         == 422
     )
-    assert cli("award", "close", str(award_id), "--outcome", "paused", expect=2)
+    refused(
+        cli, "award", "close", str(award_id), "--outcome", "paused", expect=2,
+        says="Invalid value for '--outcome'", uow=uow,
+    )  # fmt: skip
     done = json.loads(
         cli(
             "award", "close", str(award_id), "--outcome", "terminated",
@@ -127,9 +130,11 @@ def test_an_offer_never_taken_up_is_terminated_and_its_whole_cap_released(world,
     award_after, fund_after = balances(uow, award_id)
     assert award_after.released == decision.subsidy_cap_cents
     assert fund_after.available - fund_before.available == decision.subsidy_cap_cents
-    assert cli(
-        "award", "close", str(award_id), "--outcome", "terminated", "--reason", "x", expect=4
-    )
+    refused(
+        cli, "award", "close", str(award_id), "--outcome", "terminated", "--reason", "x",
+        expect=4, says="is terminated; only an offered or active", uow=uow,
+    )  # fmt: skip
+    assert balances(uow, award_id) == (award_after, fund_after)
 
 
 def test_dedicated_cards_must_be_billed_up_to_today_before_a_termination(world, client, uow):

@@ -3,7 +3,7 @@ import json
 import pytest
 
 from aisc.cluster.service import ensure_catalogue
-from tests.helpers import audit_count, error_field
+from tests.helpers import audit_count, error_field, refused
 
 INVENTORY = """\
 partitions:
@@ -115,8 +115,11 @@ def test_csv_import_and_its_errors(client, cli, tmp_path, catalogue):
     garbled = tmp_path / "x.yaml"
     garbled.write_text("nodes: [\n")
     assert "not valid YAML" in cli("cluster", "import", str(garbled), expect=2).output
-    assert cli("cluster", "import", str(tmp_path / "missing.yaml"), expect=2)
-    assert cli("cluster", "import", str(bad), "--format", "xml", expect=2)
+    assert (
+        "cannot read" in cli("cluster", "import", str(tmp_path / "missing.yaml"), expect=2).output
+    )
+    assert "format 'xml'" in cli("cluster", "import", str(bad), "--format", "xml", expect=2).output
+    assert len(json.loads(cli("cluster", "nodes", "--json").output)) == 6
 
 
 def test_node_states_need_reasons_and_are_audited(client, uow, catalogue):
@@ -202,7 +205,7 @@ def test_capacity_report_explains_pflops_on_each_basis(client, uow, catalogue, c
     )
 
 
-def test_cluster_cli(cli, catalogue):
+def test_cluster_cli(cli, catalogue, uow):
     cli("cluster", "partition-set", "training", "--max-walltime-hours", "168")
     assert json.loads(cli("cluster", "partitions", "--json").output)[0]["name"] == "training"
     created = json.loads(
@@ -224,7 +227,8 @@ def test_cluster_cli(cli, catalogue):
         ).output
     )
     assert created["gpu_count"] == 8
-    assert cli(
+    before = audit_count(uow)
+    unknown = cli(
         "cluster",
         "node-set",
         "h800-002",
@@ -240,12 +244,14 @@ def test_cluster_cli(cli, catalogue):
         "2024-11-15",
         expect=2,
     )
-    assert cli("cluster", "node-state", "h800-001", "down", expect=2)
+    assert "gpu_model: unknown GPU model 'nope'" in unknown.output
+    refused(cli, "cluster", "node-state", "h800-001", "down", expect=2, says="needs a reason")
+    assert audit_count(uow) == before
     down = json.loads(
         cli("cluster", "node-state", "h800-001", "down", "--reason", "PSU", "--json").output
     )
     assert down["state"] == "down"
     assert "PSU" in cli("cluster", "nodes").output
     assert json.loads(cli("cluster", "node", "h800-001", "--json").output)["state"] == "down"
-    assert cli("cluster", "node", "nope", expect=3)
+    refused(cli, "cluster", "node", "nope", expect=3, says="node 'nope' not found")
     assert json.loads(cli("cluster", "phases", "--json").output) == []

@@ -15,7 +15,7 @@ from aisc.executors.local import load_slices
 from aisc.jobs.lifecycle import LOST
 from aisc.jobs.models import Job
 from aisc.scheduling.loop import LocalJobLoop
-from tests.helpers import error_field
+from tests.helpers import error_field, refused
 from tests.jobs.isolation import executor
 
 PY = sys.executable
@@ -241,7 +241,7 @@ def test_jobs_cli(cli, project, runner, client):
     job = json.loads(cli(*args).output)
     assert job["walltime_s"] == 600
     assert job["command"][-1].startswith("import os")
-    assert cli(
+    soon = cli(
         "jobs",
         "submit",
         "--award",
@@ -256,13 +256,15 @@ def test_jobs_cli(cli, project, runner, client):
         PY,
         expect=2,
     )
+    assert "walltime: 'soon' is not a duration" in soon.output
     rows = json.loads(cli("jobs", "list", "--json").output)
     assert [r["id"] for r in rows] == [job["id"]]
     run_until(runner, client, job["id"], {"completed"})
     assert cli("jobs", "logs", str(job["id"])).output == "hi\n"
     assert cli("jobs", "logs", str(job["id"]), "--stderr").output == ""
     assert json.loads(cli("jobs", "show", str(job["id"]), "--json").output)["state"] == "completed"
-    assert cli("jobs", "cancel", str(job["id"]), expect=4)
+    refused(cli, "jobs", "cancel", str(job["id"]), expect=4, says="is already completed")
+    assert json.loads(cli("jobs", "show", str(job["id"]), "--json").output)["state"] == "completed"
     assert "completed" in cli("jobs", "list", "--state", "completed").output
     assert "started 0" in cli("jobs", "tick").output
     used = json.loads(cli("jobs", "usage", "--award", str(project.award_id), "--json").output)
@@ -328,7 +330,7 @@ def test_dedicated_nodes_run_their_project_and_lend_only_to_preemptible_work(
     ).json()
     assert "job.stop.preempt" in [e["action"] for e in events]  # SIGTERM, grace, requeue
     requeued = client.get(f"/api/v1/jobs/{borrower['id']}").json()
-    assert requeued["state"] in ("pending", "running")  # back in the queue, or restarted
+    assert requeued["state"] == "running"  # requeued, then restarted once the owner's job ended
     for job in (steady, borrower):
         client.post(f"/api/v1/jobs/{job['id']}/cancel")
     deadline = time.time() + 30
@@ -350,7 +352,12 @@ def test_a_crash_between_commit_and_launch_requeues_and_never_runs_twice(
     )
     reborn.tick()
     requeued = client.get(f"/api/v1/jobs/{job['id']}").json()
-    assert requeued["reason"] in ("start interrupted; requeued", "")
+    # Requeued and started again in the same tick (a tick follows jobs, then schedules).
+    assert (requeued["state"], requeued["reason"]) == ("running", "")
+    events = client.get(
+        "/api/v1/audit/events", params={"object_type": "job", "object_id": str(job["id"])}
+    ).json()
+    assert [e["action"] for e in events].count("job.requeue") == 1
     done = run_until(reborn, client, job["id"], {"completed", "failed"})
     assert done["state"] == "completed"
     assert client.get(f"/api/v1/jobs/{job['id']}/logs").text == "ran\n"

@@ -19,7 +19,7 @@ from aisc.review.decisions import decide
 from aisc.review.schemas import DecisionCreate
 from aisc.scheme.service import get_scheme
 from tests.factories import World
-from tests.helpers import audit_count, error_field
+from tests.helpers import audit_count, error_field, refused
 
 
 def test_release_and_disbursement_draw_on_an_award_commitment(client, uow):
@@ -105,15 +105,16 @@ def test_ledger_and_award_cli(cli, uow):
     assert (
         json.loads(cli("award", "accept", str(award["id"]), "--json").output)["status"] == "active"
     )
-    assert cli("award", "accept", str(award["id"]), expect=4)
-    assert cli("award", "show", "99", expect=3)
+    refused(cli, "award", "accept", str(award["id"]), expect=4, says="only an offered", uow=uow)
+    refused(cli, "award", "show", "99", expect=3, says="award 99 not found")
     entry = json.loads(
         cli("ledger", "disburse", "--award", str(award["id"]), "--amount", "1000", "--json").output
     )
     assert entry["kind"] == "disbursement"
-    assert cli(
-        "ledger", "disburse", "--award", str(award["id"]), "--amount", "9999999", expect=4
-    ).output.startswith("error: disbursement of HK$9,999,999.00 exceeds")
+    assert refused(
+        cli, "ledger", "disburse", "--award", str(award["id"]), "--amount", "9999999", expect=4,
+        says="remaining commitment", uow=uow,
+    ).output.startswith("error: disbursement of HK$9,999,999.00 exceeds")  # fmt: skip
     cli("ledger", "release", "--award", str(award["id"]), "--amount", "15000")
     cli("ledger", "earmark", "--label", "outreach", "--amount", "1000000")
     cli("ledger", "budget", "--amount", "1000000")
@@ -122,7 +123,11 @@ def test_ledger_and_award_cli(cli, uow):
     rows = json.loads(cli("ledger", "entries", "--kind", "release", "--json").output)
     assert [r["amount_hkd"] for r in rows] == ["15000.00"]
     assert "disbursement" in cli("ledger", "entries").output
-    assert cli("ledger", "release", "--award", str(award["id"]), "--amount", "0.001", expect=2)
+    refused(
+        cli, "ledger", "release", "--award", str(award["id"]), "--amount", "0.001", expect=2,
+        says="amount: at most two decimal places", uow=uow,
+    )  # fmt: skip
+    assert json.loads(cli("ledger", "balance", "--json").output) == balance
 
 
 def test_awards_api_lists_and_accepts(client, uow):

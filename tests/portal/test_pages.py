@@ -174,7 +174,7 @@ def test_tenant_pages_show_a_project_only_to_its_team_and_the_staff_who_read_it(
             if persona in allowed:
                 ok = response.status_code == 200
             else:  # never a page of project A for anyone else; a 404 names nothing of it
-                ok = response.status_code in (403, 404) and "Cantonese" not in response.text
+                ok = response.status_code == 404 and "Cantonese" not in response.text
             if not ok:
                 wrong.append(f"{persona} {path} -> {response.status_code}")
     assert not wrong, "\n".join(wrong)

@@ -2,7 +2,7 @@ import json
 
 from aisc.cluster.catalogue import H800, L40S
 from aisc.cluster.service import ensure_catalogue
-from tests.helpers import audit_count, error_field
+from tests.helpers import audit_count, error_field, refused
 
 PRICES = {
     "version": "2024-10",
@@ -123,12 +123,12 @@ def test_bad_price_lists_are_refused_whole(client, uow):
 def test_pricing_cli(cli, uow, tmp_path):
     seed(uow)
     assert json.loads(cli("gpu", "show", H800, "--json").output)["fp8_dense_gflops"] == 1_979_000
-    assert cli("gpu", "show", "nope", expect=3)
+    refused(cli, "gpu", "show", "nope", expect=3, says="GPU model 'nope' is not in the catalogue")
     spec = tmp_path / "prices.json"
     spec.write_text(json.dumps(PRICES))
     created = json.loads(cli("price", "create", "--file", str(spec), "--json").output)
     assert created["version"] == "2024-10"
-    assert cli("price", "create", "--file", str(spec), expect=4)
+    refused(cli, "price", "create", "--file", str(spec), expect=4, says="already exists", uow=uow)
     assert json.loads(cli("price", "show", "2024-10", "--json").output) == created
     assert json.loads(cli("price", "list", "--json").output) == [created]
-    assert cli("price", "show", "none", expect=3)
+    refused(cli, "price", "show", "none", expect=3, says="price list 'none' not found")

@@ -131,7 +131,9 @@ def test_demo_reproduces_the_public_record(tmp_path, cli_at):
     assert sorted(j["state"] for j in jobs) == ["completed", "completed", "completed", "failed"]
     assert "pi ~ 3.14159" in cli("jobs", "logs", str(jobs[0]["id"])).output
     # Rebuilding needs --replace; a database that is not a demo is never replaced.
-    assert cli("demo", "--db", str(db), "--no-serve", expect=4)
+    built = db.stat().st_mtime_ns
+    assert "pass --replace" in cli("demo", "--db", str(db), "--no-serve", expect=4).output
+    assert db.stat().st_mtime_ns == built
     assert "10 approved" in cli("demo", "--db", str(db), "--no-serve", "--replace").output
     real = tmp_path / "real.db"
     fresh = cli_at(f"sqlite:///{real}")

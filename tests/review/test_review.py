@@ -297,7 +297,9 @@ def test_review_cli(cli, world, tmp_path):
     assert cli(
         "review", "score", app_id, "--reviewer", r1, "--score", "alignment=8", expect=2
     ).output.startswith("error: scores: criterion")
-    assert cli("review", "score", app_id, "--reviewer", r1, "--score", "alignment", expect=2)
+    bare = cli("review", "score", app_id, "--reviewer", r1, "--score", "alignment", expect=2)
+    assert "--score 'alignment': expected CRITERION=N" in bare.output
+    assert json.loads(cli("review", "queue", r1, "--json").output)[0]["scores"] == []
     for r in (r1, r2):
         done = json.loads(
             cli(
@@ -316,7 +318,8 @@ def test_review_cli(cli, world, tmp_path):
     )
     assert summary["completed_reviews"] == 2
     assert "weighted total 90.00" in cli("review", "show", app_id, "--viewer", r1).output
-    assert cli("review", "show", app_id, "--viewer", str(world.applicant), expect=5)
+    hidden = cli("review", "show", app_id, "--viewer", str(world.applicant), expect=5)
+    assert "only the secretariat, the auditor and assigned reviewers" in hidden.output
     assert len(json.loads(cli("review", "queue", r1, "--json").output)) == 1
 
     refused = cli(

@@ -309,7 +309,7 @@ def test_a_forged_or_foreign_checkpoint_is_refused(cli, engine, centre, tmp_path
     forged = {**printed, "seq": printed["seq"] - 3, "count": printed["count"] - 3}
     anchor.write_text(json.dumps(forged))
     result = cli("audit", "verify", "--checkpoint", str(anchor), expect=2)
-    assert "checkpoint.signature" in result.output or "signature" in result.output
+    assert "checkpoint: the signature does not match its content" in result.output
     # Nor sign one with a key of their own.
     stranger = Ed25519PrivateKey.generate()
     body = {k: v for k, v in forged.items() if k != "signature"}

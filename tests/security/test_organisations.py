@@ -124,7 +124,9 @@ def test_the_secretariat_sets_the_category_and_open_applications_are_rescreened(
     assert shown["category"] == "other"
     rescreened = api.get(f"{API}/applications/{app['id']}", headers=secretariat).json()
     assert "category_ineligible" in codes(rescreened)
-    assert cli("org", "set-category", str(world.other), "pirates", expect=2)
+    bad = cli("org", "set-category", str(world.other), "pirates", expect=2)
+    assert "Invalid value for 'category'" in bad.output
+    assert json.loads(cli("org", "show", str(world.other), "--json").output)["category"] == "other"
 
 
 def test_a_category_an_applicant_declares_is_unverified_until_the_secretariat_confirms(

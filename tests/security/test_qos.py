@@ -21,7 +21,7 @@ from aisc.jobs.models import Job, JobQos
 from aisc.slurm.desired import desired_state, slurm_qos
 from aisc.slurm.plan import Actual, plan
 from tests.factories import World
-from tests.helpers import audit_count, error_field
+from tests.helpers import audit_count, error_field, refused
 
 API = "/api/v1"
 
@@ -199,9 +199,22 @@ def test_the_cli_grants_lists_and_revokes(cli, projects):
     assert "debug" in cli("award", "qos", "list", award).output
     gone = json.loads(cli("award", "qos", "revoke", award, str(made["id"]), "--json").output)
     assert gone["in_force"] is False
-    assert cli("award", "qos", "grant", award, "standard", expect=2)
-    assert cli("award", "qos", "grant", award, "hero", "--expires-on", "soon", expect=2)
-    assert cli("award", "qos", "revoke", award, "999", expect=3)
+    held = cli("award", "qos", "list", award, "--json").output
+    refused(cli, "award", "qos", "grant", award, "standard", expect=2, says="a standard tier every")
+    refused(
+        cli,
+        "award",
+        "qos",
+        "grant",
+        award,
+        "hero",
+        "--expires-on",
+        "soon",
+        expect=2,
+        says="expires_on:",
+    )
+    refused(cli, "award", "qos", "revoke", award, "999", expect=3, says="grant 999 of award")
+    assert cli("award", "qos", "list", award, "--json").output == held
 
 
 def test_the_slurm_plan_lists_exactly_the_granted_tiers(uow, projects, cli):

@@ -31,6 +31,7 @@ from aisc.audit.models import AuditEvent
 from aisc.http import CSRF_HEADER, SESSION_COOKIE
 from aisc.outbox.worker import deliver_due
 from tests.factories import World
+from tests.helpers import refused
 
 API = "/api/v1"
 PASSWORD = "Correct-Horse-42"
@@ -138,7 +139,7 @@ def test_staff_end_a_persons_sessions_and_tokens(api, uow, world, cli):
     shown = cli("person", "sign-out", str(world.applicant), "--json")
     assert json.loads(shown.output)["sessions"] == 1
     assert who(api, again) == 401
-    cli("person", "sign-out", "99999", expect=3)
+    refused(cli, "person", "sign-out", "99999", expect=3, says="person 99999 not found", uow=uow)
     with uow() as ctx:
         ended = ctx.db.execute(
             select(AuditEvent).where(AuditEvent.action == "person.sessions_end")
@@ -474,7 +475,15 @@ def test_a_staff_role_needs_a_second_staff_members_approval(api, uow, world, cli
     pending = json.loads(cli("person", "role-requests", "--status", "pending", "--json").output)
     assert [r["role"] for r in pending] == ["operator"]
     cli("person", "approve-role", str(pending[0]["id"]), "--note", "bootstrap")
-    cli("person", "reject-role", str(pending[0]["id"]), expect=4)
+    refused(
+        cli,
+        "person",
+        "reject-role",
+        str(pending[0]["id"]),
+        expect=4,
+        says="already approved",
+        uow=uow,
+    )
     with uow() as ctx:
         statuses = set(ctx.db.execute(select(RoleRequest.status)).scalars())
         assert statuses == {RoleRequestStatus.APPROVED, RoleRequestStatus.REJECTED}

@@ -40,7 +40,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, TypeVar
 
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -58,7 +58,6 @@ from aisc.ratelimit import HashSlots, client_key
 MAX_FAILURES = auth.MAX_FAILURES
 LOCKOUT = auth.LOCKOUT
 LOCKED_SOURCES = 10
-UNKNOWN_WINDOW = timedelta(hours=1)
 
 
 @dataclass(frozen=True)

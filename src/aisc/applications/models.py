@@ -55,7 +55,6 @@ PENDING = frozenset(
         ApplicationStatus.DEFERRED,
     }
 )
-TERMINAL = DECIDED | {ApplicationStatus.WITHDRAWN}
 
 
 class Domain(enum.StrEnum):

@@ -28,6 +28,7 @@ ORG_COLUMNS = ["id", "name", "category", "br_number"]
 
 @org_app.command("list")
 def list_orgs(limit: int = 100, offset: int = 0, as_json: bool = JsonOpt) -> None:
+    """List organisations."""
     with uow() as ctx:
         rows = service.list_organisations(ctx, limit=limit, offset=offset)
         emit_list([OrganisationRead.model_validate(o) for o in rows], ORG_COLUMNS, as_json)
@@ -42,6 +43,7 @@ def create_org(
     description: str = typer.Option(""),
     as_json: bool = JsonOpt,
 ) -> None:
+    """Register an organisation (a university, company or public body)."""
     data = parse(
         OrganisationCreate,
         {
@@ -60,6 +62,7 @@ def create_org(
 
 @org_app.command("show")
 def show_org(organisation_id: int, as_json: bool = JsonOpt) -> None:
+    """Show one organisation."""
     with uow() as ctx:
         emit_one(
             OrganisationRead.model_validate(
@@ -79,6 +82,7 @@ def update_org(
     description: str = typer.Option(None),
     as_json: bool = JsonOpt,
 ) -> None:
+    """Change an organisation's name, category, registration or description."""
     fields = {
         "name": name,
         "category": category,
@@ -149,6 +153,7 @@ def clear_flag(
 def list_people(
     role: Role = typer.Option(None), limit: int = 100, offset: int = 0, as_json: bool = JsonOpt
 ) -> None:
+    """List people, optionally those holding one role."""
     with uow() as ctx:
         rows = service.list_people(ctx, role=role, limit=limit, offset=offset)
         emit_list(
@@ -167,6 +172,7 @@ def create_person(
     org: list[int] = typer.Option(None, help="organisation id; repeat for several"),
     as_json: bool = JsonOpt,
 ) -> None:
+    """Create a person with their roles and organisations."""
     data = parse(
         PersonCreate,
         {
@@ -210,6 +216,7 @@ def update_person(
 
 @person_app.command("show")
 def show_person(person_id: int, as_json: bool = JsonOpt) -> None:
+    """Show one person, their roles and organisations."""
     with uow() as ctx:
         emit_one(PersonRead.of(service.get_person(ctx, person_id=person_id)), as_json)
 
@@ -249,6 +256,7 @@ def token_create(
 
 @token_app.command("list")
 def token_list(person: int = typer.Option(None), as_json: bool = JsonOpt) -> None:
+    """List API tokens (a person's, with --person); secrets are never shown."""
     with uow() as ctx:
         rows = [
             TokenRead.model_validate(t, from_attributes=True)
@@ -261,6 +269,7 @@ def token_list(person: int = typer.Option(None), as_json: bool = JsonOpt) -> Non
 
 @token_app.command("revoke")
 def token_revoke(token_id: int) -> None:
+    """Revoke an API token at once."""
     with uow() as ctx:
         auth.revoke_token(ctx, token_id=token_id)
     typer.echo(f"token {token_id} revoked")

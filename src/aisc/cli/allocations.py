@@ -36,6 +36,7 @@ def list_(
     offset: int = 0,
     as_json: bool = JsonOpt,
 ) -> None:
+    """List allocations, by award, partition or state."""
     with uow() as ctx:
         emit_list(
             service.list_allocations(
@@ -48,6 +49,7 @@ def list_(
 
 @app.command("show")
 def show(allocation_id: int, as_json: bool = JsonOpt) -> None:
+    """Show one allocation."""
     with uow() as ctx:
         emit_one(
             service.read_allocation(ctx, service.get_allocation(ctx, allocation_id=allocation_id)),

@@ -35,6 +35,7 @@ def list_apps(
     offset: int = 0,
     as_json: bool = JsonOpt,
 ) -> None:
+    """List applications, filtered by status, organisation, domain or title text."""
     with uow() as ctx:
         rows = service.list_applications(
             ctx,
@@ -50,6 +51,7 @@ def list_apps(
 
 @app.command("show")
 def show(application_id: int, as_json: bool = JsonOpt) -> None:
+    """Show one application."""
     with uow() as ctx:
         _one(service.get_application(ctx, application_id=application_id), as_json)
 
@@ -71,6 +73,7 @@ def update(
     file: Path = typer.Option(..., "--file", "-f", help="JSON/YAML with fields to change"),
     as_json: bool = JsonOpt,
 ) -> None:
+    """Change a draft or incomplete application from a JSON or YAML file of fields."""
     data = parse(ApplicationUpdate, load_file(file))
     with uow() as ctx:
         _one(service.update_application(ctx, application_id=application_id, data=data), as_json)
@@ -87,12 +90,14 @@ def screening(application_id: int, as_json: bool = JsonOpt) -> None:
 
 @app.command("submit")
 def submit(application_id: int, as_json: bool = JsonOpt) -> None:
+    """Submit an application for screening."""
     with uow() as ctx:
         _one(service.submit(ctx, application_id=application_id), as_json)
 
 
 @app.command("withdraw")
 def withdraw(application_id: int, reason: str = "", as_json: bool = JsonOpt) -> None:
+    """Withdraw an application, with an optional reason."""
     with uow() as ctx:
         _one(service.withdraw(ctx, application_id=application_id, reason=reason), as_json)
 

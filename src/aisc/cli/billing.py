@@ -83,6 +83,7 @@ def invoices(
     offset: int = 0,
     as_json: bool = JsonOpt,
 ) -> None:
+    """List invoices, by award or month."""
     with uow() as ctx:
         rows = [
             read_invoice(ctx, i)
@@ -99,6 +100,7 @@ def invoices(
 
 @app.command("show")
 def show(invoice_id: int, as_json: bool = JsonOpt) -> None:
+    """Show one invoice with its lines and subsidy."""
     with uow() as ctx:
         emit_one(read_invoice(ctx, service.view_invoice(ctx, invoice_id=invoice_id)), as_json)
 

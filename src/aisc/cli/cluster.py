@@ -23,6 +23,7 @@ def _day(value: datetime | None, today: date) -> date:
 
 @app.command("partitions")
 def partitions(as_json: bool = JsonOpt) -> None:
+    """List the cluster's partitions."""
     with uow() as ctx:
         emit_list(
             [PartitionRead.model_validate(p) for p in service.list_partitions(ctx)],
@@ -56,6 +57,7 @@ def nodes(
     offset: int = 0,
     as_json: bool = JsonOpt,
 ) -> None:
+    """List nodes, by partition, state or GPU model."""
     with uow() as ctx:
         rows = [
             NodeRead.of(n)
@@ -77,6 +79,7 @@ def nodes(
 
 @app.command("node")
 def node(name: str, as_json: bool = JsonOpt) -> None:
+    """Show one node by name."""
     with uow() as ctx:
         emit_one(NodeRead.of(service.get_node(ctx, name=name)), as_json)
 
@@ -141,6 +144,7 @@ def import_(
 
 @app.command("phases")
 def phases(as_json: bool = JsonOpt) -> None:
+    """List the build-out phases: target dates and PFLOPS."""
     with uow() as ctx:
         rows = [
             PhaseIn(

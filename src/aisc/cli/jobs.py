@@ -119,18 +119,21 @@ def usage(
 
 @app.command("show")
 def show(job_id: int, as_json: bool = JsonOpt) -> None:
+    """Show one job."""
     with uow() as ctx:
         emit_one(service.read_job(ctx, service.get_job(ctx, job_id=job_id)), as_json)
 
 
 @app.command("cancel")
 def cancel(job_id: int, as_json: bool = JsonOpt) -> None:
+    """Cancel a job (pending or running)."""
     with uow() as ctx:
         emit_one(service.read_job(ctx, service.cancel(ctx, job_id=job_id)), as_json)
 
 
 @app.command("logs")
 def logs(job_id: int, stderr: bool = typer.Option(False, "--stderr")) -> None:
+    """Print a job's standard output (or, with --stderr, its standard error)."""
     with uow() as ctx:
         text = service.logs(ctx, job_id=job_id, stream="stderr" if stderr else "stdout")
     typer.echo(text, nl=False)

@@ -33,6 +33,7 @@ def entries(
     offset: int = 0,
     as_json: bool = JsonOpt,
 ) -> None:
+    """List the fund's ledger entries, by kind or award."""
     with uow() as ctx:
         rows = service.list_entries(
             ctx.db,
@@ -141,6 +142,7 @@ def list_awards(
     offset: int = 0,
     as_json: bool = JsonOpt,
 ) -> None:
+    """List awards, by status or organisation."""
     with uow() as ctx:
         rows = [
             awards.read_award(ctx, a)
@@ -157,12 +159,14 @@ def list_awards(
 
 @award_app.command("show")
 def show_award(award_id: int, as_json: bool = JsonOpt) -> None:
+    """Show one award."""
     with uow() as ctx:
         emit_one(awards.read_award(ctx, awards.get_award(ctx, award_id=award_id)), as_json)
 
 
 @award_app.command("accept")
 def accept(award_id: int, as_json: bool = JsonOpt) -> None:
+    """Accept an offered award (the project's PI); it becomes active."""
     with uow() as ctx:
         emit_one(awards.read_award(ctx, awards.accept(ctx, award_id=award_id)), as_json)
 
@@ -178,6 +182,7 @@ def suspend(award_id: int, reason: str = typer.Option(...), as_json: bool = Json
 
 @award_app.command("resume")
 def resume(award_id: int, as_json: bool = JsonOpt) -> None:
+    """Resume a suspended award."""
     with uow() as ctx:
         emit_one(awards.read_award(ctx, awards.resume(ctx, award_id=award_id)), as_json)
 

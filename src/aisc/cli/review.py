@@ -23,6 +23,7 @@ def assign(
     reviewer: int = typer.Option(..., help="person id"),
     as_json: bool = JsonOpt,
 ) -> None:
+    """Assign a reviewer to an application."""
     with uow() as ctx:
         emit_one(
             service.read_review(
@@ -59,6 +60,7 @@ def score(
     comment: str = "",
     as_json: bool = JsonOpt,
 ) -> None:
+    """Record a reviewer's scores on each criterion, with an optional comment."""
     scores: dict[str, Any] = {}
     for spec in score_:
         code, sep, value = spec.partition("=")
@@ -161,6 +163,7 @@ def decide(
 
 @app.command("decisions")
 def decisions(application_id: int, as_json: bool = JsonOpt) -> None:
+    """List the committee's decisions on an application."""
     with uow() as ctx:
         rows = [
             decision_service.read_decision(ctx, d)

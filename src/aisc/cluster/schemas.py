@@ -109,12 +109,6 @@ class PhaseIn(Schema):
     note: str = Field(default="", max_length=2000)
 
 
-class InventoryFile(Schema):
-    partitions: list[PartitionIn] = Field(default_factory=list)
-    nodes: list[dict[str, object]] = Field(default_factory=list)
-    phases: list[PhaseIn] = Field(default_factory=list)
-
-
 class ImportResult(ReadSchema):
     partitions_created: int
     partitions_updated: int

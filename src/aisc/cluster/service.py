@@ -58,14 +58,6 @@ def list_partitions(ctx: Ctx) -> list[Partition]:
     return list(ctx.db.execute(select(Partition).order_by(Partition.name)).scalars())
 
 
-def get_partition(ctx: Ctx, *, name: str) -> Partition:
-    authorize(ctx, "cluster.read")
-    partition = ctx.db.execute(select(Partition).where(Partition.name == name)).scalar_one_or_none()
-    if partition is None:
-        raise NotFound(f"partition {name!r} not found", field="partition")
-    return partition
-
-
 def upsert_partition(ctx: Ctx, *, data: PartitionIn) -> tuple[Partition, bool]:
     """Create the partition, or update it if the name exists. Returns (partition, created)."""
     authorize(ctx, "cluster.manage")

@@ -29,14 +29,6 @@ class EntryKind(enum.StrEnum):
     REVERSAL = "reversal"
 
 
-AWARD_KINDS = (
-    EntryKind.COMMITMENT,
-    EntryKind.DISBURSEMENT,
-    EntryKind.RELEASE,
-    EntryKind.REVERSAL,
-)
-
-
 class LedgerEntry(Base):
     __tablename__ = "ledger_entries"
     __table_args__ = (
