@@ -272,7 +272,7 @@ def _issue(
     links: dict[tuple[str, int], int],
 ) -> Invoice:
     # Everything is computed first: an invoice row is written once and never updated.
-    remaining = ledger.award_balance(ctx.db, award_id=award.id).remaining
+    remaining = ledger.award_balance(ctx, award_id=award.id, action="billing.run").remaining
     start_remaining = remaining
     subsidies = []
     for line in lines:

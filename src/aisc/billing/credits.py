@@ -75,6 +75,7 @@ def credit(ctx: Ctx, *, invoice_id: int, list_cents: int, reason: str) -> Credit
             ctx,
             award_id=award.id,
             memo=f"credit note {number} on {invoice.number}: award {award.id} is closed",
+            action="billing.credit",
         )
     note = CreditNote(
         seq=seq,

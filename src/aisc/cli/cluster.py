@@ -219,7 +219,7 @@ def plot(
     """Chart supply against commitments over the scheme's months."""
     fmt = out.suffix.lstrip(".").lower()
     with uow() as ctx:
-        body = capacity_plot(ctx.db, fmt=fmt, today=_day(as_of, ctx.now.date()))
+        body = capacity_plot(utilisation(ctx.db, today=_day(as_of, ctx.now.date())), fmt=fmt)
     out.write_bytes(body)
     typer.echo(f"wrote {out} ({len(body)} bytes)")
 

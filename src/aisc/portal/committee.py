@@ -163,7 +163,7 @@ def secretariat(request: Request) -> Response:
         )
         items = [ApplicationRead.of(a) for a in rows[:PAGE_SIZE]]
         scheme = get_scheme(ctx.db)
-        fund = balances(ctx.db, scheme_id=scheme.id)
+        fund = balances(ctx, scheme_id=scheme.id)
     return page.render(
         "secretariat.html",
         items=items,

@@ -261,7 +261,11 @@ def _check_ids(request: Request) -> None:
 
 
 def page_for(
-    request: Request, form: Mapping[str, Any] | None = None, *, check_ids: bool = True
+    request: Request,
+    form: Mapping[str, Any] | None = None,
+    *,
+    check_ids: bool = True,
+    check_action: bool = True,
 ) -> Page:
     """The request's page context; for a form POST the CSRF token is checked here."""
     state = request.app.state
@@ -286,7 +290,7 @@ def page_for(
         sent = str(form.get("csrf_token", ""))
         if not hmac.compare_digest(sent.encode(), csrf.encode()):
             raise PageForbidden()
-    action = action_of(request.scope.get("endpoint"))
+    action = action_of(request.scope.get("endpoint")) if check_action else None
     if action is not None:
         try:
             check(principal, action)
@@ -429,7 +433,8 @@ def money(value: Decimal | int | None) -> str:
 
 def error_page(request: Request, status: int, message: str | None) -> HTMLResponse:
     try:
-        page = page_for(request, check_ids=False)
+        # The refused page's own action is not checked again: the error page is for everyone.
+        page = page_for(request, check_ids=False, check_action=False)
     except Exception:  # the error page must render even when the session cannot be read
         return HTMLResponse(f"<!doctype html><title>{status}</title><p>{status}</p>", status)
     titles = {

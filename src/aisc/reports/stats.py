@@ -27,7 +27,7 @@ from aisc.accounts.models import Organisation, OrgCategory
 from aisc.allocations.service import utilisation
 from aisc.applications.models import PENDING, Application, ApplicationStatus, Domain
 from aisc.awards.models import Award
-from aisc.ledger.service import balances
+from aisc.ledger.service import _balances
 from aisc.money import BASIS_POINTS, cents_to_hkd
 from aisc.scheme.service import get_scheme
 
@@ -82,7 +82,7 @@ def scheme_stats(db: Session, *, today: date) -> SchemeStats:
     """Statistics as they stand; allocated % is for the month containing ``today``."""
     scheme = get_scheme(db)
     now = utilisation(db, today=today).now
-    fund = balances(db, scheme_id=scheme.id)
+    fund = _balances(db, scheme.id)  # published figures (scheme.read)
     rows = db.execute(
         select(Application, Organisation.category)
         .join(Organisation, Organisation.id == Application.organisation_id)

@@ -194,7 +194,7 @@ def replace_categories(ctx: Ctx, *, data: CategoriesReplace) -> Scheme:
 
 
 def read_scheme(db: Session, scheme: Scheme) -> SchemeRead:
-    fund = ledger.balances(db, scheme_id=scheme.id)
+    fund = ledger._balances(db, scheme.id)  # published figures (scheme.read)
     return SchemeRead(
         id=scheme.id,
         name=scheme.name,
