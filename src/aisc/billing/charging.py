@@ -181,7 +181,10 @@ def _pooled_lines(
 
 
 def next_seq(ctx: Ctx, model: type[Invoice] | type[CreditNote]) -> int:
-    """The next number; the caller holds the scheme lock, so numbers are gapless."""
+    """The next number; the caller holds the scheme lock, so numbers are gapless.
+
+    Not an action of its own (it numbers what ``run_month`` or ``credit`` issues, inside the
+    action they authorised), so it checks nothing."""
     return int(ctx.db.execute(select(func.coalesce(func.max(model.seq), 0))).scalar_one()) + 1
 
 
