@@ -20,6 +20,7 @@ def list_awards(
     offset: int = 0,
     as_json: bool = JsonOpt,
 ) -> None:
+    """List awards, filtered by status and organisation."""
     with uow() as ctx:
         rows = [
             awards.read_award(ctx, a)
@@ -36,12 +37,14 @@ def list_awards(
 
 @app.command("show")
 def show_award(award_id: int, as_json: bool = JsonOpt) -> None:
+    """Show one award with its commitment and what was drawn from it."""
     with uow() as ctx:
         emit_one(awards.read_award(ctx, awards.get_award(ctx, award_id=award_id)), as_json)
 
 
 @app.command("accept")
 def accept(award_id: int, as_json: bool = JsonOpt) -> None:
+    """Accept an offered award for the project (it becomes active)."""
     with uow() as ctx:
         emit_one(awards.read_award(ctx, awards.accept(ctx, award_id=award_id)), as_json)
 
@@ -57,6 +60,7 @@ def suspend(award_id: int, reason: str = typer.Option(...), as_json: bool = Json
 
 @app.command("resume")
 def resume(award_id: int, as_json: bool = JsonOpt) -> None:
+    """Resume a suspended award; its allocations resume with it."""
     with uow() as ctx:
         emit_one(awards.read_award(ctx, awards.resume(ctx, award_id=award_id)), as_json)
 

@@ -83,6 +83,7 @@ def invoices(
     offset: int = 0,
     as_json: bool = JsonOpt,
 ) -> None:
+    """List issued invoices, filtered by award and month."""
     with uow() as ctx:
         rows = views.read_invoices(
             ctx,
@@ -96,6 +97,7 @@ def invoices(
 
 @app.command("show")
 def show(invoice_id: int, as_json: bool = JsonOpt) -> None:
+    """Show an invoice with its lines and credit notes."""
     with uow() as ctx:
         emit_one(views.show_invoice(ctx, invoice_id=invoice_id), as_json)
 

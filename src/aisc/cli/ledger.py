@@ -29,6 +29,7 @@ def entries(
     offset: int = 0,
     as_json: bool = JsonOpt,
 ) -> None:
+    """List the ledger entries, oldest first, filtered by kind and award."""
     with uow() as ctx:
         rows = service.list_entries(
             ctx,
