@@ -60,7 +60,7 @@ def main() -> None:
 
         def audit() -> None:
             with transaction(factory) as db:
-                assert verify(db).ok
+                assert verify(Ctx(db=db, now=utcnow(), actor="bench")).ok
 
         for name, fn in (("scheme stats", stats), ("audit verify", audit)):
             median, p95 = timed(fn, args.runs)

@@ -129,8 +129,13 @@ _GRANTS: dict[str, tuple[Grant, ...]] = {
     "ledger.read": (R.SECRETARIAT, R.FINANCE, R.AUDITOR),
     "ledger.write": (R.FINANCE,),
     "audit.read": (R.SECRETARIAT, R.AUDITOR),
+    # The audit chain's keys live in a file beside the platform: no role changes them, only
+    # the system (the command line run by whoever holds that file).
+    "audit.key": (),
 }
 MATRIX: dict[str, frozenset[Grant]] = {k: frozenset(v) for k, v in _GRANTS.items()}
+# Actions no person holds: only the system does them, so no route or page names them.
+SYSTEM_ONLY = frozenset(a for a, grants in MATRIX.items() if not grants)
 
 # Actions that only read. A token without the ``write`` scope may use these and nothing else.
 READ_ACTIONS = frozenset(a for a in MATRIX if a.endswith(".read"))
@@ -197,6 +202,8 @@ def check(principal: Principal, action: str) -> tuple[bool, frozenset[Audience]]
     audiences = frozenset(g for g in grants if isinstance(g, Audience))
     if audiences:
         return False, audiences
+    if not grants:
+        raise AccessDenied(f"{action}: only the platform's command line does this")
     needed = ", ".join(sorted(str(g.value) for g in grants))
     raise AccessDenied(f"{action}: needs one of the roles {needed}")
 
@@ -353,6 +360,7 @@ def matrix_markdown() -> str:
     ]
     for action, grants in MATRIX.items():
         relations = ", ".join(sorted(str(g.value) for g in grants if isinstance(g, Audience)))
+        relations = relations or ("the system only" if not grants else "")
         marks = " | ".join("yes" if r in grants else "" for r in roles)
         lines.append(f"| `{action}` | {marks} | {relations} |")
     return "\n".join(lines) + "\n"

@@ -103,6 +103,16 @@ def test_audit_list_cli_filters(cli, world):
     assert json.loads(cli("audit", "list", "--actor", "nobody", "--json").output) == []
     assert "gpu_model.create" in cli("audit", "list", "--limit", "10").output
     assert json.loads(cli("audit", "list", "--until", "2000-01-01", "--json").output) == []
+    every = json.loads(cli("audit", "list", "--limit", "1000", "--json").output)
+    budget = json.loads(cli("audit", "list", "--action", "ledger.budget", "--json").output)
+    assert budget == [r for r in every if r["action"] == "ledger.budget"]
+    assert len(budget) == 1 < len(every)
+    assert json.loads(cli("audit", "list", "--action", "ledger", "--json").output) == []
+
+
+def test_audit_events_api_filters_by_action(client, world):
+    rows = client.get("/api/v1/audit/events", params={"action": "award.create"}).json()
+    assert [(r["action"], r["object_type"]) for r in rows] == [("award.create", "award")]
 
 
 def test_events_are_chained_with_a_key_kept_outside_the_database(engine, world, tmp_path):

@@ -135,14 +135,14 @@ def test_running_twice_issues_nothing_twice_and_late_usage_is_billed_next_month(
     assert [n for _a, n, _l, _s in issued] == ["INV-000001", "INV-000002"]
     assert world.run(MARCH) == []
     with uow() as ctx:
-        disbursed = ledger.award_balance(ctx.db, award_id=world.pooled).disbursed
+        disbursed = ledger.award_balance(ctx, award_id=world.pooled).disbursed
     # Usage of March recorded after March was billed lands on April's invoice, once.
     world.usage(world.pooled, 1800, datetime(2025, 3, 30, tzinfo=UTC))
     world.run(APRIL)
     _april, [late] = world.invoice(world.pooled, APRIL)
     assert late.quantity == 1800
     with uow() as ctx:
-        after = ledger.award_balance(ctx.db, award_id=world.pooled).disbursed
+        after = ledger.award_balance(ctx, award_id=world.pooled).disbursed
         numbers = [i.number for i in billing.list_invoices(ctx)]
     assert after - disbursed == late.subsidy_cents
     assert numbers == ["INV-000001", "INV-000002", "INV-000003", "INV-000004"]
@@ -155,7 +155,7 @@ def test_a_month_that_has_not_ended_is_not_billed(world):
 
 def test_the_subsidy_stops_at_the_remaining_commitment(world, uow):
     with uow() as ctx:
-        committed = ledger.award_balance(ctx.db, award_id=world.pooled).remaining
+        committed = ledger.award_balance(ctx, award_id=world.pooled).remaining
         # Hand back all but HK$10.00 of the commitment: the cap is nearly exhausted.
         ledger.release(ctx, award_id=world.pooled, amount_cents=committed - 1000)
     world.usage(world.pooled, 3600, datetime(2025, 3, 5, tzinfo=UTC))  # list HK$45
@@ -169,7 +169,7 @@ def test_the_subsidy_stops_at_the_remaining_commitment(world, uow):
     _inv, [line] = world.invoice(world.pooled, APRIL)
     assert (line.subsidy_cents, line.payable_cents) == (0, 4500)
     with uow() as ctx:
-        assert ledger.award_balance(ctx.db, award_id=world.pooled).remaining == 0
+        assert ledger.award_balance(ctx, award_id=world.pooled).remaining == 0
 
 
 def test_usage_beyond_the_award_is_charged_at_full_list_price(world):
@@ -189,7 +189,7 @@ def test_credit_notes_reference_the_invoice_and_return_the_subsidy(world, uow, c
     world.run(MARCH)
     invoice, _lines = world.invoice(world.dedicated, MARCH)
     with uow() as ctx:
-        before = ledger.award_balance(ctx.db, award_id=world.dedicated)
+        before = ledger.award_balance(ctx, award_id=world.dedicated)
     url = f"/api/v1/invoices/{invoice.id}/credit-notes"
     note = client.post(url, json={"amount_hkd": "1000.00", "reason": "node down for a day"})
     assert note.status_code == 201, note.text
@@ -199,7 +199,7 @@ def test_credit_notes_reference_the_invoice_and_return_the_subsidy(world, uow, c
     assert body["subsidy_cents"] == 100_000 * invoice.subsidy_cents // invoice.list_cents
     assert body["subsidy_cents"] + body["payable_cents"] == 100_000
     with uow() as ctx:
-        after = ledger.award_balance(ctx.db, award_id=world.dedicated)
+        after = ledger.award_balance(ctx, award_id=world.dedicated)
     assert after.remaining - before.remaining == body["subsidy_cents"]
     # More than is left to credit is refused and changes nothing; the rest credits exactly.
     too_much = client.post(url, json={"amount_hkd": "340645.16", "reason": "everything"})

@@ -125,7 +125,7 @@ def check_invariants(uow, billed) -> None:
     with uow() as ctx:
         db = ctx.db
         for award in db.execute(select(Award)).scalars():
-            balance = ledger.award_balance(db, award_id=award.id)
+            balance = ledger.award_balance(ctx, award_id=award.id)
             assert balance.remaining >= 0  # never more drawn than committed and not released
             invoices = list(
                 db.execute(select(Invoice).where(Invoice.award_id == award.id)).scalars()

@@ -23,8 +23,8 @@ def balances(uow, award_id):
     with uow() as ctx:
         award = awards.get_award(ctx, award_id=award_id)
         return (
-            ledger.award_balance(ctx.db, award_id=award_id),
-            ledger.balances(ctx.db, scheme_id=award.scheme_id),
+            ledger.award_balance(ctx, award_id=award_id),
+            ledger.balances(ctx, scheme_id=award.scheme_id),
         )
 
 

@@ -253,7 +253,7 @@ def test_ledger_invariants_hold_under_random_sequences(uow, award_ids, ops):
 
         with uow() as ctx:
             scheme_id = get_scheme(ctx).id
-            b = ledger.balances(ctx.db, scheme_id=scheme_id)
+            b = ledger.balances(ctx, scheme_id=scheme_id)
             raw = dict(
                 ctx.db.execute(
                     select(LedgerEntry.kind, func.sum(LedgerEntry.amount_cents)).group_by(
@@ -267,7 +267,7 @@ def test_ledger_invariants_hold_under_random_sequences(uow, award_ids, ops):
             assert b.earmarked + b.committed - b.released <= b.budget
             assert b.available >= 0
             for aid in award_ids:
-                ab = ledger.award_balance(ctx.db, award_id=aid)
+                ab = ledger.award_balance(ctx, award_id=aid)
                 assert ab.disbursed + ab.released <= ab.committed
                 assert ab.remaining == model["commit"][aid] - model["drawn"][aid]
 
@@ -291,7 +291,7 @@ def test_two_approvals_racing_for_the_last_dollars_exactly_one_wins(engine, uow)
         pair = [world.reviewed(title=f"Race {round_} {side}") for side in "ab"]
         with uow() as ctx:
             scheme_id = get_scheme(ctx).id
-            gap = ledger.balances(ctx.db, scheme_id=scheme_id).available - CAP - 500_000_00
+            gap = ledger.balances(ctx, scheme_id=scheme_id).available - CAP - 500_000_00
             if gap > 0:
                 ledger.add_earmark(ctx, scheme_id=scheme_id, label="squeeze", amount_cents=gap)
             elif gap < 0:
@@ -316,7 +316,7 @@ def test_two_approvals_racing_for_the_last_dollars_exactly_one_wins(engine, uow)
             t.join(timeout=60)
         assert sorted(outcomes.values()) == ["approved", "refused"], outcomes
     with uow() as ctx:
-        b = ledger.balances(ctx.db, scheme_id=get_scheme(ctx).id)
+        b = ledger.balances(ctx, scheme_id=get_scheme(ctx).id)
         assert b.committed == CAP * rounds
         assert b.available == 500_000_00
         assert len(list(ctx.db.execute(select(Award)).scalars())) == rounds

@@ -15,6 +15,7 @@ def events(
     uow: Uow,
     page: PageDep,
     actor: str | None = None,
+    action: str | None = None,
     object_type: str | None = None,
     object_id: str | None = None,
     since: Moment | None = None,
@@ -22,8 +23,9 @@ def events(
 ) -> list[AuditEventRead]:
     with uow() as ctx:
         rows = service.list_events(
-            ctx.db,
+            ctx,
             actor=actor,
+            action=action,
             object_type=object_type,
             object_id=object_id,
             since=since,
@@ -44,4 +46,4 @@ def verify(
     ),
 ) -> VerifyRead:
     with uow() as ctx:
-        return VerifyRead.model_validate(service.verify(ctx.db, deep=deep))
+        return VerifyRead.model_validate(service.verify(ctx, deep=deep))

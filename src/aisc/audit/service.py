@@ -32,6 +32,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import Result, Row, select
 from sqlalchemy.orm import Session
 
+from aisc.access import authorize
 from aisc.audit import keys
 from aisc.audit.deep import Difference, compare_rows
 from aisc.audit.models import AuditEvent, AuditHead
@@ -272,7 +273,7 @@ def _walk_events(
 
 
 def verify(
-    db: Session,
+    ctx: Ctx,
     *,
     checkpoint: Checkpoint | None = None,
     public_key: Ed25519PublicKey | None = None,
@@ -285,6 +286,20 @@ def verify(
     the checkpointed event must still be in the chain with the same hash. With ``deep``, the
     money-bearing rows must still hold what their audit events recorded.
     """
+    authorize(ctx, "audit.read")
+    return _verify(
+        ctx.db, checkpoint=checkpoint, public_key=public_key, deep=deep, key_file=key_file
+    )
+
+
+def _verify(
+    db: Session,
+    *,
+    checkpoint: Checkpoint | None = None,
+    public_key: Ed25519PublicKey | None = None,
+    deep: bool = False,
+    key_file: Path | None = None,
+) -> VerifyResult:
     key_file = key_file or keys.configured_key_file()
     if checkpoint is not None:
         _check_signature(checkpoint, public_key, key_file)
@@ -344,11 +359,16 @@ def verify(
     )
 
 
-def rotate_key(db: Session, *, now: datetime, key_file: Path | None = None) -> keys.HmacKey:
-    """Make a new key current for the events to come; older keys stay to verify older events."""
+def rotate_key(ctx: Ctx, *, key_file: Path | None = None) -> keys.HmacKey:
+    """Make a new key current for the events to come; older keys stay to verify older events.
+
+    ``audit.key``: the keys live in a file beside the platform, not in the database, so only
+    the system (the command line, run by whoever holds that file) may change them.
+    """
+    authorize(ctx, "audit.key")
     key_file = key_file or keys.configured_key_file()
-    head = db.get(AuditHead, 1)
-    return keys.rotate(key_file, now=now, legacy_events=head.seq if head else 0)
+    head = ctx.db.get(AuditHead, 1)
+    return keys.rotate(key_file, now=ctx.now, legacy_events=head.seq if head else 0)
 
 
 # -- checkpoints ------------------------------------------------------------------------------
@@ -384,10 +404,15 @@ class Checkpoint:
         return {**self.body(), "signature": self.signature}
 
 
-def checkpoint(db: Session, *, now: datetime, key_file: Path | None = None) -> Checkpoint:
-    """Sign the head of an intact chain (refused when the chain does not verify)."""
+def checkpoint(ctx: Ctx, *, key_file: Path | None = None) -> Checkpoint:
+    """Sign the head of an intact chain (refused when the chain does not verify).
+
+    ``audit.key``: it signs with (and on first use creates) the deployment's signing key.
+    """
+    authorize(ctx, "audit.key")
+    db, now = ctx.db, ctx.now
     key_file = key_file or keys.configured_key_file()
-    result = verify(db, key_file=key_file)
+    result = _verify(db, key_file=key_file)
     if not result.ok:
         raise ValidationFailed(
             f"the audit chain does not verify (event {result.first_bad_seq}: {result.reason}); "
@@ -469,8 +494,9 @@ def _check_signature(
 
 
 def list_events(
-    db: Session,
+    ctx: Ctx,
     *,
+    action: str | None = None,
     actor: str | None = None,
     object_type: str | None = None,
     object_id: str | None = None,
@@ -479,11 +505,15 @@ def list_events(
     limit: int = 100,
     offset: int = 0,
 ) -> list[AuditEvent]:
+    """Audit events, oldest first, filtered by actor, action, object and time (``audit.read``)."""
+    authorize(ctx, "audit.read")
     query = select(AuditEvent).order_by(AuditEvent.seq)
     since = since.replace(tzinfo=UTC) if since and since.tzinfo is None else since
     until = until.replace(tzinfo=UTC) if until and until.tzinfo is None else until
     if actor:
         query = query.where(AuditEvent.actor == actor)
+    if action:
+        query = query.where(AuditEvent.action == action)
     if object_type:
         query = query.where(AuditEvent.object_type == object_type)
     if object_id:
@@ -492,4 +522,4 @@ def list_events(
         query = query.where(AuditEvent.at >= since)
     if until:
         query = query.where(AuditEvent.at < until)
-    return list(db.execute(query.limit(limit).offset(offset)).scalars())
+    return list(ctx.db.execute(query.limit(limit).offset(offset)).scalars())

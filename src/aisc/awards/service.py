@@ -59,7 +59,7 @@ def list_awards(
 
 
 def read_award(ctx: Ctx, award: Award) -> AwardRead:
-    return AwardRead.of(award, award_balance(ctx.db, award_id=award.id))
+    return AwardRead.of(award, award_balance(ctx, award_id=award.id, action="award.read"))
 
 
 def burn(ctx: Ctx, award: Award) -> AwardBurn:

@@ -39,7 +39,11 @@ def burn_pct(award: Award, *, drawn: int, used_seconds: int) -> int:
 
 
 def check_burn(ctx: Ctx) -> list[Notification]:
-    """Store (once) and queue a notification for each award passing 50, 80 or 100%."""
+    """Store (once) and queue a notification for each award passing 50, 80 or 100%.
+
+    Part of the monthly run (``billing.run``), in its transaction.
+    """
+    authorize(ctx, "billing.run")
     from aisc.ledger.models import EntryKind, LedgerEntry
 
     sent = set(ctx.db.execute(select(Notification.award_id, Notification.kind)).all())

@@ -1,20 +1,12 @@
 from __future__ import annotations
 
-from datetime import date
-from decimal import Decimal
-
 from fastapi import APIRouter, Query, status
 from fastapi.responses import Response
 
-from aisc.awards.models import Award
-from aisc.billing import alerts, charging, credits, months, service
+from aisc.billing import alerts, charging, credits, months, views
 from aisc.billing import reconcile as reconciler
-from aisc.billing.models import Invoice
 from aisc.billing.schemas import (
-    BusyMonthRead,
-    BusyRead,
     BusyReport,
-    ChargeRead,
     CreditIn,
     CreditNoteRead,
     InvoiceRead,
@@ -24,30 +16,11 @@ from aisc.billing.schemas import (
     RunRead,
 )
 from aisc.billing.statements import statement_csv, statement_pdf
-from aisc.context import Ctx
 from aisc.http import IdPath, IdQuery, PageDep, Uow, requires
 from aisc.money import hkd_to_cents
 from aisc.schemas import Day
 
 router = APIRouter(tags=["billing"])
-
-
-def read_invoice(ctx: Ctx, invoice: Invoice) -> InvoiceRead:
-    return InvoiceRead(
-        **{
-            k: getattr(invoice, k)
-            for k in InvoiceRead.model_fields
-            if k not in ("lines", "credit_notes")
-        },
-        lines=[ChargeRead.model_validate(c) for c in service.lines_of(ctx, invoice)],
-        credit_notes=[
-            CreditNoteRead.model_validate(n) for n in service.credit_notes_of(ctx, invoice)
-        ],
-    )
-
-
-def pct(part: int, whole: int) -> str | None:
-    return f"{Decimal(part * 100) / whole:.1f}" if whole else None
 
 
 @router.post("/billing/runs", response_model=RunRead, dependencies=[requires("billing.run")])
@@ -58,7 +31,7 @@ def run(data: RunIn, uow: Uow) -> RunRead:
         result = charging.run_month(ctx, month=month)
         return RunRead(
             month=f"{month:%Y-%m}",
-            issued=[read_invoice(ctx, i) for i in result.invoices],
+            issued=[views.read_invoice(ctx, i) for i in result.invoices],
             already_invoiced=result.skipped,
             notifications=len(result.notifications),
         )
@@ -84,44 +57,11 @@ def reconciliation(uow: Uow, month: str = Query(pattern=r"^\d{4}-\d{2}$")) -> Re
         )
 
 
-def busy_report(ctx: Ctx, *, today: date) -> BusyReport:
-    """Busy against reserved GPU-hours of dedicated allocations: per award, month by month and
-    overall (the API's answer and the command line's)."""
-    rows = service.busy_vs_reserved(ctx, today=today)
-    reserved = sum(r.reserved_gpu_seconds for r in rows)
-    used = sum(r.busy_gpu_seconds for r in rows)
-    return BusyReport(
-        as_of=today,
-        awards=[
-            BusyRead(
-                award_id=r.award_id,
-                title=r.title,
-                reserved_gpu_hours=r.reserved_gpu_seconds // 3600,
-                busy_gpu_hours=r.busy_gpu_seconds // 3600,
-                busy_pct=pct(r.busy_gpu_seconds, r.reserved_gpu_seconds),
-            )
-            for r in rows
-        ],
-        months=[
-            BusyMonthRead(
-                month=m.month.strftime("%Y-%m"),
-                reserved_gpu_hours=m.reserved_gpu_seconds // 3600,
-                busy_gpu_hours=m.busy_gpu_seconds // 3600,
-                busy_pct=pct(m.busy_gpu_seconds, m.reserved_gpu_seconds),
-            )
-            for m in service.busy_by_month(ctx, today=today)
-        ],
-        reserved_gpu_hours=reserved // 3600,
-        busy_gpu_hours=used // 3600,
-        busy_pct=pct(used, reserved),
-    )
-
-
 @router.get("/billing/busy", response_model=BusyReport, dependencies=[requires("usage.read")])
 def busy(uow: Uow, as_of: Day | None = None) -> BusyReport:
     """Busy against reserved GPU-hours of dedicated allocations, per award and overall."""
     with uow() as ctx:
-        return busy_report(ctx, today=as_of or ctx.now.date())
+        return views.busy_report(ctx, today=as_of or ctx.now.date())
 
 
 @router.get("/invoices", response_model=list[InvoiceRead], dependencies=[requires("billing.read")])
@@ -132,14 +72,13 @@ def list_invoices(
     month: str | None = Query(default=None, pattern=r"^\d{4}-\d{2}$"),
 ) -> list[InvoiceRead]:
     with uow() as ctx:
-        rows = service.list_invoices(
+        return views.read_invoices(
             ctx,
             award_id=award_id,
             month=months.parse_month(month) if month else None,
             limit=page.limit,
             offset=page.offset,
         )
-        return [read_invoice(ctx, i) for i in rows]
 
 
 @router.get(
@@ -147,25 +86,18 @@ def list_invoices(
 )
 def get_invoice(invoice_id: IdPath, uow: Uow) -> InvoiceRead:
     with uow() as ctx:
-        return read_invoice(ctx, service.view_invoice(ctx, invoice_id=invoice_id))
+        return views.show_invoice(ctx, invoice_id=invoice_id)
 
 
 def _statement(uow: Uow, invoice_id: int, fmt: str) -> Response:
     with uow() as ctx:
-        invoice = service.view_invoice(ctx, invoice_id=invoice_id)
-        award = ctx.db.get(Award, invoice.award_id)
-        assert award is not None
-        parts = (
-            invoice,
-            award,
-            service.lines_of(ctx, invoice),
-            service.credit_notes_of(ctx, invoice),
-        )
+        found = views.statement(ctx, invoice_id=invoice_id)
+        parts = found.parts()
         body: str | bytes = statement_csv(*parts) if fmt == "csv" else statement_pdf(*parts)
     return Response(
         body,
         media_type="text/csv" if fmt == "csv" else "application/pdf",
-        headers={"Content-Disposition": f'attachment; filename="{invoice.number}.{fmt}"'},
+        headers={"Content-Disposition": f'attachment; filename="{found.invoice.number}.{fmt}"'},
     )
 
 

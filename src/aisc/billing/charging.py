@@ -181,7 +181,10 @@ def _pooled_lines(
 
 
 def next_seq(ctx: Ctx, model: type[Invoice] | type[CreditNote]) -> int:
-    """The next number; the caller holds the scheme lock, so numbers are gapless."""
+    """The next number; the caller holds the scheme lock, so numbers are gapless.
+
+    Not an action of its own (it numbers what ``run_month`` or ``credit`` issues, inside the
+    action they authorised), so it checks nothing."""
     return int(ctx.db.execute(select(func.coalesce(func.max(model.seq), 0))).scalar_one()) + 1
 
 
@@ -273,7 +276,7 @@ def _issue(
     links: dict[tuple[str, int], int],
 ) -> Invoice:
     # Everything is computed first: an invoice row is written once and never updated.
-    remaining = ledger.award_balance(ctx.db, award_id=award.id).remaining
+    remaining = ledger.award_balance(ctx, award_id=award.id, action="billing.run").remaining
     start_remaining = remaining
     subsidies = []
     for line in lines:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
-from aisc.access import authorize
+from aisc.access import authorize, project_of, visible
 from aisc.audit.service import record
 from aisc.awards.models import CLOSED, Award
 from aisc.billing.charging import next_seq
@@ -19,7 +19,17 @@ from aisc.money import format_hkd
 
 
 def credited(ctx: Ctx, invoice_id: int) -> tuple[int, int, int]:
-    """(list, subsidy, payable) already credited against an invoice."""
+    """(list, subsidy, payable) already credited against an invoice (``billing.read``)."""
+    access = authorize(ctx, "billing.read")
+    if not access.everything:
+        invoice = ctx.db.get(Invoice, invoice_id)
+        visible(
+            access,
+            invoice,
+            f"invoice {invoice_id}",
+            field="invoice_id",
+            application_id=project_of(ctx, invoice.award_id if invoice else None),
+        )
     row = ctx.db.execute(
         select(
             func.coalesce(func.sum(CreditNote.list_cents), 0),
@@ -75,6 +85,7 @@ def credit(ctx: Ctx, *, invoice_id: int, list_cents: int, reason: str) -> Credit
             ctx,
             award_id=award.id,
             memo=f"credit note {number} on {invoice.number}: award {award.id} is closed",
+            action="billing.credit",
         )
     note = CreditNote(
         seq=seq,

@@ -1,7 +1,8 @@
 """Reading invoices, and busy against reserved GPU-time.
 
 The rest of billing lives beside it: ``charging`` (the monthly run), ``credits`` (credit notes),
-``reconcile`` and ``alerts`` (burn notifications).
+``reconcile`` and ``alerts`` (burn notifications), ``views`` (what the edges show: invoices with
+their lines, statements, the busy report and the one busy % computation).
 """
 
 from __future__ import annotations
@@ -60,7 +61,22 @@ def list_invoices(
     return list(ctx.db.execute(query.limit(limit).offset(offset)).scalars())
 
 
+def _in_reach(ctx: Ctx, invoice: Invoice) -> None:
+    """Refuse an invoice the caller may not read, as if it did not exist."""
+    access = authorize(ctx, "billing.read")
+    if not access.everything:
+        visible(
+            access,
+            invoice,
+            f"invoice {invoice.id}",
+            field="invoice_id",
+            application_id=project_of(ctx, invoice.award_id),
+        )
+
+
 def lines_of(ctx: Ctx, invoice: Invoice) -> list[Charge]:
+    """An invoice's lines (``billing.read``)."""
+    _in_reach(ctx, invoice)
     return list(
         ctx.db.execute(
             select(Charge).where(Charge.invoice_id == invoice.id).order_by(Charge.id)
@@ -69,6 +85,8 @@ def lines_of(ctx: Ctx, invoice: Invoice) -> list[Charge]:
 
 
 def credit_notes_of(ctx: Ctx, invoice: Invoice) -> list[CreditNote]:
+    """The credit notes issued against an invoice (``billing.read``)."""
+    _in_reach(ctx, invoice)
     return list(
         ctx.db.execute(
             select(CreditNote).where(CreditNote.invoice_id == invoice.id).order_by(CreditNote.seq)

@@ -53,7 +53,7 @@ def verify(
     with uow() as ctx:
         result = VerifyRead.model_validate(
             service.verify(
-                ctx.db,
+                ctx,
                 checkpoint=anchor,
                 public_key=key,
                 deep=deep,
@@ -96,9 +96,7 @@ def checkpoint(
 ) -> None:
     """Export a signed head of the verified chain, for safekeeping outside the platform."""
     with uow() as ctx:
-        signed = service.checkpoint(
-            ctx.db, now=ctx.now, key_file=state().settings.effective_audit_key_file
-        )
+        signed = service.checkpoint(ctx, key_file=state().settings.effective_audit_key_file)
     text = json.dumps(signed.to_dict(), indent=2) + "\n"
     if out is None:
         typer.echo(text, nl=False)
@@ -120,7 +118,7 @@ def rotate_key() -> None:
     path = state().settings.effective_audit_key_file
     try:
         with uow() as ctx:
-            key = service.rotate_key(ctx.db, now=ctx.now, key_file=path)
+            key = service.rotate_key(ctx, key_file=path)
     except OSError as exc:
         fail(ValidationFailed(f"cannot write the audit key file {path}: {exc}", field="key"))
     typer.echo(f"audit key {key.id} is now current in {path}; keep the file's older keys")
@@ -128,7 +126,10 @@ def rotate_key() -> None:
 
 @app.command("list")
 def list_events(
-    actor: str = typer.Option(None),
+    actor: str = typer.Option(None, help="who acted, e.g. person:12 or system"),
+    action: str = typer.Option(
+        None, "--action", help="what was done, e.g. invoice.issue or ledger.commitment"
+    ),
     object_type: str = typer.Option(None),
     object_id: str = typer.Option(None),
     since: datetime = typer.Option(None, help="ISO time, UTC if no zone"),
@@ -137,11 +138,12 @@ def list_events(
     offset: int = 0,
     as_json: bool = JsonOpt,
 ) -> None:
-    """List audit events, oldest first, filtered by actor, object and time."""
+    """List audit events, oldest first, filtered by actor, action, object and time."""
     with uow() as ctx:
         rows = service.list_events(
-            ctx.db,
+            ctx,
             actor=actor,
+            action=action,
             object_type=object_type,
             object_id=object_id,
             since=since,

@@ -2,20 +2,17 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from decimal import Decimal
 from pathlib import Path
 
 import typer
 
-from aisc.awards.models import Award
-from aisc.billing import alerts, charging, credits, months, service
+from aisc.billing import alerts, charging, credits, months, views
 from aisc.billing import reconcile as reconciler
-from aisc.billing.api import busy_report, read_invoice
 from aisc.billing.schemas import BusyMonthRead, BusyRead, CreditNoteRead, NotificationRead
 from aisc.billing.statements import statement_csv, statement_pdf
 from aisc.cli.common import DateOpt, JsonOpt, dump, emit_list, emit_one, uow
-from aisc.errors import Conflict, NotFound, ValidationFailed
-from aisc.money import format_hkd, hkd_to_cents
+from aisc.errors import Conflict, ValidationFailed
+from aisc.money import format_hkd, parse_hkd
 
 app = typer.Typer(help="Monthly invoices, credit notes, reconciliation.", no_args_is_help=True)
 INVOICE_COLUMNS = [
@@ -37,7 +34,7 @@ def run(
     when = months.parse_month(month)
     with uow() as ctx:
         result = charging.run_month(ctx, month=when)
-        rows = [read_invoice(ctx, i) for i in result.invoices]
+        rows = [views.read_invoice(ctx, i) for i in result.invoices]
     if as_json:
         typer.echo(json.dumps([r.model_dump(mode="json") for r in rows], indent=2))
         return
@@ -83,26 +80,23 @@ def invoices(
     offset: int = 0,
     as_json: bool = JsonOpt,
 ) -> None:
-    """List invoices, by award or month."""
+    """List issued invoices, filtered by award and month."""
     with uow() as ctx:
-        rows = [
-            read_invoice(ctx, i)
-            for i in service.list_invoices(
-                ctx,
-                award_id=award,
-                month=months.parse_month(month) if month else None,
-                limit=limit,
-                offset=offset,
-            )
-        ]
+        rows = views.read_invoices(
+            ctx,
+            award_id=award,
+            month=months.parse_month(month) if month else None,
+            limit=limit,
+            offset=offset,
+        )
     emit_list(rows, INVOICE_COLUMNS, as_json)
 
 
 @app.command("show")
 def show(invoice_id: int, as_json: bool = JsonOpt) -> None:
-    """Show one invoice with its lines and subsidy."""
+    """Show an invoice with its lines and credit notes."""
     with uow() as ctx:
-        emit_one(read_invoice(ctx, service.view_invoice(ctx, invoice_id=invoice_id)), as_json)
+        emit_one(views.show_invoice(ctx, invoice_id=invoice_id), as_json)
 
 
 @app.command("statement")
@@ -117,16 +111,7 @@ def statement(
     if fmt == "pdf" and out is None:
         raise ValidationFailed("out: a PDF needs --out FILE", field="out")
     with uow() as ctx:
-        invoice = service.view_invoice(ctx, invoice_id=invoice_id)
-        award = ctx.db.get(Award, invoice.award_id)
-        if award is None:  # pragma: no cover - a foreign key guarantees it
-            raise NotFound(f"award {invoice.award_id} not found")
-        args = (
-            invoice,
-            award,
-            service.lines_of(ctx, invoice),
-            service.credit_notes_of(ctx, invoice),
-        )
+        args = views.statement(ctx, invoice_id=invoice_id).parts()
         if fmt == "csv":
             text = statement_csv(*args)
             if out is None:
@@ -142,15 +127,14 @@ def statement(
 @app.command("credit")
 def credit(
     invoice_id: int,
-    amount: Decimal = typer.Option(..., help="list amount in HK$ to credit"),
+    amount: str = typer.Option(..., help="list amount in HK$ to credit, e.g. 1,200.50"),
     reason: str = typer.Option(...),
     as_json: bool = JsonOpt,
 ) -> None:
     """Issue a credit note against an invoice (the invoice itself never changes)."""
+    cents = parse_hkd(amount, field="amount")
     with uow() as ctx:
-        note = credits.credit(
-            ctx, invoice_id=invoice_id, list_cents=hkd_to_cents(amount), reason=reason
-        )
+        note = credits.credit(ctx, invoice_id=invoice_id, list_cents=cents, reason=reason)
         emit_one(CreditNoteRead.model_validate(note), as_json)
 
 
@@ -173,7 +157,7 @@ def busy(
 ) -> None:
     """Busy against reserved GPU-hours of dedicated allocations (the measured-use figure)."""
     with uow() as ctx:
-        report = busy_report(ctx, today=as_of.date() if as_of else ctx.now.date())
+        report = views.busy_report(ctx, today=as_of.date() if as_of else ctx.now.date())
     if as_json:
         typer.echo(dump(report))
         return

@@ -222,7 +222,7 @@ def plot(
 
     fmt = out.suffix.lstrip(".").lower()
     with uow() as ctx:
-        body = capacity_plot(ctx, fmt=fmt, today=_day(as_of, ctx.now.date()))
+        body = capacity_plot(utilisation(ctx, today=_day(as_of, ctx.now.date())), fmt=fmt)
     out.write_bytes(body)
     typer.echo(f"wrote {out} ({len(body)} bytes)")
 

@@ -14,6 +14,7 @@ from aisc.cli import (
     allocations,
     applications,
     audit,
+    awards,
     billing,
     cluster,
     db,
@@ -84,8 +85,8 @@ app.add_typer(pricing.price_app, name="price")
 app.add_typer(applications.app, name="app")
 app.add_typer(review.app, name="review")
 app.add_typer(ledger.ledger_app, name="ledger")
-app.add_typer(ledger.award_app, name="award")
-ledger.award_app.add_typer(qos.app, name="qos")
+app.add_typer(awards.app, name="award")
+awards.app.add_typer(qos.app, name="qos")
 app.add_typer(audit.app, name="audit")
 app.add_typer(cluster.app, name="cluster")
 app.add_typer(allocations.app, name="alloc")

@@ -172,5 +172,5 @@ def plot(uow: Uow, format: str = "png", as_of: Day | None = None) -> Response:
     if format not in ("png", "svg"):
         raise ValidationFailed(f"format: {format!r} is not one of png, svg", field="format")
     with uow() as ctx:
-        body = capacity_plot(ctx, fmt=format, today=as_of or ctx.now.date())
+        body = capacity_plot(utilisation(ctx, today=as_of or ctx.now.date()), fmt=format)
     return Response(body, media_type="image/png" if format == "png" else "image/svg+xml")

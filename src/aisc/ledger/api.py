@@ -7,7 +7,6 @@ from aisc.ledger import service
 from aisc.ledger.models import EntryKind
 from aisc.ledger.schemas import AwardAmountIn, BalancesRead, BudgetCreate, EarmarkCreate, EntryRead
 from aisc.money import hkd_to_cents
-from aisc.scheme.service import get_scheme
 
 router = APIRouter(prefix="/ledger", tags=["ledger"])
 
@@ -15,7 +14,7 @@ router = APIRouter(prefix="/ledger", tags=["ledger"])
 @router.get("/balance", response_model=BalancesRead, dependencies=[requires("ledger.read")])
 def balance(uow: Uow) -> BalancesRead:
     with uow() as ctx:
-        return BalancesRead.of(service.balances(ctx.db, scheme_id=get_scheme(ctx).id))
+        return BalancesRead.of(service.balances(ctx))
 
 
 @router.get("/entries", response_model=list[EntryRead], dependencies=[requires("ledger.read")])
@@ -24,8 +23,7 @@ def entries(
 ) -> list[EntryRead]:
     with uow() as ctx:
         rows = service.list_entries(
-            ctx.db,
-            scheme_id=get_scheme(ctx).id,
+            ctx,
             kind=kind,
             award_id=award_id,
             limit=page.limit,
@@ -45,7 +43,6 @@ def add_budget(data: BudgetCreate, uow: Uow) -> EntryRead:
         return EntryRead.of(
             service.add_budget(
                 ctx,
-                scheme_id=get_scheme(ctx).id,
                 label=data.label,
                 memo=data.memo,
                 amount_cents=hkd_to_cents(data.amount_hkd, field="amount_hkd"),
@@ -64,7 +61,6 @@ def add_earmark(data: EarmarkCreate, uow: Uow) -> EntryRead:
         return EntryRead.of(
             service.add_earmark(
                 ctx,
-                scheme_id=get_scheme(ctx).id,
                 label=data.label,
                 memo=data.memo,
                 amount_cents=hkd_to_cents(data.amount_hkd, field="amount_hkd"),

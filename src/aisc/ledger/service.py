@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from aisc.access import authorize
+from aisc.access import AccessDenied, authorize, project_of
 from aisc.audit.service import record
 from aisc.awards.models import Award
 from aisc.context import Ctx
@@ -73,6 +73,8 @@ class AwardBalance:
 
 
 def lock_scheme(ctx: Ctx, scheme_id: int) -> Scheme:
+    """Take the fund's lock. Not an action of its own: every service that changes money or
+    capacity takes it inside the action it has authorised, so it checks nothing."""
     scheme = ctx.db.execute(
         select(Scheme).where(Scheme.id == scheme_id).with_for_update()
     ).scalar_one_or_none()
@@ -93,7 +95,34 @@ def _sums(db: Session, *conditions: object) -> dict[EntryKind, int]:
     return totals
 
 
-def balances(db: Session, *, scheme_id: int) -> Balances:
+def balances(ctx: Ctx, *, scheme_id: int | None = None, action: str = "ledger.read") -> Balances:
+    """The fund position. ``action`` is the one the caller reads it under: the ledger's own
+    readers by default; a published figure (the scheme's fund, the statistics) names its own."""
+    if not authorize(ctx, action).everything:
+        raise AccessDenied(f"{action}: the fund's position is not yours to read")
+    return _balances(ctx.db, _scheme_id(ctx, scheme_id))
+
+
+def award_balance(ctx: Ctx, *, award_id: int, action: str = "ledger.read") -> AwardBalance:
+    """An award's commitment and what was drawn from it, for those who may read ``action``
+    on the award (a project's members read their own award's balance under ``award.read``)."""
+    access = authorize(ctx, action)
+    if not access.covers(application_id=project_of(ctx, award_id)):
+        raise NotFound(f"award {award_id} not found", field="award_id")
+    return _award_balance(ctx.db, award_id)
+
+
+def _scheme_id(ctx: Ctx, given: int | None) -> int:
+    """``given``, or the deployment's scheme (there is one)."""
+    if given is not None:
+        return given
+    found = ctx.db.execute(select(Scheme.id).order_by(Scheme.id).limit(1)).scalar()
+    if found is None:
+        raise NotFound("no scheme is set up yet: run `aisc scheme init`", field="scheme")
+    return int(found)
+
+
+def _balances(db: Session, scheme_id: int) -> Balances:
     sums = _sums(db, LedgerEntry.scheme_id == scheme_id)
     return Balances(
         budget=sums[EntryKind.BUDGET],
@@ -105,7 +134,7 @@ def balances(db: Session, *, scheme_id: int) -> Balances:
     )
 
 
-def award_balance(db: Session, *, award_id: int) -> AwardBalance:
+def _award_balance(db: Session, award_id: int) -> AwardBalance:
     sums = _sums(db, LedgerEntry.award_id == award_id)
     return AwardBalance(
         committed=sums[EntryKind.COMMITMENT],
@@ -150,9 +179,15 @@ def _append(
 
 
 def add_budget(
-    ctx: Ctx, *, scheme_id: int, amount_cents: int, label: str = "budget", memo: str = ""
+    ctx: Ctx,
+    *,
+    amount_cents: int,
+    scheme_id: int | None = None,
+    label: str = "budget",
+    memo: str = "",
 ) -> LedgerEntry:
     authorize(ctx, "ledger.write")
+    scheme_id = _scheme_id(ctx, scheme_id)
     lock_scheme(ctx, scheme_id)
     return _append(
         ctx,
@@ -165,13 +200,14 @@ def add_budget(
 
 
 def add_earmark(
-    ctx: Ctx, *, scheme_id: int, amount_cents: int, label: str, memo: str = ""
+    ctx: Ctx, *, amount_cents: int, label: str, scheme_id: int | None = None, memo: str = ""
 ) -> LedgerEntry:
     authorize(ctx, "ledger.write")
+    scheme_id = _scheme_id(ctx, scheme_id)
     lock_scheme(ctx, scheme_id)
     if not label.strip():
         raise ValidationFailed("an earmark needs a label saying what it is for", field="label")
-    available = balances(ctx.db, scheme_id=scheme_id).available
+    available = _balances(ctx.db, scheme_id).available
     if amount_cents > available:
         raise InsufficientFunds(
             f"earmark of {format_hkd(amount_cents)} exceeds the available {format_hkd(available)}",
@@ -190,9 +226,15 @@ def add_earmark(
 def commit(
     ctx: Ctx, *, scheme_id: int, award_id: int, amount_cents: int, memo: str = ""
 ) -> LedgerEntry:
-    """Reserve ``amount_cents`` of the fund for an award; refused when funds are short."""
+    """Reserve ``amount_cents`` of the fund for an award; refused when funds are short.
+
+    Part of the committee's decision (``decision.make``), in its transaction. The refusal
+    names no award: the award being decided was flushed in a transaction that now rolls back,
+    and its id will be given to another award.
+    """
+    authorize(ctx, "decision.make")
     lock_scheme(ctx, scheme_id)
-    available = balances(ctx.db, scheme_id=scheme_id).available
+    available = _balances(ctx.db, scheme_id).available
     if amount_cents > available:
         raise InsufficientFunds(
             f"the subsidy cap of {format_hkd(amount_cents)} exceeds the fund's available "
@@ -222,7 +264,7 @@ def _locked_remaining(ctx: Ctx, award_id: int) -> tuple[int, int]:
     """(scheme id, the award's remaining commitment), read under the scheme lock."""
     scheme_id = _award_scheme(ctx, award_id)
     lock_scheme(ctx, scheme_id)
-    return scheme_id, award_balance(ctx.db, award_id=award_id).remaining
+    return scheme_id, _award_balance(ctx.db, award_id).remaining
 
 
 def _draw(ctx: Ctx, kind: EntryKind, award_id: int, amount_cents: int, memo: str) -> LedgerEntry:
@@ -257,9 +299,17 @@ def release(ctx: Ctx, *, award_id: int, amount_cents: int, memo: str = "") -> Le
     return _draw(ctx, EntryKind.RELEASE, award_id, amount_cents, memo)
 
 
-def release_remaining(ctx: Ctx, *, award_id: int, memo: str) -> LedgerEntry | None:
-    """Release all of an award's remaining commitment (close-out; the caller has checked the
-    right to close it). None when nothing remains."""
+def release_remaining(
+    ctx: Ctx, *, award_id: int, memo: str, action: str = "award.close"
+) -> LedgerEntry | None:
+    """Release all of an award's remaining commitment. None when nothing remains.
+
+    Part of closing an award (``award.close``) or of a credit note on a closed award
+    (``billing.credit``): ``action`` names which, and is checked.
+    """
+    if action not in ("award.close", "billing.credit"):
+        raise ValueError(f"release_remaining is not part of {action!r}")
+    authorize(ctx, action)
     _scheme_id, remaining = _locked_remaining(ctx, award_id)
     if remaining <= 0:
         return None
@@ -275,8 +325,10 @@ def pay_subsidy(
     scheme_id: int,
     remaining: int,
 ) -> LedgerEntry:
-    """Disburse an invoice's subsidy. Billing calls this holding the scheme lock, having read
-    the award's ``remaining`` commitment under it."""
+    """Disburse an invoice's subsidy, as part of the monthly run (``billing.run``). Billing
+    calls this holding the scheme lock, having read the award's ``remaining`` commitment
+    under it."""
+    authorize(ctx, "billing.run")
     if amount_cents > remaining:
         raise InsufficientFunds(
             f"disbursement of {format_hkd(amount_cents)} exceeds award {award_id}'s remaining "
@@ -295,10 +347,12 @@ def pay_subsidy(
 
 
 def reverse_subsidy(ctx: Ctx, *, award_id: int, amount_cents: int, memo: str) -> LedgerEntry:
-    """Hand credited subsidy back to the award's commitment (a credit note calls this)."""
+    """Hand credited subsidy back to the award's commitment, as part of a credit note
+    (``billing.credit``)."""
+    authorize(ctx, "billing.credit")
     scheme_id = _award_scheme(ctx, award_id)
     lock_scheme(ctx, scheme_id)
-    balance = award_balance(ctx.db, award_id=award_id)
+    balance = _award_balance(ctx.db, award_id)
     if amount_cents > balance.net_disbursed:
         raise InsufficientFunds(
             f"reversal of {format_hkd(amount_cents)} exceeds the "
@@ -317,17 +371,22 @@ def reverse_subsidy(ctx: Ctx, *, award_id: int, amount_cents: int, memo: str) ->
 
 
 def list_entries(
-    db: Session,
+    ctx: Ctx,
     *,
-    scheme_id: int,
+    scheme_id: int | None = None,
     kind: EntryKind | None = None,
     award_id: int | None = None,
     limit: int = 100,
     offset: int = 0,
 ) -> list[LedgerEntry]:
-    query = select(LedgerEntry).where(LedgerEntry.scheme_id == scheme_id).order_by(LedgerEntry.id)
+    authorize(ctx, "ledger.read")
+    query = (
+        select(LedgerEntry)
+        .where(LedgerEntry.scheme_id == _scheme_id(ctx, scheme_id))
+        .order_by(LedgerEntry.id)
+    )
     if kind is not None:
         query = query.where(LedgerEntry.kind == kind)
     if award_id is not None:
         query = query.where(LedgerEntry.award_id == award_id)
-    return list(db.execute(query.limit(limit).offset(offset)).scalars())
+    return list(ctx.db.execute(query.limit(limit).offset(offset)).scalars())

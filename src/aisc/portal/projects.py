@@ -176,7 +176,7 @@ def cancel(request: Request, job_id: int, form: Form) -> Response:
 @router.get("/invoices/{invoice_id}", response_class=HTMLResponse)
 @page_action("billing.read")
 def invoice(request: Request, invoice_id: int) -> Response:
-    from aisc.billing.api import read_invoice
+    from aisc.billing.views import read_invoice
 
     page = page_for(request)
     with page.uow() as ctx:

@@ -1,17 +1,20 @@
 """Operators (inventory, node states, capacity and utilisation charts) and finance (invoices,
-credit notes, the monthly billing run, the reconciliation, the ledger)."""
+credit notes, the monthly billing run, the reconciliation, the ledger).
+
+Each page names its matrix action (``page_action``); the services it calls authorise again.
+Figures (busy %, invoices with their credit notes) come computed from the services; amounts are
+read by ``aisc.money.parse_hkd``, the same as everywhere.
+"""
 
 from __future__ import annotations
 
 from datetime import date
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
-from aisc.accounts.models import Role
-from aisc.billing import service as billing
+from aisc.billing import views as billing
 from aisc.billing.charging import run_month
 from aisc.billing.credits import credit
 from aisc.billing.months import parse_month
@@ -20,12 +23,14 @@ from aisc.cluster import service as cluster
 from aisc.cluster.models import NodeState
 from aisc.cluster.schemas import NodeRead, NodeStateIn
 from aisc.errors import AiscError, ValidationFailed
+from aisc.money import parse_hkd
 from aisc.portal.labels import N_
 from aisc.portal.public import Form
 from aisc.portal.web import (
     PAGE_SIZE,
     Page,
     form_errors,
+    page_action,
     page_for,
     page_number,
     parse_form,
@@ -53,16 +58,14 @@ def _operator_page(page: Page, status: int = 200, **extra: Any) -> Response:
         for node in cluster.list_nodes(ctx, limit=100_000):
             counts[node.state.value] = counts.get(node.state.value, 0) + 1
         usage = utilisation(ctx, today=ctx.now.date())
-        busy = billing.busy_vs_reserved(ctx, today=ctx.now.date())
-    reserved = sum(b.reserved_gpu_seconds for b in busy)
-    used = sum(b.busy_gpu_seconds for b in busy)
+        busy_pct = billing.busy_overall(ctx, today=ctx.now.date())
     return page.render(
         "operator.html",
         status,
         nodes=rows,
         counts=counts,
         usage=usage,
-        busy_pct=round(100 * used / reserved, 1) if reserved else None,
+        busy_pct=busy_pct,
         states=[(s.value, page.gettext(_label(s.value))) for s in NodeState],
         page_no=number,
         has_more=len(nodes) > PAGE_SIZE,
@@ -77,17 +80,18 @@ def _label(code: str) -> str:
     return label(code)
 
 
+# The operator's page is the platform's running state (nodes, capacity, busy %): the operators'
+# and auditors' ``metrics.read``, the same figures /metrics exports.
 @router.get("/operator", response_class=HTMLResponse)
+@page_action("metrics.read")
 def operator(request: Request) -> Response:
-    page = page_for(request)
-    page.require(Role.OPERATOR, Role.AUDITOR)
-    return _operator_page(page)
+    return _operator_page(page_for(request))
 
 
 @router.post("/operator/nodes/{name}/state", response_class=HTMLResponse)
+@page_action("cluster.manage")
 def node_state(request: Request, name: str, form: Form) -> Response:
     page = page_for(request, form)
-    page.require(Role.OPERATOR)
     try:
         with page.uow() as ctx:
             cluster.set_node_state(
@@ -105,31 +109,31 @@ def node_state(request: Request, name: str, form: Form) -> Response:
 
 
 @router.get("/charts/capacity.svg")
+@page_action("capacity.read")
 def capacity_chart(request: Request) -> Response:
+    from aisc.allocations.service import utilisation
     from aisc.reports.plots import capacity_plot
 
     page = page_for(request)
-    page.require(Role.OPERATOR, Role.SECRETARIAT, Role.AUDITOR)
     with page.uow() as ctx:
-        body = capacity_plot(ctx, fmt="svg", today=ctx.now.date())
-    return Response(body, media_type="image/svg+xml")
+        data = utilisation(ctx, today=ctx.now.date())
+    return Response(capacity_plot(data, fmt="svg"), media_type="image/svg+xml")
 
 
 @router.get("/charts/utilisation.svg")
+@page_action("capacity.read")
 def utilisation_chart(request: Request) -> Response:
     """Allocated % (committed of installed) and busy % (used of reserved), month by month."""
     from aisc.allocations.service import utilisation
     from aisc.reports.plots import utilisation_plot
 
     page = page_for(request)
-    page.require(Role.OPERATOR, Role.SECRETARIAT, Role.AUDITOR)
     with page.uow() as ctx:
         allocated = utilisation(ctx, today=ctx.now.date()).months
         busy = billing.busy_by_month(ctx, today=ctx.now.date())
     body = utilisation_plot(
-        [(m.month, float(m.allocated_pct)) for m in allocated if m.allocated_pct is not None],
-        [(f"{m.month:%Y-%m}", 100 * m.busy_gpu_seconds / m.reserved_gpu_seconds
-          if m.reserved_gpu_seconds else None) for m in busy],
+        [(m.month, m.allocated_pct) for m in allocated],
+        busy,
         fmt="svg",
         allocated_label=page.gettext("allocated % (committed cards of installed)"),
         busy_label=page.gettext("busy % (GPU time used of reserved by dedicated allocations)"),
@@ -142,7 +146,6 @@ def utilisation_chart(request: Request) -> Response:
 
 def _finance_page(page: Page, status: int = 200, **extra: Any) -> Response:
     from aisc.ledger.service import list_entries
-    from aisc.scheme.service import get_scheme
 
     number = _page_no(page.request)
     month_text = page.request.query_params.get("month", "")
@@ -153,22 +156,18 @@ def _finance_page(page: Page, status: int = 200, **extra: Any) -> Response:
         except AiscError:
             month = None
     with page.uow() as ctx:
-        invoices = billing.list_invoices(
+        invoices = billing.read_invoices(
             ctx, month=month, limit=PAGE_SIZE + 1, offset=(number - 1) * PAGE_SIZE
         )
         rows = invoices[:PAGE_SIZE]
-        notes = {i.id: billing.credit_notes_of(ctx, i) for i in rows}
-        scheme = get_scheme(ctx)
         ledger_no = page_number(page.request, "ledger")
-        entries = list_entries(
-            ctx.db, scheme_id=scheme.id, limit=PAGE_SIZE + 1, offset=(ledger_no - 1) * PAGE_SIZE
-        )
+        entries = list_entries(ctx, limit=PAGE_SIZE + 1, offset=(ledger_no - 1) * PAGE_SIZE)
         check = reconcile(ctx, month=month) if month is not None else None
     return page.render(
         "finance.html",
         status,
         invoices=rows,
-        notes=notes,
+        notes={i.id: i.credit_notes for i in rows},
         entries=entries[:PAGE_SIZE],
         ledger_no=ledger_no,
         ledger_more=len(entries) > PAGE_SIZE,
@@ -180,17 +179,18 @@ def _finance_page(page: Page, status: int = 200, **extra: Any) -> Response:
     )
 
 
+# Invoices, the ledger and the month's reconciliation: finance and the auditor, as the
+# reconciliation is theirs.
 @router.get("/finance", response_class=HTMLResponse)
+@page_action("reconciliation.read")
 def finance(request: Request) -> Response:
-    page = page_for(request)
-    page.require(Role.FINANCE, Role.AUDITOR)
-    return _finance_page(page)
+    return _finance_page(page_for(request))
 
 
 @router.post("/finance/billing", response_class=HTMLResponse)
+@page_action("billing.run")
 def bill(request: Request, form: Form) -> Response:
     page = page_for(request, form)
-    page.require(Role.FINANCE)
     text = str(form.get("month", "")).strip()
     try:
         month = parse_month(text)
@@ -206,22 +206,11 @@ def bill(request: Request, form: Form) -> Response:
 
 
 @router.post("/finance/invoices/{invoice_id}/credit", response_class=HTMLResponse)
+@page_action("billing.credit")
 def credit_note(request: Request, invoice_id: int, form: Form) -> Response:
-    from aisc.billing.api import read_invoice
-
     page = page_for(request, form)
-    page.require(Role.FINANCE)
     try:
-        text = str(form.get("amount_hkd", "")).strip().replace(",", "")
-        try:
-            amount = Decimal(text)
-            if not amount.is_finite() or abs(amount) >= 10**13:
-                raise ValueError(text)
-            cents = int((amount * 100).to_integral_value())
-        except (InvalidOperation, ValueError):
-            raise ValidationFailed(
-                "amount_hkd: give an amount in HK$, e.g. 1200.50", field="amount_hkd"
-            ) from None
+        cents = parse_hkd(str(form.get("amount_hkd", "")), field="amount_hkd")
         reason = str(form.get("reason", "")).strip()
         if not reason:
             raise ValidationFailed("reason: say why the invoice is credited", field="reason")
@@ -229,9 +218,10 @@ def credit_note(request: Request, invoice_id: int, form: Form) -> Response:
             credit(ctx, invoice_id=invoice_id, list_cents=cents, reason=reason)
     except AiscError as exc:
         page.errors, page.problem = form_errors(exc)
-        if "list_cents" in page.errors:
-            page.errors["amount_hkd"] = page.errors.pop("list_cents")
+        for name in ("amount", "list_cents"):  # the service's names for the form's amount
+            if name in page.errors:
+                page.errors["amount_hkd"] = page.errors.pop(name)
         with page.uow() as ctx:
-            read = read_invoice(ctx, billing.view_invoice(ctx, invoice_id=invoice_id))
+            read = billing.show_invoice(ctx, invoice_id=invoice_id)
         return page.render("invoice.html", status_of(exc), invoice=read, values=dict(form))
     return page.redirect(f"/invoices/{invoice_id}", N_("Credit note issued."))

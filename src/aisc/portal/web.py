@@ -193,9 +193,6 @@ class Page:
     def signed_in(self) -> bool:
         return self.person is not None
 
-    def has(self, *roles: Role) -> bool:
-        return bool(self.principal.roles & set(roles))
-
     def may(self, action: str) -> bool:
         """Whether the principal holds ``action`` outright, whatever the object (to show or
         hide a part of a page). A grant by relation (member, reviewer, ...) needs the object:
@@ -230,13 +227,6 @@ class Page:
                 principal=self.principal,
                 deployment=state.deployment,
             )
-
-    def require(self, *roles: Role) -> None:
-        """Refuse the page unless the person holds one of ``roles``."""
-        if not self.signed_in:
-            raise SignInNeeded(self.request.url.path)
-        if roles and not self.has(*roles):
-            raise PageForbidden()
 
     def render(self, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
         env = environment()
@@ -303,8 +293,14 @@ def page_for(
         sent = str(form.get("csrf_token", ""))
         if not hmac.compare_digest(sent.encode(), csrf.encode()):
             raise PageForbidden()
-    action = action_of(request.scope.get("endpoint")) if check_action else None
-    if action is not None:
+    action = None
+    if check_action:
+        endpoint = request.scope.get("endpoint")
+        action = action_of(endpoint)
+        if action is None:
+            # A page that names no action would open to anyone: a programming error, refused
+            # for every caller (a test walks the routes so that none ships).
+            raise RuntimeError(f"{getattr(endpoint, '__name__', endpoint)} names no page_action")
         try:
             check(principal, action)
         except Unauthenticated:
@@ -446,6 +442,7 @@ def money(value: Decimal | int | None) -> str:
 
 def error_page(request: Request, status: int, message: str | None) -> HTMLResponse:
     try:
+        # The refused page's own action is not checked again: the error page is for everyone.
         page = page_for(request, check_ids=False, check_action=False)
     except Exception:  # the error page must render even when the session cannot be read
         return HTMLResponse(f"<!doctype html><title>{status}</title><p>{status}</p>", status)

@@ -1,28 +1,39 @@
-"""Charts rendered with matplotlib (no display, no network): PNG or SVG bytes."""
+"""Charts rendered with matplotlib (no display, no network): PNG or SVG bytes.
+
+Drawing only: the figures come in already read (and authorised) by the services. matplotlib is
+imported when a chart is drawn, not with this module, so the command line and the server start
+without it.
+"""
 
 from __future__ import annotations
 
 import io
 from collections.abc import Sequence
-from datetime import date
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
-
-from aisc.allocations.service import utilisation
-from aisc.context import Ctx
 from aisc.errors import ValidationFailed
+
+if TYPE_CHECKING:
+    from aisc.allocations.schemas import Utilisation
 
 FORMATS = ("png", "svg")
 
 
-def capacity_plot(ctx: Ctx, *, fmt: str, today: date) -> bytes:
+def _pyplot() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def capacity_plot(data: Utilisation, *, fmt: str) -> bytes:
     """Installed and allocatable GPU cards against committed cards, month by month."""
     if fmt not in FORMATS:
         raise ValidationFailed(f"format: {fmt!r} is not one of png, svg", field="format")
-    data = utilisation(ctx, today=today)  # authorises capacity.read
+    plt = _pyplot()
     labels = [m.month for m in data.months]
     x = range(len(labels))
     fig, ax = plt.subplots(figsize=(11, 4.8), dpi=110)
@@ -73,8 +84,8 @@ def capacity_plot(ctx: Ctx, *, fmt: str, today: date) -> bytes:
 
 
 def utilisation_plot(
-    allocated: Sequence[tuple[str, float | None]],
-    busy: Sequence[tuple[str, float | None]],
+    allocated: Sequence[tuple[str, Decimal | None]],
+    busy: Sequence[tuple[str, Decimal | None]],
     *,
     fmt: str,
     allocated_label: str = "allocated % (committed cards of installed)",
@@ -88,6 +99,7 @@ def utilisation_plot(
     """
     if fmt not in FORMATS:
         raise ValidationFailed(f"format: {fmt!r} is not one of png, svg", field="format")
+    plt = _pyplot()
     months = sorted({m for m, _ in allocated} | {m for m, _ in busy})
     where = {m: i for i, m in enumerate(months)}
     fig, ax = plt.subplots(figsize=(10, 4), dpi=100)
@@ -95,7 +107,8 @@ def utilisation_plot(
         (allocated, allocated_label, "o", "#1d4ed8", "-"),
         (busy, busy_label, "s", "#c2410c", "--"),
     ):
-        points = [(where[m], v) for m, v in series if v is not None]
+        # Floats only here, as plot coordinates: the figures themselves stay Decimal.
+        points = [(where[m], float(v)) for m, v in series if v is not None]
         if points:
             ax.plot([x for x, _ in points], [y for _, y in points], label=label, marker=marker,
                     color=color, linestyle=line)  # fmt: skip

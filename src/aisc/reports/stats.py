@@ -88,7 +88,7 @@ def scheme_stats(ctx: Ctx, *, today: date) -> SchemeStats:
     db = ctx.db
     scheme = get_scheme(ctx)
     now = allocated_now(ctx, today=today)
-    fund = balances(db, scheme_id=scheme.id)
+    fund = balances(ctx, scheme_id=scheme.id, action="scheme.read")
     rows = db.execute(
         select(Application, Organisation.category)
         .join(Organisation, Organisation.id == Application.organisation_id)

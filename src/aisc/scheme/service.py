@@ -196,13 +196,13 @@ def replace_categories(ctx: Ctx, *, data: CategoriesReplace) -> Scheme:
 def fund_position(ctx: Ctx) -> ledger.Balances:
     """The fund of the scheme as the ledger stands: committed, disbursed, available."""
     authorize(ctx, "ledger.read")
-    return ledger.balances(ctx.db, scheme_id=get_scheme(ctx).id)
+    return ledger.balances(ctx)
 
 
 def read_scheme(ctx: Ctx, scheme: Scheme) -> SchemeRead:
     """The scheme's terms and its fund (budget and earmarks are published with it)."""
     authorize(ctx, "scheme.read")
-    fund = ledger.balances(ctx.db, scheme_id=scheme.id)
+    fund = ledger.balances(ctx, scheme_id=scheme.id, action="scheme.read")
     return SchemeRead(
         id=scheme.id,
         name=scheme.name,
