@@ -27,11 +27,24 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import Select, false, select
 
-from aisc.accounts.models import Role
 from aisc.errors import Forbidden, NotFound, Unauthenticated, ValidationFailed
 
 if TYPE_CHECKING:
     from aisc.context import Ctx
+
+
+class Role(enum.StrEnum):
+    """A person's roles (``aisc.accounts.models`` stores them: the column's values are these).
+
+    Defined here, beneath the domains, because the matrix below is written in them.
+    """
+
+    APPLICANT = "applicant"
+    REVIEWER = "reviewer"
+    SECRETARIAT = "secretariat"
+    OPERATOR = "operator"
+    FINANCE = "finance"
+    AUDITOR = "auditor"
 
 
 class AccessDenied(Forbidden):

@@ -17,10 +17,9 @@ transaction for every other method (``aisc.db.engine``: on SQLite only writers t
 lock); a route that must write while answering a GET asks for ``uow(write=True)``. Resolving the
 caller's token or session is a read transaction of its own.
 
-Client address: the socket's peer, unless the peer is one of ``settings.trusted_proxies``; then
-the right-most ``X-Forwarded-For`` entry that is not a trusted proxy. Rate limits
-(``aisc.ratelimit``; the routes named in ``aisc.app.THROTTLED`` are limited before routing)
-count per client address.
+The session cookie, the CSRF header, the safe methods, the client's address and ``IdPath`` are
+shared with the portal and live in ``aisc.webshared``; rate limits (the routes named in
+``aisc.app.THROTTLED`` are limited before routing) count per client address.
 """
 
 from __future__ import annotations
@@ -30,35 +29,18 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Annotated, Any
 
-from fastapi import Depends, Path, Query, Request, Response
+from fastapi import Depends, Query, Request
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session, sessionmaker
 
 from aisc.access import ANONYMOUS, MATRIX, AccessDenied, Principal, check
-from aisc.accounts.auth import SESSION_HOURS, resolve_session, resolve_token
+from aisc.accounts.auth import resolve_session, resolve_token
 from aisc.context import Clock, Ctx
 from aisc.db.engine import transaction
 from aisc.deployment import Deployment
 from aisc.errors import Unauthenticated
-from aisc.ratelimit import client_of
-
-SESSION_COOKIE = "aisc_session"
-CSRF_HEADER = "X-CSRF-Token"
-SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-
-
-def set_session_cookie(request: Request, response: Response, secret: str) -> None:
-    # SameSite=Lax, not Strict: a Strict cookie set at the end of an OIDC redirect chain is
-    # not sent on the next page. Cross-site changes are stopped by the CSRF token regardless.
-    response.set_cookie(
-        SESSION_COOKIE,
-        secret,
-        max_age=SESSION_HOURS * 3600,
-        httponly=True,
-        secure=request.app.state.settings.cookie_secure,
-        samesite="lax",
-        path="/",
-    )
+from aisc.webshared import CSRF_HEADER, SAFE_METHODS, SESSION_COOKIE
+from aisc.webshared import IdPath as IdPath  # the routers take it with the rest from here
 
 
 def get_principal(request: Request) -> Principal:
@@ -180,13 +162,6 @@ def get_uow(request: Request, principal: PrincipalDep) -> UnitOfWork:
 Uow = Annotated[UnitOfWork, Depends(get_uow)]
 
 
-def client_address(request: Request) -> str:
-    """Who is asking, as far as rate limits and the audit trail are concerned (see above)."""
-    peer = request.client.host if request.client else "unknown"
-    forwarded = request.headers.getlist("x-forwarded-for")
-    return client_of(peer, forwarded, request.app.state.settings.trusted_proxies)
-
-
 class Page:
     def __init__(
         self,
@@ -199,8 +174,7 @@ class Page:
 
 PageDep = Annotated[Page, Depends()]
 
-# Ids in paths are bounded so that an absurd number is a 422, not a database overflow.
-IdPath = Annotated[int, Path(ge=1, lt=2**31)]
+# Ids in queries are bounded like ``IdPath``: an absurd number is a 422, not an overflow.
 IdQuery = Annotated[int | None, Query(ge=1, lt=2**31)]
 
 

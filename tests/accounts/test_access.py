@@ -25,9 +25,10 @@ from aisc.app import create_app
 from aisc.applications.models import Application
 from aisc.audit.models import AuditEvent
 from aisc.db.engine import make_engine
-from aisc.http import CSRF_HEADER, SESSION_COOKIE, Requires
+from aisc.http import Requires
 from aisc.jobs.models import Job
 from aisc.portal.web import action_of
+from aisc.webshared import CSRF_HEADER, SESSION_COOKIE
 from tests.accounts.centre import Centre
 from tests.helpers import error_field
 

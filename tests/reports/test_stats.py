@@ -1,5 +1,6 @@
 import json
 import re
+import sqlite3
 import subprocess
 import sys
 from decimal import Decimal
@@ -8,6 +9,7 @@ from fastapi.testclient import TestClient
 
 from aisc.app import create_app
 from aisc.db.engine import make_engine
+from aisc.demo import is_demo_database
 from tests.conftest import COMMANDS_RUN
 from tests.factories import World
 
@@ -142,6 +144,27 @@ def test_demo_reproduces_the_public_record(tmp_path, cli_at):
     fresh("scheme", "init")
     refused = cli("demo", "--db", str(real), "--no-serve", "--replace", expect=4)
     assert "not the demo" in refused.output
+
+
+def test_a_demo_database_is_told_from_any_other_file(tmp_path, cli_at):
+    """What ``aisc demo --replace`` asks before deleting a file: only a demo centre goes."""
+    notes = tmp_path / "notes.db"
+    notes.write_text("not a database\n" * 100)
+    assert is_demo_database(notes) is None
+    assert notes.read_text() == "not a database\n" * 100
+    other = tmp_path / "other.db"
+    with sqlite3.connect(other) as connection:
+        connection.execute("CREATE TABLE schemes (id INTEGER)")
+    assert is_demo_database(other) is None
+    centre = tmp_path / "centre.db"
+    cli = cli_at(f"sqlite:///{centre}")
+    cli("db", "upgrade")
+    assert is_demo_database(centre) is False  # migrated, no scheme yet
+    cli("scheme", "init")
+    assert is_demo_database(centre) is False
+    with sqlite3.connect(centre) as connection:
+        connection.execute("UPDATE schemes SET is_demo = 1")
+    assert is_demo_database(centre) is True
 
 
 def test_serve_and_demo_run_as_real_processes(tmp_path):

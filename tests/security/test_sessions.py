@@ -28,8 +28,8 @@ from sqlalchemy import select
 from aisc.accounts import auth
 from aisc.accounts.models import PasswordReset, Person, Role, RoleRequest, RoleRequestStatus
 from aisc.audit.models import AuditEvent
-from aisc.http import CSRF_HEADER, SESSION_COOKIE
 from aisc.outbox.worker import deliver_due
+from aisc.webshared import CSRF_HEADER, SESSION_COOKIE
 from tests.factories import World
 from tests.helpers import refused
 

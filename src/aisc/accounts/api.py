@@ -31,16 +31,8 @@ from aisc.accounts.schemas import (
     TokenRead,
 )
 from aisc.errors import Unauthenticated
-from aisc.http import (
-    SESSION_COOKIE,
-    THROTTLED_RESPONSES,
-    IdPath,
-    PageDep,
-    Uow,
-    client_address,
-    requires,
-    set_session_cookie,
-)
+from aisc.http import THROTTLED_RESPONSES, PageDep, Uow, requires
+from aisc.webshared import SESSION_COOKIE, IdPath, client_address, set_session_cookie
 
 router = APIRouter(tags=["accounts"])
 OIDC_COOKIE = "aisc_oidc"

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import Boolean, ForeignKey, Integer, String, Text, UniqueConstraint, and_
 from sqlalchemy.orm import Mapped, foreign, mapped_column, relationship
 
+from aisc.access import Role as Role  # owned by the permission matrix; the models store it
 from aisc.accounts.names import name_key, skeleton
 from aisc.db.base import Base, UTCDateTime, enum_column
 
@@ -31,15 +32,6 @@ class OrgCategory(enum.StrEnum):
     ENTERPRISE = "enterprise"
     PUBLIC_BODY = "public_body"
     OTHER = "other"
-
-
-class Role(enum.StrEnum):
-    APPLICANT = "applicant"
-    REVIEWER = "reviewer"
-    SECRETARIAT = "secretariat"
-    OPERATOR = "operator"
-    FINANCE = "finance"
-    AUDITOR = "auditor"
 
 
 class Organisation(Base):

@@ -72,7 +72,7 @@ def capacity_check(
     with uow() as ctx:
         check = service.application_check(ctx, application_id=application_id, partition=partition)
     if forecast:
-        from aisc.simulate.planner import forecast_check
+        from aisc.allocations.forecast import forecast_check
 
         check = forecast_check(check)
     return check

@@ -114,7 +114,7 @@ def check(
             ctx, application_id=application_id, partition=partition
         )
     if forecast:
-        from aisc.simulate.planner import forecast_check
+        from aisc.allocations.forecast import forecast_check
 
         result = forecast_check(result, _profile(trace, trace_format))
     if as_json:

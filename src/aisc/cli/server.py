@@ -105,17 +105,10 @@ def demo(
 
 def _refuse_non_demo(path: Path) -> None:
     """Never delete a database that is not a demo centre."""
-    from sqlalchemy import text
+    from aisc.demo import is_demo_database
 
-    engine = make_engine(f"sqlite:///{path}")
-    try:
-        with engine.connect() as connection:
-            is_demo = connection.execute(text("SELECT is_demo FROM schemes LIMIT 1")).scalar()
-    except Exception as exc:
-        raise Conflict(
-            f"{path} is not an aisc demo database; not replacing it", field="db"
-        ) from exc
-    finally:
-        engine.dispose()
+    is_demo = is_demo_database(path)
+    if is_demo is None:
+        raise Conflict(f"{path} is not an aisc demo database; not replacing it", field="db")
     if not is_demo:
         raise Conflict(f"{path} holds a real scheme, not the demo; not replacing it", field="db")

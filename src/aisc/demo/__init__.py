@@ -12,14 +12,17 @@ fictional.
 from __future__ import annotations
 
 import secrets
+import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from aisc.accounts import service as accounts
@@ -35,7 +38,7 @@ from aisc.cluster.catalogue import H800, L40S
 from aisc.cluster.inventory import import_inventory
 from aisc.cluster.service import ensure_catalogue
 from aisc.context import Ctx
-from aisc.db.engine import make_sessionmaker, transaction
+from aisc.db.engine import make_engine, make_sessionmaker, transaction
 from aisc.db.migrate import upgrade
 from aisc.demo.records import (
     ACTOR,
@@ -56,6 +59,7 @@ from aisc.review import decisions
 from aisc.review import service as review
 from aisc.review.schemas import DecisionCreate, DeclarationIn, ScoresIn
 from aisc.scheme import service as scheme_service
+from aisc.scheme.models import Scheme
 from aisc.scheme.schemas import SchemeCreate
 
 Action = Callable[[Ctx], object]
@@ -380,6 +384,20 @@ def run_demo_jobs(
             return len(states)
         time.sleep(0.2)
     return 0
+
+
+def is_demo_database(path: Path) -> bool | None:
+    """Whether the SQLite file ``path`` holds a demo centre: ``aisc demo --replace`` deletes
+    only such a file. False for a real scheme (or none yet); None for a file that is no aisc
+    database (not SQLite, or without the scheme table)."""
+    engine = make_engine(f"sqlite:///{path}", pooled=False)
+    try:
+        with engine.connect() as connection:
+            return bool(connection.execute(select(Scheme.is_demo).limit(1)).scalar())
+    except (SQLAlchemyError, sqlite3.Error):
+        return None
+    finally:
+        engine.dispose()
 
 
 def build_demo(engine: Engine, *, deployment: Deployment | None = None) -> DemoSummary:

@@ -13,10 +13,10 @@ from aisc.accounts import service as accounts
 from aisc.accounts.mail import request_reset_link
 from aisc.accounts.models import RoleRequestStatus
 from aisc.errors import AiscError
-from aisc.http import IdPath
 from aisc.portal.labels import N_
 from aisc.portal.public import Form
 from aisc.portal.web import Page, form_errors, page_action, page_for, status_of
+from aisc.webshared import IdPath
 
 router = APIRouter(include_in_schema=False)
 PASSWORD_CHANGED = N_("Your password is changed; you were signed out everywhere else.")

@@ -198,7 +198,7 @@ def _case_page(page: Page, application_id: int, status: int = 200, **extra: Any)
         except AiscError:
             check = None
     if check is not None and extra.get("forecast"):
-        from aisc.simulate.planner import forecast_check
+        from aisc.allocations.forecast import forecast_check
 
         check = forecast_check(check)
     return page.render(

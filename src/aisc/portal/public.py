@@ -15,7 +15,6 @@ from aisc.accounts import auth, signin
 from aisc.accounts.models import Role
 from aisc.applications.models import RequestKind
 from aisc.errors import AiscError, NotFound, RateLimited, ValidationFailed
-from aisc.http import SESSION_COOKIE, client_address, set_session_cookie
 from aisc.money import bp_to_rate, format_hkd
 from aisc.portal.labels import N_
 from aisc.portal.web import (
@@ -27,6 +26,7 @@ from aisc.portal.web import (
     read_form,
     whole_number,
 )
+from aisc.webshared import SESSION_COOKIE, client_address, set_session_cookie
 
 router = APIRouter(include_in_schema=False)
 LOGIN_COOKIE = "aisc_login"

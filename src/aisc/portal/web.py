@@ -48,11 +48,11 @@ from aisc.accounts.models import Person, Role
 from aisc.context import Ctx
 from aisc.db.engine import transaction
 from aisc.errors import AiscError, Conflict, Unauthenticated, ValidationFailed
-from aisc.http import SAFE_METHODS, SESSION_COOKIE
 from aisc.money import format_hkd
 from aisc.portal.labels import label
 from aisc.portal.language import negotiate
 from aisc.schemas import check_day, control_problem
+from aisc.webshared import SAFE_METHODS, SESSION_COOKIE
 
 HERE = Path(__file__).parent
 LANG_COOKIE = "aisc_lang"
@@ -215,7 +215,7 @@ class Page:
 
     @contextmanager
     def uow(self, *, write: bool | None = None) -> Iterator[Ctx]:
-        """One transaction: read-only for GET pages, a write for form posts (``aisc.http``)."""
+        """One transaction: read-only for safe methods (GET pages), a write for form posts."""
         state = self.request.app.state
         if write is None:
             write = self.request.method not in SAFE_METHODS

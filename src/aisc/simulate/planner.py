@@ -10,6 +10,7 @@ work through the scheduling core (the ``aisc`` policy) on a cluster scaled down 
 ``MAX_NODES`` 8-GPU nodes (offered load scaled alike), for ``DAYS`` simulated days, and reports
 the mean and 90th percentile queueing delay (the first day is warm-up) and the busy % of
 installed GPUs. Months whose loads are within 5 points share a simulation. Deterministic (seed 42).
+``aisc.allocations.forecast`` puts the outlook into an application's capacity check.
 
 Scaling keeps the utilisation, not the absolute job sizes: jobs are capped at a quarter of the
 scaled cluster. It is a planning estimate, not a promise; its assumptions are in the result.
@@ -24,7 +25,6 @@ from decimal import Decimal
 
 import numpy as np
 
-from aisc.allocations.schemas import CapacityCheck, Forecast, ForecastAssumptions, ForecastMonth
 from aisc.simulate.jobs import ClusterShape, run_jobs
 from aisc.simulate.traces import TraceJob
 
@@ -177,38 +177,3 @@ def forecast(
         )
         for month, installed, before, after in months
     ]
-
-
-def forecast_check(check: CapacityCheck, profile: Profile | None = None) -> CapacityCheck:
-    """The capacity check with its forecast filled in."""
-    profile = profile or Profile.philly()
-    rows = forecast(
-        [(m.month, m.installed_cards, m.committed_before, m.committed_after) for m in check.months],
-        profile,
-    )
-    return check.model_copy(
-        update={
-            "forecast": Forecast(
-                assumptions=ForecastAssumptions(
-                    profile=profile.name,
-                    realisation=REALISATION,
-                    simulated_days_per_load=DAYS,
-                    scaled_to_at_most_gpus=MAX_NODES * 8,
-                    policy="aisc",
-                ),
-                months=[
-                    ForecastMonth(
-                        month=r.month,
-                        busy_pct_before=r.before.busy_pct,
-                        busy_pct_after=r.after.busy_pct,
-                        wait_mean_s_before=r.before.wait_mean_s,
-                        wait_mean_s_after=r.after.wait_mean_s,
-                        wait_p90_s_before=r.before.wait_p90_s,
-                        wait_p90_s_after=r.after.wait_p90_s,
-                        overloaded_after=r.after.overloaded,
-                    )
-                    for r in rows
-                ],
-            )
-        }
-    )
