@@ -162,7 +162,9 @@ def get_uow(request: Request, principal: PrincipalDep) -> UnitOfWork:
 Uow = Annotated[UnitOfWork, Depends(get_uow)]
 
 
-class Page:
+class Paging:
+    """A list's window: ``limit`` rows after ``offset`` (the query parameters of every listing)."""
+
     def __init__(
         self,
         limit: Annotated[int, Query(ge=1, le=500, description="page size")] = 100,
@@ -172,7 +174,7 @@ class Page:
         self.offset = offset
 
 
-PageDep = Annotated[Page, Depends()]
+PagingDep = Annotated[Paging, Depends()]
 
 # Ids in queries are bounded like ``IdPath``: an absurd number is a 422, not an overflow.
 IdQuery = Annotated[int | None, Query(ge=1, lt=2**31)]

@@ -54,8 +54,6 @@ def test_role_pages_open_for_their_roles_only(browsers):
     assert not wrong, "\n".join(wrong)
 
 
-
-
 def portal_pages(app: Any) -> list[tuple[str, str, Any]]:
     """(method, path, route) for every route whose view is a module of the portal."""
     return [

@@ -31,7 +31,7 @@ from aisc.accounts.schemas import (
     TokenRead,
 )
 from aisc.errors import Unauthenticated
-from aisc.http import THROTTLED_RESPONSES, PageDep, Uow, requires
+from aisc.http import THROTTLED_RESPONSES, PagingDep, Uow, requires
 from aisc.webshared import SESSION_COOKIE, IdPath, client_address, set_session_cookie
 
 router = APIRouter(tags=["accounts"])
@@ -198,7 +198,7 @@ def revoke_token(token_id: IdPath, uow: Uow) -> TokenRead:
     response_model=list[OrganisationRead],
     dependencies=[requires("organisation.read")],
 )
-def list_organisations(uow: Uow, page: PageDep) -> list[OrganisationRead]:
+def list_organisations(uow: Uow, page: PagingDep) -> list[OrganisationRead]:
     with uow() as ctx:
         rows = service.list_organisations(ctx, limit=page.limit, offset=page.offset)
         return [OrganisationRead.model_validate(o) for o in rows]
@@ -264,7 +264,7 @@ def set_category(organisation_id: IdPath, data: CategorySet, uow: Uow) -> Organi
     dependencies=[requires("organisation_flag.read")],
 )
 def list_flags(
-    uow: Uow, page: PageDep, include_cleared: bool = False
+    uow: Uow, page: PagingDep, include_cleared: bool = False
 ) -> list[OrganisationFlagRead]:
     """Organisations whose names look like another's, open ones unless told otherwise."""
     with uow() as ctx:
@@ -288,7 +288,7 @@ def clear_flag(flag_id: IdPath, data: FlagClear, uow: Uow) -> OrganisationFlagRe
 
 
 @router.get("/people", response_model=list[PersonRead], dependencies=[requires("person.read")])
-def list_people(uow: Uow, page: PageDep, role: Role | None = None) -> list[PersonRead]:
+def list_people(uow: Uow, page: PagingDep, role: Role | None = None) -> list[PersonRead]:
     with uow() as ctx:
         rows = service.list_people(ctx, role=role, limit=page.limit, offset=page.offset)
         return [PersonRead.of(p) for p in rows]
@@ -400,7 +400,7 @@ def sign_out_person(person_id: IdPath, uow: Uow) -> SignedOut:
     dependencies=[requires("role_request.read")],
 )
 def list_role_requests(
-    uow: Uow, page: PageDep, status: RoleRequestStatus | None = None
+    uow: Uow, page: PagingDep, status: RoleRequestStatus | None = None
 ) -> list[RoleRequestRead]:
     """Staff roles asked for (newest first), pending and decided."""
     with uow() as ctx:

@@ -5,7 +5,7 @@ from fastapi import APIRouter, Query, status
 from aisc.allocations import service
 from aisc.allocations.models import AllocationState
 from aisc.allocations.schemas import AllocationCreate, AllocationRead, CapacityCheck
-from aisc.http import IdPath, IdQuery, PageDep, Uow, requires
+from aisc.http import IdPath, IdQuery, PagingDep, Uow, requires
 
 router = APIRouter(tags=["allocations"])
 
@@ -15,7 +15,7 @@ router = APIRouter(tags=["allocations"])
 )
 def list_allocations(
     uow: Uow,
-    page: PageDep,
+    page: PagingDep,
     award_id: IdQuery = None,
     partition: str | None = None,
     state: AllocationState | None = None,

@@ -13,7 +13,7 @@ from aisc.applications.schemas import (
     MemberIn,
     MemberRead,
 )
-from aisc.http import IdPath, IdQuery, PageDep, Uow, requires
+from aisc.http import IdPath, IdQuery, PagingDep, Uow, requires
 from aisc.schemas import Schema
 
 router = APIRouter(prefix="/applications", tags=["applications"])
@@ -26,7 +26,7 @@ class NoteIn(Schema):
 @router.get("", response_model=list[ApplicationRead], dependencies=[requires("application.read")])
 def list_applications(
     uow: Uow,
-    page: PageDep,
+    page: PagingDep,
     status: ApplicationStatus | None = None,
     organisation_id: IdQuery = None,
     domain: Domain | None = None,

@@ -4,7 +4,7 @@ from fastapi import APIRouter, Query
 
 from aisc.audit import service
 from aisc.audit.schemas import AuditEventRead, VerifyRead
-from aisc.http import PageDep, Uow, requires
+from aisc.http import PagingDep, Uow, requires
 from aisc.schemas import Moment
 
 router = APIRouter(prefix="/audit", tags=["audit"])
@@ -13,7 +13,7 @@ router = APIRouter(prefix="/audit", tags=["audit"])
 @router.get("/events", response_model=list[AuditEventRead], dependencies=[requires("audit.read")])
 def events(
     uow: Uow,
-    page: PageDep,
+    page: PagingDep,
     actor: str | None = None,
     action: str | None = None,
     object_type: str | None = None,

@@ -6,7 +6,7 @@ from pydantic import Field
 from aisc.awards import closeout, service
 from aisc.awards.models import AwardStatus
 from aisc.awards.schemas import AwardRead
-from aisc.http import IdPath, IdQuery, PageDep, Uow, requires
+from aisc.http import IdPath, IdQuery, PagingDep, Uow, requires
 from aisc.schemas import Schema
 
 router = APIRouter(prefix="/awards", tags=["awards"])
@@ -14,7 +14,7 @@ router = APIRouter(prefix="/awards", tags=["awards"])
 
 @router.get("", response_model=list[AwardRead], dependencies=[requires("award.read")])
 def list_awards(
-    uow: Uow, page: PageDep, status: AwardStatus | None = None, organisation_id: IdQuery = None
+    uow: Uow, page: PagingDep, status: AwardStatus | None = None, organisation_id: IdQuery = None
 ) -> list[AwardRead]:
     with uow() as ctx:
         rows = service.list_awards(

@@ -16,7 +16,7 @@ from aisc.billing.schemas import (
     RunRead,
 )
 from aisc.billing.statements import statement_csv, statement_pdf
-from aisc.http import IdPath, IdQuery, PageDep, Uow, requires
+from aisc.http import IdPath, IdQuery, PagingDep, Uow, requires
 from aisc.money import hkd_to_cents
 from aisc.schemas import Day
 
@@ -67,7 +67,7 @@ def busy(uow: Uow, as_of: Day | None = None) -> BusyReport:
 @router.get("/invoices", response_model=list[InvoiceRead], dependencies=[requires("billing.read")])
 def list_invoices(
     uow: Uow,
-    page: PageDep,
+    page: PagingDep,
     award_id: IdQuery = None,
     month: str | None = Query(default=None, pattern=r"^\d{4}-\d{2}$"),
 ) -> list[InvoiceRead]:
@@ -141,7 +141,7 @@ def credit(invoice_id: IdPath, data: CreditIn, uow: Uow) -> CreditNoteRead:
     response_model=list[NotificationRead],
     dependencies=[requires("billing.read")],
 )
-def notifications(uow: Uow, page: PageDep, award_id: IdQuery = None) -> list[NotificationRead]:
+def notifications(uow: Uow, page: PagingDep, award_id: IdQuery = None) -> list[NotificationRead]:
     """Burn alerts (50, 80, 100% of an award), as stored and delivered."""
     with uow() as ctx:
         rows = alerts.list_notifications(

@@ -23,7 +23,7 @@ from aisc.cluster.schemas import (
     PhaseIn,
 )
 from aisc.errors import ValidationFailed
-from aisc.http import PageDep, Uow, requires
+from aisc.http import PagingDep, Uow, requires
 from aisc.reports.plots import capacity_plot
 from aisc.schemas import Day, Schema
 
@@ -76,7 +76,7 @@ def put_partition(data: PartitionIn, uow: Uow) -> PartitionRead:
 )
 def list_nodes(
     uow: Uow,
-    page: PageDep,
+    page: PagingDep,
     partition: str | None = None,
     state: NodeState | None = None,
     gpu_model: str | None = None,

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Query, Request, status
 from fastapi.responses import PlainTextResponse
 
 from aisc.executors.sandbox import refusal
-from aisc.http import IdPath, IdQuery, PageDep, Uow, requires
+from aisc.http import IdPath, IdQuery, PagingDep, Uow, requires
 from aisc.jobs import service
 from aisc.jobs.models import JobState
 from aisc.jobs.schemas import JobRead, JobSubmit
@@ -33,7 +33,7 @@ def submit(data: JobSubmit, uow: Uow, request: Request) -> JobRead:
 
 @router.get("", response_model=list[JobRead], dependencies=[requires("job.read")])
 def list_jobs(
-    uow: Uow, page: PageDep, award_id: IdQuery = None, state: JobState | None = None
+    uow: Uow, page: PagingDep, award_id: IdQuery = None, state: JobState | None = None
 ) -> list[JobRead]:
     """Jobs, with start-time estimates for pending ones."""
     with uow() as ctx:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, status
 
-from aisc.http import IdQuery, PageDep, Uow, requires
+from aisc.http import IdQuery, PagingDep, Uow, requires
 from aisc.ledger import service
 from aisc.ledger.models import EntryKind
 from aisc.ledger.schemas import AwardAmountIn, BalancesRead, BudgetCreate, EarmarkCreate, EntryRead
@@ -19,7 +19,7 @@ def balance(uow: Uow) -> BalancesRead:
 
 @router.get("/entries", response_model=list[EntryRead], dependencies=[requires("ledger.read")])
 def entries(
-    uow: Uow, page: PageDep, kind: EntryKind | None = None, award_id: IdQuery = None
+    uow: Uow, page: PagingDep, kind: EntryKind | None = None, award_id: IdQuery = None
 ) -> list[EntryRead]:
     with uow() as ctx:
         rows = service.list_entries(

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from aisc.http import IdQuery, PageDep, Uow, requires
+from aisc.http import IdQuery, PagingDep, Uow, requires
 from aisc.metering import service
 from aisc.metering.schemas import UsageRead
 
@@ -11,7 +11,7 @@ router = APIRouter(tags=["usage"])
 
 @router.get("/usage", response_model=list[UsageRead], dependencies=[requires("usage.read")])
 def list_usage(
-    uow: Uow, page: PageDep, award_id: IdQuery = None, job_id: IdQuery = None
+    uow: Uow, page: PagingDep, award_id: IdQuery = None, job_id: IdQuery = None
 ) -> list[UsageRead]:
     """Measured GPU-seconds, one record per job attempt (only the caller's projects)."""
     with uow() as ctx:

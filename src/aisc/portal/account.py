@@ -15,7 +15,7 @@ from aisc.accounts.models import RoleRequestStatus
 from aisc.errors import AiscError
 from aisc.portal.labels import N_
 from aisc.portal.public import Form
-from aisc.portal.web import Page, form_errors, page_action, page_for, status_of
+from aisc.portal.web import PageContext, form_errors, page_action, page_for, status_of
 from aisc.webshared import IdPath
 
 router = APIRouter(include_in_schema=False)
@@ -109,7 +109,7 @@ def confirm_reset(request: Request, form: Form) -> Response:
 # --- staff: people, signing out, role approvals --------------------------------------------------
 
 
-def _people_page(page: Page, status: int = 200) -> Response:
+def _people_page(page: PageContext, status: int = 200) -> Response:
     with page.uow() as ctx:
         people = accounts.list_people(ctx, limit=500)
         requests = accounts.list_role_requests(ctx, status=RoleRequestStatus.PENDING)

@@ -22,7 +22,7 @@ from aisc.portal.labels import N_
 from aisc.portal.public import Form
 from aisc.portal.web import (
     PAGE_SIZE,
-    Page,
+    PageContext,
     form_errors,
     nest,
     page_action,
@@ -56,7 +56,7 @@ def list_page(request: Request) -> Response:
     )
 
 
-def _form_context(page: Page) -> dict[str, Any]:
+def _form_context(page: PageContext) -> dict[str, Any]:
     assert page.person is not None
     with page.uow() as ctx:
         orgs = [
@@ -155,7 +155,7 @@ def detail(request: Request, application_id: int) -> Response:
     return _detail(page, application_id)
 
 
-def _detail(page: Page, application_id: int, status: int = 200) -> Response:
+def _detail(page: PageContext, application_id: int, status: int = 200) -> Response:
     with page.uow() as ctx:
         app = applications.view_application(ctx, application_id=application_id)
         read = ApplicationRead.of(app)
@@ -298,7 +298,7 @@ def organisation(request: Request, organisation_id: int) -> Response:
 
 
 def _org_page(
-    page: Page, organisation_id: int, values: dict[str, Any], status: int = 200
+    page: PageContext, organisation_id: int, values: dict[str, Any], status: int = 200
 ) -> Response:
     categories = [(c.value, page.gettext(_label(c.value))) for c in OrgCategory]
     with page.uow(write=False) as ctx:

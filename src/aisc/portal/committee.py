@@ -22,7 +22,7 @@ from aisc.portal.labels import N_
 from aisc.portal.public import Form
 from aisc.portal.web import (
     PAGE_SIZE,
-    Page,
+    PageContext,
     form_errors,
     nest,
     page_action,
@@ -61,7 +61,9 @@ def queue(request: Request) -> Response:
     return page.render("reviews.html", rows=rows)
 
 
-def _review_page(page: Page, application_id: int, status: int = 200, **extra: Any) -> Response:
+def _review_page(
+    page: PageContext, application_id: int, status: int = 200, **extra: Any
+) -> Response:
     assert page.principal.person_id is not None
     with page.uow() as ctx:
         app = ApplicationRead.of(applications.view_application(ctx, application_id=application_id))
@@ -174,7 +176,7 @@ def secretariat(request: Request) -> Response:
     )
 
 
-def _case_page(page: Page, application_id: int, status: int = 200, **extra: Any) -> Response:
+def _case_page(page: PageContext, application_id: int, status: int = 200, **extra: Any) -> Response:
     from aisc.allocations.service import application_check
 
     with page.uow() as ctx:
@@ -233,37 +235,37 @@ def case(request: Request, application_id: int) -> Response:
     return _case_page(page, application_id, forecast=forecast)
 
 
-def _screen(ctx: Ctx, application_id: int, _form: Any, _page: Page) -> None:
+def _screen(ctx: Ctx, application_id: int, _form: Any, _page: PageContext) -> None:
     applications.start_screening(ctx, application_id=application_id)
 
 
-def _start_review(ctx: Ctx, application_id: int, _form: Any, _page: Page) -> None:
+def _start_review(ctx: Ctx, application_id: int, _form: Any, _page: PageContext) -> None:
     applications.start_review(ctx, application_id=application_id)
 
 
-def _reopen(ctx: Ctx, application_id: int, _form: Any, _page: Page) -> None:
+def _reopen(ctx: Ctx, application_id: int, _form: Any, _page: PageContext) -> None:
     applications.reopen(ctx, application_id=application_id)
 
 
-def _return(ctx: Ctx, application_id: int, form: Any, _page: Page) -> None:
+def _return(ctx: Ctx, application_id: int, form: Any, _page: PageContext) -> None:
     note = str(form.get("note", ""))[:2000]
     applications.return_incomplete(ctx, application_id=application_id, note=note)
 
 
-def _assign(ctx: Ctx, application_id: int, form: Any, _page: Page) -> None:
+def _assign(ctx: Ctx, application_id: int, form: Any, _page: PageContext) -> None:
     reviewer = whole_number(str(form.get("reviewer_id", "")), field="reviewer_id")
     if not reviewer:
         raise ValidationFailed("reviewer_id: choose a reviewer", field="reviewer_id")
     review.assign_reviewer(ctx, application_id=application_id, reviewer_id=reviewer)
 
 
-def _decide(ctx: Ctx, application_id: int, form: Any, page: Page) -> None:
+def _decide(ctx: Ctx, application_id: int, form: Any, page: PageContext) -> None:
     decisions.decide(ctx, application_id=application_id, data=_decision(page, form))
 
 
 # The case's forms: (what it does, the matrix action that opens it, its notice). One route
 # each, so that every form names its own action.
-CASE_ACTIONS: dict[str, tuple[Callable[[Ctx, int, Any, Page], None], str, str]] = {
+CASE_ACTIONS: dict[str, tuple[Callable[[Ctx, int, Any, PageContext], None], str, str]] = {
     "screen": (_screen, "application.screen", N_("Screening done: see the findings.")),
     "start_review": (
         _start_review,
@@ -303,7 +305,7 @@ for _name in CASE_ACTIONS:
     _case_route(_name)
 
 
-def _decision(page: Page, form: Any) -> DecisionCreate:
+def _decision(page: PageContext, form: Any) -> DecisionCreate:
     data = nest(form)
     # One reason field per criterion of the scheme, and one under a screening rule.
     reasons = [

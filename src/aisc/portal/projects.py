@@ -23,7 +23,7 @@ from aisc.portal.labels import N_
 from aisc.portal.public import Form
 from aisc.portal.web import (
     PAGE_SIZE,
-    Page,
+    PageContext,
     form_errors,
     page_action,
     page_for,
@@ -46,7 +46,7 @@ def projects(request: Request) -> Response:
     return page.render("projects.html", rows=rows)
 
 
-def _project_page(page: Page, award_id: int, status: int = 200, **extra: Any) -> Response:
+def _project_page(page: PageContext, award_id: int, status: int = 200, **extra: Any) -> Response:
     number = page_number(page.request)
     with page.uow() as ctx:
         award = awards.view_award(ctx, award_id=award_id)

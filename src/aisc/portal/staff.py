@@ -28,7 +28,7 @@ from aisc.portal.labels import N_
 from aisc.portal.public import Form
 from aisc.portal.web import (
     PAGE_SIZE,
-    Page,
+    PageContext,
     form_errors,
     page_action,
     page_for,
@@ -47,7 +47,7 @@ def _page_no(request: Request) -> int:
 # --- operators ---------------------------------------------------------------------------------
 
 
-def _operator_page(page: Page, status: int = 200, **extra: Any) -> Response:
+def _operator_page(page: PageContext, status: int = 200, **extra: Any) -> Response:
     from aisc.allocations.service import utilisation
 
     number = _page_no(page.request)
@@ -144,7 +144,7 @@ def utilisation_chart(request: Request) -> Response:
 # --- finance ---------------------------------------------------------------------------------
 
 
-def _finance_page(page: Page, status: int = 200, **extra: Any) -> Response:
+def _finance_page(page: PageContext, status: int = 200, **extra: Any) -> Response:
     from aisc.ledger.service import list_entries
 
     number = _page_no(page.request)

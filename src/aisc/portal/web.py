@@ -177,7 +177,7 @@ def action_of(view: Any) -> str | None:
 
 
 @dataclass
-class Page:
+class PageContext:
     """One request's view of the portal: the principal, language and helpers."""
 
     request: Request
@@ -267,7 +267,7 @@ def page_for(
     *,
     check_ids: bool = True,
     check_action: bool = True,
-) -> Page:
+) -> PageContext:
     """The request's page context; for a form POST the CSRF token is checked here, and the
     view's matrix action (``page_action``) before the view goes on. The error page skips the
     action: it renders for the very request that was refused."""
@@ -307,7 +307,7 @@ def page_for(
             raise SignInNeeded(request.url.path) from None
         except AccessDenied:
             raise PageForbidden() from None
-    return Page(
+    return PageContext(
         request=request,
         principal=principal,
         person=person,
