@@ -426,7 +426,7 @@ def confirm_password_reset(ctx: Ctx, *, secret: str, password: str) -> Person:
         raise ValidationFailed(
             "token: this reset link is invalid, used or expired; ask for a new one", field="token"
         )
-    person = ctx.db.get(Person, reset.person_id)  # no principal yet: the link is the right
+    person = ctx.db.get(Person, reset.person_id)  # no principal yet: the link is the key
     if person is None or not person.is_active:
         raise ValidationFailed(
             "token: this reset link is invalid, used or expired; ask for a new one", field="token"
