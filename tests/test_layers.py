@@ -1,4 +1,4 @@
-"""The layers, kept by reading the imports (``ast``; nothing is imported but in the last test).
+"""The layers, kept by reading the code (``ast``; nothing is imported but in the command-line test).
 
 The rules and how to read a failure are in docs/development.md ("Layers"). Each rule has one
 allowlist of today's known violations, pairs of (module, what it imports or calls), so that work
@@ -12,7 +12,7 @@ import ast
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +30,9 @@ SIMULATOR_PENDING: set[tuple[str, str]] = set()
 CYCLES_PENDING: set[tuple[str, ...]] = set()
 # Rule 6: importing the command line loads no web framework and no plotting.
 HEAVY_PENDING: set[tuple[str, str]] = set()
+# Rule 7: a public service function that takes a session or a ctx takes `ctx: Ctx` first and
+# authorises (see SERVICE_PACKAGES below); entries are (module, function).
+DOOR_PENDING: set[tuple[str, str]] = set()
 
 # What the API and the portal share about HTTP (the session cookie, safe methods, the client's
 # address): beneath both edges, so it is no edge itself and may import none.
@@ -41,6 +44,30 @@ SESSION_CALLS = {"execute", "scalars", "scalar", "query", "get"}
 SESSION_NAMES = {"db", "session", "connection", "conn"}
 PURE_UTILITIES = {"aisc.errors", "aisc.money"}
 NOT_DOMAINS = {"aisc.db"}  # infrastructure beneath every domain
+# Rule 7's service modules: every module of these packages but its edge (`api`), its tables
+# (`models`) and its wire shapes (`schemas`). Left out: the edges (cli, portal), the
+# infrastructure (db), the pure packages (scheduling, simulate: no session), the executors
+# (processes, no session) and the demo (a script that acts as the system through services).
+SERVICE_PACKAGES = (
+    "accounts", "allocations", "applications", "audit", "awards", "billing", "cluster", "jobs",
+    "ledger", "metering", "outbox", "pricing", "qos", "reports", "review", "scheme", "slurm",
+)  # fmt: skip
+NOT_SERVICES = {"api", "models", "schemas"}
+AUTHORISERS = {"aisc.access.authorize", "aisc.access.permit"}
+# Public functions that take a ctx and need not authorise themselves, with why. Keep it short:
+# each is a door left open on purpose.
+DOOR_EXEMPT = {
+    # Written by every service, for whatever principal it serves (anonymous ones too: a
+    # password reset); the service's own action covers the event and the message.
+    "aisc.audit.service.record": "the trail of the calling service's authorised act",
+    "aisc.outbox.service.enqueue": "a message queued by the calling service's authorised act",
+    # Which of a domain's notes went out: read inside that domain's own authorised listing.
+    "aisc.outbox.service.delivered_by_key": "a step of a domain's authorised read",
+    # Locks and numbering inside an act its caller authorised (a decision, a billing run, a
+    # credit note, a close-out, a scheme change): they read or change nothing on their own.
+    "aisc.ledger.service.lock_scheme": "the fund's lock inside the caller's authorised act",
+    "aisc.billing.charging.next_seq": "the next gapless number inside a billing run or credit",
+}
 
 
 @dataclass(frozen=True)
@@ -292,3 +319,174 @@ def test_importing_the_command_line_loads_no_web_framework_nor_plotting():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     found = dict.fromkeys(json.loads(out.stdout).items(), "import aisc.cli.main")
     check("`import aisc.cli.main` loads (package, first imported by)", found, HEAVY_PENDING)
+
+
+def service_modules() -> list[str]:
+    return [
+        module
+        for module in MODULES
+        if len(parts := module.split(".")) > 2
+        and parts[1] in SERVICE_PACKAGES
+        and parts[-1] not in NOT_SERVICES
+    ]
+
+
+def resolver(module: str, tree: ast.Module, imported: list[Import]) -> dict[str, str]:
+    """Local name -> the dotted name it stands for, from the module's imports (lazy ones too)."""
+    names = {
+        node.name: f"{module}.{node.name}"
+        for node in tree.body
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+    }
+    for imp in imported:
+        if imp.name is None:
+            names.setdefault(imp.target.split(".")[0], imp.target.split(".")[0])
+        elif imp.target in MODULES and imp.target.endswith(f".{imp.name}"):
+            names[imp.name] = imp.target  # a module: `from aisc.qos import service`
+        else:
+            names[imp.name] = f"{imp.target}.{imp.name}"
+    return names
+
+
+def called(function: ast.AST, names: dict[str, str]) -> set[str]:
+    """The dotted names of what a function calls: `f(...)`, `service.f(...)`, `aisc.x.f(...)`."""
+    out = set()
+    for node in ast.walk(function):
+        if not isinstance(node, ast.Call):
+            continue
+        parts: list[str] = []
+        target = node.func
+        while isinstance(target, ast.Attribute):
+            parts.insert(0, target.attr)
+            target = target.value
+        if isinstance(target, ast.Name) and target.id in names:
+            out.add(".".join([names[target.id], *parts]))
+    return out
+
+
+@dataclass(frozen=True)
+class Door:
+    """A module-level function of a service module, and what it calls."""
+
+    module: str
+    name: str
+    node: ast.FunctionDef | ast.AsyncFunctionDef
+    calls: frozenset[str]
+
+    @property
+    def public(self) -> bool:
+        return not self.name.startswith("_")
+
+    @property
+    def params(self) -> list[ast.arg]:
+        a = self.node.args
+        return [*a.posonlyargs, *a.args, *a.kwonlyargs]
+
+    def takes_a_session(self) -> bool:
+        return any(
+            p.arg in ("ctx", *SESSION_NAMES)
+            or (p.annotation is not None and ast.unparse(p.annotation) in ("Ctx", "Session"))
+            for p in self.params
+        )
+
+    def first_is_ctx(self) -> bool:
+        first = [*self.node.args.posonlyargs, *self.node.args.args][:1]
+        return (
+            bool(first)
+            and first[0].arg == "ctx"
+            and first[0].annotation is not None
+            and (ast.unparse(first[0].annotation) == "Ctx")
+        )
+
+
+def doors_of(module: str, source: str, imported: list[Import]) -> dict[str, Door]:
+    tree = ast.parse(source)
+    names = resolver(module, tree, imported)
+    return {
+        f"{module}.{node.name}": Door(module, node.name, node, frozenset(called(node, names)))
+        for node in tree.body
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+    }
+
+
+def open_doors(every: dict[str, Door], exempt: Iterable[str]) -> dict[tuple[str, str], str]:
+    """The public functions taking a session or a ctx that break rule 7: (module, name) -> why.
+
+    A function authorises when it calls ``authorize`` or ``permit`` itself, or one level down:
+    calls a function of its own module (private ones too) or a public service function of
+    another module that does. Two levels down does not count.
+    """
+    direct = {name for name, door in every.items() if door.calls & AUTHORISERS}
+
+    def authorises(door: Door) -> bool:
+        if f"{door.module}.{door.name}" in direct:
+            return True
+        return any(
+            callee in direct and (every[callee].module == door.module or every[callee].public)
+            for callee in door.calls
+        )
+
+    found = {}
+    for name, door in every.items():
+        if not door.public or not door.takes_a_session() or name in exempt:
+            continue
+        at = MODULES.get(door.module)
+        line = f"{at.relative_to(ROOT.parent) if at else door.module}:{door.node.lineno}"
+        if not door.first_is_ctx():
+            found[(door.module, door.name)] = f"{line} (its first parameter is not `ctx: Ctx`)"
+        elif not authorises(door):
+            found[(door.module, door.name)] = f"{line} (it does not authorise)"
+    return found
+
+
+def test_public_service_functions_take_ctx_and_authorise():
+    """Rule 7: every public function of a service module that takes a session or a ctx takes
+    `ctx: Ctx` first and authorises (itself or one level down; see `open_doors`).
+
+    The service modules: each module of the SERVICE_PACKAGES (accounts, allocations,
+    applications, audit, awards, billing, cluster, jobs, ledger, metering, outbox, pricing,
+    qos, reports, review, scheme, slurm) but its `api`, `models` and `schemas`.
+    """
+    every: dict[str, Door] = {}
+    for module in service_modules():
+        every.update(doors_of(module, MODULES[module].read_text(), IMPORTS[module]))
+    unguarded = {f"{module}.{name}" for module, name in open_doors(every, ())}
+    not_needed = sorted(set(DOOR_EXEMPT) - unguarded)
+    assert not not_needed, f"DOOR_EXEMPT: gone, private or authorising now: {not_needed}"
+    found = open_doors(every, DOOR_EXEMPT)
+    check("a public service function takes no `ctx` first or does not authorise", found,
+          DOOR_PENDING)  # fmt: skip
+
+
+DOORS_SAMPLE = """
+from aisc.access import authorize
+from aisc.qos import service
+def reads(ctx: Ctx): authorize(ctx, "x.read")
+def _helper(ctx: Ctx): reads(ctx)
+def one_level(ctx: Ctx): _helper(ctx)
+def via_other_module(ctx: Ctx): service.guarded(ctx)
+def via_a_private_of_another(ctx: Ctx): service._guarded(ctx)
+def bare_session(db: Session): authorize(None, "x.read")
+def second_is_ctx(x: int, ctx: Ctx): authorize(ctx, "x.read")
+def pure(x: int): return x
+def _private(ctx: Ctx): return ctx
+"""
+
+
+def test_the_door_rule_sees_one_level_down_and_no_further():
+    imported = [
+        Import("aisc.access", "authorize", 1, lazy=False),
+        Import("aisc.qos.service", "service", 2, lazy=False),
+    ]
+    every = doors_of("m", DOORS_SAMPLE, imported)
+    other = doors_of("aisc.qos.service", "def guarded(ctx: Ctx): authorize(ctx, 'x')\n"
+                     "def _guarded(ctx: Ctx): authorize(ctx, 'x')",
+                     [Import("aisc.access", "authorize", 1, lazy=False)])  # fmt: skip
+    found = open_doors(every | other, ())
+    # `_helper` authorises through `reads` (one level); `one_level` is two levels away.
+    assert sorted(name for _, name in found) == [
+        "bare_session", "one_level", "second_is_ctx", "via_a_private_of_another"
+    ]  # fmt: skip
+    assert open_doors(every | other, ["m.bare_session"]).keys() == found.keys() - {
+        ("m", "bare_session")
+    }

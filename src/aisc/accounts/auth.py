@@ -230,6 +230,7 @@ def revoke_token(ctx: Ctx, *, token_id: int) -> ApiToken:
 
 def resolve_token(ctx: Ctx, *, secret: str) -> tuple[Person, frozenset[str]] | None:
     """The person and scopes a presented token stands for, or None if it is not valid now."""
+    authorize(ctx, "session.start")  # before there is a principal: anyone may present one
     if not secret.startswith(TOKEN_PREFIX):
         return None
     token = ctx.db.execute(
@@ -248,6 +249,7 @@ SESSION_HOURS = 12
 
 def start_session(ctx: Ctx, *, person: Person, via: str = "password") -> tuple[str, WebSession]:
     """A browser session for ``person``; the cookie value is returned once, never stored."""
+    authorize(ctx, "session.start")  # the caller has checked the password or the sign-in
     secret = secrets.token_urlsafe(32)
     session = WebSession(
         person_id=person.id,
@@ -271,6 +273,7 @@ def start_session(ctx: Ctx, *, person: Person, via: str = "password") -> tuple[s
 
 def resolve_session(ctx: Ctx, *, secret: str) -> tuple[Person, WebSession] | None:
     """The person and session a presented cookie stands for, or None if it is not valid now."""
+    authorize(ctx, "session.start")  # before there is a principal: anyone may present one
     session = ctx.db.execute(
         select(WebSession).where(WebSession.secret_hash == _digest(secret))
     ).scalar_one_or_none()
@@ -283,6 +286,8 @@ def resolve_session(ctx: Ctx, *, secret: str) -> tuple[Person, WebSession] | Non
 
 
 def end_session(ctx: Ctx, *, session_id: int) -> None:
+    """Sign out of one browser session (a missing or ended one is left as it is)."""
+    authorize(ctx, "session.end")
     session = ctx.db.get(WebSession, session_id)
     if session is None or session.revoked_at is not None:
         return
@@ -299,6 +304,7 @@ def end_session(ctx: Ctx, *, session_id: int) -> None:
 
 def session_csrf(ctx: Ctx, session_id: int | None) -> str | None:
     """The CSRF token of a session (None for a request made with a token)."""
+    authorize(ctx, "session.start")  # read while the request's principal is being resolved
     if session_id is None:
         return None
     session = ctx.db.get(WebSession, session_id)
@@ -420,8 +426,8 @@ def confirm_password_reset(ctx: Ctx, *, secret: str, password: str) -> Person:
         raise ValidationFailed(
             "token: this reset link is invalid, used or expired; ask for a new one", field="token"
         )
-    person = get_person(ctx, person_id=reset.person_id)
-    if not person.is_active:
+    person = ctx.db.get(Person, reset.person_id)  # no principal yet: the link is the key
+    if person is None or not person.is_active:
         raise ValidationFailed(
             "token: this reset link is invalid, used or expired; ask for a new one", field="token"
         )
@@ -455,6 +461,7 @@ def consume_login_token(ctx: Ctx, *, token: str) -> bool:
     Used tokens are remembered for a day, well past their 30 minutes of validity (the issue
     time is in the token, so a stale one is refused without a record).
     """
+    authorize(ctx, "session.start")
     issued, _, nonce = token.partition(".")
     if not issued.isdigit() or len(nonce) < 32:
         return False

@@ -32,7 +32,7 @@ def reset_mail_body(*, name: str, secret: str, base_url: str) -> str:
     )
 
 
-def queue_reset_link(ctx: Ctx, person: Person, *, secret: str, base_url: str) -> None:
+def _queue_reset_link(ctx: Ctx, person: Person, *, secret: str, base_url: str) -> None:
     """Queue the reset mail for ``person``: one message per link, keyed by the link's digest
     (what the password_resets table keeps too), never by the secret itself."""
     digest = hashlib.sha256(secret.encode()).hexdigest()
@@ -55,4 +55,4 @@ def request_reset_link(ctx: Ctx, *, email: str, base_url: str) -> None:
     if found is None:
         return
     person, secret = found
-    queue_reset_link(ctx, person, secret=secret, base_url=base_url)
+    _queue_reset_link(ctx, person, secret=secret, base_url=base_url)

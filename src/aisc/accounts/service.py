@@ -36,6 +36,12 @@ from aisc.errors import Conflict, Forbidden, InvalidTransition, NotFound
 
 
 def get_organisation(ctx: Ctx, *, organisation_id: int) -> Organisation:
+    """An organisation a service step needs (screening, vetting, a page already in reach).
+
+    Refuses a principal with no way to ``organisation.read`` at all; which organisation is
+    the caller's business (``view_organisation`` checks that it is in reach).
+    """
+    authorize(ctx, "organisation.read")
     org = ctx.db.get(Organisation, organisation_id)
     if org is None:
         raise NotFound(f"organisation {organisation_id} not found", field="organisation_id")
@@ -118,7 +124,7 @@ def create_organisation(ctx: Ctx, *, data: OrganisationCreate) -> Organisation:
         object_id=org.id,
         after=row_dict(org),
     )
-    vetting.flag_lookalikes(ctx, org)
+    vetting._flag_lookalikes(ctx, org)
     return org
 
 
@@ -165,13 +171,19 @@ def update_organisation(
         after=row_dict(org),
     )
     if renamed:
-        vetting.flag_lookalikes(ctx, org)
+        vetting._flag_lookalikes(ctx, org)
     if category != org.category:
         vetting.set_category(ctx, organisation_id=org.id, category=category)
     return org
 
 
 def get_person(ctx: Ctx, *, person_id: int) -> Person:
+    """A person a service step needs (the author, the reviewer, the decider).
+
+    Refuses a principal with no way to ``person.read`` at all; which person is the caller's
+    business (``view_person`` checks that they are in reach).
+    """
+    authorize(ctx, "person.read")
     person = ctx.db.get(Person, person_id)
     if person is None:
         raise NotFound(f"person {person_id} not found", field="person_id")
@@ -186,6 +198,8 @@ def view_person(ctx: Ctx, *, person_id: int) -> Person:
 
 
 def get_person_by_email(ctx: Ctx, *, email: str) -> Person:
+    """A person by e-mail, for a step such as adding a project member (as ``get_person``)."""
+    authorize(ctx, "person.read")
     person = ctx.db.execute(
         select(Person).where(Person.email == email.strip().lower())
     ).scalar_one_or_none()

@@ -14,6 +14,7 @@ from typing import Any, cast
 
 from sqlalchemy import CursorResult, update
 
+from aisc.access import authorize
 from aisc.accounts.models import ApiToken, PasswordReset, WebSession
 from aisc.audit.service import record
 from aisc.context import Ctx
@@ -31,7 +32,12 @@ class Ended:
 def end_everything(
     ctx: Ctx, *, person_id: int, reason: str, keep_session_id: int | None = None
 ) -> Ended:
-    """Revoke every live session and token of ``person_id`` (but ``keep_session_id``)."""
+    """Revoke every live session and token of ``person_id`` (but ``keep_session_id``).
+
+    A step of signing out, a password change or reset, or deactivating an account: the
+    callers check who may do those; ending sessions itself is open (``session.end``).
+    """
+    authorize(ctx, "session.end")
     ctx.db.flush()
     sessions_q = (
         update(WebSession)

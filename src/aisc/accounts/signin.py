@@ -49,6 +49,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from aisc.access import authorize
 from aisc.accounts import auth
 from aisc.accounts.models import Person, SignInFailure, UnknownSignIns
 from aisc.audit.service import record
@@ -79,6 +80,7 @@ class Verdict:
 
 def read_attempt(ctx: Ctx, *, email: str, source: str) -> Attempt:
     """Step 1 (read transaction): the account an e-mail names and whether it may be tried."""
+    authorize(ctx, "session.start")  # before there is a principal: anyone may try
     email = email.strip().lower()
     source = client_key(source)[:64]
     person = ctx.db.execute(select(Person).where(Person.email == email)).scalar_one_or_none()
@@ -118,6 +120,7 @@ def _check(attempt: Attempt, password: str) -> Verdict:
 
 def record_attempt(ctx: Ctx, *, attempt: Attempt, verdict: Verdict) -> Person | None:
     """Step 3 (write transaction): the signed-in person, or None with the failure recorded."""
+    authorize(ctx, "session.start")
     if attempt.person_id is None:
         _count_unknown(ctx, attempt.source)
         return None

@@ -24,7 +24,7 @@ from aisc.db.base import row_dict
 from aisc.errors import Conflict, NotFound
 
 
-def flag_lookalikes(ctx: Ctx, org: Organisation) -> list[OrganisationFlag]:
+def _flag_lookalikes(ctx: Ctx, org: Organisation) -> list[OrganisationFlag]:
     """Flag ``org`` for every other organisation whose name looks like its name."""
     others = ctx.db.execute(
         select(Organisation)
@@ -62,7 +62,11 @@ def flag_lookalikes(ctx: Ctx, org: Organisation) -> list[OrganisationFlag]:
 
 
 def open_lookalikes(ctx: Ctx, organisation_id: int) -> tuple[str, ...]:
-    """The names of the organisations this one's open flags say it looks like (for screening)."""
+    """The names of the organisations this one's open flags say it looks like (for screening).
+
+    A step of screening, so it needs what screening (and its preview) needs: the application.
+    """
+    authorize(ctx, "application.read")
     return tuple(
         ctx.db.execute(
             select(Organisation.name)
@@ -106,7 +110,7 @@ def clear_flag(ctx: Ctx, *, flag_id: int, note: str = "") -> OrganisationFlag:
         before=before,
         after=row_dict(flag),
     )
-    rescreen_open_applications(ctx, organisation_id=flag.organisation_id, because="flag cleared")
+    _rescreen_open_applications(ctx, organisation_id=flag.organisation_id, because="flag cleared")
     return flag
 
 
@@ -132,13 +136,13 @@ def set_category(
             "note": note,
         },
     )
-    rescreen_open_applications(
+    _rescreen_open_applications(
         ctx, organisation_id=org.id, because=f"category set to {category.value}"
     )
     return org
 
 
-def rescreen_open_applications(ctx: Ctx, *, organisation_id: int, because: str) -> list[int]:
+def _rescreen_open_applications(ctx: Ctx, *, organisation_id: int, because: str) -> list[int]:
     """Run screening again on the organisation's screened, undecided applications.
 
     Their findings are replaced (an ``application.rescreen`` event each, before and after);

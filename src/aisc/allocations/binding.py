@@ -15,6 +15,7 @@ from collections.abc import Mapping
 
 from sqlalchemy import select
 
+from aisc.access import authorize
 from aisc.allocations.models import Allocation, AllocationState
 from aisc.allocations.service import effective_state
 from aisc.applications.models import RequestKind
@@ -28,8 +29,10 @@ from aisc.context import Ctx
 def bind_dedicated(ctx: Ctx, nodes: list[Node], busy_by: Mapping[str, set[int]]) -> dict[str, str]:
     """Hold whole nodes for active dedicated allocations; returns node name -> award id.
 
-    ``busy_by`` names, per node, the awards whose jobs run there now.
+    ``busy_by`` names, per node, the awards whose jobs run there now. The scheduler's loop
+    and the Slurm sync run it as the system; it changes what allocations hold.
     """
+    authorize(ctx, "allocation.manage")
     today = ctx.now.date()
     rows = ctx.db.execute(
         select(Allocation, Award)

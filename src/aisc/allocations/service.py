@@ -69,6 +69,8 @@ def effective_state(
 
 
 def read_allocation(ctx: Ctx, allocation: Allocation) -> AllocationRead:
+    """The allocation as read; ``allocation`` came through ``get_allocation`` or a list."""
+    authorize(ctx, "allocation.read")
     award = ctx.db.get(Award, allocation.award_id)
     partition = ctx.db.get(Partition, allocation.partition_id)
     assert award is not None
@@ -294,10 +296,19 @@ def _enforce(
 def create_allocation(ctx: Ctx, *, data: AllocationCreate) -> Allocation:
     """An operator allocates (part of) an award on a partition."""
     authorize(ctx, "allocation.manage")
-    return make_allocation(ctx, data=data)
+    return _allocate(ctx, data=data)
 
 
-def make_allocation(ctx: Ctx, *, data: AllocationCreate, subject: str | None = None) -> Allocation:
+def make_allocation(ctx: Ctx, *, data: AllocationCreate, subject: str) -> Allocation:
+    """Allocate an award as a step of the decision that approves it (``decision.make``).
+
+    ``subject`` names the approval in a refusal (see ``_allocate``).
+    """
+    authorize(ctx, "decision.make")
+    return _allocate(ctx, data=data, subject=subject)
+
+
+def _allocate(ctx: Ctx, *, data: AllocationCreate, subject: str | None = None) -> Allocation:
     """Allocate, for a caller already authorised (an operator, or an approval being made).
 
     ``subject`` is how a refusal names the commitment. An approval names its application: the

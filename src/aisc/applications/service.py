@@ -68,6 +68,17 @@ TRANSITIONS: dict[str, tuple[frozenset[ApplicationStatus], ApplicationStatus | N
 EDITABLE = frozenset({S.DRAFT, S.INCOMPLETE})
 # States in which an application blocks another for the same project.
 ACTIVE_FOR_DUPLICATES = PENDING | {S.APPROVED, S.APPROVED_WITH_CONDITIONS}
+# The matrix action each move belongs to (withdrawing is the PI's, as submitting is).
+TRANSITION_ACTIONS = {
+    "submit": "application.submit",
+    "withdraw": "application.submit",
+    "screen": "application.screen",
+    "return": "application.screen",
+    "start_review": "application.screen",
+    "reopen": "application.screen",
+    "decide": "decision.make",
+    "reject_at_screening": "decision.make",
+}
 
 
 def transition(
@@ -78,7 +89,12 @@ def transition(
     target: ApplicationStatus | None = None,
     extra: dict[str, Any] | None = None,
 ) -> Application:
-    """Move ``app`` along the state machine and audit it; refuse illegal moves."""
+    """Move ``app`` along the state machine and audit it; refuse illegal moves.
+
+    A step of the service that decided the move (which checked the application is in reach):
+    here the move's own action is authorised, so no caller can skip it.
+    """
+    authorize(ctx, TRANSITION_ACTIONS[action])
     allowed, default_target = TRANSITIONS[action]
     if app.status not in allowed:
         states = ", ".join(sorted(s.value for s in allowed))
@@ -105,7 +121,11 @@ def transition(
 
 
 def get_application(ctx: Ctx, *, application_id: int) -> Application:
-    """Load an application for the service's own use (no access check: see view_application)."""
+    """Load an application for a step that checked its reach already (see view_application).
+
+    Refuses a principal with no way to ``application.read`` at all.
+    """
+    authorize(ctx, "application.read")
     app = ctx.db.get(Application, application_id)
     if app is None:
         raise NotFound(f"application {application_id} not found", field="application_id")
@@ -332,7 +352,8 @@ def _duplicates(ctx: Ctx, app: Application) -> tuple[int, ...]:
 
 
 def screening_findings(ctx: Ctx, app: Application) -> list[dict[str, str | None]]:
-    """Run every screening rule against ``app`` as it stands."""
+    """Run every screening rule against ``app`` as it stands (a preview reads it too)."""
+    authorize(ctx, "application.read")
     scheme = get_scheme(ctx)
     org = get_organisation(ctx, organisation_id=app.organisation_id)
     facts = ScreeningFacts(

@@ -25,8 +25,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from aisc.access import authorize
 from aisc.awards.models import Award
 from aisc.billing.models import CreditNote, Invoice
+from aisc.context import Ctx
 from aisc.ledger.models import LedgerEntry
 from aisc.review.models import Decision
 
@@ -174,8 +176,11 @@ def _recorded_states(db: Session, watched: Watched) -> dict[str, tuple[int, dict
     return states
 
 
-def compare_rows(db: Session) -> tuple[int, list[Difference]]:
-    """How many watched rows were compared, and every field that differs (table by table)."""
+def compare_rows(ctx: Ctx) -> tuple[int, list[Difference]]:
+    """How many watched rows were compared, and every field that differs (table by table);
+    the deep check of ``aisc audit verify --deep`` (``audit.read``)."""
+    authorize(ctx, "audit.read")
+    db = ctx.db
     checked = 0
     differences: list[Difference] = []
     for watched in WATCHED:

@@ -288,18 +288,19 @@ def verify(
     """
     authorize(ctx, "audit.read")
     return _verify(
-        ctx.db, checkpoint=checkpoint, public_key=public_key, deep=deep, key_file=key_file
+        ctx, checkpoint=checkpoint, public_key=public_key, deep=deep, key_file=key_file
     )
 
 
 def _verify(
-    db: Session,
+    ctx: Ctx,
     *,
     checkpoint: Checkpoint | None = None,
     public_key: Ed25519PublicKey | None = None,
     deep: bool = False,
     key_file: Path | None = None,
 ) -> VerifyResult:
+    db = ctx.db
     key_file = key_file or keys.configured_key_file()
     if checkpoint is not None:
         _check_signature(checkpoint, public_key, key_file)
@@ -335,7 +336,7 @@ def _verify(
             )
     if not deep:
         return VerifyResult(True, chain.checked, legacy_events=chain.legacy, checkpoint_seq=cp_seq)
-    rows, differences = compare_rows(db)
+    rows, differences = compare_rows(ctx)
     if differences:
         first = differences[0]
         return VerifyResult(
@@ -412,7 +413,7 @@ def checkpoint(ctx: Ctx, *, key_file: Path | None = None) -> Checkpoint:
     authorize(ctx, "audit.key")
     db, now = ctx.db, ctx.now
     key_file = key_file or keys.configured_key_file()
-    result = _verify(db, key_file=key_file)
+    result = _verify(ctx, key_file=key_file)
     if not result.ok:
         raise ValidationFailed(
             f"the audit chain does not verify (event {result.first_bad_seq}: {result.reason}); "

@@ -18,7 +18,11 @@ from aisc.metering.service import used_gpu_seconds
 
 
 def get_award(ctx: Ctx, *, award_id: int) -> Award:
-    """Load an award for the service's own use (no access check: see view_award)."""
+    """Load an award for a step that checked its reach already (see view_award).
+
+    Refuses a principal with no way to ``award.read`` at all.
+    """
+    authorize(ctx, "award.read")
     award = ctx.db.get(Award, award_id)
     if award is None:
         raise NotFound(f"award {award_id} not found", field="award_id")
@@ -59,6 +63,7 @@ def list_awards(
 
 
 def read_award(ctx: Ctx, award: Award) -> AwardRead:
+    """The award as read, with its balance; ``award`` came through ``view_award`` or a list."""
     return AwardRead.of(award, award_balance(ctx, award_id=award.id, action="award.read"))
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
+from aisc.access import authorize
 from aisc.accounts.models import Person
 from aisc.applications.models import ProjectMember
 from aisc.awards.models import Award
@@ -17,7 +18,7 @@ from aisc.context import Ctx
 from aisc.outbox import service as outbox
 
 
-def recipients(ctx: Ctx, award_id: int) -> list[str]:
+def _recipients(ctx: Ctx, award_id: int) -> list[str]:
     """The project team's e-mail addresses."""
     award = ctx.db.get(Award, award_id)
     if award is None:
@@ -38,8 +39,9 @@ def outbox_key(note: Notification) -> str:
 
 def queue(ctx: Ctx, note: Notification) -> bool:
     """Queue ``note`` for the project team; False when the team has no address to write to
-    (the alert is still stored and listed)."""
-    to = recipients(ctx, note.award_id)
+    (the alert is still stored and listed). A step of the monthly run (``billing.run``)."""
+    authorize(ctx, "billing.run")
+    to = _recipients(ctx, note.award_id)
     if not to:
         return False
     outbox.enqueue(

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
+from aisc.access import authorize
 from aisc.awards.models import Award
 from aisc.billing import service
 from aisc.billing.models import Charge, CreditNote, Invoice
@@ -46,6 +47,7 @@ def _pct_text(busy_seconds: int, reserved_seconds: int) -> str | None:
 
 def read_invoice(ctx: Ctx, invoice: Invoice) -> InvoiceRead:
     """An invoice the caller has already been allowed to see, with its lines and credit notes."""
+    authorize(ctx, "billing.read")
     return InvoiceRead(
         **{
             k: getattr(invoice, k)
@@ -104,6 +106,7 @@ def statement(ctx: Ctx, *, invoice_id: int) -> Statement:
 def busy_report(ctx: Ctx, *, today: date) -> BusyReport:
     """Busy against reserved GPU-hours of dedicated allocations: per award, month by month and
     overall, over what the caller may read (``usage.read``)."""
+    authorize(ctx, "usage.read")
     rows = service.busy_vs_reserved(ctx, today=today)
     reserved = sum(r.reserved_gpu_seconds for r in rows)
     used = sum(r.busy_gpu_seconds for r in rows)
@@ -136,6 +139,7 @@ def busy_report(ctx: Ctx, *, today: date) -> BusyReport:
 
 def busy_overall(ctx: Ctx, *, today: date) -> Decimal | None:
     """The overall busy % of dedicated allocations up to ``today`` (the operator's figure)."""
+    authorize(ctx, "usage.read")
     rows = service.busy_vs_reserved(ctx, today=today)
     return busy_pct(
         sum(r.busy_gpu_seconds for r in rows), sum(r.reserved_gpu_seconds for r in rows)
@@ -144,6 +148,7 @@ def busy_overall(ctx: Ctx, *, today: date) -> Decimal | None:
 
 def busy_by_month(ctx: Ctx, *, today: date) -> list[tuple[str, Decimal | None]]:
     """``(YYYY-MM, busy %)`` month by month (the utilisation chart's busy line)."""
+    authorize(ctx, "usage.read")
     return [
         (f"{m.month:%Y-%m}", busy_pct(m.busy_gpu_seconds, m.reserved_gpu_seconds))
         for m in service.busy_by_month(ctx, today=today)

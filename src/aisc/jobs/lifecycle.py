@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from aisc.access import authorize
 from aisc.audit.service import record
 from aisc.context import Ctx
 from aisc.errors import InvalidTransition
@@ -32,6 +33,14 @@ TRANSITIONS: dict[JobState, frozenset[JobState]] = {
     JobState.RUNNING: frozenset({JobState.PENDING} | FINISHED),
     **{state: frozenset() for state in FINISHED},
 }
+
+
+# Who may move a job: its project cancels it (``job.cancel``); every other move is the running
+# of the cluster, which the scheduler's and Slurm's loops do as the system (``cluster.manage``).
+def _action(to: JobState) -> str:
+    return "job.cancel" if to is JobState.CANCELLED else "cluster.manage"
+
+
 LOST = "lost: its processes ended without an exit status (killed outside aisc?)"
 REASON_LIMIT = 2000
 
@@ -59,6 +68,7 @@ def move(
     forgets any stop request. ``action`` names the audit event (``job.start``, ``job.requeue``,
     ``job.finish`` by default) and ``detail`` adds to what it records.
     """
+    authorize(ctx, _action(to))
     before = job.state
     if not can_move(before, to):
         raise InvalidTransition(
@@ -95,6 +105,7 @@ def move(
 
 def request_stop(ctx: Ctx, job: Job, why: StopReason, **detail: Any) -> None:
     """Note that the platform asked a running (or handed-over) job to stop, and why."""
+    authorize(ctx, "job.cancel" if why is StopReason.CANCEL else "cluster.manage")
     job.stop_reason, job.stop_requested_at = why, ctx.now
     record(ctx, action=f"job.stop.{why.value}", object_type="job", object_id=job.id, after=detail)
 

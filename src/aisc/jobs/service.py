@@ -41,6 +41,8 @@ def _partition_name(ctx: Ctx, job: Job) -> str:
 
 
 def read_job(ctx: Ctx, job: Job) -> JobRead:
+    """The job as read; ``job`` came through ``get_job``, a list, or was just submitted."""
+    authorize(ctx, "job.read")
     return JobRead.of(job, _partition_name(ctx, job))
 
 

@@ -1,7 +1,7 @@
 """Writing, claiming and settling outbox messages (see the package docstring).
 
-``enqueue`` runs inside the deciding service's transaction. ``claim_due``, ``record_sent`` and
-``record_failure`` each run in a short transaction of the delivery worker's own; nothing here
+``enqueue`` runs inside the deciding service's transaction. ``claim_due``, ``_record_sent`` and
+``_record_failure`` each run in a short transaction of the delivery worker's own; nothing here
 sends anything.
 """
 
@@ -125,7 +125,7 @@ def _locked(ctx: Ctx, message_id: int) -> OutboxMessage:
     return message
 
 
-def record_sent(ctx: Ctx, *, message_id: int, channel: str) -> None:
+def _record_sent(ctx: Ctx, *, message_id: int, channel: str) -> None:
     """The message left through ``channel``: it is done (a second record changes nothing)."""
     message = _locked(ctx, message_id)
     if message.delivered_at is not None:
@@ -135,7 +135,7 @@ def record_sent(ctx: Ctx, *, message_id: int, channel: str) -> None:
         message.body = REDACTED
 
 
-def record_failure(ctx: Ctx, *, message_id: int, error: str) -> None:
+def _record_failure(ctx: Ctx, *, message_id: int, error: str) -> None:
     """The attempt failed: try again after the backoff, or give up after ``MAX_ATTEMPTS``."""
     message = _locked(ctx, message_id)
     if message.delivered_at is not None:

@@ -52,13 +52,13 @@ def deliver_due(open_ctx: OpenCtx, *, limit: int = 50) -> Delivery:
         except Exception as exc:  # any failure is the message's to record and retry
             log.warning("outbox message %s via %s failed: %s", message.id, mailer.channel, exc)
             with open_ctx() as ctx:
-                service.record_failure(
+                service._record_failure(
                     ctx, message_id=message.id, error=f"{type(exc).__name__}: {exc}"
                 )
             done.failed.append(message.id)
             continue
         with open_ctx() as ctx:
-            service.record_sent(ctx, message_id=message.id, channel=mailer.channel)
+            service._record_sent(ctx, message_id=message.id, channel=mailer.channel)
         done.sent.append(message.id)
     return done
 

@@ -41,18 +41,18 @@ def _grants(ctx: Ctx, award_id: int) -> list[QosGrant]:
     )
 
 
-def grants_in_force(ctx: Ctx, *, award_id: int) -> dict[JobQos, QosGrant]:
+def _grants_in_force(ctx: Ctx, *, award_id: int) -> dict[JobQos, QosGrant]:
     """The award's privileged tiers now, each with the grant that gives it."""
     return {g.qos: g for g in _grants(ctx, award_id) if g.in_force(ctx.now)}
 
 
-def tiers(ctx: Ctx, *, award_id: int) -> list[JobQos]:
+def _tiers(ctx: Ctx, *, award_id: int) -> list[JobQos]:
     """Every tier the award's jobs may use now, lowest first."""
-    held = STANDARD_TIERS | set(grants_in_force(ctx, award_id=award_id))
+    held = STANDARD_TIERS | set(_grants_in_force(ctx, award_id=award_id))
     return [q for q in ORDER if q in held]
 
 
-def used_gpu_seconds(ctx: Ctx, grant: QosGrant) -> int:
+def _used_gpu_seconds(ctx: Ctx, grant: QosGrant) -> int:
     """GPU-seconds the tier's jobs ran and ask for since the grant (what its limit counts)."""
     since = (
         Job.award_id == grant.award_id,
@@ -73,12 +73,16 @@ def used_gpu_seconds(ctx: Ctx, grant: QosGrant) -> int:
 
 
 def require_tier(ctx: Ctx, *, award_id: int, qos: JobQos, gpu_seconds: int) -> None:
-    """Refuse a job whose tier the award does not hold, or whose grant's limit it would pass."""
+    """Refuse a job whose tier the award does not hold, or whose grant's limit it would pass.
+
+    A step of submitting a job (the submitter's reach to the award is checked there).
+    """
+    authorize(ctx, "job.submit")
     if qos in STANDARD_TIERS:
         return
-    grant = grants_in_force(ctx, award_id=award_id).get(qos)
+    grant = _grants_in_force(ctx, award_id=award_id).get(qos)
     if grant is None:
-        held = ", ".join(q.value for q in tiers(ctx, award_id=award_id))
+        held = ", ".join(q.value for q in _tiers(ctx, award_id=award_id))
         raise Forbidden(
             f"qos: award {award_id} holds the tiers {held}; {qos.value!r} needs a grant from "
             "the secretariat or an operator",
@@ -86,7 +90,7 @@ def require_tier(ctx: Ctx, *, award_id: int, qos: JobQos, gpu_seconds: int) -> N
             details={"tiers": held.split(", ")},
         )
     if grant.gpu_hours is not None:
-        left = grant.gpu_hours * 3600 - used_gpu_seconds(ctx, grant)
+        left = grant.gpu_hours * 3600 - _used_gpu_seconds(ctx, grant)
         if gpu_seconds > left:
             raise Conflict(
                 f"qos: the job asks for {gpu_seconds / 3600:.1f} GPU-hours; the {qos.value} "
@@ -96,10 +100,12 @@ def require_tier(ctx: Ctx, *, award_id: int, qos: JobQos, gpu_seconds: int) -> N
 
 
 def read_grant(ctx: Ctx, grant: QosGrant) -> QosGrantRead:
+    """A grant as read; ``grant`` came through ``award_tiers`` or was just made or revoked."""
+    authorize(ctx, "qos.read")
     return QosGrantRead(
         **{k: v for k, v in row_dict(grant).items() if k in QosGrantRead.model_fields},
         in_force=grant.in_force(ctx.now),
-        used_gpu_seconds=used_gpu_seconds(ctx, grant),
+        used_gpu_seconds=_used_gpu_seconds(ctx, grant),
     )
 
 
@@ -108,7 +114,7 @@ def award_tiers(ctx: Ctx, *, award_id: int) -> QosTiersRead:
     award = view_award(ctx, award_id=award_id, action="qos.read")
     return QosTiersRead(
         award_id=award.id,
-        tiers=tiers(ctx, award_id=award.id),
+        tiers=_tiers(ctx, award_id=award.id),
         grants=[read_grant(ctx, g) for g in _grants(ctx, award.id)],
     )
 
@@ -132,7 +138,7 @@ def grant(ctx: Ctx, *, award_id: int, data: QosGrantCreate) -> QosGrant:
             raise ValidationFailed(
                 f"expires_on: {data.expires_on} is not in the future", field="expires_on"
             )
-    if data.qos in grants_in_force(ctx, award_id=award.id):
+    if data.qos in _grants_in_force(ctx, award_id=award.id):
         raise Conflict(
             f"qos: award {award.id} already holds {data.qos.value}; revoke that grant first",
             field="qos",
@@ -175,7 +181,8 @@ def revoke(ctx: Ctx, *, award_id: int, grant_id: int, reason: str = "") -> QosGr
 
 
 def tiers_by_award(ctx: Ctx) -> dict[int, dict[JobQos, QosGrant]]:
-    """Every award's grants in force (for the Slurm sync)."""
+    """Every award's grants in force (for the Slurm sync, which runs as the system)."""
+    authorize(ctx, "qos.read")
     held: dict[int, dict[JobQos, QosGrant]] = {}
     for row in ctx.db.execute(
         select(QosGrant).where(QosGrant.revoked_at.is_(None)).order_by(QosGrant.id)

@@ -311,6 +311,8 @@ def list_decisions(ctx: Ctx, *, application_id: int) -> list[Decision]:
 
 
 def read_decision(ctx: Ctx, decision: Decision) -> DecisionRead:
+    """The decision as read; ``decision`` came through ``list_decisions`` (in reach)."""
+    authorize(ctx, "decision.read")
     version = None
     if decision.price_list_id is not None:
         price_list = ctx.db.get(PriceList, decision.price_list_id)

@@ -234,6 +234,8 @@ def read_review(assignment: ReviewAssignment) -> ReviewRead:
 
 
 def assignments_of(ctx: Ctx, application_id: int) -> list[ReviewAssignment]:
+    """The reviews of an application, for a summary or a decision that checked its reach."""
+    authorize(ctx, "review.read")
     return list(
         ctx.db.execute(
             select(ReviewAssignment)

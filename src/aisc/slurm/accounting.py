@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from aisc.access import authorize
 from aisc.awards.models import Award
 from aisc.cluster.models import GpuModel
 from aisc.context import Ctx
@@ -54,7 +55,9 @@ def ingest_runs(
     ``owners`` (Slurm job id -> platform job id) attributes runs the platform handed over;
     others are attributed by their Slurm name. Accounting can show a run that has just ended
     half-written (no partition, a placeholder name): such a run is left for the next ingest.
+    Metering is the cluster's to write, as ``ingest_batch`` is (``cluster.provision``).
     """
+    authorize(ctx, "cluster.provision")
     owners = owners or {}
     result = IngestResult(skipped=[])
     assert result.skipped is not None

@@ -9,6 +9,7 @@ from datetime import date
 
 from sqlalchemy import func, select
 
+from aisc.access import authorize
 from aisc.accounts.models import Organisation, Person
 from aisc.allocations.binding import bind_dedicated
 from aisc.allocations.models import Allocation, AllocationState
@@ -77,7 +78,11 @@ def _usage(ctx: Ctx) -> tuple[dict[int, int], dict[int, int]]:
 
 
 def desired_state(ctx: Ctx, *, prefix: str = PREFIX) -> Desired:
-    """Accounts, QOS and reservations for every provisioned award (binding dedicated nodes)."""
+    """Accounts, QOS and reservations for every provisioned award (binding dedicated nodes).
+
+    A step of ``sync`` (``cluster.provision``), which it may run without, to show a plan.
+    """
+    authorize(ctx, "cluster.provision")
     desired = Desired()
     today = ctx.now.date()
     awards = list(
