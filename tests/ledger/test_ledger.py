@@ -125,7 +125,7 @@ def test_ledger_and_award_cli(cli, uow):
     assert "disbursement" in cli("ledger", "entries").output
     refused(
         cli, "ledger", "release", "--award", str(award["id"]), "--amount", "0.001", expect=2,
-        says="amount: at most two decimal places", uow=uow,
+        says="amount: give an amount in HK$ with at most two decimals", uow=uow,
     )  # fmt: skip
     assert json.loads(cli("ledger", "balance", "--json").output) == balance
 
