@@ -9,7 +9,6 @@ import typer
 from aisc.billing import alerts, charging, credits, months, views
 from aisc.billing import reconcile as reconciler
 from aisc.billing.schemas import BusyMonthRead, BusyRead, CreditNoteRead, NotificationRead
-from aisc.billing.statements import statement_csv, statement_pdf
 from aisc.cli.common import DateOpt, JsonOpt, dump, emit_list, emit_one, uow
 from aisc.errors import Conflict, ValidationFailed
 from aisc.money import format_hkd, parse_hkd
@@ -106,6 +105,9 @@ def statement(
     out: Path = typer.Option(None, "--out", help="file to write (CSV: default standard output)"),
 ) -> None:
     """An invoice's statement: lines, subsidy and amount payable, as CSV or PDF."""
+    # The PDF library loads for this command only (it is a quarter of the CLI's start-up).
+    from aisc.billing.statements import statement_csv, statement_pdf
+
     if fmt not in ("csv", "pdf"):
         raise ValidationFailed("format: csv or pdf", field="format")
     if fmt == "pdf" and out is None:
