@@ -287,9 +287,7 @@ def verify(
     money-bearing rows must still hold what their audit events recorded.
     """
     authorize(ctx, "audit.read")
-    return _verify(
-        ctx, checkpoint=checkpoint, public_key=public_key, deep=deep, key_file=key_file
-    )
+    return _verify(ctx, checkpoint=checkpoint, public_key=public_key, deep=deep, key_file=key_file)
 
 
 def _verify(
