@@ -11,8 +11,6 @@
 
 from __future__ import annotations
 
-import json
-
 from sqlalchemy import select
 
 from aisc.access import authorize
@@ -161,9 +159,9 @@ def _rescreen_open_applications(ctx: Ctx, *, organisation_id: int, because: str)
         )
         .order_by(Application.id)
     ).scalars():
-        before = json.loads(app.screening_findings or "[]")
+        before = list(app.screening_findings or [])
         after = screening_findings(ctx, app)
-        app.screening_findings = json.dumps(after)
+        app.screening_findings = after
         app.screened_at = ctx.now
         ctx.db.flush()
         record(

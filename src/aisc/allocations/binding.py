@@ -10,7 +10,6 @@ Slurm sync turns them into reservations.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 
 from sqlalchemy import select
@@ -44,14 +43,14 @@ def bind_dedicated(ctx: Ctx, nodes: list[Node], busy_by: Mapping[str, set[int]])
     taken: set[str] = set()
     reserved: dict[str, str] = {}
     for allocation, award in rows:
-        bound = json.loads(allocation.node_names)
+        bound = list(allocation.node_names)
         live = (
             effective_state(allocation, award.status, today) is AllocationState.ACTIVE
             and (allocation.gpu_cards or 0) >= core_capacity.NODE_SIZE
         )
         if not live:
             if bound:
-                allocation.node_names = "[]"
+                allocation.node_names = []
                 record(
                     ctx,
                     action="allocation.unbind",
@@ -86,7 +85,7 @@ def bind_dedicated(ctx: Ctx, nodes: list[Node], busy_by: Mapping[str, set[int]])
         )
         chosen = keep + [n.name for n in spare[: max(0, need - len(keep))]]
         if chosen != bound:
-            allocation.node_names = json.dumps(chosen)
+            allocation.node_names = chosen
             record(
                 ctx,
                 action="allocation.bind",

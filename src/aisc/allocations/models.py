@@ -9,7 +9,7 @@ from __future__ import annotations
 import enum
 from datetime import date, datetime
 
-from sqlalchemy import BigInteger, CheckConstraint, Date, ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, CheckConstraint, Date, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from aisc.applications.models import RequestKind
@@ -51,4 +51,4 @@ class Allocation(Base):
     created_by: Mapped[str] = mapped_column(String(200), nullable=False)
     # Nodes held for a dedicated allocation of whole nodes while it is active (JSON list), bound
     # by the scheduling loop; its jobs run there, others' only if preemptible.
-    node_names: Mapped[str] = mapped_column(Text, nullable=False, default="[]")
+    node_names: Mapped[list[str]] = mapped_column(JSON, nullable=False, default=list)

@@ -10,7 +10,6 @@ approvals cannot both take the last free GPUs.
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from datetime import date
 from decimal import Decimal
@@ -86,7 +85,7 @@ def read_allocation(ctx: Ctx, allocation: Allocation) -> AllocationRead:
         start_date=allocation.start_date,
         end_date=allocation.end_date,
         state=effective_state(allocation, award.status, ctx.now.date()),
-        nodes=json.loads(allocation.node_names),
+        nodes=list(allocation.node_names),
         created_at=allocation.created_at,
     )
 

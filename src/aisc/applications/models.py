@@ -11,6 +11,7 @@ import enum
 from datetime import date, datetime
 
 from sqlalchemy import (
+    JSON,
     BigInteger,
     Boolean,
     CheckConstraint,
@@ -146,7 +147,10 @@ class Application(Base):
     decl_legal_compliance: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
 
     previous_application_id: Mapped[int | None] = mapped_column(ForeignKey("applications.id"))
-    screening_findings: Mapped[str | None] = mapped_column(Text)  # JSON list, set by screening
+    # Set by screening (``Finding.as_dict`` each); NULL, not JSON null, until then.
+    screening_findings: Mapped[list[dict[str, str | None]] | None] = mapped_column(
+        JSON(none_as_null=True)
+    )
     screened_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

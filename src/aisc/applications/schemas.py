@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import json
 from datetime import datetime
 
 from pydantic import Field, model_validator
@@ -132,7 +131,7 @@ class ApplicationRead(ReadSchema):
     @classmethod
     def of(cls, app: Application) -> ApplicationRead:
         findings = (
-            [FindingRead(**f) for f in json.loads(app.screening_findings)]
+            [FindingRead(**f) for f in app.screening_findings]
             if app.screening_findings is not None
             else None
         )

@@ -13,7 +13,6 @@ Decisions live in ``aisc.review``; they use ``transition`` from here.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from sqlalchemy import func, select
@@ -373,7 +372,7 @@ def start_screening(ctx: Ctx, *, application_id: int) -> Application:
     """Secretariat takes a submitted application into screening; the rules run now."""
     app = _acting_on(ctx, application_id, "application.screen")
     findings = screening_findings(ctx, app)
-    app.screening_findings = json.dumps(findings)
+    app.screening_findings = findings
     app.screened_at = ctx.now
     return transition(ctx, app, "screen", extra={"findings": findings})
 
@@ -388,9 +387,9 @@ def start_review(ctx: Ctx, *, application_id: int) -> Application:
     """Pass screening: only an application without findings goes to the reviewers."""
     app = _acting_on(ctx, application_id, "application.screen")
     if app.status is S.SCREENING:
-        findings = json.loads(app.screening_findings or "[]")
+        findings = app.screening_findings or []
         if findings:
-            codes = ", ".join(sorted({f["code"] for f in findings}))
+            codes = ", ".join(sorted({str(f["code"]) for f in findings}))
             raise Conflict(
                 f"application {app.id} has screening findings ({codes}); return it as "
                 "incomplete or reject it",

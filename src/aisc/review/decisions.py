@@ -8,8 +8,6 @@ a partition (the capacity check) and commits the cap in the ledger, all in one t
 
 from __future__ import annotations
 
-import json
-
 from sqlalchemy import select
 
 from aisc.access import acting_person, authorize, visible
@@ -108,8 +106,8 @@ def decide(ctx: Ctx, *, application_id: int, data: DecisionCreate) -> Decision:
     decision = Decision(
         application_id=app.id,
         outcome=data.outcome,
-        reasons=json.dumps([r.model_dump() for r in data.reasons]),
-        conditions=json.dumps([c.strip() for c in data.conditions if c.strip()]),
+        reasons=[r.model_dump() for r in data.reasons],
+        conditions=[c.strip() for c in data.conditions if c.strip()],
         decided_by_id=decider.id,
         decided_at=ctx.now,
     )
@@ -328,8 +326,8 @@ def read_decision(ctx: Ctx, decision: Decision) -> DecisionRead:
         id=decision.id,
         application_id=decision.application_id,
         outcome=decision.outcome,
-        reasons=[Reason(**r) for r in json.loads(decision.reasons)],
-        conditions=json.loads(decision.conditions),
+        reasons=[Reason(**r) for r in decision.reasons],
+        conditions=list(decision.conditions),
         decided_by_id=decision.decided_by_id,
         decided_at=decision.decided_at,
         granted_kind=decision.granted_kind,

@@ -10,6 +10,7 @@ import enum
 from datetime import date, datetime
 
 from sqlalchemy import (
+    JSON,
     BigInteger,
     Boolean,
     CheckConstraint,
@@ -87,8 +88,9 @@ class Decision(Base):
     outcome: Mapped[DecisionOutcome] = mapped_column(
         enum_column(DecisionOutcome, "outcome"), nullable=False
     )
-    reasons: Mapped[str] = mapped_column(Text, nullable=False, default="[]")  # JSON list
-    conditions: Mapped[str] = mapped_column(Text, nullable=False, default="[]")  # JSON list
+    # ``aisc.review.schemas.Reason`` as JSON objects ({"code", "text"}).
+    reasons: Mapped[list[dict[str, str]]] = mapped_column(JSON, nullable=False, default=list)
+    conditions: Mapped[list[str]] = mapped_column(JSON, nullable=False, default=list)
     decided_by_id: Mapped[int] = mapped_column(ForeignKey("people.id"), nullable=False)
     decided_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
 

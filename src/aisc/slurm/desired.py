@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 from collections import defaultdict
 from datetime import date
@@ -185,11 +184,11 @@ def _bound_nodes(ctx: Ctx) -> dict[int, list[str]]:
         for node in placement.nodes:
             busy_by[node].add(award_id)
     bind_dedicated(ctx, nodes, busy_by)
+    # JSON has no equality operator on PostgreSQL: the unbound (empty lists) are left out here.
     return {
-        allocation_id: json.loads(names)
-        for allocation_id, names in ctx.db.execute(
-            select(Allocation.id, Allocation.node_names).where(Allocation.node_names != "[]")
-        )
+        allocation_id: names
+        for allocation_id, names in ctx.db.execute(select(Allocation.id, Allocation.node_names))
+        if names
     }
 
 
