@@ -14,7 +14,7 @@ from aisc.db.engine import make_sessionmaker
 from aisc.db.migrate import alembic_config, current_revision, head_revision, upgrade
 from aisc.review.models import Decision
 
-REVISION = "0015"
+REVISION = "0017"
 
 DECISIONS = [
     {

@@ -1,7 +1,7 @@
 """Decisions' reasons and conditions, allocations' bound nodes and applications' screening
 findings as JSON columns
 
-Revision ID: 0015
+Revision ID: 0017
 Revises: 0016
 
 Every stored value is already JSON text: PostgreSQL converts it in place (``USING col::json``);
@@ -19,7 +19,7 @@ from typing import Any
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0015"
+revision = "0017"
 down_revision = "0016"
 branch_labels = None
 depends_on = None
