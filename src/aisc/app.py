@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
-import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -39,9 +38,10 @@ from aisc.middleware import (
     new_nonce,
     security_headers,
 )
-from aisc.outbox.worker import DeliveryThread
+from aisc.outbox.worker import DELIVERY_INTERVAL_S, deliver_due
+from aisc.periodic import Periodic
 from aisc.ratelimit import HashSlots, RateLimiter, RateLimitMiddleware
-from aisc.scheduling.runners import JobLoop, make_job_loop
+from aisc.scheduling.runners import make_job_loop
 from aisc.settings import Settings
 
 API_PREFIX = "/api/v1"
@@ -112,8 +112,10 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         _redact_access_log()  # the server has configured its loggers by now
-        worker = SchedulerThread(app.state.runner, settings.scheduler_interval_s)
-        courier = DeliveryThread(app.state.outbox_uow)
+        worker = Periodic("aisc-scheduler", app.state.runner.tick, settings.scheduler_interval_s)
+        courier = Periodic(
+            "aisc-outbox", lambda: deliver_due(app.state.outbox_uow), DELIVERY_INTERVAL_S
+        )
         if run_scheduler:
             worker.start()
             courier.start()
@@ -310,29 +312,3 @@ def _error_page(request: Request, status: int, message: str | None) -> HTMLRespo
     from aisc.portal.web import error_page
 
     return error_page(request, status, message)
-
-
-class SchedulerThread:
-    """Ticks the job runner every ``interval`` seconds until stopped."""
-
-    def __init__(self, runner: JobLoop, interval: float) -> None:
-        self.runner = runner
-        self.interval = interval
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="aisc-scheduler", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout=30)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.runner.tick()
-            except Exception:  # keep scheduling; the next tick retries from the database
-                logging.getLogger(__name__).exception("scheduler tick failed")
-            self._stop.wait(self.interval)

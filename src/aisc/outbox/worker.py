@@ -1,17 +1,16 @@
 """The delivery worker: claim in one short transaction, send outside any, record in another.
 
 ``deliver_due`` is one pass; the server runs it every few seconds beside the scheduling loop
-(``DeliveryThread``) and ``aisc outbox deliver`` runs it once. Several workers may run at once:
-on PostgreSQL their claims skip each other's locked rows, on SQLite the write lock orders them,
-and a claimed message is not due again until its claim lapses, so in the normal path no message
-is sent twice. A worker that dies after sending but before recording leaves the claim to lapse
-and the message is sent again: delivery is at least once.
+(``aisc.periodic.Periodic``) and ``aisc outbox deliver`` runs it once. Several workers may run
+at once: on PostgreSQL their claims skip each other's locked rows, on SQLite the write lock
+orders them, and a claimed message is not due again until its claim lapses, so in the normal
+path no message is sent twice. A worker that dies after sending but before recording leaves
+the claim to lapse and the message is sent again: delivery is at least once.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -61,29 +60,3 @@ def deliver_due(open_ctx: OpenCtx, *, limit: int = 50) -> Delivery:
             service._record_sent(ctx, message_id=message.id, channel=mailer.channel)
         done.sent.append(message.id)
     return done
-
-
-class DeliveryThread:
-    """Runs ``deliver_due`` every ``interval`` seconds until stopped (the server's loop)."""
-
-    def __init__(self, open_ctx: OpenCtx, interval: float = DELIVERY_INTERVAL_S) -> None:
-        self.open_ctx = open_ctx
-        self.interval = interval
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="aisc-outbox", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout=30)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                deliver_due(self.open_ctx)
-            except Exception:  # keep delivering; the next pass starts again from the database
-                log.exception("outbox delivery pass failed")
-            self._stop.wait(self.interval)
