@@ -8,8 +8,6 @@ worker delivers them (``aisc.outbox``); a listed notification shows when it went
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
-from datetime import datetime
 
 from sqlalchemy import func, select
 
@@ -22,6 +20,7 @@ from aisc.billing.models import (
     CHARGED_STATUSES,
     Notification,
 )
+from aisc.billing.schemas import NotificationRead
 from aisc.context import Ctx
 from aisc.metering.models import UsageBucket
 from aisc.outbox import service as outbox
@@ -94,22 +93,11 @@ def check_burn(ctx: Ctx) -> list[Notification]:
     return made
 
 
-@dataclass(frozen=True)
-class NotificationView:
-    """A stored alert and how it left (from its outbox message; not yet: None and "")."""
-
-    id: int
-    award_id: int
-    kind: str
-    message: str
-    created_at: datetime
-    delivered_at: datetime | None
-    channel: str
-
-
 def list_notifications(
     ctx: Ctx, *, award_id: int | None = None, limit: int = 100, offset: int = 0
-) -> list[NotificationView]:
+) -> list[NotificationRead]:
+    """Stored burn alerts in the caller's reach, each with how it left (from its outbox
+    message; not yet: no time and no channel)."""
     access = authorize(ctx, "billing.read")
     query = select(Notification).order_by(Notification.id)
     scope = awards_in_reach(access, Notification.award_id)
@@ -123,7 +111,7 @@ def list_notifications(
     for note in notes:
         message = sent.get(notify.outbox_key(note))
         views.append(
-            NotificationView(
+            NotificationRead(
                 id=note.id,
                 award_id=note.award_id,
                 kind=note.kind,

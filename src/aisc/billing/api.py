@@ -144,7 +144,6 @@ def credit(invoice_id: IdPath, data: CreditIn, uow: Uow) -> CreditNoteRead:
 def notifications(uow: Uow, page: PagingDep, award_id: IdQuery = None) -> list[NotificationRead]:
     """Burn alerts (50, 80, 100% of an award), as stored and delivered."""
     with uow() as ctx:
-        rows = alerts.list_notifications(
+        return alerts.list_notifications(
             ctx, award_id=award_id, limit=page.limit, offset=page.offset
         )
-        return [NotificationRead.model_validate(n) for n in rows]

@@ -8,7 +8,7 @@ import typer
 
 from aisc.billing import alerts, charging, credits, months, views
 from aisc.billing import reconcile as reconciler
-from aisc.billing.schemas import BusyMonthRead, BusyRead, CreditNoteRead, NotificationRead
+from aisc.billing.schemas import BusyMonthRead, BusyRead, CreditNoteRead
 from aisc.cli.common import DateOpt, JsonOpt, dump, emit_list, emit_one, uow
 from aisc.errors import Conflict, ValidationFailed
 from aisc.money import format_hkd, parse_hkd
@@ -144,10 +144,7 @@ def credit(
 def notifications(award: int = typer.Option(None), as_json: bool = JsonOpt) -> None:
     """Burn alerts at 50, 80 and 100% of each award."""
     with uow() as ctx:
-        rows = [
-            NotificationRead.model_validate(n)
-            for n in alerts.list_notifications(ctx, award_id=award)
-        ]
+        rows = alerts.list_notifications(ctx, award_id=award)
     emit_list(rows, ["id", "award_id", "kind", "created_at", "channel", "message"], as_json)
 
 
