@@ -41,9 +41,20 @@ def test_the_exposition_parses_and_holds_every_figure(client):
     jobs = {labels["state"]: value for labels, value in samples["aisc_jobs"]}
     assert jobs["pending"] == 0
     assert jobs["running"] == 0
+    assert samples["aisc_queue_length"] == [({}, 0.0)]
+    assert samples["aisc_running_gpus"] == [({}, 0.0)]
+    # The job loop's own figures come from the process that runs it: not this API-only server.
+    assert "aisc_scheduler_passes_total" not in samples
+    # OpenMetrics for a scraper that asks for it
+    answer = client.get("/metrics", headers={"Accept": "application/openmetrics-text"})
+    assert answer.headers["content-type"].startswith("application/openmetrics-text")
+    assert answer.text.endswith("# EOF\n")
+
+
+def test_a_server_with_its_worker_exports_the_job_loops_figures(engine, clock):
+    app = create_app(Settings(metrics_public=True), engine=engine, clock=clock, with_worker=True)
+    samples = scrape(TestClient(app))
     for name in (
-        "aisc_queue_length",
-        "aisc_running_gpus",
         "aisc_scheduler_last_tick_seconds",
         "aisc_scheduler_passes_total",
         "aisc_jobs_started_total",
@@ -52,10 +63,6 @@ def test_the_exposition_parses_and_holds_every_figure(client):
         "aisc_scheduler_pass_seconds_count",
     ):
         assert samples[name] == [({}, 0.0)], name
-    # OpenMetrics for a scraper that asks for it
-    answer = client.get("/metrics", headers={"Accept": "application/openmetrics-text"})
-    assert answer.headers["content-type"].startswith("application/openmetrics-text")
-    assert answer.text.endswith("# EOF\n")
 
 
 def test_a_request_is_counted_under_its_route_template(client):

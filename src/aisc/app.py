@@ -24,12 +24,11 @@ from sqlalchemy import Engine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from aisc import __version__
-from aisc.access import SYSTEM
 from aisc.context import Clock, utcnow
 from aisc.db.engine import engine_from_settings, make_sessionmaker
 from aisc.deployment import Deployment
 from aisc.errors import AiscError, RateLimited
-from aisc.http import ERROR_RESPONSES, UnitOfWork, requires, validation_body
+from aisc.http import ERROR_RESPONSES, requires, validation_body
 from aisc.metrics import Metrics
 from aisc.middleware import (
     SECURITY_HEADERS,
@@ -38,11 +37,9 @@ from aisc.middleware import (
     new_nonce,
     security_headers,
 )
-from aisc.outbox.worker import DELIVERY_INTERVAL_S, deliver_due
-from aisc.periodic import Periodic
 from aisc.ratelimit import HashSlots, RateLimiter, RateLimitMiddleware
-from aisc.scheduling.runners import make_job_loop
 from aisc.settings import Settings
+from aisc.worker import Worker
 
 API_PREFIX = "/api/v1"
 DOCS_ASSETS = f"{API_PREFIX}/docs-assets"
@@ -97,13 +94,15 @@ def create_app(
     *,
     engine: Engine | None = None,
     clock: Clock = utcnow,
-    run_scheduler: bool = False,
+    with_worker: bool = False,
 ) -> FastAPI:
     """Build the application for ``settings`` (or an already-made ``engine``).
 
-    ``run_scheduler`` starts the local executor's scheduling loop and the outbox's delivery loop
-    in background threads for the life of the server (the embedded default); tests drive them
-    themselves (``app.state.outbox_uow`` opens the delivery worker's unit of work).
+    ``with_worker`` runs the deployment's worker (``aisc.worker``: the job loop and the outbox's
+    delivery) in background threads for the life of the server: the embedded default
+    (``aisc serve --with-worker``, ``aisc demo``). Without it the server only answers requests
+    and a separate ``aisc worker`` runs the loops. Tests drive the worker themselves
+    (``app.state.worker``: its ``runner.tick()`` and ``deliver()``).
     """
     settings = settings or Settings()
     engine = engine or engine_from_settings(settings)
@@ -112,18 +111,13 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         _redact_access_log()  # the server has configured its loggers by now
-        worker = Periodic("aisc-scheduler", app.state.runner.tick, settings.scheduler_interval_s)
-        courier = Periodic(
-            "aisc-outbox", lambda: deliver_due(app.state.outbox_uow), DELIVERY_INTERVAL_S
-        )
-        if run_scheduler:
-            worker.start()
-            courier.start()
+        if with_worker:
+            app.state.worker.start()
         try:
             yield
         finally:
-            worker.stop()
-            courier.stop()
+            if with_worker:
+                app.state.worker.stop()
 
     app = FastAPI(
         lifespan=lifespan,
@@ -140,13 +134,16 @@ def create_app(
     app.state.sessionmaker = make_sessionmaker(engine)
     app.state.clock = clock
     app.state.deployment = deployment
-    app.state.runner = make_job_loop(deployment, app.state.sessionmaker, clock)
-    app.state.outbox_uow = UnitOfWork(app.state.sessionmaker, clock, SYSTEM, deployment=deployment)
+    # Built in every server (no thread runs until started) so that tests can drive its loops.
+    app.state.worker = Worker(settings, engine=engine, deployment=deployment, clock=clock)
     app.state.rate_limiter = RateLimiter(
         {"sign_in": settings.sign_in_per_minute, "costly": settings.costly_per_minute}
     )
     app.state.hash_slots = HashSlots(settings.effective_hash_concurrency)
-    app.state.metrics = Metrics(app.state.sessionmaker, app.state.runner)
+    # This process's job-loop figures only where this process runs the loop.
+    app.state.metrics = Metrics(
+        app.state.sessionmaker, app.state.worker.runner if with_worker else None
+    )
 
     app.mount(DOCS_ASSETS, StaticFiles(directory=_swagger_assets()), name="docs-assets")
 
@@ -300,6 +297,12 @@ def create_app(
     # Outermost: a request's time includes the limits' refusals.
     app.add_middleware(RequestTiming, observe=app.state.metrics.observe_request)
     return app
+
+
+def app_from_env() -> FastAPI:
+    """The application for the settings in the environment: what each of the processes of
+    ``aisc serve --workers N`` builds (``uvicorn --factory aisc.app:app_from_env``)."""
+    return create_app(Settings())
 
 
 def _is_page(request: Request) -> bool:

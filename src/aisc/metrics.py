@@ -4,10 +4,11 @@ Each application has its own ``CollectorRegistry`` (``Metrics``), never the libr
 default one: a process may build many applications (the tests build one per test), and a
 metric registered twice in one registry is an error.
 
-- **Jobs and the scheduler** (``JobFigures``): jobs by state, queue length and GPUs held by
-  running jobs are read from the database at scrape time (so every process serving the API
-  answers the same); the last tick's duration and the totals of passes, starts, finishes and
-  preemptions are this process's job loop's own.
+- **Jobs** (``JobFigures``): jobs by state, queue length and GPUs held by running jobs are read
+  from the database at scrape time (so every process serving the API answers the same).
+- **The job loop** (``LoopFigures``): the last tick's duration and the totals of passes, starts,
+  finishes and preemptions are the loop's own, exported by the process that runs it: the worker
+  (``aisc worker --metrics-port``), or a server that runs its worker in-process.
 - **The scheduling pass**: ``aisc_scheduler_pass_seconds``, a histogram of the pure scheduler's
   run time observed by the local job loop around each ``scheduling.core.schedule`` call (Slurm
   deployments have none: Slurm schedules).
@@ -54,11 +55,11 @@ def scheduling_pass_histogram() -> Histogram:
 
 
 class JobFigures(Collector):
-    """Jobs and scheduler figures, computed when scraped."""
+    """Jobs by state, the queue and the GPUs in use, read from the database when scraped: every
+    process that serves the API answers the same."""
 
-    def __init__(self, factory: sessionmaker[Session], runner: JobLoop) -> None:
+    def __init__(self, factory: sessionmaker[Session]) -> None:
         self.factory = factory
-        self.runner = runner
 
     def describe(self) -> list[Metric]:
         return []  # registering must not query the database; names are checked at scrape time
@@ -79,6 +80,18 @@ class JobFigures(Collector):
             "aisc_queue_length", "Pending jobs.", value=counts.get(JobState.PENDING, 0)
         )
         yield GaugeMetricFamily("aisc_running_gpus", "GPUs held by running jobs.", value=int(gpus))
+
+
+class LoopFigures(Collector):
+    """The job loop's own figures: exported by the process that runs it (the worker)."""
+
+    def __init__(self, runner: JobLoop) -> None:
+        self.runner = runner
+
+    def describe(self) -> list[Metric]:
+        return []
+
+    def collect(self) -> Iterator[Metric]:
         runner = self.runner
         yield GaugeMetricFamily(
             "aisc_scheduler_last_tick_seconds",
@@ -95,15 +108,30 @@ class JobFigures(Collector):
             yield CounterMetricFamily(name, documentation, value=value)
 
 
+def register_loop(registry: CollectorRegistry, runner: JobLoop) -> None:
+    """Add a job loop's figures (and its pass histogram, if it schedules) to ``registry``."""
+    registry.register(LoopFigures(runner))
+    passes: Histogram | None = getattr(runner, "pass_seconds", None)
+    if passes is not None:  # the local job loop's; Slurm runs its own scheduler
+        registry.register(passes)
+
+
+def worker_registry(runner: JobLoop) -> CollectorRegistry:
+    """What ``aisc worker`` exports on its own metrics port: its loop and its process."""
+    registry = CollectorRegistry(auto_describe=False)
+    register_loop(registry, runner)
+    ProcessCollector(registry=registry)
+    return registry
+
+
 class Metrics:
     """One application's registry and the request histogram its middleware observes."""
 
-    def __init__(self, factory: sessionmaker[Session], runner: JobLoop) -> None:
+    def __init__(self, factory: sessionmaker[Session], runner: JobLoop | None) -> None:
         self.registry = CollectorRegistry(auto_describe=False)
-        self.registry.register(JobFigures(factory, runner))
-        passes: Histogram | None = getattr(runner, "pass_seconds", None)
-        if passes is not None:  # the local job loop's; Slurm runs its own scheduler
-            self.registry.register(passes)
+        self.registry.register(JobFigures(factory))
+        if runner is not None:  # a server that runs its worker in-process exports its loop too
+            register_loop(self.registry, runner)
         ProcessCollector(registry=self.registry)
         self.requests = Histogram(
             "aisc_http_request_duration_seconds",

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from prometheus_client import generate_latest
 
 from aisc.db.engine import make_sessionmaker
 from aisc.executors.local import load_slices
@@ -275,20 +276,23 @@ def test_jobs_cli(cli, project, runner, client):
 def test_metrics_in_prometheus_text_format(client, project, engine, clock, tmp_path):
     submit(client, project, [PY, "-c", "import time; time.sleep(30)"])
     submit(client, project, [PY, "-c", "pass"], nodes=2, gpus_per_node=8)  # held by the cap
-    runner = client.app.state.runner
+    worker = client.app.state.worker
+    runner = worker.runner
     runner.tick()
     text = client.get("/metrics").text
     assert client.get("/metrics").headers["content-type"].startswith("text/plain")
     assert 'aisc_jobs{state="running"} 1.0' in text
     assert "aisc_queue_length 1.0" in text
     assert "aisc_running_gpus 2.0" in text
+    # the loop's own figures are the worker's (served on its own port by `aisc worker`)
+    text = generate_latest(worker.registry).decode()
     assert "aisc_scheduler_passes_total 1.0" in text
     assert "# TYPE aisc_scheduler_last_tick_seconds gauge" in text
     # the pure scheduler's pass, timed by the loop: one pass so far, then one per tick with work
     assert "# TYPE aisc_scheduler_pass_seconds histogram" in text
     assert "aisc_scheduler_pass_seconds_count 1.0" in text
     runner.tick()
-    assert "aisc_scheduler_pass_seconds_count 2.0" in client.get("/metrics").text
+    assert "aisc_scheduler_pass_seconds_count 2.0" in generate_latest(worker.registry).decode()
     for job in client.get("/api/v1/jobs").json():
         client.post(f"/api/v1/jobs/{job['id']}/cancel")
     deadline = time.time() + 30

@@ -88,7 +88,7 @@ def test_every_edge_queues_the_same_alerts_and_they_leave_once_after_commit(
     # The command line's worker (on the wall clock, which every test date precedes) sends it.
     assert cli("outbox", "deliver").output.strip() == "delivered 1, failed 0"
     assert cli("outbox", "deliver").output.strip() == "delivered 0, failed 0"
-    assert deliver_due(app.state.outbox_uow).sent == []  # nor does the server's find more
+    assert deliver_due(app.state.worker.open_ctx).sent == []  # nor does the server's find more
     [line] = mail_lines(mail)
     [row] = outbox_rows(uow)
     assert (line["id"], line["kind"], line["to"]) == (row.id, "burn_50", ["pi@uni.example"])
@@ -252,7 +252,7 @@ def test_a_reset_link_is_queued_with_the_request_and_mailed_by_the_worker(api, u
     assert (row.kind, row.recipients, row.sensitive) == ("password_reset", ["pi@uni.example"], True)
     assert "token=" in row.body
     assert "token" not in cli("outbox", "list", "--json").output  # bodies are never listed
-    assert deliver_due(api.app.state.outbox_uow).sent == [row.id]
+    assert deliver_due(api.app.state.worker.open_ctx).sent == [row.id]
     [line] = mail_lines(mail)
     assert line["to"] == ["pi@uni.example"]
     secret = line["message"].split("token=")[1].split()[0]
@@ -271,7 +271,7 @@ def test_the_server_delivers_in_the_background(engine, clock, uow, tmp_path):
     with uow() as ctx:
         service.enqueue(ctx, key="k", kind="test", to=["a@x.example"], subject="s", body="hello")
     mail = tmp_path / "var" / "notifications.jsonl"
-    with TestClient(create_app(engine=engine, clock=clock, run_scheduler=True)):
+    with TestClient(create_app(engine=engine, clock=clock, with_worker=True)):
         for _ in range(100):
             if mail_lines(mail):
                 break

@@ -78,7 +78,7 @@ class Site:
             data_dir=tmp_path, run_dir=tmp_path / "runs", scheduler_interval_s=0.3,
             preemption_grace_s=1,
         )  # fmt: skip
-        app = create_app(settings, engine=engine, clock=self.clock, run_scheduler=True)
+        app = create_app(settings, engine=engine, clock=self.clock, with_worker=True)
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             self.port = probe.getsockname()[1]

@@ -97,6 +97,7 @@ app.add_typer(outbox.app, name="outbox")
 app.add_typer(simulate.app, name="simulate")
 app.command("demo")(server.demo)
 app.command("serve")(server.serve)
+app.command("worker")(server.worker)
 
 
 def main() -> None:

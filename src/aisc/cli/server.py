@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import logging
+import os
 import shutil
 from pathlib import Path
 
@@ -8,42 +10,118 @@ import typer
 from aisc.cli.common import state
 from aisc.db.engine import make_engine
 from aisc.errors import Conflict
-from aisc.executors.sandbox import Isolation, unavailable
+from aisc.executors.sandbox import unavailable
+from aisc.settings import Settings
 
 
 def _serve(
-    database_url: str | None,
-    host: str,
-    port: int,
-    run_dir: Path | None = None,
-    isolation: Isolation | None = None,
+    settings: Settings, host: str, port: int, *, workers: int = 1, with_worker: bool = False
 ) -> None:
+    """Serve the API and pages in ``workers`` processes; with ``with_worker``, run the worker's
+    loops in this process too (the embedded default: one command for a newcomer)."""
     import uvicorn
 
-    from aisc.app import create_app
-
-    settings = state().settings
-    if database_url:
-        settings = settings.model_copy(update={"database_url": database_url})
-    if run_dir:
-        settings = settings.model_copy(update={"run_dir": run_dir})
-    if isolation:
-        settings = settings.model_copy(update={"job_isolation": isolation})
-    app = create_app(settings, run_scheduler=True)
     typer.echo(f"serving on http://{host}:{port}/  (API docs: http://{host}:{port}/api/v1/docs)")
-    uvicorn.run(app, host=host, port=port, log_level=settings.log_level)
+    if workers == 1:
+        from aisc.app import create_app
+
+        app = create_app(settings, with_worker=with_worker)
+        uvicorn.run(app, host=host, port=port, log_level=settings.log_level)
+        return
+    # Each server process builds its application from the environment: hand it what this
+    # command was told beyond the environment.
+    os.environ.update(_environment(settings))
+    worker = None
+    if with_worker:
+        from aisc.worker import Worker
+
+        worker = Worker(settings)
+        worker.start()
+    try:
+        uvicorn.run(
+            "aisc.app:app_from_env",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level=settings.log_level,
+            # A process importing the application on a busy machine may take seconds to answer
+            # the supervisor's first ping; uvicorn's 5 s would kill and restart it in a loop.
+            timeout_worker_healthcheck=60,
+        )
+    finally:
+        if worker is not None:
+            worker.stop()
+
+
+def _environment(settings: Settings) -> dict[str, str]:
+    """The settings a command may change beyond the environment, as the server's variables."""
+    values = {
+        "AISC_DATABASE_URL": settings.effective_database_url,
+        "AISC_JOB_ISOLATION": settings.job_isolation,
+        "AISC_EXECUTOR": settings.executor,
+    }
+    if settings.run_dir is not None:
+        values["AISC_RUN_DIR"] = str(settings.run_dir)
+    return values
 
 
 def serve(
     host: str = typer.Option(None, help="default: AISC_HOST or 127.0.0.1"),
     port: int = typer.Option(None, help="default: AISC_PORT or 8000"),
+    workers: int = typer.Option(
+        1, "--workers", min=1, max=64, help="server processes answering requests"
+    ),
+    with_worker: bool = typer.Option(
+        False,
+        "--with-worker",
+        help="also run the worker (job loop, notifications) in this process; without it, run "
+        "`aisc worker` beside the servers",
+    ),
 ) -> None:
-    """Migrate the database and serve the API (and pages) until interrupted."""
+    """Migrate the database and serve the API and the portal until interrupted."""
     from aisc.cli.db import upgrade_database
 
     settings = state().settings
     upgrade_database()
-    _serve(None, host or settings.host, port or settings.port)
+    _serve(
+        settings,
+        host or settings.host,
+        port or settings.port,
+        workers=workers,
+        with_worker=with_worker,
+    )
+
+
+def worker(
+    metrics_port: int = typer.Option(
+        0,
+        "--metrics-port",
+        min=0,
+        max=65535,
+        help="export the worker's figures for Prometheus on this port (0: not exported)",
+    ),
+    metrics_host: str = typer.Option("127.0.0.1", "--metrics-host", help="address to bind"),
+) -> None:
+    """Run the worker until stopped: the job loop (local executor or Slurm) and the delivery of
+    notifications. Run one beside `aisc serve`; the database must be migrated."""
+    from aisc.worker import Worker
+
+    cli = state()
+    _configure_logging(cli.settings)
+    worker = Worker(cli.settings, engine=cli.ready_engine(), deployment=cli.deployment)
+    if metrics_port:
+        worker.serve_metrics(metrics_host, metrics_port)
+    typer.echo(f"worker running ({cli.settings.executor} executor); stop with SIGTERM or Ctrl-C")
+    worker.run_until_signalled()
+    typer.echo("worker stopped")
+
+
+def _configure_logging(settings: Settings) -> None:
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
 
 
 def demo(
@@ -99,8 +177,10 @@ def demo(
     for role, email, password in summary.logins:
         typer.echo(f"  {role:12} {email:34} {password}")
     if not no_serve:
-        settings = state().settings
-        _serve(url, host or settings.host, port or settings.port, run_dir, isolation)
+        settings = state().settings.model_copy(
+            update={"database_url": url, "run_dir": run_dir, "job_isolation": isolation}
+        )
+        _serve(settings, host or settings.host, port or settings.port, with_worker=True)
 
 
 def _refuse_non_demo(path: Path) -> None:
