@@ -44,7 +44,7 @@ from sqlalchemy.engine import URL, make_url
 from aisc import __version__
 from aisc.audit import keys
 from aisc.audit.models import AuditEvent
-from aisc.db.engine import is_sqlite, make_engine
+from aisc.db.engine import WRITE_OPTION, is_sqlite, make_engine
 from aisc.db.migrate import current_revision, upgrade
 from aisc.errors import Conflict, NotFound, NotReady, ValidationFailed
 from aisc.settings import Settings
@@ -220,7 +220,10 @@ def create_backup(
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise Conflict(f"{out} already exists and is not an empty directory", field="out")
     url = settings.effective_database_url
-    engine = make_engine(url, busy_timeout_ms=settings.sqlite_busy_timeout_ms, pooled=False)
+    # Read transactions: on SQLite they wait for no writer (a write one would queue for the lock).
+    engine = make_engine(
+        url, busy_timeout_ms=settings.sqlite_busy_timeout_ms, pooled=False
+    ).execution_options(**{WRITE_OPTION: False})
     try:
         revision = current_revision(engine)
         if revision is None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -150,7 +151,7 @@ def test_a_database_that_is_not_empty_is_replaced_only_when_asked(world, cli, tm
     changed = json.loads(cli("scheme", "stats", "--as-of", "2025-05-10", "--json").output)
     _refused(cli, out, "the target database is not empty", expect=4)
     assert json.loads(cli("scheme", "stats", "--as-of", "2025-05-10", "--json").output) == changed
-    cli("restore", str(out), "--replace")
+    cli("restore", "--replace", str(out))
     assert observe(cli) == before
 
 
@@ -173,3 +174,24 @@ def test_the_password_reaches_pg_tools_by_environment_only():
         "centre",
     )
     assert env["PGSSLMODE"] == "require"
+
+
+def test_sqlite_is_backed_up_while_a_writer_holds_its_lock(engine, cli, tmp_path):
+    if engine.dialect.name != "sqlite":
+        pytest.skip("SQLite's online backup")
+    assert engine.url.database
+    writer = sqlite3.connect(engine.url.database, isolation_level=None)
+    try:
+        writer.execute("BEGIN IMMEDIATE")
+        writer.execute("CREATE TABLE half_done (x INTEGER)")
+        cli("backup", "--out", str(tmp_path / "backup"))  # does not wait for the writer
+        writer.execute("COMMIT")
+    finally:
+        writer.close()
+    copy = sqlite3.connect(tmp_path / "backup" / "database.sqlite")
+    try:
+        names = {row[0] for row in copy.execute("SELECT name FROM sqlite_master")}
+    finally:
+        copy.close()
+    assert "audit_events" in names
+    assert "half_done" not in names  # the snapshot holds what was committed

@@ -8,8 +8,7 @@ from pathlib import Path
 import typer
 
 from aisc import backup
-from aisc.cli.common import state, uow
-from aisc.cluster.service import ensure_catalogue
+from aisc.cli.common import state
 from aisc.context import utcnow
 
 
@@ -61,9 +60,9 @@ def restore_cmd(
     missing file, a schema newer than this aisc, or a target database that is not empty
     (without --replace)."""
     started = time.monotonic()
+    # Migrating is all it does to the restored data: `aisc serve` and `aisc db upgrade` load
+    # the GPU catalogue, once the operator has put the audit key back if it was missing.
     report = backup.restore_backup(state().settings, path, replace=replace)
-    with uow() as ctx:
-        ensure_catalogue(ctx)
     for warning in report.warnings:
         typer.echo(f"warning: {warning}", err=True)
     manifest = report.manifest
