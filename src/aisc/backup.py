@@ -81,7 +81,7 @@ class BackupRefused(ValidationFailed):
 class BackupReport:
     path: Path
     manifest: dict[str, Any]
-    skipped: list[str] = field(default_factory=list)  # entries that are not plain files
+    skipped: list[str] = field(default_factory=list)  # not plain files, or gone meanwhile
 
     @property
     def total_bytes(self) -> int:
@@ -272,8 +272,13 @@ def create_backup(
         exclude += [d for d in sets.values() if d != root and _inside(d, root)]
         for source in _walk(root, exclude, skipped):
             inside = Path(FILES, name, source.relative_to(root))
-            size, sha = _copy(source, out / inside)
-            mode = source.stat().st_mode & 0o777
+            try:
+                mode = source.stat().st_mode & 0o777
+                size, sha = _copy(source, out / inside)
+            except FileNotFoundError:  # removed while the backup ran (a job's scratch file)
+                (out / inside).unlink(missing_ok=True)
+                skipped.append(f"{source} (removed while it was copied)")
+                continue
             entries.append({"path": inside.as_posix(), "size": size, "sha256": sha, "mode": mode})
     if include_audit_key:
         for source in key_files:

@@ -31,7 +31,7 @@ def backup_cmd(
     )
     manifest = report.manifest
     for skipped in report.skipped:
-        typer.echo(f"warning: not a plain file, left out: {skipped}", err=True)
+        typer.echo(f"warning: left out (not a plain file, or removed): {skipped}", err=True)
     if not include_audit_key and manifest["audit_key_ids"]:
         typer.echo(
             f"note: the audit key file ({manifest['sources']['audit-key']}) is not in the "
