@@ -23,7 +23,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import pytest
 import sqlalchemy as sa
 from alembic import command
 from alembic.script import ScriptDirectory
@@ -83,7 +82,6 @@ def _unkey_the_chain(engine: sa.Engine) -> None:
         connection.execute(head.update().where(head.c.id == 1).values(hash=prev))
 
 
-@pytest.mark.xdist_group("upgrade_path")
 def test_every_earlier_revision_upgrades_with_its_data_and_keeps_the_invariants(
     engine, uow, clock, database_url, tmp_path, monkeypatch
 ):
