@@ -15,6 +15,7 @@ from aisc.cli import (
     applications,
     audit,
     awards,
+    backup,
     billing,
     cluster,
     db,
@@ -95,6 +96,8 @@ app.add_typer(billing.app, name="billing")
 app.add_typer(slurm.app, name="slurm")
 app.add_typer(outbox.app, name="outbox")
 app.add_typer(simulate.app, name="simulate")
+app.command("backup")(backup.backup_cmd)
+app.command("restore")(backup.restore_cmd)
 app.command("demo")(server.demo)
 app.command("serve")(server.serve)
 app.command("worker")(server.worker)
