@@ -29,7 +29,7 @@ from aisc.db.engine import engine_from_settings, make_sessionmaker
 from aisc.deployment import Deployment
 from aisc.errors import AiscError, RateLimited
 from aisc.http import ERROR_RESPONSES, requires, validation_body
-from aisc.metrics import Metrics
+from aisc.metrics import Metrics, register_platform_figures
 from aisc.middleware import (
     SECURITY_HEADERS,
     BodyLimit,
@@ -144,6 +144,7 @@ def create_app(
     app.state.metrics = Metrics(
         app.state.sessionmaker, app.state.worker.runner if with_worker else None
     )
+    register_platform_figures(app.state.metrics.registry, app.state.sessionmaker, clock)
 
     app.mount(DOCS_ASSETS, StaticFiles(directory=_swagger_assets()), name="docs-assets")
 

@@ -16,12 +16,21 @@ metric registered twice in one registry is an error.
   (``/api/v1/jobs/{job_id}``, never the raw path) and status class (``2xx``...). Label values come
   from a fixed set, whatever a client sends: a path no route matches is ``unmatched`` and an
   unusual method is ``other``, so no request can create a new time series.
+- **The queue, billing and notifications** (``QueueFigures``, ``BillingFigures``,
+  ``OutboxFigures``, registered by ``register_platform_figures``): pending jobs by partition and
+  QOS, the last billing run (recorded in ``billing_runs`` by whichever process ran it: an API
+  server or the command line) and the outbox's messages by state, read from the database at
+  scrape time like the jobs.
+- **The Slurm link** (``SlurmLinkFigures``, the worker's, with a Slurm job loop): up or down at
+  the last ping, the last provisioning sync that reached Slurm, and the syncs and changes that
+  failed.
 - The process's own CPU, memory and file descriptors (``process_*``, Linux only).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Histogram, ProcessCollector
@@ -31,11 +40,15 @@ from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from aisc.billing.models import BillingRun
+from aisc.cluster.models import Partition
 from aisc.db.engine import transaction
-from aisc.jobs.models import Job, JobState
+from aisc.jobs.models import Job, JobQos, JobState
+from aisc.outbox.models import OutboxMessage
 
 if TYPE_CHECKING:
     from aisc.scheduling.runners import JobLoop
+    from aisc.slurm.loop import SlurmJobLoop
 
 # A pass over a small cluster takes milliseconds; 50,000 pending jobs on 3,200 GPUs about 0.1 s.
 PASS_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -108,9 +121,169 @@ class LoopFigures(Collector):
             yield CounterMetricFamily(name, documentation, value=value)
 
 
+class QueueFigures(Collector):
+    """Pending jobs by partition and QOS (every partition and QOS listed, zeros included)."""
+
+    def __init__(self, factory: sessionmaker[Session]) -> None:
+        self.factory = factory
+
+    def describe(self) -> list[Metric]:
+        return []
+
+    def collect(self) -> Iterator[Metric]:
+        with transaction(self.factory, write=False) as db:
+            partitions = list(db.execute(select(Partition.id, Partition.name)).all())
+            counts = {
+                (partition_id, qos): n
+                for partition_id, qos, n in db.execute(
+                    select(Job.partition_id, Job.qos, func.count())
+                    .where(Job.state == JobState.PENDING)
+                    .group_by(Job.partition_id, Job.qos)
+                ).all()
+            }
+        pending = GaugeMetricFamily(
+            "aisc_queue_pending_jobs",
+            "Pending jobs by partition and QOS.",
+            labels=["partition", "qos"],
+        )
+        for partition_id, name in sorted(partitions, key=lambda p: p[1]):
+            for qos in JobQos:
+                pending.add_metric([name, qos.value], counts.get((partition_id, qos), 0))
+        yield pending
+
+
+class BillingFigures(Collector):
+    """The last billing run, as recorded by the process that ran it."""
+
+    def __init__(self, factory: sessionmaker[Session]) -> None:
+        self.factory = factory
+
+    def describe(self) -> list[Metric]:
+        return []
+
+    def collect(self) -> Iterator[Metric]:
+        with transaction(self.factory, write=False) as db:
+            runs = db.execute(select(func.count()).select_from(BillingRun)).scalar_one()
+            last = db.execute(
+                select(BillingRun).order_by(BillingRun.id.desc()).limit(1)
+            ).scalar_one_or_none()
+        yield CounterMetricFamily("aisc_billing_runs", "Billing runs recorded.", value=runs)
+        yield GaugeMetricFamily(
+            "aisc_billing_last_run_seconds",
+            "Duration of the last billing run (0: none yet).",
+            value=last.seconds if last else 0.0,
+        )
+        yield GaugeMetricFamily(
+            "aisc_billing_last_run_timestamp_seconds",
+            "When the last billing run started, in Unix time (0: none yet).",
+            value=last.started_at.timestamp() if last else 0.0,
+        )
+        yield GaugeMetricFamily(
+            "aisc_billing_last_run_invoices",
+            "Invoices issued by the last billing run.",
+            value=last.issued if last else 0,
+        )
+
+
+class OutboxFigures(Collector):
+    """Notifications not delivered: due now, waiting (for a retry, or for a claim to lapse),
+    and given up (listed until someone retries them)."""
+
+    STATES = ("due", "waiting", "given_up")
+
+    def __init__(self, factory: sessionmaker[Session], clock: Callable[[], datetime]) -> None:
+        self.factory = factory
+        self.clock = clock
+
+    def describe(self) -> list[Metric]:
+        return []
+
+    def collect(self) -> Iterator[Metric]:
+        now = self.clock()
+        undelivered = OutboxMessage.delivered_at.is_(None)
+        live = undelivered & OutboxMessage.gave_up_at.is_(None)
+        counts: dict[str, int] = {}
+        oldest: datetime | None = None
+        with transaction(self.factory, write=False) as db:
+            for state, where in (
+                ("due", live & (OutboxMessage.next_attempt_at <= now)),
+                ("waiting", live & (OutboxMessage.next_attempt_at > now)),
+                ("given_up", undelivered & OutboxMessage.gave_up_at.is_not(None)),
+            ):
+                counts[state] = db.execute(
+                    select(func.count()).select_from(OutboxMessage).where(where)
+                ).scalar_one()
+            oldest = db.execute(
+                select(func.min(OutboxMessage.created_at)).where(
+                    live & (OutboxMessage.next_attempt_at <= now)
+                )
+            ).scalar_one()
+        pending = GaugeMetricFamily(
+            "aisc_notifications_pending",
+            "Notifications not delivered, by state (due, waiting for a retry, given up).",
+            labels=["state"],
+        )
+        for state in self.STATES:
+            pending.add_metric([state], counts[state])
+        yield pending
+        yield GaugeMetricFamily(
+            "aisc_notifications_oldest_due_age_seconds",
+            "Age of the oldest notification due for delivery (0: none due).",
+            value=max(0.0, (now - oldest).total_seconds()) if oldest is not None else 0.0,
+        )
+
+
+def register_platform_figures(
+    registry: CollectorRegistry, factory: sessionmaker[Session], clock: Callable[[], datetime]
+) -> None:
+    """Add the queue, billing and notification figures (read from the database at scrape)."""
+    registry.register(QueueFigures(factory))
+    registry.register(BillingFigures(factory))
+    registry.register(OutboxFigures(factory, clock))
+
+
+class SlurmLinkFigures(Collector):
+    """The Slurm job loop's link: exported by the worker that runs it."""
+
+    def __init__(self, runner: SlurmJobLoop) -> None:
+        self.runner = runner
+
+    def describe(self) -> list[Metric]:
+        return []
+
+    def collect(self) -> Iterator[Metric]:
+        runner = self.runner
+        if runner.pinged_at is not None:  # up or down is known from the first ping on
+            yield GaugeMetricFamily(
+                "aisc_slurm_up",
+                "1 if the Slurm controller answered the job loop's last ping, else 0.",
+                value=1 if runner.controller_up else 0,
+            )
+        yield GaugeMetricFamily(
+            "aisc_slurm_last_sync_timestamp_seconds",
+            "When the last provisioning sync that reached Slurm ran, in Unix time (0: never).",
+            value=runner.synced_at.timestamp() if runner.synced_at else 0.0,
+        )
+        yield CounterMetricFamily(
+            "aisc_slurm_sync_failures",
+            "Provisioning syncs postponed because Slurm could not be reached.",
+            value=runner.sync_failures,
+        )
+        yield CounterMetricFamily(
+            "aisc_slurm_sync_changes_failed",
+            "Provisioning changes (accounts, QOS, reservations) that Slurm refused.",
+            value=runner.changes_failed,
+        )
+
+
 def register_loop(registry: CollectorRegistry, runner: JobLoop) -> None:
-    """Add a job loop's figures (and its pass histogram, if it schedules) to ``registry``."""
+    """Add a job loop's figures (and its pass histogram, if it schedules; its Slurm link, if it
+    hands jobs to Slurm) to ``registry``."""
     registry.register(LoopFigures(runner))
+    from aisc.slurm.loop import SlurmJobLoop  # here: the job loops import this module
+
+    if isinstance(runner, SlurmJobLoop):
+        registry.register(SlurmLinkFigures(runner))
     passes: Histogram | None = getattr(runner, "pass_seconds", None)
     if passes is not None:  # the local job loop's; Slurm runs its own scheduler
         registry.register(passes)

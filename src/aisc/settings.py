@@ -30,6 +30,11 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, ge=1, le=65535)
     sqlite_busy_timeout_ms: int = Field(default=30_000, ge=0)
     log_level: str = "info"
+    log_format: Literal["text", "json"] = Field(
+        default="text",
+        description="text lines, or one JSON object a line (time, level, logger, message, "
+        "exception; the access log's request fields) for a log collector",
+    )
     run_dir: Path | None = Field(
         default=None, description="job working directories and logs (default data_dir/runs)"
     )

@@ -23,6 +23,7 @@ run). Usage recorded after its month was billed is charged on the next month's i
 from __future__ import annotations
 
 import calendar
+import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date
@@ -39,6 +40,7 @@ from aisc.awards.models import Award
 from aisc.billing.alerts import check_burn
 from aisc.billing.models import (
     CHARGED_STATUSES,
+    BillingRun,
     Charge,
     ChargeKind,
     CreditNote,
@@ -192,6 +194,7 @@ def run_month(ctx: Ctx, *, month: date) -> RunResult:
     """Invoice every award for ``month`` (a finished month); idempotent. Burn alerts are queued
     in the same transaction and leave after it commits (``aisc.billing.alerts``)."""
     authorize(ctx, "billing.run")
+    began = time.perf_counter()
     end = next_month(month)
     if midnight(end) > ctx.now:
         raise Conflict(f"{month:%Y-%m} has not ended yet; bill it from {end}", field="month")
@@ -237,6 +240,16 @@ def run_month(ctx: Ctx, *, month: date) -> RunResult:
     _link_usage(ctx, links, end)
     ctx.db.info.pop("billing_prices", None)
     result.notifications = check_burn(ctx)
+    ctx.db.add(
+        BillingRun(
+            month=month,
+            started_at=ctx.now,
+            seconds=time.perf_counter() - began,
+            issued=len(result.invoices),
+            skipped=result.skipped,
+            run_by=ctx.actor,
+        )
+    )
     return result
 
 

@@ -14,6 +14,7 @@ from sqlalchemy import (
     BigInteger,
     CheckConstraint,
     Date,
+    Float,
     ForeignKey,
     Integer,
     String,
@@ -60,6 +61,25 @@ class Invoice(Base):
     payable_cents: Mapped[int] = mapped_column(BigInteger, nullable=False)
     # The fund's disbursement of this invoice's subsidy (none when the subsidy is zero).
     ledger_entry_id: Mapped[int | None] = mapped_column(ForeignKey("ledger_entries.id"))
+
+
+class BillingRun(Base):
+    """One billing run (``charging.run_month``), recorded in its own transaction's commit.
+
+    ``seconds`` is the run's own work (from its start to the last line issued), measured in the
+    process that ran it; every server's ``/metrics`` reads the last one from here.
+    """
+
+    __tablename__ = "billing_runs"
+    __table_args__ = (CheckConstraint("seconds >= 0", name="seconds_non_negative"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    month: Mapped[date] = mapped_column(Date, nullable=False)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    seconds: Mapped[float] = mapped_column(Float, nullable=False)
+    issued: Mapped[int] = mapped_column(Integer, nullable=False)
+    skipped: Mapped[int] = mapped_column(Integer, nullable=False)
+    run_by: Mapped[str] = mapped_column(String(200), nullable=False)
 
 
 class Charge(Base):

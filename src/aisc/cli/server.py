@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import logging
 import os
 import shutil
 from pathlib import Path
@@ -11,6 +10,7 @@ from aisc.cli.common import state
 from aisc.db.engine import make_engine
 from aisc.errors import Conflict
 from aisc.executors.sandbox import unavailable
+from aisc.logs import configure_logging, uvicorn_log_config
 from aisc.settings import Settings
 
 
@@ -20,13 +20,20 @@ def _serve(
     """Serve the API and pages in ``workers`` processes; with ``with_worker``, run the worker's
     loops in this process too (the embedded default: one command for a newcomer)."""
     import uvicorn
+    from uvicorn.config import LOGGING_CONFIG
 
     typer.echo(f"serving on http://{host}:{port}/  (API docs: http://{host}:{port}/api/v1/docs)")
     if workers == 1:
         from aisc.app import create_app
 
         app = create_app(settings, with_worker=with_worker)
-        uvicorn.run(app, host=host, port=port, log_level=settings.log_level)
+        uvicorn.run(
+            app,
+            host=host,
+            port=port,
+            log_level=settings.log_level,
+            log_config=uvicorn_log_config(settings) or LOGGING_CONFIG,
+        )
         return
     # Each server process builds its application from the environment: hand it what this
     # command was told beyond the environment.
@@ -45,6 +52,7 @@ def _serve(
             port=port,
             workers=workers,
             log_level=settings.log_level,
+            log_config=uvicorn_log_config(settings) or LOGGING_CONFIG,
             # A process importing the application on a busy machine may take seconds to answer
             # the supervisor's first ping; uvicorn's 5 s would kill and restart it in a loop.
             timeout_worker_healthcheck=60,
@@ -118,10 +126,7 @@ def worker(
 
 
 def _configure_logging(settings: Settings) -> None:
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    configure_logging(settings)
 
 
 def demo(

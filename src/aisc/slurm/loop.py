@@ -91,6 +91,11 @@ class SlurmJobLoop:
         self.desired: Desired | None = None
         self.controller_up = True
         self.controller_problem = ""
+        # The link's figures for the worker's /metrics (aisc.metrics.SlurmLinkFigures).
+        self.pinged_at: datetime | None = None  # the last ping, answered or not
+        self.synced_at: datetime | None = None  # the last provisioning sync that reached Slurm
+        self.sync_failures = 0  # syncs postponed because Slurm could not be reached
+        self.changes_failed = 0  # changes that syncs tried and Slurm refused
         self._synced_at: float | None = None
         self._ingested_at: float | None = None
 
@@ -127,6 +132,7 @@ class SlurmJobLoop:
         return stats
 
     def _ping(self) -> bool:
+        self.pinged_at = self.clock()
         try:
             self.backend.commands.ping()
         except SlurmUnavailable as exc:
@@ -146,11 +152,14 @@ class SlurmJobLoop:
                 )
         except SlurmUnavailable as exc:
             log.warning("provisioning sync postponed: %s", exc.message)
+            self.sync_failures += 1
             return False
         for change, why in result.failed:
             log.warning("provisioning: %s failed: %s", change.describe(), why)
+        self.changes_failed += len(result.failed)
         self.desired = result.desired
         self._synced_at = time.monotonic()
+        self.synced_at = self.clock()
         return True
 
     def ingest(self) -> int:
