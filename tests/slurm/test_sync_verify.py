@@ -3,9 +3,10 @@
 slurmdbd 22.05 can lose a change that sacctmgr reported done: it retries a statement that hit an
 InnoDB deadlock with another writer, after the deadlock had rolled back the statements before it
 in the same transaction, and commits the rest (its log says "deadlock detected attempt 1/10").
-Two clients adding and deleting accounts at once on the development cluster lose about one
-association in ten that way; the Slurm test that asserted the user right after a sync failed so
-in CI. Here a Slurm whose accounting drops "add user" while sacctmgr exits 0, as it did there.
+Two clients adding and deleting their own accounts at once on the development cluster lost an
+account or a user association in 27 of 140 rounds (docs/slurm.md); the Slurm test that found no
+user right after a sync reporting no failure saw exactly that. Here a Slurm whose accounting
+drops "add user" while sacctmgr exits 0, as it did there.
 """
 
 from __future__ import annotations

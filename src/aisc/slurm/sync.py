@@ -5,12 +5,12 @@ order; one that fails is reported with Slurm's words and the others still run, s
 retries only what is left. The changes made are written to the audit trail as one event.
 
 A sync returns only once Slurm's accounting shows what it did. ``sacctmgr`` exiting 0 is not
-enough: slurmdbd (22.05) retries a statement that hit an InnoDB deadlock with another writer on
-its own, after the deadlock rolled back the statements before it in the same transaction, and
-commits the rest; another client's changes to the association tree can take an association
-with them. Either way sacctmgr said "Associations = U = alice A = award-17" and the association
-is not there. So after applying, the sync reads Slurm again and plans again: a change it applied
-that the new plan still holds is applied again (a few rounds), and one that never shows is
+enough: with another client writing at once, slurmdbd (22.05) retries a statement that met an
+InnoDB deadlock after the deadlock rolled back the statements before it in the same transaction,
+and commits the rest; other losses under a concurrent client leave no word in its log.
+Either way sacctmgr said "Associations = U = alice A = award-17" and the association is not
+there. So after applying, the sync reads Slurm again and plans again: a change it applied that
+the new plan still holds is applied again (a few rounds), and one that never shows is
 reported as failed, never as done.
 """
 
