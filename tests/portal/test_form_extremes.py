@@ -3,11 +3,11 @@
 The POST routes are read from the application itself, so a new form without an entry here fails
 the test. Each form is posted by a persona who may use it, with the session's CSRF token: first
 as the page offers it (its fields as the page renders them, filled with sensible values), then
-with one field at a time replaced by an extreme value (numbers past any database integer,
-fractions, NaN and infinities, years 1 and 9999, empty, long and unusual text), and with each id
-in its path replaced the same way. An answer of 500 or above, or an exception out of the
-application, is a failure; a refusal (4xx), a redirect or a success are all fine here (what a
-refusal says is tested with the forms themselves, in test_pages and tests/security).
+with one field at a time replaced by an extreme value (numbers past any database integer or
+float, NaN, years 1 and 9999, digits ``int`` cannot read, empty and long text), and with each id
+in its path replaced by one no database holds. An answer of 500 or above, or an exception out of
+the application, is a failure; a refusal (4xx), a redirect or a success are all fine here (what
+a refusal says is tested with the forms themselves, in test_pages and tests/security).
 """
 
 from __future__ import annotations
@@ -21,12 +21,11 @@ from tests.portal.conftest import csrf_of
 from tests.portal.test_pages import under_review
 
 H800 = "H800-SXM5-80GB"
-EXTREMES = [
-    "", " ", "-1", "0", "1.5", "2147483648", "9223372036854775808", "1" + "0" * 30,
-    "9" * 4400, "1e400", "NaN", "Infinity", "-Infinity", "0001-01-01", "9999-12-31",
-    "99999-01-01", "9999-12", "0000-00", "²", "٣", "x" * 10_000, "😀\u202e\u200b",
-]  # fmt: skip
-PATH_EXTREMES = ["0", "-1", "1.5", "2147483648", "9" * 30, "²", "😀"]
+# Each stands for a family: past int64, past a float, not a number, years at the calendar's ends,
+# digits int() cannot read, text no column holds.
+EXTREMES = ["", "-1", "9223372036854775808", "1e400", "NaN", "0001-01-01", "9999-12-31", "²",
+            "x" * 10_000]  # fmt: skip
+PATH_EXTREMES = ["9" * 30, "²"]
 NOT_STRETCHED = {"csrf_token", "login_token"}  # a wrong one is refused before anything else
 
 
