@@ -230,20 +230,18 @@ async def one_client(
 ) -> None:
     rng = random.Random(seed_ * 1000 + n)
     kinds, weights = list(MIX), list(MIX.values())
-    headers = {"Authorization": f"Bearer {tenant.token}"}
+    bearer = {"Authorization": f"Bearer {tenant.token}"}
+    # Portal pages go as a browser sends them: the session cookie, no token. One connection
+    # per client for both (a second one would sit idle long enough for the server to close it).
+    cookie = {"Cookie": f"aisc_session={tenant.cookie}"}
     mine: list[int] = []  # this client's pending submissions, to cancel and read
-    async with (
-        httpx.AsyncClient(base_url=base, timeout=60.0, headers=headers) as api,
-        httpx.AsyncClient(
-            base_url=base, timeout=60.0, cookies={"aisc_session": tenant.cookie}
-        ) as browser,
-    ):
+    async with httpx.AsyncClient(base_url=base, timeout=60.0) as client:
         while time.monotonic() < stop:
             kind = rng.choices(kinds, weights)[0]
             if kind in ("cancel", "job") and not mine:
                 kind = "submit"
             expected = {200}
-            client = api
+            headers = bearer
             if kind == "stats":
                 method, path, body = "GET", f"{API}/scheme/stats", None
             elif kind == "jobs":
@@ -270,12 +268,12 @@ async def one_client(
             elif kind == "job":
                 method, path, body = "GET", f"{API}/jobs/{rng.choice(mine)}", None
             else:
-                client = browser
+                headers = cookie
                 pages = ["/projects", f"/projects/{tenant.award_id}"]
                 method, path, body = "GET", rng.choice(pages), None
             began = time.perf_counter()
             try:
-                answer = await client.request(method, path, json=body)
+                answer = await client.request(method, path, json=body, headers=headers)
                 status = str(answer.status_code)
             except httpx.HTTPError as exc:
                 answer, status = None, type(exc).__name__

@@ -96,6 +96,26 @@ def run_end(
     return min(max(ended, started_at), now)
 
 
+def lock_queue(db: Session) -> frozenset[int]:
+    """Lock every pending and running job (in id order) before the tick changes any; their ids.
+
+    A tick writes audit events (a job finished, started, preempted) and updates many jobs (the
+    estimates of the pending ones). An API request that changes a job (a cancel) locks the job,
+    then the audit head. Were the tick to hold the head while waiting for that job, PostgreSQL
+    would find a deadlock and abort one of them; taking the jobs first gives every transaction
+    the same order (jobs, then the head). Jobs committed after this lock wait for the next
+    tick. SQLite (one writer at a time) ignores the clause.
+    """
+    return frozenset(
+        db.execute(
+            select(Job.id)
+            .where(Job.state.in_((JobState.PENDING, JobState.RUNNING)))
+            .order_by(Job.id)
+            .with_for_update()
+        ).scalars()
+    )
+
+
 class LocalJobLoop:
     def __init__(
         self,
@@ -115,6 +135,7 @@ class LocalJobLoop:
         self.totals = Counters()
         self.pass_seconds = scheduling_pass_histogram()  # registered by the app (/metrics)
         self._to_launch: list[int] = []
+        self._queue: frozenset[int] = frozenset()
 
     def tick(self) -> TickStats:
         began = time.perf_counter()
@@ -122,6 +143,7 @@ class LocalJobLoop:
         self._to_launch = []
         with transaction(self.factory) as db:
             ctx = Ctx(db=db, now=self.clock(), actor="scheduler")
+            self._queue = lock_queue(db)
             stats.finished = self._follow_running(ctx)
             self._schedule(ctx, stats)
         # Started jobs are committed as running first, launched after: a crash in between leaves
@@ -237,6 +259,8 @@ class LocalJobLoop:
         for job in ctx.db.execute(
             select(Job).where(Job.state == JobState.PENDING).order_by(Job.id)
         ).scalars():
+            if job.id not in self._queue:  # submitted during this tick: the next one sees it
+                continue
             if job.cancel_requested:  # asked to stop while it ran, then requeued
                 self._end_without_exit(ctx, job, JobState.CANCELLED, "cancelled while requeued")
             else:
