@@ -14,9 +14,11 @@ over a mix of requests, each drawn at random by weight:
 - ``job``          GET /api/v1/jobs/{id}
 - ``page``         GET /projects and /projects/{award} (portal pages, with a session cookie)
 
-It prints, per kind, requests/s, p50 and p99, and every answer that is not the expected one (by
-status, or the exception's name). Errors are counted, never retried. At the end it counts the
-jobs in the database: it must equal the submissions answered 201 ("nothing lost").
+The first ``--warmup`` seconds (10) of load are not counted (the server's processes finish
+starting and loading templates). It then prints, per kind, requests/s, p50 and p99, and every
+answer that is not the expected one (by status, or the exception's name). Errors are counted,
+never retried. At the end it counts the jobs in the database: it must equal the submissions
+answered 201 ("nothing lost").
 
 Unless ``--url`` names a running server, it builds a fresh database (SQLite file, or the
 PostgreSQL database ``--postgres-url`` names, whose ``public`` schema is dropped) and seeds it
@@ -179,6 +181,11 @@ def start_server(env: dict[str, str], port: int, workers: int) -> subprocess.Pop
     """The API and portal, ``workers`` processes, no job loop."""
     argv = [sys.executable, "-m", "uvicorn", "--factory", "aisc.app:create_app"]
     argv += ["--workers", str(workers), "--host", "127.0.0.1", "--port", str(port)]
+    # uvicorn kills a worker that does not answer its ping within 5 s by default: on a busy
+    # machine a loaded worker can take longer, and every request it was serving is cut off.
+    # Connections are kept open as long as a reverse proxy keeps its upstream ones (uvicorn's
+    # default, 5 s, lets a client that pauses meet a connection closed under it).
+    argv += ["--timeout-worker-healthcheck", "60", "--timeout-keep-alive", "75"]
     argv += ["--no-access-log", "--log-level", "warning"]
     return subprocess.Popen(argv, env=env)
 
@@ -201,7 +208,7 @@ def start_worker(env: dict[str, str]) -> subprocess.Popen[bytes]:
     return subprocess.Popen([sys.executable, "-c", WORKER], env=env)
 
 
-def wait_ready(base: str, timeout: float = 60) -> None:
+def wait_ready(base: str, timeout: float = 600) -> None:
     stop = time.monotonic() + timeout
     while time.monotonic() < stop:
         try:
@@ -223,10 +230,11 @@ class Tally:
             collections.Counter
         )
         self.submitted = 0
+        self.warmup_submitted = 0
 
 
 async def one_client(
-    n: int, base: str, tenant: Tenant, stop: float, tally: Tally, seed_: int
+    n: int, base: str, tenant: Tenant, start: float, stop: float, tally: Tally, seed_: int
 ) -> None:
     rng = random.Random(seed_ * 1000 + n)
     kinds, weights = list(MIX), list(MIX.values())
@@ -278,6 +286,11 @@ async def one_client(
             except httpx.HTTPError as exc:
                 answer, status = None, type(exc).__name__
             elapsed = time.perf_counter() - began
+            if time.monotonic() - elapsed < start:  # the warm-up: not counted
+                if answer is not None and answer.status_code == 201:
+                    tally.warmup_submitted += 1
+                    mine.append(answer.json()["id"])
+                continue
             tally.latencies[kind].append(elapsed)
             tally.answers[kind][status] += 1
             if answer is None or answer.status_code not in expected:
@@ -290,17 +303,24 @@ async def one_client(
 
 
 def drive(
-    base: str, tenants: list[dict[str, Any]], clients: int, duration: float, seed_: int, out: Any
+    base: str,
+    tenants: list[dict[str, Any]],
+    clients: int,
+    warmup: float,
+    duration: float,
+    seed_: int,
+    out: Any,
 ) -> None:
     """The clients, in a process of their own (the measured process is the server)."""
 
     async def run() -> Tally:
         tally = Tally()
-        stop = time.monotonic() + duration
+        start = time.monotonic() + warmup
+        stop = start + duration
         people = [Tenant(**t) for t in tenants]
         await asyncio.gather(
             *(
-                one_client(n, base, people[n % len(people)], stop, tally, seed_)
+                one_client(n, base, people[n % len(people)], start, stop, tally, seed_)
                 for n in range(clients)
             )
         )
@@ -313,6 +333,7 @@ def drive(
             "answers": {k: dict(v) for k, v in tally.answers.items()},
             "errors": {k: dict(v) for k, v in tally.errors.items()},
             "submitted": tally.submitted,
+            "warmup_submitted": tally.warmup_submitted,
         }
     )
 
@@ -354,6 +375,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--duration", type=float, default=60.0, help="seconds of load")
+    parser.add_argument(
+        "--warmup", type=float, default=10.0, help="seconds of load before, not counted"
+    )
     parser.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")
     parser.add_argument(
         "--postgres-url",
@@ -416,7 +440,8 @@ def main() -> None:
         before = count_jobs(database_url) if database_url else 0
         results: multiprocessing.Queue[dict[str, Any]] = multiprocessing.Queue()
         driver = multiprocessing.Process(
-            target=drive, args=(base, tenants, args.clients, args.duration, args.seed, results)
+            target=drive,
+            args=(base, tenants, args.clients, args.warmup, args.duration, args.seed, results),
         )
         shape = f"{args.workers} API processes, job loop: {args.worker}" if not args.url else base
         print(
@@ -424,16 +449,17 @@ def main() -> None:
             f"{args.db if not args.url else 'running server'} ({shape})"
         )
         driver.start()
-        result = results.get(timeout=args.duration + 600)
+        result = results.get(timeout=args.warmup + args.duration + 600)
         driver.join(30)
         errors = report(result, args.duration)
         lost = 0
         if database_url:
             jobs = count_jobs(database_url) - before
-            lost = result["submitted"] - jobs
+            answered = result["submitted"] + result["warmup_submitted"]
+            lost = answered - jobs
             print(
-                f"jobs in the database: {jobs}, submissions answered 201: {result['submitted']}"
-                f" ({'nothing lost' if lost == 0 else f'{lost} MISSING'})"
+                f"jobs in the database: {jobs}, submissions answered 201 (warm-up included): "
+                f"{answered} ({'nothing lost' if lost == 0 else f'{lost} MISSING or extra'})"
             )
     finally:
         for process in processes:
