@@ -1,11 +1,17 @@
 """The I/O around the scheduling core, for the local executor.
 
-All job state lives in the database; each tick is one transaction:
+All job state lives in the database; each tick is two transactions:
 1. watch running jobs: collect exit codes, enforce walltimes and cancellations (SIGTERM, then
    SIGKILL after the grace period), requeue preempted jobs, record usage for finished ones;
+   commit;
 2. build the core's state from the database, call ``aisc.scheduling.core.schedule``;
-3. act on its decisions: start processes on the GPUs it chose, ask preempted jobs to stop, store
-   start-time estimates.
+3. act on its decisions: store start-time estimates, then mark the jobs it starts as running on
+   the GPUs it chose and ask preempted jobs to stop; commit, and start the processes.
+
+Two transactions, and the estimates before the starts, because a transaction that writes an
+audit event holds the audit head until it commits, and every API change (a submission) waits for
+it: the head is taken as late as possible and held for as short a time as possible (not through
+the scheduling pass).
 
 The loop survives restarts: a job whose processes still run is simply watched again (the exit
 files tell how it ended); one whose processes vanished without an exit code is marked failed with
@@ -145,6 +151,9 @@ class LocalJobLoop:
             ctx = Ctx(db=db, now=self.clock(), actor="scheduler")
             self._queue = lock_queue(db)
             stats.finished = self._follow_running(ctx)
+        with transaction(self.factory) as db:
+            ctx = Ctx(db=db, now=self.clock(), actor="scheduler")
+            self._queue = lock_queue(db)
             self._schedule(ctx, stats)
         # Started jobs are committed as running first, launched after: a crash in between leaves
         # a running job without processes, which the next tick adopts (pid files) or requeues.
@@ -304,25 +313,28 @@ class LocalJobLoop:
             for slot in job.placement:
                 used[slot.node].update(slot.gpus)
         capacity = {n.name: n.gpu_count for n in nodes}
+        # The estimates of the jobs that stay pending, written before the first audit event
+        # (see the module docstring).
+        starting = {start.job_id for start in decisions.starts}
+        for job in pending:
+            if job.id in starting:
+                continue
+            estimate = decisions.estimates.get(job.id)
+            job.estimated_start = (
+                datetime.fromtimestamp(estimate, ctx.now.tzinfo) if estimate is not None else None
+            )
+            job.reason = (
+                decisions.refused.get(job.id)
+                or decisions.held.get(job.id)
+                or (job.reason if job.reason.startswith("preempted") else "")
+            )
+        ctx.db.flush()
         for start in decisions.starts:
             self._start(ctx, by_id[start.job_id], start.placement, used, capacity)
             stats.started += 1
         for job_id in decisions.preemptions:
             self._stop(ctx, by_id[job_id], StopReason.PREEMPT)
             stats.preempted += 1
-        for job in pending:
-            estimate = decisions.estimates.get(job.id)
-            if job.state is JobState.PENDING:
-                job.estimated_start = (
-                    datetime.fromtimestamp(estimate, ctx.now.tzinfo)
-                    if estimate is not None
-                    else None
-                )
-                job.reason = (
-                    decisions.refused.get(job.id)
-                    or decisions.held.get(job.id)
-                    or (job.reason if job.reason.startswith("preempted") else "")
-                )
         stats.running_gpus = sum(
             j.nodes * j.gpus_per_node for j in by_id.values() if j.state is JobState.RUNNING
         )
