@@ -34,8 +34,7 @@ from aisc.middleware import (
     SECURITY_HEADERS,
     BodyLimit,
     RequestTiming,
-    new_nonce,
-    security_headers,
+    SecurityHeaders,
 )
 from aisc.ratelimit import HashSlots, RateLimiter, RateLimitMiddleware
 from aisc.settings import Settings
@@ -165,23 +164,8 @@ def create_app(
         )
         return HTMLResponse(html)
 
-    @app.middleware("http")
-    async def _security_headers(request: Request, call_next: Any) -> Any:
-        request.state.csp_nonce = nonce = new_nonce()
-        if "\x00" in request.url.path or "%00" in request.url.query:
-            problem = {"code": "invalid", "message": "the URL may not contain NUL characters"}
-            response = JSONResponse(
-                status_code=422, content={"detail": {**problem, "field": "url"}}
-            )
-        else:
-            response = await call_next(request)
-        security_headers(
-            response.headers,
-            nonce=nonce,
-            https=request.url.scheme == "https",
-            inline_styles=request.url.path == f"{API_PREFIX}/docs",
-        )
-        return response
+    # Innermost of the middleware: every response, errors included, gets the headers.
+    app.add_middleware(SecurityHeaders, inline_styles_path=f"{API_PREFIX}/docs")
 
     @app.exception_handler(AiscError)
     async def _aisc_error(request: Request, exc: AiscError) -> Any:

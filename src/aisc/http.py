@@ -103,7 +103,8 @@ class Requires:
             raise KeyError(f"{action!r} is not in the permission matrix")
         self.action = action
 
-    def __call__(self, request: Request, principal: PrincipalDep) -> None:
+    # async (it does no I/O): FastAPI runs it on the event loop, not in a worker thread.
+    async def __call__(self, request: Request, principal: PrincipalDep) -> None:
         try:
             check(principal, self.action)
         except Unauthenticated:
@@ -148,7 +149,8 @@ class UnitOfWork:
             )
 
 
-def get_uow(request: Request, principal: PrincipalDep) -> UnitOfWork:
+async def get_uow(request: Request, principal: PrincipalDep) -> UnitOfWork:
+    # async (it only builds an object): no hop to a worker thread.
     state = request.app.state
     return UnitOfWork(
         state.sessionmaker,

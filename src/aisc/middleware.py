@@ -8,6 +8,9 @@
   are this site's files or carry the response's nonce (never inline code otherwise, never
   ``'unsafe-inline'`` for scripts; none for styles on portal pages), ``frame-ancestors 'none'``,
   ``nosniff``, no referrer, and over TLS ``Strict-Transport-Security``.
+  ``SecurityHeaders`` sets them on every HTTP response (a plain ASGI middleware: it wraps
+  ``send`` and never buffers or re-streams the response) and gives the request its nonce
+  (``request.state.csp_nonce``) for the pages' inline scripts.
 - **Timing**: ``RequestTiming`` (outermost) measures every HTTP request from its arrival to the
   end of its response and hands the duration, the status and the routed scope to an observer
   (``aisc.metrics.Metrics.observe_request``), refused requests and errors included.
@@ -21,6 +24,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 # Static headers of every response (the CSP is built per response, with its nonce).
@@ -63,6 +67,51 @@ def security_headers(headers: Any, *, nonce: str, https: bool, inline_styles: bo
     )
     if https:
         headers.setdefault("Strict-Transport-Security", HSTS)
+
+
+class SecurityHeaders:
+    """ASGI middleware: every HTTP response gets ``security_headers`` with the request's nonce.
+
+    A URL with a NUL character (raw in the path or escaped in the query) is answered 422 here,
+    before routing. ``inline_styles_path`` is the one page allowed inline styles (the API's
+    documentation, whose bundled Swagger UI sets style attributes).
+    """
+
+    def __init__(self, app: ASGIApp, *, inline_styles_path: str) -> None:
+        self.app = app
+        self.inline_styles_path = inline_styles_path
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        nonce = new_nonce()
+        scope.setdefault("state", {})["csp_nonce"] = nonce
+        https = scope.get("scheme") == "https"
+        inline_styles = scope["path"] == self.inline_styles_path
+
+        async def sending(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                security_headers(headers, nonce=nonce, https=https, inline_styles=inline_styles)
+            await send(message)
+
+        if "\x00" in scope["path"] or b"%00" in scope.get("query_string", b""):
+            problem = {"code": "invalid", "message": "the URL may not contain NUL characters"}
+            body = json.dumps({"detail": {**problem, "field": "url"}}).encode()
+            await sending(
+                {
+                    "type": "http.response.start",
+                    "status": 422,
+                    "headers": [
+                        (b"content-type", b"application/json"),
+                        (b"content-length", str(len(body)).encode()),
+                    ],
+                }
+            )
+            await sending({"type": "http.response.body", "body": body})
+            return
+        await self.app(scope, receive, sending)
 
 
 class BodyLimit:

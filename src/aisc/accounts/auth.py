@@ -25,10 +25,12 @@ from __future__ import annotations
 import hashlib
 import secrets
 from datetime import datetime, timedelta
+from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlalchemy import delete, func, select
+from sqlalchemy import Select, delete, func, select
+from sqlalchemy.orm import lazyload
 from zxcvbn import zxcvbn
 
 from aisc.access import acting_person, authorize
@@ -233,15 +235,25 @@ def resolve_token(ctx: Ctx, *, secret: str) -> tuple[Person, frozenset[str]] | N
     authorize(ctx, "session.start")  # before there is a principal: anyone may present one
     if not secret.startswith(TOKEN_PREFIX):
         return None
-    token = ctx.db.execute(
-        select(ApiToken).where(ApiToken.secret_hash == _digest(secret))
-    ).scalar_one_or_none()
-    if token is None or token.revoked_at is not None or token.expires_at <= ctx.now:
+    found = ctx.db.execute(
+        _with_person(ApiToken).where(ApiToken.secret_hash == _digest(secret))
+    ).first()
+    if found is None:
         return None
-    person = ctx.db.get(Person, token.person_id)
-    if person is None or not person.is_active:
+    token, person = found
+    if token.revoked_at is not None or token.expires_at <= ctx.now or not person.is_active:
         return None
     return person, frozenset(token.scopes.split())
+
+
+def _with_person(credential: type[ApiToken] | type[WebSession]) -> Select[Any, Any]:
+    """A token or session row with its person, in one query (every request runs it): the
+    person's roles and organisations come with it, nothing else it has."""
+    return (
+        select(credential, Person)
+        .join(Person, Person.id == credential.person_id)
+        .options(lazyload(Person.pending_role_requests))
+    )
 
 
 SESSION_HOURS = 12
@@ -274,13 +286,13 @@ def start_session(ctx: Ctx, *, person: Person, via: str = "password") -> tuple[s
 def resolve_session(ctx: Ctx, *, secret: str) -> tuple[Person, WebSession] | None:
     """The person and session a presented cookie stands for, or None if it is not valid now."""
     authorize(ctx, "session.start")  # before there is a principal: anyone may present one
-    session = ctx.db.execute(
-        select(WebSession).where(WebSession.secret_hash == _digest(secret))
-    ).scalar_one_or_none()
-    if session is None or session.revoked_at is not None or session.expires_at <= ctx.now:
+    found = ctx.db.execute(
+        _with_person(WebSession).where(WebSession.secret_hash == _digest(secret))
+    ).first()
+    if found is None:
         return None
-    person = ctx.db.get(Person, session.person_id)
-    if person is None or not person.is_active:
+    session, person = found
+    if session.revoked_at is not None or session.expires_at <= ctx.now or not person.is_active:
         return None
     return person, session
 

@@ -18,13 +18,26 @@ Transactions come in two flavours, chosen by the edge that opens them
   write while serving a GET (the OIDC callback starting a session) asks for a write
   transaction explicitly.
 
+On a SQLite file, write transactions opened through ``transaction`` also queue at a writer gate
+(``WriterGate``: a lock per process and a ``flock`` on a file beside the database shared by every
+process) before ``BEGIN IMMEDIATE``. SQLite's own wait for its write lock is a busy handler that
+sleeps in growing steps (up to 100 ms a try) and wakes in no order, so under many concurrent
+writers the lock sits free while they sleep and a few of them wait seconds; at the gate a waiter
+gets its turn as soon as the previous writer ends. The gate only orders writers: SQLite's lock
+still decides, with ``busy_timeout`` as before, for writers that do not pass the gate (another
+tool on the same file, a nested transaction) and for a gate not obtained within the timeout.
+
 Keep write transactions short and free of slow work: password hashing, network calls and
 anything else that takes time happens between transactions (see ``aisc.accounts.signin``).
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
+import threading
+import time
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -41,6 +54,60 @@ from aisc.settings import Settings
 
 # The connection execution option that says which flavour a transaction is (see above).
 WRITE_OPTION = "aisc_write"
+
+
+class WriterGate:
+    """Write transactions on one SQLite file take turns: one thread per process waits on the
+    file lock, the others on the process's lock (see the module docstring)."""
+
+    def __init__(self, path: Path, timeout_s: float) -> None:
+        self.path = path
+        self.timeout_s = timeout_s
+        self._lock = threading.Lock()
+        self._depth = threading.local()
+
+    @contextmanager
+    def turn(self) -> Iterator[None]:
+        """Hold the gate for the block; re-entered by the same thread it lets it through (a
+        nested write then waits on SQLite's lock, as it always did)."""
+        if getattr(self._depth, "n", 0):
+            yield
+            return
+        deadline = time.monotonic() + self.timeout_s
+        if not self._lock.acquire(timeout=self.timeout_s):
+            yield  # the gate is stuck: SQLite's lock and busy_timeout decide alone
+            return
+        fd = -1
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+            pause = 0.0002
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        os.close(fd)
+                        fd = -1
+                        break
+                    # Only this process's first waiter polls, at most every 2 ms.
+                    time.sleep(pause)
+                    pause = min(pause * 2, 0.002)
+            self._depth.n = 1
+            yield
+        finally:
+            self._depth.n = 0
+            if fd >= 0:
+                os.close(fd)  # releases the flock
+            self._lock.release()
+
+
+# The gate of each SQLite file engine (``make_engine``); other engines have none.
+_GATES: weakref.WeakKeyDictionary[Engine, WriterGate] = weakref.WeakKeyDictionary()
+
+
+def writer_gate(engine: Engine) -> WriterGate | None:
+    return _GATES.get(engine)
 
 
 def is_sqlite(url: str) -> bool:
@@ -71,6 +138,8 @@ def make_engine(
             **pool_args,
         )
         _install_sqlite_hooks(engine, busy_timeout_ms)
+        if database and database != ":memory:":
+            _GATES[engine] = WriterGate(Path(f"{database}-writer"), busy_timeout_ms / 1000)
         return engine
     if pooled:
         pool_args = {"pool_pre_ping": True, "pool_size": 10, "max_overflow": 10}
@@ -133,20 +202,28 @@ def transaction(factory: sessionmaker[Session], *, write: bool = True) -> Iterat
     concurrent writer or a case a check did not foresee) becomes a Conflict: a 409 or exit 4
     that says nothing was saved, never a server error.
     """
-    session = factory()
-    try:
-        # Begin now, with the flavour on the connection, before anything runs in it.
-        session.connection(execution_options={WRITE_OPTION: write})
-        yield session
-        session.commit()
-    except IntegrityError as exc:
-        session.rollback()
-        raise Conflict(
-            "the change conflicts with a record already saved (a duplicate, or one saved at the "
-            "same moment); nothing was saved"
-        ) from exc
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()
+    bind = factory.kw.get("bind")
+    gate = writer_gate(bind) if write and isinstance(bind, Engine) else None
+    with gate.turn() if gate is not None else _no_gate():
+        session = factory()
+        try:
+            # Begin now, with the flavour on the connection, before anything runs in it.
+            session.connection(execution_options={WRITE_OPTION: write})
+            yield session
+            session.commit()
+        except IntegrityError as exc:
+            session.rollback()
+            raise Conflict(
+                "the change conflicts with a record already saved (a duplicate, or one saved at "
+                "the same moment); nothing was saved"
+            ) from exc
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
+
+
+@contextmanager
+def _no_gate() -> Iterator[None]:
+    yield

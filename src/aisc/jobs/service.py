@@ -209,8 +209,14 @@ def submit(
             )
     else:
         # One admission at a time per award: the remainder read below must still hold when the
-        # job is inserted (SQLite's write lock gives the same at BEGIN IMMEDIATE).
-        ctx.db.execute(select(Award.id).where(Award.id == award.id).with_for_update()).one()
+        # job is inserted (SQLite's write lock gives the same at BEGIN IMMEDIATE). FOR NO KEY
+        # UPDATE on PostgreSQL: it excludes the other admissions but not a row that only refers
+        # to the award (a foreign key takes KEY SHARE). With FOR UPDATE, the loop's usage record
+        # waited for this admission while holding the audit head the admission waits for: a
+        # deadlock under load.
+        ctx.db.execute(
+            select(Award.id).where(Award.id == award.id).with_for_update(key_share=True)
+        ).one()
         budget = sum(a.gpu_hours or 0 for a in allocations) * 3600
         left = (
             budget - used_gpu_seconds(ctx, award_id=award.id) - _queued_gpu_seconds(ctx, award.id)

@@ -1,11 +1,17 @@
 """The I/O around the scheduling core, for the local executor.
 
-All job state lives in the database; each tick is one transaction:
+All job state lives in the database; each tick is two transactions:
 1. watch running jobs: collect exit codes, enforce walltimes and cancellations (SIGTERM, then
    SIGKILL after the grace period), requeue preempted jobs, record usage for finished ones;
+   commit;
 2. build the core's state from the database, call ``aisc.scheduling.core.schedule``;
-3. act on its decisions: start processes on the GPUs it chose, ask preempted jobs to stop, store
-   start-time estimates.
+3. act on its decisions: store start-time estimates, then mark the jobs it starts as running on
+   the GPUs it chose and ask preempted jobs to stop; commit, and start the processes.
+
+Two transactions, and the estimates before the starts, because a transaction that writes an
+audit event holds the audit head until it commits, and every API change (a submission) waits for
+it: the head is taken as late as possible and held for as short a time as possible (not through
+the scheduling pass).
 
 The loop survives restarts: a job whose processes still run is simply watched again (the exit
 files tell how it ended); one whose processes vanished without an exit code is marked failed with
@@ -96,6 +102,26 @@ def run_end(
     return min(max(ended, started_at), now)
 
 
+def lock_queue(db: Session) -> frozenset[int]:
+    """Lock every pending and running job (in id order) before the tick changes any; their ids.
+
+    A tick writes audit events (a job finished, started, preempted) and updates many jobs (the
+    estimates of the pending ones). An API request that changes a job (a cancel) locks the job,
+    then the audit head. Were the tick to hold the head while waiting for that job, PostgreSQL
+    would find a deadlock and abort one of them; taking the jobs first gives every transaction
+    the same order (jobs, then the head). Jobs committed after this lock wait for the next
+    tick. SQLite (one writer at a time) ignores the clause.
+    """
+    return frozenset(
+        db.execute(
+            select(Job.id)
+            .where(Job.state.in_((JobState.PENDING, JobState.RUNNING)))
+            .order_by(Job.id)
+            .with_for_update()
+        ).scalars()
+    )
+
+
 class LocalJobLoop:
     def __init__(
         self,
@@ -115,6 +141,7 @@ class LocalJobLoop:
         self.totals = Counters()
         self.pass_seconds = scheduling_pass_histogram()  # registered by the app (/metrics)
         self._to_launch: list[int] = []
+        self._queue: frozenset[int] = frozenset()
 
     def tick(self) -> TickStats:
         began = time.perf_counter()
@@ -122,7 +149,11 @@ class LocalJobLoop:
         self._to_launch = []
         with transaction(self.factory) as db:
             ctx = Ctx(db=db, now=self.clock(), actor="scheduler")
+            self._queue = lock_queue(db)
             stats.finished = self._follow_running(ctx)
+        with transaction(self.factory) as db:
+            ctx = Ctx(db=db, now=self.clock(), actor="scheduler")
+            self._queue = lock_queue(db)
             self._schedule(ctx, stats)
         # Started jobs are committed as running first, launched after: a crash in between leaves
         # a running job without processes, which the next tick adopts (pid files) or requeues.
@@ -237,6 +268,8 @@ class LocalJobLoop:
         for job in ctx.db.execute(
             select(Job).where(Job.state == JobState.PENDING).order_by(Job.id)
         ).scalars():
+            if job.id not in self._queue:  # submitted during this tick: the next one sees it
+                continue
             if job.cancel_requested:  # asked to stop while it ran, then requeued
                 self._end_without_exit(ctx, job, JobState.CANCELLED, "cancelled while requeued")
             else:
@@ -280,25 +313,28 @@ class LocalJobLoop:
             for slot in job.placement:
                 used[slot.node].update(slot.gpus)
         capacity = {n.name: n.gpu_count for n in nodes}
+        # The estimates of the jobs that stay pending, written before the first audit event
+        # (see the module docstring).
+        starting = {start.job_id for start in decisions.starts}
+        for job in pending:
+            if job.id in starting:
+                continue
+            estimate = decisions.estimates.get(job.id)
+            job.estimated_start = (
+                datetime.fromtimestamp(estimate, ctx.now.tzinfo) if estimate is not None else None
+            )
+            job.reason = (
+                decisions.refused.get(job.id)
+                or decisions.held.get(job.id)
+                or (job.reason if job.reason.startswith("preempted") else "")
+            )
+        ctx.db.flush()
         for start in decisions.starts:
             self._start(ctx, by_id[start.job_id], start.placement, used, capacity)
             stats.started += 1
         for job_id in decisions.preemptions:
             self._stop(ctx, by_id[job_id], StopReason.PREEMPT)
             stats.preempted += 1
-        for job in pending:
-            estimate = decisions.estimates.get(job.id)
-            if job.state is JobState.PENDING:
-                job.estimated_start = (
-                    datetime.fromtimestamp(estimate, ctx.now.tzinfo)
-                    if estimate is not None
-                    else None
-                )
-                job.reason = (
-                    decisions.refused.get(job.id)
-                    or decisions.held.get(job.id)
-                    or (job.reason if job.reason.startswith("preempted") else "")
-                )
         stats.running_gpus = sum(
             j.nodes * j.gpus_per_node for j in by_id.values() if j.state is JobState.RUNNING
         )

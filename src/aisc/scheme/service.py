@@ -27,10 +27,19 @@ from aisc.scheme.schemas import (
 def get_scheme(ctx: Ctx) -> Scheme:
     """The deployment's scheme (its terms are public: ``scheme.read``)."""
     authorize(ctx, "scheme.read")
+    # Asked for several times in one unit of work (a submission, the statistics): the row once
+    # per session, then the session's own instance, which a second query would return anyway.
+    known = ctx.db.info.get(_SCHEME)
+    if isinstance(known, Scheme) and known in ctx.db:
+        return known
     scheme = ctx.db.execute(select(Scheme).order_by(Scheme.id).limit(1)).scalar_one_or_none()
     if scheme is None:
         raise NotFound("no scheme is set up yet: run `aisc scheme init`", field="scheme")
+    ctx.db.info[_SCHEME] = scheme
     return scheme
+
+
+_SCHEME = "aisc.scheme"
 
 
 def _snapshot(scheme: Scheme) -> dict[str, object]:
