@@ -178,34 +178,16 @@ def count_jobs(url: str) -> int:
 # The production shape's processes. Switch these two to ``aisc serve --workers 2`` and
 # ``aisc worker`` once the command line has them.
 def start_server(env: dict[str, str], port: int, workers: int) -> subprocess.Popen[bytes]:
-    """The API and portal, ``workers`` processes, no job loop."""
-    argv = [sys.executable, "-m", "uvicorn", "--factory", "aisc.app:create_app"]
-    argv += ["--workers", str(workers), "--host", "127.0.0.1", "--port", str(port)]
-    # uvicorn kills a worker that does not answer its ping within 5 s by default: on a busy
-    # machine a loaded worker can take longer, and every request it was serving is cut off.
-    # Connections are kept open as long as a reverse proxy keeps its upstream ones (uvicorn's
-    # default, 5 s, lets a client that pauses meet a connection closed under it).
-    argv += ["--timeout-worker-healthcheck", "60", "--timeout-keep-alive", "75"]
-    argv += ["--no-access-log", "--log-level", "warning"]
-    return subprocess.Popen(argv, env=env)
-
-
-WORKER = """
-import time
-from aisc.app import create_app
-from aisc.outbox.worker import deliver_due
-app = create_app()
-runner, interval = app.state.runner, app.state.settings.scheduler_interval_s
-while True:
-    runner.tick()
-    deliver_due(app.state.outbox_uow)
-    time.sleep(interval)
-"""
+    """The API and portal in ``workers`` processes and no job loop: ``aisc serve --workers N``."""
+    argv = [sys.executable, "-m", "aisc.cli", "serve", "--workers", str(workers)]
+    argv += ["--host", "127.0.0.1", "--port", str(port)]
+    return subprocess.Popen(argv, env={**env, "AISC_LOG_LEVEL": "warning"})
 
 
 def start_worker(env: dict[str, str]) -> subprocess.Popen[bytes]:
-    """The job loop (local executor) and the outbox's delivery, in a process of its own."""
-    return subprocess.Popen([sys.executable, "-c", WORKER], env=env)
+    """The job loop (local executor) and the outbox's delivery: ``aisc worker``."""
+    argv = [sys.executable, "-m", "aisc.cli", "worker"]
+    return subprocess.Popen(argv, env={**env, "AISC_LOG_LEVEL": "warning"})
 
 
 def wait_ready(base: str, timeout: float = 600) -> None:

@@ -13,6 +13,10 @@ from aisc.executors.sandbox import unavailable
 from aisc.logs import configure_logging, uvicorn_log_config
 from aisc.settings import Settings
 
+# Idle connections stay open longer than a reverse proxy keeps its upstream ones (nginx: 60 s), so
+# that a proxy or client never sends a request on a connection the server is closing.
+KEEP_ALIVE_S = 75
+
 
 def _serve(
     settings: Settings, host: str, port: int, *, workers: int = 1, with_worker: bool = False
@@ -33,6 +37,7 @@ def _serve(
             port=port,
             log_level=settings.log_level,
             log_config=uvicorn_log_config(settings) or LOGGING_CONFIG,
+            timeout_keep_alive=KEEP_ALIVE_S,
         )
         return
     # Each server process builds its application from the environment: hand it what this
@@ -56,6 +61,7 @@ def _serve(
             # A process importing the application on a busy machine may take seconds to answer
             # the supervisor's first ping; uvicorn's 5 s would kill and restart it in a loop.
             timeout_worker_healthcheck=60,
+            timeout_keep_alive=KEEP_ALIVE_S,
         )
     finally:
         if worker is not None:
