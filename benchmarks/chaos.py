@@ -64,6 +64,7 @@ END_TOLERANCE_S = 1.0
 class Config:
     jobs: int = 200
     kills: int = 20
+    max_kills: int = 0  # go on killing while the clients submit, up to this many (0: 3 x kills)
     clients: int = 4
     seed: int = 1
     db: str = "sqlite"  # or "postgres"
@@ -85,6 +86,7 @@ class Event:
     target: str  # "worker" or "server"
     pid: int
     running_jobs: int | None = None
+    up_after_s: float | None = None  # for a start: how long until it answered (server) or ran
 
 
 @dataclass
@@ -359,6 +361,21 @@ class Platform:
                 process.wait()
             self.processes[target] = None
 
+    def wait_up(self, target: str, timeout: float = 120.0) -> None:
+        """Until the server answers, or the worker says it runs its loops."""
+        if target == "server":
+            self.wait_ready(timeout)
+            return
+        deadline = time.monotonic() + timeout
+        log = self.logs / f"worker-{self.starts['worker']}.log"
+        while time.monotonic() < deadline:
+            if not self.alive("worker"):
+                raise RuntimeError(f"the worker exited; see {log}")
+            if b"worker running" in log.read_bytes():
+                return
+            time.sleep(0.1)
+        raise RuntimeError(f"the worker did not start within {timeout:.0f} s")
+
     def wait_ready(self, timeout: float = 90.0) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -496,7 +513,10 @@ def _chaos(
     result: Result,
 ) -> None:
     """Kill and restart until the clients are done and enough kills were made."""
-    while not clients_done.is_set() or sum(result.kills.values()) < config.kills:
+    most = config.max_kills or 3 * config.kills
+    while sum(result.kills.values()) < config.kills or (
+        not clients_done.is_set() and sum(result.kills.values()) < most
+    ):
         time.sleep(rng.uniform(*config.kill_gap_s))
         target = rng.choice(["worker", "server"])
         running = _running_jobs(engine)
@@ -505,9 +525,12 @@ def _chaos(
         result.timeline.append(Event(time.monotonic() - began, "kill", target, pid, running))
         time.sleep(rng.uniform(*config.pause_s))
         pid = platform.start(target)
-        result.timeline.append(Event(time.monotonic() - began, "start", target, pid))
-        if sum(result.kills.values()) >= config.kills * 3:
-            break  # the clients are stuck: stop killing, the checks will say why
+        started = Event(time.monotonic() - began, "start", target, pid)
+        result.timeline.append(started)
+        # The next kill is drawn from when the process is up again: killed while still
+        # importing, it would never do anything, and the run would test nothing but start-up.
+        platform.wait_up(target)
+        started.up_after_s = round(time.monotonic() - began - started.at, 1)
 
 
 def _settle(config: Config, engine: Engine) -> bool:
@@ -689,6 +712,7 @@ def run_chaos(config: Config) -> Result:
             AISC_JOB_ISOLATION=_isolation(),
             AISC_SCHEDULER_INTERVAL_S=str(config.scheduler_interval_s),
             AISC_LOG_LEVEL="warning",
+            PYTHONUNBUFFERED="1",
         )
         stack.enter_context(_environ({"AISC_AUDIT_KEY_FILE": env["AISC_AUDIT_KEY_FILE"]}))
         engine = make_engine(url)
@@ -702,7 +726,8 @@ def run_chaos(config: Config) -> Result:
         stack.callback(platform.stop)
         platform.start("server")
         platform.start("worker")
-        platform.wait_ready()
+        platform.wait_up("server")
+        platform.wait_up("worker")
         clients = Clients(
             config, f"http://127.0.0.1:{port}", seeded["token"], seeded["award_id"], rng
         )
@@ -732,6 +757,8 @@ def summary(result: Result) -> str:
     lines = ["timeline (seconds since the chaos began):"]
     for event in result.timeline:
         running = f"  ({event.running_jobs} jobs running)" if event.running_jobs is not None else ""
+        if event.up_after_s is not None:
+            running = f"  (up {event.up_after_s} s later)"
         lines.append(f"  {event.at:7.1f}  {event.what:5} {event.target:6} pid {event.pid}{running}")
     kills = sum(result.kills.values())
     lines += [

@@ -9,9 +9,9 @@ process did, and the month's billing reconciles and the audit chain verifies.
 from __future__ import annotations
 
 import pytest
+from benchmarks.chaos import Config, run_chaos, summary
 from sqlalchemy import create_engine, make_url, text
 
-from benchmarks.chaos import Config, run_chaos, summary
 from tests.conftest import BACKENDS, POSTGRES_URL
 
 
@@ -38,6 +38,7 @@ def test_kill_9_of_the_worker_and_the_server_loses_nothing_and_bills_once(backen
     config = Config(
         jobs=30,
         kills=6,
+        max_kills=6,
         clients=3,
         seed=17,
         db="postgres" if backend == "postgresql" else "sqlite",
