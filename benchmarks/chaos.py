@@ -71,7 +71,7 @@ class Config:
     postgres_url: str = ""
     port: int = 0  # 0: a free one
     workdir: Path | None = None
-    submit_seconds: float = 60.0  # the clients spread their submissions over about this long
+    submit_seconds: float = 240.0  # the clients spread their submissions over about this long
     kill_gap_s: tuple[float, float] = (0.5, 3.0)  # between a restart and the next kill
     pause_s: tuple[float, float] = (0.2, 2.5)  # between a kill and the restart
     job_seconds: tuple[int, int] = (1, 5)
@@ -798,7 +798,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--workdir", type=Path, help="keep the database, logs and runs here")
-    parser.add_argument("--submit-seconds", type=float, default=60.0)
+    parser.add_argument("--submit-seconds", type=float, default=240.0)
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     args = parser.parse_args(argv)
     config = Config(
