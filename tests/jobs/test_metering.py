@@ -129,3 +129,52 @@ def test_a_job_that_ends_while_the_platform_is_down_is_metered_by_its_run_time(
 def test_the_run_ends_at_the_processes_exit_clamped_to_start_and_now(spans, ends_after):
     ended = run_end(T0, T0 + timedelta(seconds=60), spans)
     assert ended == T0 + timedelta(seconds=ends_after)
+
+
+def test_usage_ends_when_the_process_did_however_long_the_start_took(
+    client, project, engine, clock, tmp_path
+):
+    """The pass chooses the job, then its launch comes 5 s later (a slow pass, the launches
+    before it, a crash in between): the run and its usage start at the launch, so the usage
+    ends when the process did, not 5 s before."""
+    loop = _loop(engine, clock, tmp_path)
+    launch = loop.executor.launch
+
+    def slow_launch(**kwargs):
+        clock.advance(5)
+        return launch(**kwargs)
+
+    loop.executor.launch = slow_launch
+    job_id, item = _start_sleeper(client, project, loop, engine)
+    ran = _wait_for_exit(item)
+    assert loop.tick().finished == 1
+    (usage,) = client.get("/api/v1/usage", params={"job_id": job_id}).json()
+    # The wrapper's end on the loop's clock (real speed, moved on by the 5 s).
+    offset = T0.timestamp() - clock.origin + clock.skipped
+    ended = datetime.fromisoformat(usage["ended_at"]).timestamp()
+    assert abs(ended - (ran.ended + offset)) < 0.5
+    started = datetime.fromisoformat(usage["started_at"]).timestamp()
+    assert abs(started - (ran.started + offset)) < 0.5
+    assert abs(usage["gpu_seconds"] - 2 * (ran.ended - ran.started)) <= 1
+
+
+def test_a_job_that_ends_while_the_tick_runs_is_metered_to_its_end(
+    client, project, engine, clock, tmp_path
+):
+    """The tick begins while the job still runs and polls it only after it ended (a slow tick
+    over many jobs): its usage ends when the process did, not when the tick began."""
+    loop = _loop(engine, clock, tmp_path)
+    job_id, item = _start_sleeper(client, project, loop, engine)
+    poll = loop.executor.poll
+
+    def slow_poll(slice_):
+        _wait_for_exit(slice_)
+        return poll(slice_)
+
+    loop.executor.poll = slow_poll
+    assert loop.tick().finished == 1
+    ran = read_exit(Path(item.exit_file))
+    (usage,) = client.get("/api/v1/usage", params={"job_id": job_id}).json()
+    offset = T0.timestamp() - clock.origin + clock.skipped
+    ended = datetime.fromisoformat(usage["ended_at"]).timestamp()
+    assert abs(ended - (ran.ended + offset)) < 0.5

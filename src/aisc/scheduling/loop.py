@@ -227,7 +227,9 @@ class LocalJobLoop:
         assert job.started_at is not None
         said = next((r for r in map(self.executor.reason, slices) if r), "")
         ending = local_ending(codes, job.stop_reason, said)
-        ended = run_end(job.started_at, ctx.now, [self.executor.run_span(s) for s in slices])
+        # Bounded by the clock now, after the poll, not by the tick's start: a process that
+        # ended while this tick ran ended after ``ctx.now``.
+        ended = run_end(job.started_at, self.clock(), [self.executor.run_span(s) for s in slices])
         gpu_seconds = round(
             job.nodes * job.gpus_per_node * (ended - job.started_at).total_seconds()
         )
@@ -370,6 +372,11 @@ class LocalJobLoop:
                     project_id=award.application_id if award else 0,
                 )
                 job.processes = dump_slices(started)
+                # The run starts now, not when the pass chose it: the pass, the launches before
+                # this one and a crash in between all come first. Usage is laid from this moment
+                # by the processes' own length (``run_end``), so it ends when they ended.
+                assert job.started_at is not None
+                job.started_at = max(job.started_at, self.clock())
         except SandboxError as exc:
             self._fail_start(job_id, str(exc))
         except Exception as exc:
