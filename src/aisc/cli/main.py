@@ -28,6 +28,7 @@ from aisc.cli import (
     server,
     simulate,
     slurm,
+    status,
 )
 from aisc.cli.common import CliState, set_state, validation_error
 from aisc.errors import AiscError, ValidationFailed
@@ -98,6 +99,7 @@ app.add_typer(simulate.app, name="simulate")
 app.command("demo")(server.demo)
 app.command("serve")(server.serve)
 app.command("worker")(server.worker)
+app.command("status")(status.status)
 
 
 def main() -> None:
