@@ -36,19 +36,24 @@ def keys(engine) -> list[str]:
 
 def test_one_leads_the_other_waits_until_the_lease_expires(engine, clock):
     first, second = Lease(engine, clock=clock), Lease(engine, clock=clock)
-    assert first.acquire() and first.token == 1
-    assert not second.acquire() and not second.held
+    assert first.acquire()
+    assert first.token == 1
+    assert not second.acquire()
+    assert not second.held
     clock.advance(seconds=LEASE_TTL_S - 1)
     assert first.acquire()  # renewed: still the same acquisition
     assert first.token == 1
     clock.advance(seconds=LEASE_TTL_S - 1)
     assert not second.acquire()  # the renewal moved the expiry on
     clock.advance(seconds=2)
-    assert second.acquire() and second.token == 2  # expired: taken, with a new token
-    assert not first.acquire() and not first.held
+    assert second.acquire()
+    assert second.token == 2  # expired: taken, with a new token
+    assert not first.acquire()
+    assert not first.held
     with transaction(second._factory, write=False) as db:
         lease = read_lease(db)
-    assert lease is not None and (lease.holder, lease.token) == (second.holder, 2)
+    assert lease is not None
+    assert (lease.holder, lease.token) == (second.holder, 2)
 
 
 def test_a_released_lease_is_taken_at_once(engine, clock):
@@ -56,7 +61,8 @@ def test_a_released_lease_is_taken_at_once(engine, clock):
     assert first.acquire()
     first.release()
     assert not first.held
-    assert second.acquire() and second.token == 2
+    assert second.acquire()
+    assert second.token == 2
 
 
 def test_a_fenced_out_leader_cannot_commit_a_write(engine, clock):
@@ -96,7 +102,8 @@ def test_a_write_that_began_under_the_lease_commits_before_any_takeover(engine, 
         assert not taken  # blocked on the lease row (SQLite: on the write lock)
         db.add(note("in flight", clock))
     thief.join(timeout=30)
-    assert taken == [True] and new.token == 2
+    assert taken == [True]
+    assert new.token == 2
     assert keys(engine) == ["in flight"]
 
 
@@ -135,7 +142,7 @@ def test_servers_starting_at_once_migrate_once(kind, tmp_path):
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
-        )  # fmt: skip
+        )
         for _ in range(3)
     ]
     results = [(run.wait(timeout=300), *run.communicate()) for run in runs]

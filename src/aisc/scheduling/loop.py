@@ -7,6 +7,11 @@ All job state lives in the database; each tick is one transaction:
 3. act on its decisions: start processes on the GPUs it chose, ask preempted jobs to stop, store
    start-time estimates.
 
+The worker runs this loop only while it holds the leader lease, and every transaction here comes
+from the lease's fenced session factory (``aisc.db.lease``): a tick or a start begun by a worker
+that lost the lease raises ``LeaseLost`` before it changes anything. Processes are started inside
+such a transaction (``_launch``), so only the leader starts them.
+
 The loop survives restarts: a job whose processes still run is simply watched again (the exit
 files tell how it ended); one whose processes vanished without an exit code is marked failed with
 the reason. A job is started only inside a committed transaction that records its processes, so
@@ -33,6 +38,7 @@ from aisc.awards.models import Award
 from aisc.cluster.models import Node, NodeState, Partition
 from aisc.context import Ctx
 from aisc.db.engine import transaction
+from aisc.db.lease import LeaseLost
 from aisc.executors.local import LocalExecutor, Slice, dump_slices, load_slices
 from aisc.executors.sandbox import SandboxError
 from aisc.jobs.lifecycle import local_ending, move, request_stop
@@ -336,6 +342,8 @@ class LocalJobLoop:
                 job.processes = dump_slices(started)
         except SandboxError as exc:
             self._fail_start(job_id, str(exc))
+        except LeaseLost:  # another worker leads now: the job is its to start (or requeue)
+            raise
         except Exception as exc:
             log.exception("job %s could not be started", job_id)
             self._fail_start(job_id, f"{type(exc).__name__}: {exc}")
