@@ -16,9 +16,10 @@ from prometheus_client import generate_latest
 from sqlalchemy import update
 
 from aisc.db.engine import make_sessionmaker, transaction
-from aisc.db.lease import LEASE_TTL_S, RENEW_S, WorkerLease, read_lease
+from aisc.db.lease import LEASE_TTL_S, RENEW_S, Lease, WorkerLease, read_lease
 from aisc.jobs.models import Job
 from aisc.worker import Worker
+from tests.helpers import refused
 from tests.jobs.test_jobs import PY, LiveClock, submit
 
 SRC = str(Path(__file__).resolve().parents[2] / "src")
@@ -173,3 +174,14 @@ def test_killing_the_leading_worker_process_hands_the_lease_over(engine, databas
             if process.poll() is None:
                 process.kill()
                 process.wait()
+
+
+def test_a_pass_by_hand_is_refused_while_a_worker_leads(client, project, cli, engine):
+    job_id = submit(client, project, [PY, "-c", "pass"]).json()["id"]
+    leader = Lease(engine)  # a worker on the wall clock, as the command line reads it
+    assert leader.acquire()
+    refused(cli, "jobs", "tick", expect=4, says="a worker is running the job loop")
+    assert job(client, job_id)["state"] == "pending"
+    leader.release()
+    assert "started" in cli("jobs", "tick").output  # the lease is free: the pass runs
+    assert Lease(engine).acquire()  # the pass released the lease after it
