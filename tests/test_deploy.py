@@ -16,6 +16,7 @@ from prometheus_client import generate_latest
 
 from aisc.app import create_app
 from aisc.db.engine import make_sessionmaker
+from aisc.db.lease import Lease
 from aisc.metrics import worker_registry
 from aisc.settings import Settings
 from aisc.slurm.loop import SlurmJobLoop
@@ -78,6 +79,7 @@ def exported_names(engine: Any, clock: Any, uow: Any) -> set[str]:
     partitions in the inventory) and a Slurm worker's registry after a tick."""
     World(uow)
     app = create_app(Settings(metrics_public=True), engine=engine, clock=clock, with_worker=True)
+    app.state.worker.lead()  # the leader's figures exist once a worker has led
     api = TestClient(app)
     for path in ("/healthz", "/api/v1/jobs/1", "/nowhere"):
         api.get(path)
@@ -90,7 +92,8 @@ def exported_names(engine: Any, clock: Any, uow: Any) -> set[str]:
         clock,  # type: ignore[arg-type]
     )
     slurm.tick()
-    names |= set(parse(generate_latest(worker_registry(slurm)).decode()))
+    lease = Lease(engine, holder="slurm-worker", clock=clock)
+    names |= set(parse(generate_latest(worker_registry(slurm, lease)).decode()))
     return names
 
 

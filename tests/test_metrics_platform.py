@@ -15,6 +15,7 @@ from aisc.access import SYSTEM
 from aisc.app import create_app
 from aisc.billing import charging
 from aisc.db.engine import make_sessionmaker
+from aisc.db.lease import Lease
 from aisc.http import get_principal
 from aisc.metrics import worker_registry
 from aisc.outbox import service as outbox
@@ -161,7 +162,7 @@ def test_the_worker_exports_its_slurm_link(engine, clock, monkeypatch):
     settings = Settings(executor="slurm", slurm_sync_interval_s=1)
     backend = _Backend()
     runner = slurm_loop.SlurmJobLoop(make_sessionmaker(engine), backend, settings, clock)
-    registry = worker_registry(runner)  # type: ignore[arg-type]
+    registry = worker_registry(runner, Lease(engine, holder="slurm-worker", clock=clock))  # type: ignore[arg-type]
 
     def figures() -> dict[str, Any]:
         return parse(generate_latest(registry).decode())

@@ -259,6 +259,15 @@ def create_app(
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
+    # Ready to work: the database answers, its schema is at head, a worker leads (aisc.health).
+    # No authentication: a load balancer asks, and the answer names checks, never data.
+    @app.get("/readyz", include_in_schema=False)
+    def readyz() -> JSONResponse:
+        from aisc.health import readiness
+
+        ready = readiness(engine, now=clock())
+        return JSONResponse(ready.public(), status_code=200 if ready.ok else 503)
+
     from aisc.portal import router as portal_router
     from aisc.portal.web import HERE as PORTAL_DIR
 
@@ -293,7 +302,7 @@ def app_from_env() -> FastAPI:
 def _is_page(request: Request) -> bool:
     """A portal page (HTML), not the API."""
     path = request.url.path
-    return not path.startswith(API_PREFIX) and path not in ("/metrics", "/healthz")
+    return not path.startswith(API_PREFIX) and path not in ("/metrics", "/healthz", "/readyz")
 
 
 def _error_page(request: Request, status: int, message: str | None) -> HTMLResponse:

@@ -43,10 +43,12 @@ from sqlalchemy.orm import Session, sessionmaker
 from aisc.billing.models import BillingRun
 from aisc.cluster.models import Partition
 from aisc.db.engine import transaction
+from aisc.db.lease import LeaderFigure, LeaseFigures
 from aisc.jobs.models import Job, JobQos, JobState
 from aisc.outbox.models import OutboxMessage
 
 if TYPE_CHECKING:
+    from aisc.db.lease import Lease
     from aisc.scheduling.runners import JobLoop
     from aisc.slurm.loop import SlurmJobLoop
 
@@ -289,10 +291,12 @@ def register_loop(registry: CollectorRegistry, runner: JobLoop) -> None:
         registry.register(passes)
 
 
-def worker_registry(runner: JobLoop) -> CollectorRegistry:
-    """What ``aisc worker`` exports on its own metrics port: its loop and its process."""
+def worker_registry(runner: JobLoop, lease: Lease) -> CollectorRegistry:
+    """What ``aisc worker`` exports on its own metrics port: its loop, whether it leads, its
+    process."""
     registry = CollectorRegistry(auto_describe=False)
     register_loop(registry, runner)
+    registry.register(LeaderFigure(lease))
     ProcessCollector(registry=registry)
     return registry
 
@@ -303,6 +307,7 @@ class Metrics:
     def __init__(self, factory: sessionmaker[Session], runner: JobLoop | None) -> None:
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(JobFigures(factory))
+        self.registry.register(LeaseFigures(factory))  # the leader, from the lease row
         if runner is not None:  # a server that runs its worker in-process exports its loop too
             register_loop(self.registry, runner)
         ProcessCollector(registry=self.registry)

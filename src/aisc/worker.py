@@ -9,6 +9,13 @@ worker runs, each on its own thread (``aisc.periodic.Periodic``):
 
 For a newcomer the embedded default stays one command: ``aisc serve --with-worker`` (and
 ``aisc demo``) runs a worker inside the server's process.
+
+Exactly one worker runs the loops: each worker tries for the leader lease (``aisc.db.lease``)
+every few seconds on a third thread, and runs a pass only while it leads. The loops' sessions
+come from the lease's fenced factory, so every write they make is checked against the lease
+inside its own transaction: a worker that lost the lease (paused, partitioned, too slow to
+renew) raises ``LeaseLost`` at its next write, nothing of it is saved, and it goes back to
+waiting. A clean stop releases the lease, so a restarted or waiting worker takes over at once.
 """
 
 from __future__ import annotations
@@ -16,7 +23,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import FrameType
 
@@ -24,7 +31,8 @@ from sqlalchemy import Engine
 
 from aisc.access import SYSTEM
 from aisc.context import Clock, Ctx, utcnow
-from aisc.db.engine import engine_from_settings, make_sessionmaker, transaction
+from aisc.db.engine import engine_from_settings, transaction
+from aisc.db.lease import RENEW_S, Lease, LeaseLost
 from aisc.deployment import Deployment
 from aisc.metrics import worker_registry
 from aisc.outbox.worker import DELIVERY_INTERVAL_S, deliver_due
@@ -48,15 +56,28 @@ class Worker:
     ) -> None:
         self.settings = settings
         self.engine = engine or engine_from_settings(settings)
-        self.factory = make_sessionmaker(self.engine)
         self.deployment = deployment or Deployment.from_settings(settings)
         self.clock = clock
-        self.runner: JobLoop = make_job_loop(self.deployment, self.factory, clock)
-        self.registry = worker_registry(self.runner)
+        self.lease = Lease(self.engine, clock=clock)
+        # Every session of the loops checks the lease when its write transaction begins.
+        self.factory = self.lease.fence()
+        self.runner: JobLoop = make_job_loop(
+            self.deployment, self.factory, clock, guard=self.lease.guard
+        )
+        self.registry = worker_registry(self.runner, self.lease)
         self._loops = [
-            Periodic("aisc-scheduler", self.runner.tick, settings.scheduler_interval_s),
+            Periodic("aisc-lease", self.lead, RENEW_S),
+            Periodic("aisc-scheduler", self.tick, settings.scheduler_interval_s),
             Periodic("aisc-outbox", self.deliver, DELIVERY_INTERVAL_S),
         ]
+
+    def lead(self) -> bool:
+        """Take or renew the lease (every few seconds): True while this worker leads."""
+        return self.lease.acquire()
+
+    def tick(self) -> object:
+        """One pass of the job loop, if this worker leads."""
+        return self._if_leading(self.runner.tick)
 
     @contextmanager
     def open_ctx(self) -> Iterator[Ctx]:
@@ -65,15 +86,30 @@ class Worker:
             yield Ctx(db=db, now=self.clock(), actor=SYSTEM.label, deployment=self.deployment)
 
     def deliver(self) -> object:
-        return deliver_due(self.open_ctx)
+        """One delivery pass of the outbox, if this worker leads."""
+        return self._if_leading(lambda: deliver_due(self.open_ctx))
+
+    def _if_leading(self, work: Callable[[], object]) -> object:
+        if not self.lease.held:
+            return None
+        try:
+            return work()
+        except LeaseLost as exc:  # fenced out: nothing was saved; wait for the lease again
+            log.warning("worker: %s", exc.message)
+            return None
 
     def start(self) -> None:
         for loop in self._loops:
             loop.start()
 
     def stop(self) -> None:
+        """Stop the loops, then give the lease up so that another worker takes over at once."""
         for loop in self._loops:
             loop.stop()
+        try:
+            self.lease.release()
+        except Exception:  # the database is gone: the lease lapses after its TTL instead
+            log.exception("worker: the lease could not be released")
 
     def serve_metrics(self, host: str, port: int) -> None:
         """Export the worker's figures (its loop, its process) for Prometheus on ``port``."""

@@ -35,7 +35,7 @@ from tests.helpers import error_field
 A = Audience
 PREFIX = "/api/v1"
 # Routes outside the matrix, on purpose: they show nothing of any tenant.
-PUBLIC_PATHS = {"/", "/healthz", f"{PREFIX}/docs", f"{PREFIX}/openapi.json"}
+PUBLIC_PATHS = {"/", "/healthz", "/readyz", f"{PREFIX}/docs", f"{PREFIX}/openapi.json"}
 PUBLIC_MOUNTS = {f"{PREFIX}/docs-assets", "/static"}
 PASSWORD = "Correct-Horse-42"
 

@@ -284,6 +284,7 @@ def test_burn_alerts_once_per_threshold(world, uow, client, tmp_path):
     assert [n.kind for n in made] == ["burn_80", "burn_100"]
     listed = client.get("/api/v1/notifications", params={"award_id": world.pooled}).json()
     assert [n["channel"] for n in listed] == ["", "", ""]  # queued, not yet delivered
+    client.app.state.worker.lead()
     deliver_due(client.app.state.worker.open_ctx)
     path = tmp_path / "var" / "notifications.jsonl"
     lines = [json.loads(line) for line in path.read_text().splitlines()]

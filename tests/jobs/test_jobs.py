@@ -277,6 +277,7 @@ def test_metrics_in_prometheus_text_format(client, project, engine, clock, tmp_p
     submit(client, project, [PY, "-c", "import time; time.sleep(30)"])
     submit(client, project, [PY, "-c", "pass"], nodes=2, gpus_per_node=8)  # held by the cap
     worker = client.app.state.worker
+    assert worker.lead()  # the loops write only while their worker holds the lease
     runner = worker.runner
     runner.tick()
     text = client.get("/metrics").text

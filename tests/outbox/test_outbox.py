@@ -88,6 +88,7 @@ def test_every_edge_queues_the_same_alerts_and_they_leave_once_after_commit(
     # The command line's worker (on the wall clock, which every test date precedes) sends it.
     assert cli("outbox", "deliver").output.strip() == "delivered 1, failed 0"
     assert cli("outbox", "deliver").output.strip() == "delivered 0, failed 0"
+    app.state.worker.lead()
     assert deliver_due(app.state.worker.open_ctx).sent == []  # nor does the server's find more
     [line] = mail_lines(mail)
     [row] = outbox_rows(uow)
@@ -252,6 +253,7 @@ def test_a_reset_link_is_queued_with_the_request_and_mailed_by_the_worker(api, u
     assert (row.kind, row.recipients, row.sensitive) == ("password_reset", ["pi@uni.example"], True)
     assert "token=" in row.body
     assert "token" not in cli("outbox", "list", "--json").output  # bodies are never listed
+    api.app.state.worker.lead()
     assert deliver_due(api.app.state.worker.open_ctx).sent == [row.id]
     [line] = mail_lines(mail)
     assert line["to"] == ["pi@uni.example"]

@@ -4,16 +4,21 @@ import typer
 
 from aisc.cli.common import state, uow
 from aisc.cluster.service import ensure_catalogue
-from aisc.db.migrate import current_revision, upgrade
+from aisc.db.migrate import current_revision, migration_lock, upgrade
 
 app = typer.Typer(help="Database schema.", no_args_is_help=True)
 
 
 def upgrade_database() -> None:
-    """Migrate to the latest schema and load the published GPU catalogue."""
-    upgrade(state().engine)
-    with uow() as ctx:
-        ensure_catalogue(ctx)
+    """Migrate to the latest schema and load the published GPU catalogue.
+
+    Both under the migration lock: servers starting at once migrate once, and the catalogue's
+    rows are inserted once (two inserts of one row would fail the second server's start)."""
+    engine = state().engine
+    with migration_lock(engine):
+        upgrade(engine, lock=False)
+        with uow() as ctx:
+            ensure_catalogue(ctx)
 
 
 @app.command("upgrade")

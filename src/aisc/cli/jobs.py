@@ -142,13 +142,20 @@ def logs(job_id: int, stderr: bool = typer.Option(False, "--stderr")) -> None:
 @app.command("tick")
 def tick() -> None:
     """Run one pass of the job loop: the local executor's scheduling pass, or with
-    AISC_EXECUTOR=slurm the hand-over to Slurm (``aisc serve`` runs them continuously)."""
+    AISC_EXECUTOR=slurm the hand-over to Slurm (``aisc worker`` runs them continuously).
+    Refused while a worker leads: one loop at a time."""
     from aisc.context import utcnow
-    from aisc.db.engine import make_sessionmaker
+    from aisc.db.lease import Lease, LeaseLost
     from aisc.scheduling.runners import make_job_loop
 
-    runner = make_job_loop(state().deployment, make_sessionmaker(state().ready_engine()), utcnow)
-    stats = runner.tick()
+    lease = Lease(state().ready_engine())
+    if not lease.acquire():
+        raise LeaseLost("a worker is running the job loop; this pass was not run", field="lease")
+    try:
+        runner = make_job_loop(state().deployment, lease.fence(), utcnow, guard=lease.guard)
+        stats = runner.tick()
+    finally:
+        lease.release()
     typer.echo(
         f"started {stats.started}, finished {stats.finished}, preempted "
         f"{stats.preempted}, pending {stats.pending}, running GPUs "

@@ -29,6 +29,7 @@ from aisc.cli import (
     server,
     simulate,
     slurm,
+    status,
 )
 from aisc.cli.common import CliState, set_state, validation_error
 from aisc.errors import AiscError, ValidationFailed
@@ -101,6 +102,7 @@ app.command("restore")(backup.restore_cmd)
 app.command("demo")(server.demo)
 app.command("serve")(server.serve)
 app.command("worker")(server.worker)
+app.command("status")(status.status)
 
 
 def main() -> None:

@@ -8,6 +8,7 @@ from aisc.awards import models as _awards  # noqa: F401
 from aisc.billing import models as _billing  # noqa: F401
 from aisc.cluster import models as _cluster  # noqa: F401
 from aisc.db.base import Base
+from aisc.db.lease import WorkerLease as _lease  # noqa: F401
 from aisc.jobs import models as _jobs  # noqa: F401
 from aisc.ledger import models as _ledger  # noqa: F401
 from aisc.metering import models as _metering  # noqa: F401

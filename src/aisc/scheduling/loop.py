@@ -13,6 +13,11 @@ audit event holds the audit head until it commits, and every API change (a submi
 it: the head is taken as late as possible and held for as short a time as possible (not through
 the scheduling pass).
 
+The worker runs this loop only while it holds the leader lease, and every transaction here comes
+from the lease's fenced session factory (``aisc.db.lease``): a tick or a start begun by a worker
+that lost the lease raises ``LeaseLost`` before it changes anything. Processes are started inside
+such a transaction (``_launch``), so only the leader starts them.
+
 The loop survives restarts: a job whose processes still run is simply watched again (the exit
 files tell how it ended); one whose processes vanished without an exit code is marked failed with
 the reason. A job is started only inside a committed transaction that records its processes, so
@@ -39,6 +44,7 @@ from aisc.awards.models import Award
 from aisc.cluster.models import Node, NodeState, Partition
 from aisc.context import Ctx
 from aisc.db.engine import transaction
+from aisc.db.lease import LeaseLost
 from aisc.executors.local import LocalExecutor, Slice, dump_slices, load_slices
 from aisc.executors.sandbox import SandboxError
 from aisc.jobs.lifecycle import local_ending, move, request_stop
@@ -379,6 +385,8 @@ class LocalJobLoop:
                 job.started_at = max(job.started_at, self.clock())
         except SandboxError as exc:
             self._fail_start(job_id, str(exc))
+        except LeaseLost:  # another worker leads now: the job is its to start (or requeue)
+            raise
         except Exception as exc:
             log.exception("job %s could not be started", job_id)
             self._fail_start(job_id, f"{type(exc).__name__}: {exc}")

@@ -16,11 +16,17 @@ JobLoop = LocalJobLoop | SlurmJobLoop
 
 
 def make_job_loop(
-    deployment: Deployment, factory: sessionmaker[Session], clock: Callable[[], datetime]
+    deployment: Deployment,
+    factory: sessionmaker[Session],
+    clock: Callable[[], datetime],
+    *,
+    guard: Callable[[], None] | None = None,
 ) -> JobLoop:
+    """``guard`` raises when this process may no longer act (the worker's lease check): called
+    before a side effect no transaction covers (handing a job to Slurm)."""
     settings = deployment.settings
     if settings.executor == "slurm":
-        return SlurmJobLoop(factory, deployment.slurm, settings, clock)
+        return SlurmJobLoop(factory, deployment.slurm, settings, clock, guard=guard)
     return LocalJobLoop(
         factory,
         deployment.local_executor,

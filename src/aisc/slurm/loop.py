@@ -81,8 +81,13 @@ class SlurmJobLoop:
         backend: SlurmBackend,
         settings: Settings,
         clock: Callable[[], datetime],
+        *,
+        guard: Callable[[], None] | None = None,
     ) -> None:
         self.factory = factory
+        # Raises when this process may no longer act (the worker's lease): checked right before
+        # a job is handed to Slurm, the one side effect of the loop that no transaction covers.
+        self.guard = guard or (lambda: None)
         self.backend = backend
         self.settings = settings
         self.clock = clock
@@ -450,6 +455,7 @@ class SlurmJobLoop:
                 return False
             job.handed_at = self.clock()  # committed before Slurm hears of the job
         spec = prepared.spec
+        self.guard()
         try:
             slurm_id, path = self.backend.submit(spec)
         except SlurmRefused as exc:

@@ -1,7 +1,7 @@
 """Billing runs are recorded: when each ran, for which month, how long it took, what it issued
 
 Revision ID: 0019
-Revises: 0017
+Revises: 0018
 
 A billing run happens in whichever process is asked (an API server, the command line): its
 duration is recorded with it so that every server's ``/metrics`` reports the last run alike.
@@ -16,7 +16,7 @@ from alembic import op
 from aisc.db.base import UTCDateTime
 
 revision = "0019"
-down_revision = "0017"
+down_revision = "0018"
 branch_labels = None
 depends_on = None
 
