@@ -94,28 +94,35 @@ def test_every_earlier_revision_upgrades_with_its_data_and_keeps_the_invariants(
     earlier = [r.revision for r in script.walk_revisions()][1:]  # newest first, head left out
     assert earlier[-1] == "0001"
     checked, unkeyed = [], False
-    for revision in earlier:
-        command.downgrade(config, revision)
-        assert current_revision(engine) == revision
-        if revision < KEYED_FROM and not unkeyed:
-            assert "key_id" not in {c["name"] for c in inspect(engine).get_columns("audit_events")}
-            _unkey_the_chain(engine)
-            unkeyed = True
-            # A deployment that never keyed its chain has no key file yet.
-            monkeypatch.setenv("AISC_AUDIT_KEY_FILE", str(tmp_path / "unkeyed" / "audit.key"))
-        at_revision = _counts(engine)
-        assert at_revision == {t: n for t, n in counts.items() if t in at_revision}, revision
+    try:
+        for revision in earlier:
+            command.downgrade(config, revision)
+            assert current_revision(engine) == revision
+            if revision < KEYED_FROM and not unkeyed:
+                assert "key_id" not in {
+                    c["name"] for c in inspect(engine).get_columns("audit_events")
+                }
+                _unkey_the_chain(engine)
+                unkeyed = True
+                # A deployment that never keyed its chain has no key file yet.
+                monkeypatch.setenv("AISC_AUDIT_KEY_FILE", str(tmp_path / "unkeyed" / "audit.key"))
+            at_revision = _counts(engine)
+            assert at_revision == {t: n for t, n in counts.items() if t in at_revision}, revision
 
-        with _upgraded_copy(engine, tmp_path / f"at-{revision}.db") as (upgraded, url):
-            assert current_revision(upgraded) == head_revision()
-            assert _counts(upgraded) == {t: at_revision.get(t, 0) for t in counts}, revision
-            cli = Cli(url)
-            if revision >= BILLING_FROM:
-                assert observe(cli) == seen, revision
-            else:
-                assert json.loads(cli("ledger", "balance", "--json").output) == seen["balance"]
-                assert "audit chain intact" in cli("audit", "verify").output, revision
-        checked.append(revision)
+            with _upgraded_copy(engine, tmp_path / f"at-{revision}.db") as (upgraded, url):
+                assert current_revision(upgraded) == head_revision()
+                assert _counts(upgraded) == {t: at_revision.get(t, 0) for t in counts}, revision
+                cli = Cli(url)
+                if revision >= BILLING_FROM:
+                    assert observe(cli) == seen, revision
+                else:
+                    assert json.loads(cli("ledger", "balance", "--json").output) == seen["balance"]
+                    assert "audit chain intact" in cli("audit", "verify").output, revision
+            checked.append(revision)
+    finally:
+        # The database is the test's (on PostgreSQL the worker's own, which later tests use):
+        # leave it at the head, as every test finds it.
+        upgrade(engine)
     assert checked == earlier
 
 
