@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -185,3 +186,22 @@ def test_a_pass_by_hand_is_refused_while_a_worker_leads(client, project, cli, en
     leader.release()
     assert "started" in cli("jobs", "tick").output  # the lease is free: the pass runs
     assert Lease(engine).acquire()  # the pass released the lease after it
+
+
+def test_aisc_worker_leads_until_sigterm_then_releases_the_lease(cli, engine):
+    """The command itself, in this process: it takes the lease, and SIGTERM stops it cleanly."""
+    me = os.getpid()
+    led: list[bool] = []
+
+    def stop_once_leading() -> None:
+        led.append(_wait_for(lambda: _leader_pid(engine) == me or None, 60) is not None)
+        os.kill(me, signal.SIGTERM)  # caught by the worker's handler, installed before it leads
+
+    stopper = threading.Thread(target=stop_once_leading)
+    stopper.start()
+    result = cli("worker")
+    stopper.join()
+    assert led == [True]
+    assert "worker running (local executor)" in result.output
+    assert result.output.rstrip().endswith("worker stopped")
+    assert _leader_pid(engine) is None  # released at once, not left to its TTL
