@@ -98,13 +98,10 @@ def _cheap_password_hashes() -> Iterator[None]:
         yield
 
 
-def _worker_database(url: str) -> str:
-    """The URL of this xdist worker's own database beside ``url`` (created if missing)."""
-    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
-    if not worker:
-        return url
+def database_beside(url: str, suffix: str) -> str:
+    """The URL of the PostgreSQL database `<name>_<suffix>` beside `url` (created if missing)."""
     base = make_url(url)
-    name = f"{base.database}_{worker}"
+    name = f"{base.database}_{suffix}"
     admin = create_engine(base, isolation_level="AUTOCOMMIT")
     try:
         with admin.connect() as connection:
@@ -116,6 +113,12 @@ def _worker_database(url: str) -> str:
     finally:
         admin.dispose()
     return base.set(database=name).render_as_string(hide_password=False)
+
+
+def _worker_database(url: str) -> str:
+    """The URL of this xdist worker's own database beside ``url`` (created if missing)."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    return database_beside(url, worker) if worker else url
 
 
 @pytest.fixture(scope="session")

@@ -10,26 +10,8 @@ from __future__ import annotations
 
 import pytest
 from benchmarks.chaos import Config, run_chaos, summary
-from sqlalchemy import create_engine, make_url, text
 
-from tests.conftest import BACKENDS, POSTGRES_URL
-
-
-def _chaos_database(url: str) -> str:
-    """A database of the test's own beside the one named (the run drops its schema)."""
-    base = make_url(url)
-    name = f"{base.database}_chaos"
-    admin = create_engine(base, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as connection:
-            exists = connection.execute(
-                text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name}
-            ).first()
-            if exists is None:
-                connection.execute(text(f'CREATE DATABASE "{name}"'))
-    finally:
-        admin.dispose()
-    return base.set(database=name).render_as_string(hide_password=False)
+from tests.conftest import BACKENDS, POSTGRES_URL, database_beside
 
 
 @pytest.mark.xdist_group("chaos")
@@ -42,7 +24,7 @@ def test_kill_9_of_the_worker_and_the_server_loses_nothing_and_bills_once(backen
         clients=3,
         seed=17,
         db="postgres" if backend == "postgresql" else "sqlite",
-        postgres_url=_chaos_database(POSTGRES_URL) if backend == "postgresql" else "",
+        postgres_url=database_beside(POSTGRES_URL, "chaos") if backend == "postgresql" else "",
         workdir=tmp_path / "chaos",
         submit_seconds=8.0,
         kill_gap_s=(0.5, 2.0),
