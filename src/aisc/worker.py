@@ -5,7 +5,9 @@ worker runs, each on its own thread (``aisc.periodic.Periodic``):
 
 - the job loop (``aisc.scheduling.runners``): the local executor's or Slurm's, every
   ``AISC_SCHEDULER_INTERVAL_S`` seconds;
-- the outbox's delivery pass (``aisc.outbox.worker``), every few seconds.
+- the outbox's delivery pass (``aisc.outbox.worker``), every few seconds;
+- housekeeping (``aisc.housekeeping``): the duties that come due with the calendar (reports
+  overdue, awards ending, invoices ageing), every minute.
 
 For a newcomer the embedded default stays one command: ``aisc serve --with-worker`` (and
 ``aisc demo``) runs a worker inside the server's process.
@@ -34,6 +36,7 @@ from aisc.context import Clock, Ctx, utcnow
 from aisc.db.engine import engine_from_settings, transaction
 from aisc.db.lease import RENEW_S, Lease, LeaseLost
 from aisc.deployment import Deployment
+from aisc.housekeeping import HOUSEKEEPING_INTERVAL_S, run_pass
 from aisc.metrics import worker_registry
 from aisc.outbox.worker import DELIVERY_INTERVAL_S, deliver_due
 from aisc.periodic import Periodic
@@ -69,6 +72,7 @@ class Worker:
             Periodic("aisc-lease", self.lead, RENEW_S),
             Periodic("aisc-scheduler", self.tick, settings.scheduler_interval_s),
             Periodic("aisc-outbox", self.deliver, DELIVERY_INTERVAL_S),
+            Periodic("aisc-housekeeping", self.housekeep, HOUSEKEEPING_INTERVAL_S),
         ]
 
     def lead(self) -> bool:
@@ -88,6 +92,10 @@ class Worker:
     def deliver(self) -> object:
         """One delivery pass of the outbox, if this worker leads."""
         return self._if_leading(lambda: deliver_due(self.open_ctx))
+
+    def housekeep(self) -> object:
+        """One housekeeping pass (``aisc.housekeeping``), if this worker leads."""
+        return self._if_leading(lambda: run_pass(self.open_ctx))
 
     def _if_leading(self, work: Callable[[], object]) -> object:
         if not self.lease.held:

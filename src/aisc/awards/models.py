@@ -59,3 +59,31 @@ class Award(Base):
     subsidy_cap_cents: Mapped[int] = mapped_column(BigInteger, nullable=False)
     price_list_id: Mapped[int] = mapped_column(ForeignKey("price_lists.id"), nullable=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+
+
+class HoldKind(enum.StrEnum):
+    """Why an award is held (suspended): by hand, or by a rule the worker applies."""
+
+    MANUAL = "manual"  # an officer's decision (``aisc award suspend``)
+    REPORT_OVERDUE = "report_overdue"  # a progress report past its grace period
+    INVOICE_OVERDUE = "invoice_overdue"  # the applicant's share unpaid past the policy's days
+    CONDITION = "condition"  # a condition of approval not met by its date
+
+
+class AwardHold(Base):
+    """One reason an award is suspended. The award is suspended while any hold is open and
+    active again when the last one is lifted, so that lifting one reason (a report accepted)
+    never lifts another (an invoice still unpaid)."""
+
+    __tablename__ = "award_holds"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    award_id: Mapped[int] = mapped_column(ForeignKey("awards.id"), nullable=False, index=True)
+    kind: Mapped[HoldKind] = mapped_column(enum_column(HoldKind, "hold_kind"), nullable=False)
+    # What the hold is about (a report's or an invoice's id), "" for a manual hold.
+    ref: Mapped[str] = mapped_column(String(100), nullable=False, default="")
+    reason: Mapped[str] = mapped_column(String(1000), nullable=False)
+    placed_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    placed_by: Mapped[str] = mapped_column(String(200), nullable=False)
+    lifted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    lifted_by: Mapped[str | None] = mapped_column(String(200))

@@ -1,4 +1,10 @@
-"""Awards: read; accept an offer (offered -> active); suspend and resume (active <-> suspended)."""
+"""Awards: read; accept an offer (offered -> active); hold and lift (active <-> suspended).
+
+An award is suspended while it has an open hold (``AwardHold``): an officer's (``suspend`` /
+``resume``) or a rule's (a report overdue, an invoice unpaid: ``place_hold`` / ``lift_hold``,
+called by the worker's housekeeping and by what cures the reason). Lifting one reason never
+lifts another.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +15,7 @@ from sqlalchemy import select
 from aisc.access import authorize, permit, visible
 from aisc.applications.models import RequestKind
 from aisc.audit.service import record
-from aisc.awards.models import Award, AwardStatus
+from aisc.awards.models import Award, AwardHold, AwardStatus, HoldKind
 from aisc.awards.schemas import AwardBurn, AwardRead
 from aisc.context import Ctx
 from aisc.errors import InvalidTransition, NotFound, ValidationFailed
@@ -135,28 +141,127 @@ def accept(ctx: Ctx, *, award_id: int) -> Award:
 
 
 def suspend(ctx: Ctx, *, award_id: int, reason: str) -> Award:
-    """Suspend an active award (e.g. an overdue report); its allocations are suspended too."""
+    """Suspend an active award by hand (an officer's hold); its allocations are suspended too."""
     if not reason.strip():
         raise ValidationFailed("a suspension needs a reason", field="reason")
-    return _move(
-        ctx,
-        award_id,
-        "suspend",
-        AwardStatus.ACTIVE,
-        AwardStatus.SUSPENDED,
-        verb="be suspended",
-        extra={"reason": reason.strip()},
-        right="award.suspend",
-    )
+    award = view_award(ctx, award_id=award_id)
+    permit(ctx, "award.suspend", application_id=award.application_id)
+    if award.status is not AwardStatus.ACTIVE:
+        raise InvalidTransition(
+            f"award {award.id} is {award.status.value}; only an active award can be suspended",
+            field="status",
+        )
+    return place_hold(ctx, award_id=award_id, kind=HoldKind.MANUAL, reason=reason)
 
 
 def resume(ctx: Ctx, *, award_id: int) -> Award:
-    return _move(
-        ctx,
-        award_id,
-        "resume",
-        AwardStatus.SUSPENDED,
-        AwardStatus.ACTIVE,
-        verb="resume",
-        right="award.suspend",
+    """Lift the officer's hold. The award is active again unless a rule still holds it (a
+    report overdue, an invoice unpaid): those are lifted by what cures them, and named here."""
+    award = view_award(ctx, award_id=award_id)
+    permit(ctx, "award.suspend", application_id=award.application_id)
+    if award.status is not AwardStatus.SUSPENDED:
+        raise InvalidTransition(
+            f"award {award.id} is {award.status.value}; only a suspended award can resume",
+            field="status",
+        )
+    if _open_hold(ctx, award_id, HoldKind.MANUAL, "") is None:
+        others = "; ".join(
+            f"{h.kind.value}: {h.reason}" for h in open_holds(ctx, award_id=award_id)
+        )
+        raise InvalidTransition(
+            f"award {award.id} is not suspended by hand; it is held by {others}",
+            field="status",
+        )
+    return lift_hold(ctx, award_id=award_id, kind=HoldKind.MANUAL)
+
+
+def _open_hold(ctx: Ctx, award_id: int, kind: HoldKind, ref: str) -> AwardHold | None:
+    return ctx.db.scalars(
+        select(AwardHold).where(
+            AwardHold.award_id == award_id,
+            AwardHold.kind == kind,
+            AwardHold.ref == ref,
+            AwardHold.lifted_at.is_(None),
+        )
+    ).first()
+
+
+def open_holds(ctx: Ctx, *, award_id: int) -> list[AwardHold]:
+    """What holds the award now, oldest first (empty for an award that is not suspended)."""
+    view_award(ctx, award_id=award_id)
+    return list(
+        ctx.db.scalars(
+            select(AwardHold)
+            .where(AwardHold.award_id == award_id, AwardHold.lifted_at.is_(None))
+            .order_by(AwardHold.id)
+        )
     )
+
+
+def place_hold(
+    ctx: Ctx, *, award_id: int, kind: HoldKind, reason: str, ref: str | int = ""
+) -> Award:
+    """Hold an award for one reason: an active award becomes suspended (audited), and stays so
+    until every hold is lifted. Idempotent: the same open hold (kind and ref) is not placed twice.
+    An award that is not active or suspended (offered, closed) is left as it is."""
+    authorize(ctx, "award.suspend")
+    award = ctx.db.get(Award, award_id, with_for_update=True)
+    if award is None:
+        raise NotFound(f"award {award_id} not found")
+    ref = str(ref)
+    if award.status not in (AwardStatus.ACTIVE, AwardStatus.SUSPENDED):
+        return award
+    if _open_hold(ctx, award_id, kind, ref) is not None:
+        return award
+    hold = AwardHold(
+        award_id=award_id,
+        kind=kind,
+        ref=ref,
+        reason=reason.strip(),
+        placed_at=ctx.now,
+        placed_by=ctx.actor,
+    )
+    ctx.db.add(hold)
+    before = award.status
+    award.status = AwardStatus.SUSPENDED
+    ctx.db.flush()
+    record(
+        ctx,
+        action="award.suspend",
+        object_type="award",
+        object_id=award.id,
+        before={"status": before},
+        after={"status": award.status, "hold": kind, "ref": ref, "reason": hold.reason},
+    )
+    return award
+
+
+def lift_hold(ctx: Ctx, *, award_id: int, kind: HoldKind, ref: str | int = "") -> Award:
+    """Lift one hold (if it is open): the award is active again when no hold is left. A hold
+    that is not open changes nothing, so a rule may lift what it may never have placed."""
+    authorize(ctx, "award.suspend")
+    award = ctx.db.get(Award, award_id, with_for_update=True)
+    if award is None:
+        raise NotFound(f"award {award_id} not found")
+    hold = _open_hold(ctx, award_id, kind, str(ref))
+    if hold is None:
+        return award
+    hold.lifted_at = ctx.now
+    hold.lifted_by = ctx.actor
+    ctx.db.flush()
+    left = ctx.db.scalars(
+        select(AwardHold.id).where(AwardHold.award_id == award_id, AwardHold.lifted_at.is_(None))
+    ).first()
+    before = award.status
+    if left is None and award.status is AwardStatus.SUSPENDED:
+        award.status = AwardStatus.ACTIVE
+        ctx.db.flush()
+    record(
+        ctx,
+        action="award.resume" if award.status is AwardStatus.ACTIVE else "award.hold_lifted",
+        object_type="award",
+        object_id=award.id,
+        before={"status": before, "hold": kind, "ref": hold.ref},
+        after={"status": award.status},
+    )
+    return award
