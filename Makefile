@@ -21,7 +21,7 @@ demo: $(STAMP)
 ## worker per core; TEST_WORKERS=0 runs it in one process
 TEST_WORKERS ?= auto
 test: $(STAMP)
-	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup --durations=30
 
 ## Static checks (ruff, mypy)
 lint: $(STAMP)
