@@ -31,12 +31,14 @@ def test_the_progress_commands(cli, uow, world, clock, tmp_path):
     cli("progress", "submit", str(first), "--file", str(body), "--by", str(world.applicant))
     cli("progress", "submit", str(second), "--file", str(body), "--by", str(world.applicant))
     shown = json.loads(cli("progress", "show", str(first), "--json").output)
-    assert shown["status"] == "submitted" and shown["outputs"]["papers"][0]["doi"]
+    assert shown["status"] == "submitted"
+    assert shown["outputs"]["papers"][0]["doi"]
     cli("progress", "accept", str(first), "--note", "Good progress.")
     changed = cli("progress", "request-changes", str(second), "--note", "Name the users.", "--json")
     assert json.loads(changed.output)["status"] == "changes_requested"
     totals = json.loads(cli("progress", "outcomes", "--json").output)
-    assert totals["papers"] == 1 and totals["models"] == 1
+    assert totals["papers"] == 1
+    assert totals["models"] == 1
     assert "users_reached" in cli("progress", "outcomes", "--as-of", "2025-12-31").output
     table = cli("progress", "list", "--status", "accepted").output
     assert "accepted" in table
@@ -55,7 +57,8 @@ def test_a_member_of_another_organisation_never_sees_a_project_s_reports(uow, ap
     pi = centre.personas["pi"].headers
     path = f"{API}/progress-reports/{report}"
     hidden = api.get(path, headers=outsider)
-    assert hidden.status_code == 404 and "Cantonese" not in hidden.text
+    assert hidden.status_code == 404
+    assert "Cantonese" not in hidden.text
     assert api.get(f"{API}/progress-reports", headers=outsider).json() == []
     body = {**GOOD}
     assert api.post(f"{path}/submit", json=body, headers=outsider).status_code == 404

@@ -17,9 +17,12 @@ def test_conditions_are_items_and_one_holds_the_compute_until_met(client, uow, w
         outcome="approve_with_conditions",
         conditions=[
             "Quarterly progress reports to the committee",  # free text still works
-            {"text": "Ethics approval for the speech data", "due_date": "2025-04-30",
-             "holds_allocation": True},
-        ],  # fmt: skip
+            {
+                "text": "Ethics approval for the speech data",
+                "due_date": "2025-04-30",
+                "holds_allocation": True,
+            },
+        ],
     )
     app_id = client.get(f"{API}/awards/{award}").json()["application_id"]
     decision = client.get(f"{API}/applications/{app_id}/decisions").json()[-1]
@@ -42,7 +45,8 @@ def test_conditions_are_items_and_one_holds_the_compute_until_met(client, uow, w
     assert [c["status"] for c in items] == ["open", "overdue"]
     ethics = items[1]["id"]
     bad = client.post(f"{API}/conditions/{ethics}/resolve", json={"outcome": "met", "text": ""})
-    assert bad.status_code == 422 and "text" in bad.json()["detail"]["field"]
+    assert bad.status_code == 422
+    assert "text" in bad.json()["detail"]["field"]
     met = client.post(
         f"{API}/conditions/{ethics}/resolve",
         json={"outcome": "met", "text": "Approval HREC-2025-17 of 2 May"},
@@ -68,4 +72,5 @@ def test_the_cli_lists_meets_and_waives_conditions(cli, uow, world, clock):
     waived = cli("condition", "waive", str(second), "--reason", "Covered by ISO 27001", "--json")
     assert json.loads(waived.output)["status"] == "waived"
     table = cli("condition", "list", "--award", str(award)).output
-    assert "met" in table and "waived" in table
+    assert "met" in table
+    assert "waived" in table

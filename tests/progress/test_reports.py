@@ -102,7 +102,8 @@ def test_reminders_go_once_before_and_on_the_due_date(client, uow, world, clock)
     assert outbox_keys(uow)[-1] == f"progress-report:{first}:due"
     with uow() as ctx:
         message = ctx.db.scalars(select(OutboxMessage)).first()
-        assert message is not None and message.recipients == ["pi@uni.example"]
+        assert message is not None
+        assert message.recipients == ["pi@uni.example"]
 
 
 def test_submission_refuses_bad_input_by_field_and_changes_nothing(client, uow, world, clock):
@@ -158,19 +159,19 @@ def test_changes_then_acceptance_and_the_outcome_totals(client, uow, world, cloc
     client.post(f"{url}/submit", json=body).raise_for_status()
     client.post(f"{url}/accept", json={"note": "Thank you."}).raise_for_status()
     totals = client.get(f"{API}/progress-outcomes").json()
-    assert totals["papers"] == 2 and totals["users_reached"] == 2400
+    assert totals["papers"] == 2
+    assert totals["users_reached"] == 2400
     assert set(totals) >= {"models", "datasets", "patents", "products", "people_trained"}
     early = client.get(f"{API}/progress-outcomes", params={"as_of": "2025-03-31"}).json()
     assert early["papers"] == 1
     assert client.get(f"{API}/progress-outcomes", params={"as_of": "1900-01-01"}).status_code == 422
     actions = [
         e["action"]
-        for e in client.get(
-            f"{API}/audit/events", params={"object_type": "progress_report"}
-        ).json()
+        for e in client.get(f"{API}/audit/events", params={"object_type": "progress_report"}).json()
     ]
     assert actions.count("progress.submit") == 3
-    assert "progress.request_changes" in actions and actions.count("progress.accept") == 2
+    assert "progress.request_changes" in actions
+    assert actions.count("progress.accept") == 2
 
 
 def test_an_overdue_report_suspends_the_award_until_it_is_accepted(client, uow, world, clock):
@@ -184,7 +185,8 @@ def test_an_overdue_report_suspends_the_award_until_it_is_accepted(client, uow, 
     assert status(client, award) == "active"
     clock.advance(days=1)
     done = run_pass(uow)  # the worker's pass, as it runs every minute
-    assert done.failed == {} and done.results["progress reports"]["holds"] == 1
+    assert done.failed == {}
+    assert done.results["progress reports"]["holds"] == 1
     assert status(client, award) == "suspended"
     with uow() as ctx:
         assert [(h.kind.value, h.ref) for h in open_holds(ctx, award_id=award)] == [
@@ -202,8 +204,28 @@ def test_an_overdue_report_suspends_the_award_until_it_is_accepted(client, uow, 
     ).raise_for_status()
     assert status(client, award) == "suspended"  # submitted is not accepted
     accepted = client.post(f"{API}/progress-reports/{report}/accept", json={}).json()
-    assert accepted["late"] is True and accepted["overdue"] is False
+    assert accepted["late"] is True
+    assert accepted["overdue"] is False
     assert status(client, award) == "active"
     with uow() as ctx:
         assert duties.run(ctx)["holds"] == 0  # accepted: never held again
     assert status(client, award) == "active"
+
+
+def test_the_scheme_settings_shape_the_schedule(client, world, clock):
+    assert client.patch(f"{API}/scheme", json={"report_months": "0"}).status_code == 422
+    assert error_field(client.patch(f"{API}/scheme", json={"report_months": "1;3"})) == (
+        "report_months"
+    )
+    changed = client.patch(
+        f"{API}/scheme", json={"report_months": "4, 2", "final_report_days": 30}
+    ).json()
+    assert (changed["report_months"], changed["final_report_days"]) == ("2,4", 30)
+    award = approved(world)
+    clock.advance(days=50)
+    client.post(f"{API}/awards/{award}/accept").raise_for_status()
+    assert [r["due_date"] for r in reports(client, award)] == [
+        "2025-05-01",
+        "2025-07-01",
+        "2025-10-01",
+    ]
