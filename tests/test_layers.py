@@ -50,7 +50,8 @@ NOT_DOMAINS = {"aisc.db"}  # infrastructure beneath every domain
 # (processes, no session) and the demo (a script that acts as the system through services).
 SERVICE_PACKAGES = (
     "accounts", "allocations", "applications", "audit", "awards", "billing", "cluster", "jobs",
-    "ledger", "metering", "outbox", "pricing", "qos", "reports", "review", "scheme", "slurm",
+    "ledger", "metering", "outbox", "pricing", "progress", "qos", "reports", "review", "scheme",
+    "slurm",
 )  # fmt: skip
 NOT_SERVICES = {"api", "models", "schemas"}
 AUTHORISERS = {"aisc.access.authorize", "aisc.access.permit"}

@@ -126,6 +126,12 @@ _GRANTS: dict[str, tuple[Grant, ...]] = {
     "award.accept": (A.PI,),
     "award.suspend": (R.SECRETARIAT,),
     "award.close": (R.SECRETARIAT,),
+    # After the award: the project's reports and conditions; reviewers read them with the case.
+    "progress.read": (*_STAFF_READ, A.MEMBER, A.REVIEWER),
+    "progress.submit": (A.PI,),
+    "progress.review": (R.SECRETARIAT,),
+    "condition.read": (*_STAFF_READ, A.MEMBER, A.REVIEWER),
+    "condition.resolve": (R.SECRETARIAT,),
     "allocation.read": (*_STAFF_READ, A.MEMBER),
     "allocation.manage": (R.OPERATOR,),
     "capacity.read": (R.SECRETARIAT, R.OPERATOR, R.AUDITOR),

@@ -219,6 +219,7 @@ def create_app(
     from aisc.ledger.api import router as ledger_router
     from aisc.metering.api import router as metering_router
     from aisc.pricing.api import router as pricing_router
+    from aisc.progress.api import router as progress_router
     from aisc.qos.api import router as qos_router
     from aisc.review.api import router as review_router
     from aisc.scheme.api import router as scheme_router
@@ -232,6 +233,7 @@ def create_app(
         applications_router,
         review_router,
         awards_router,
+        progress_router,
         allocations_router,
         jobs_router,
         qos_router,

@@ -118,6 +118,14 @@ def centre(uow, clock):
             ctx, data=OrganisationCreate(name="Harbour Un\u0456versity", category="university")
         )
         built.flag_a = vetting.list_flags(ctx)[0].id  # type: ignore[attr-defined]
+        from aisc.progress import conditions
+        from aisc.progress import service as progress
+        from aisc.progress.schemas import ConditionIn
+
+        built.report_a = progress.list_reports(ctx, award_id=built.award_a)[0].id  # type: ignore[attr-defined]
+        built.condition_a = conditions.record_conditions(  # type: ignore[attr-defined]
+            ctx, award_id=built.award_a, decision_id=None, items=[ConditionIn(text="Ethics")]
+        )[0].id
     return built
 
 
@@ -153,6 +161,8 @@ def fill(path: str, centre: Centre, persona: Any) -> str:
         "request_id": centre.role_request,
         "grant_id": centre.grant_a,  # type: ignore[attr-defined]
         "flag_id": centre.flag_a,  # type: ignore[attr-defined]
+        "report_id": centre.report_a,  # type: ignore[attr-defined]
+        "condition_id": centre.condition_a,  # type: ignore[attr-defined]
         "name": "h800-000",
         "code": "H800-SXM5-80GB",
         "version": "v1",
@@ -181,6 +191,12 @@ def bodies(centre: Centre) -> dict[tuple[str, str], Any]:
         },
         ("PUT", f"{PREFIX}/applications/{{application_id}}/reviews/{{reviewer_id}}/scores"): {
             "scores": scores
+        },
+        ("POST", f"{PREFIX}/progress-reports/{{report_id}}/submit"): {"narrative": "Trained."},
+        ("POST", f"{PREFIX}/progress-reports/{{report_id}}/request-changes"): {"note": "More."},
+        ("POST", f"{PREFIX}/conditions/{{condition_id}}/resolve"): {
+            "outcome": "met",
+            "text": "Approved by the ethics board.",
         },
         ("POST", f"{PREFIX}/jobs"): {
             "award_id": centre.award_a,

@@ -128,8 +128,11 @@ def _move(
 
 
 def accept(ctx: Ctx, *, award_id: int) -> Award:
-    """The project's PI accepts the offer; the award becomes active."""
-    return _move(
+    """The project's PI accepts the offer; the award becomes active, with its report schedule
+    and the holds of conditions to meet first (``aisc.progress``)."""
+    from aisc.progress.service import on_award_active  # progress builds on awards
+
+    award = _move(
         ctx,
         award_id,
         "accept",
@@ -138,6 +141,8 @@ def accept(ctx: Ctx, *, award_id: int) -> Award:
         verb="be accepted",
         right="award.accept",
     )
+    on_award_active(ctx, award_id=award.id)
+    return award
 
 
 def suspend(ctx: Ctx, *, award_id: int, reason: str) -> Award:

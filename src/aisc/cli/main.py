@@ -23,6 +23,7 @@ from aisc.cli import (
     ledger,
     outbox,
     pricing,
+    progress,
     qos,
     review,
     scheme,
@@ -89,6 +90,8 @@ app.add_typer(review.app, name="review")
 app.add_typer(ledger.ledger_app, name="ledger")
 app.add_typer(awards.app, name="award")
 awards.app.add_typer(qos.app, name="qos")
+app.add_typer(progress.app, name="progress")
+app.add_typer(progress.condition_app, name="condition")
 app.add_typer(audit.app, name="audit")
 app.add_typer(cluster.app, name="cluster")
 app.add_typer(allocations.app, name="alloc")

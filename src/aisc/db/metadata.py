@@ -14,6 +14,7 @@ from aisc.ledger import models as _ledger  # noqa: F401
 from aisc.metering import models as _metering  # noqa: F401
 from aisc.outbox import models as _outbox  # noqa: F401
 from aisc.pricing import models as _pricing  # noqa: F401
+from aisc.progress import models as _progress  # noqa: F401
 from aisc.qos import models as _qos  # noqa: F401
 from aisc.review import models as _review  # noqa: F401
 from aisc.scheme import models as _scheme  # noqa: F401

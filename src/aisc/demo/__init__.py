@@ -403,6 +403,7 @@ def is_demo_database(path: Path) -> bool | None:
 def build_demo(engine: Engine, *, deployment: Deployment | None = None) -> DemoSummary:
     """Migrate an empty database and fill it with the demo centre, and run its demo jobs on
     ``deployment``'s local executor when one is given."""
+    from aisc.demo.progress import demo_progress
     from aisc.reports.stats import scheme_stats
 
     upgrade(engine)
@@ -415,6 +416,7 @@ def build_demo(engine: Engine, *, deployment: Deployment | None = None) -> DemoS
         with builder.step(step.when) as ctx:
             step.action(ctx)
     billing = _demo_billing(builder)
+    demo_progress(builder)
     jobs_run = run_demo_jobs(factory, deployment) if deployment is not None else 0
     logins = _demo_logins(builder)
     with transaction(factory) as db:

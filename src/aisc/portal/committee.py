@@ -32,6 +32,8 @@ from aisc.portal.web import (
     status_of,
     whole_number,
 )
+from aisc.progress import conditions as progress_conditions
+from aisc.progress import service as progress
 from aisc.review import decisions
 from aisc.review import service as review
 from aisc.review.models import DecisionOutcome
@@ -195,6 +197,20 @@ def _case_page(page: PageContext, application_id: int, status: int = 200, **extr
             decisions.read_decision(ctx, d)
             for d in decisions.list_decisions(ctx, application_id=application_id)
         ]
+        award_id = next((d.award_id for d in past if d.award_id is not None), None)
+        reports = (
+            [progress.read_report(ctx, r) for r in progress.list_reports(ctx, award_id=award_id)]
+            if award_id
+            else []
+        )
+        conditions = (
+            [
+                progress_conditions.read_condition(ctx, c)
+                for c in progress_conditions.list_conditions(ctx, award_id=award_id)
+            ]
+            if award_id
+            else []
+        )
         try:
             check = application_check(ctx, application_id=application_id)
         except AiscError:
@@ -213,6 +229,9 @@ def _case_page(page: PageContext, application_id: int, status: int = 200, **extr
         reviewers=reviewers,
         criteria=criteria,
         decisions=past,
+        award_id=award_id,
+        reports=reports,
+        conditions=conditions,
         check=check,
         outcomes=[(o.value, page.gettext(_label(o.value))) for o in DecisionOutcome],
         rules=[("", "–"), *((code, code) for code in sorted(RULE_CODES))],

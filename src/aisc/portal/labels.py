@@ -23,6 +23,14 @@ LABELS: dict[str, str] = {
     "deferred": N_("Deferred"),
     "rejected": N_("Rejected"),
     "withdrawn": N_("Withdrawn"),
+    # progress reports and conditions of approval
+    "due": N_("Due"),
+    "changes_requested": N_("Changes requested"),
+    "accepted": N_("Accepted"),
+    "open": N_("Open"),
+    "met": N_("Met"),
+    "waived": N_("Waived"),
+    "overdue": N_("Overdue"),
     # awards
     "offered": N_("Offered"),
     "active": N_("Active"),

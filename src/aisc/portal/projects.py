@@ -31,6 +31,8 @@ from aisc.portal.web import (
     parse_form,
     status_of,
 )
+from aisc.progress import conditions as progress_conditions
+from aisc.progress import service as progress
 
 router = APIRouter(include_in_schema=False)
 
@@ -59,6 +61,13 @@ def _project_page(page: PageContext, award_id: int, status: int = 200, **extra: 
         job_list = [jobs.read_job(ctx, j) for j in job_rows[:PAGE_SIZE]]
         usage = list_usage(ctx, award_id=award_id, limit=20)
         invoices = billing.list_invoices(ctx, award_id=award_id, limit=24)
+        reports = [
+            progress.read_report(ctx, r) for r in progress.list_reports(ctx, award_id=award_id)
+        ]
+        conditions = [
+            progress_conditions.read_condition(ctx, c)
+            for c in progress_conditions.list_conditions(ctx, award_id=award_id)
+        ]
         partitions = sorted({a.partition for a in allocations}) or [
             p.name for p in list_partitions(ctx)
         ]
@@ -71,6 +80,8 @@ def _project_page(page: PageContext, award_id: int, status: int = 200, **extra: 
         jobs=job_list,
         usage=usage,
         invoices=invoices,
+        reports=reports,
+        conditions=conditions,
         partitions=[(p, p) for p in partitions],
         values=extra.get("values", {"nodes": 1, "gpus_per_node": 1, "walltime": "1h"}),
         page_no=number,

@@ -28,6 +28,9 @@ from aisc.ledger import service as ledger
 from aisc.money import apply_rate, bp_to_rate, cents_to_hkd, rate_to_bp
 from aisc.pricing.models import PriceList
 from aisc.pricing.service import list_value_cents, price_list_in_force
+from aisc.progress import conditions as progress_conditions
+from aisc.progress import service as progress
+from aisc.progress.schemas import ConditionIn
 from aisc.review.models import Decision, DecisionOutcome
 from aisc.review.schemas import (
     DecisionCreate,
@@ -97,8 +100,9 @@ def decide(ctx: Ctx, *, application_id: int, data: DecisionCreate) -> Decision:
                 f"{app.id} has {len(done)}",
                 field="reviews",
             )
+    items = [c if isinstance(c, ConditionIn) else ConditionIn(text=c) for c in data.conditions]
     if data.outcome is DecisionOutcome.APPROVE_WITH_CONDITIONS and not any(
-        c.strip() for c in data.conditions
+        c.text.strip() for c in items
     ):
         raise ValidationFailed(
             "an approval with conditions needs at least one condition", field="conditions"
@@ -107,7 +111,7 @@ def decide(ctx: Ctx, *, application_id: int, data: DecisionCreate) -> Decision:
         application_id=app.id,
         outcome=data.outcome,
         reasons=[r.model_dump() for r in data.reasons],
-        conditions=[c.strip() for c in data.conditions if c.strip()],
+        conditions=[c.text.strip() for c in items if c.text.strip()],
         decided_by_id=decider.id,
         decided_at=ctx.now,
     )
@@ -116,6 +120,15 @@ def decide(ctx: Ctx, *, application_id: int, data: DecisionCreate) -> Decision:
         award = _approve(ctx, app, scheme, data, decision)
     ctx.db.add(decision)
     ctx.db.flush()
+    if award is not None:
+        progress_conditions.record_conditions(
+            ctx,
+            award_id=award.id,
+            decision_id=decision.id,
+            items=[c for c in items if c.text.strip()],
+        )
+        if data.report_months is not None:
+            progress.set_plan(ctx, award_id=award.id, report_months=data.report_months)
     target = OUTCOME_STATUS[data.outcome]
     if target is not S.DEFERRED:
         app.decided_at = ctx.now

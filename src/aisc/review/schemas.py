@@ -7,6 +7,7 @@ from pydantic import Field
 
 from aisc.allocations.schemas import CapacityOverride
 from aisc.applications.models import RequestKind
+from aisc.progress.schemas import ConditionIn
 from aisc.review.models import DecisionOutcome
 from aisc.schemas import BigCount, Count, Day, Id, LongText, Rate, ReadSchema, Schema
 
@@ -86,7 +87,17 @@ class DecisionCreate(Schema):
         default=None, description="who decides; a signed-in person may only name themself"
     )
     reasons: list[Reason] = Field(default_factory=list, max_length=50)
-    conditions: list[str] = Field(default_factory=list, max_length=50)
+    conditions: list[str | ConditionIn] = Field(
+        default_factory=list,
+        max_length=50,
+        description="each a text, or an item with a due date that may hold the compute back",
+    )
+    report_months: list[int] | None = Field(
+        default=None,
+        max_length=40,
+        description="months after the start when progress reports fall due (default: the "
+        "scheme's), e.g. [3, 6, 9] for quarterly",
+    )
     grant: Grant = Field(default_factory=Grant)
     subsidy_rate: Rate | None = None
     exceptional_justification: str = Field(default="", max_length=5000)

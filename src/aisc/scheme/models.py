@@ -34,6 +34,13 @@ class Scheme(Base):
     capacity_headroom_bp: Mapped[int] = mapped_column(Integer, nullable=False, default=500)
     # Usage beyond an award's grant: "refuse" new jobs at the gateway, or "full_price".
     over_award_policy: Mapped[str] = mapped_column(String(20), nullable=False, default="refuse")
+    # Reporting after the award: progress reports due this many months after an award's start
+    # (comma-separated), a final report within final_report_days of its end, a reminder
+    # report_reminder_days before a due date, a hold report_grace_days after it.
+    report_months: Mapped[str] = mapped_column(String(100), nullable=False, default="1,3,9")
+    final_report_days: Mapped[int] = mapped_column(Integer, nullable=False, default=60)
+    report_reminder_days: Mapped[int] = mapped_column(Integer, nullable=False, default=7)
+    report_grace_days: Mapped[int] = mapped_column(Integer, nullable=False, default=14)
     is_demo: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
 

@@ -88,6 +88,14 @@ class SchemeUpdate(Schema):
     review_quorum: int | None = Field(default=None, ge=1, le=20)
     capacity_headroom: Rate | None = None
     over_award_policy: OverAwardPolicy | None = None
+    report_months: str | None = Field(
+        default=None,
+        pattern=r"^\s*\d{1,3}(\s*,\s*\d{1,3})*\s*$",
+        description="months after an award's start when progress reports fall due, e.g. 1,3,9",
+    )
+    final_report_days: int | None = Field(default=None, ge=0, le=366)
+    report_reminder_days: int | None = Field(default=None, ge=0, le=90)
+    report_grace_days: int | None = Field(default=None, ge=0, le=366)
 
 
 class CriteriaReplace(Schema):
@@ -145,6 +153,10 @@ class SchemeRead(ReadSchema):
     review_quorum: int
     capacity_headroom: Decimal
     over_award_policy: str
+    report_months: str
+    final_report_days: int
+    report_reminder_days: int
+    report_grace_days: int
     criteria: list[CriterionRead]
     eligible_categories: list[OrgCategory]
     total_fund_hkd: Decimal

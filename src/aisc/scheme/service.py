@@ -52,6 +52,10 @@ def _snapshot(scheme: Scheme) -> dict[str, object]:
         "review_quorum": scheme.review_quorum,
         "capacity_headroom_bp": scheme.capacity_headroom_bp,
         "over_award_policy": scheme.over_award_policy,
+        "report_months": scheme.report_months,
+        "final_report_days": scheme.final_report_days,
+        "report_reminder_days": scheme.report_reminder_days,
+        "report_grace_days": scheme.report_grace_days,
         "criteria": [[c.code, c.name, c.weight] for c in scheme.criteria],
         "eligible": sorted(c.category.value for c in scheme.categories if c.eligible),
     }
@@ -148,6 +152,14 @@ def update_scheme(ctx: Ctx, *, data: SchemeUpdate) -> Scheme:
         )
     if changes.get("over_award_policy"):
         scheme.over_award_policy = changes["over_award_policy"]
+    if "report_months" in changes:  # after-award reporting (aisc.progress)
+        months = sorted({int(m) for m in changes["report_months"].split(",")})
+        if not months or not all(1 <= m <= 120 for m in months):
+            raise ValidationFailed("report_months: months run from 1 to 120", field="report_months")
+        scheme.report_months = ",".join(str(m) for m in months)
+    for key in ("final_report_days", "report_reminder_days", "report_grace_days"):
+        if key in changes:
+            setattr(scheme, key, changes[key])
     ctx.db.flush()
     record(
         ctx,
@@ -222,6 +234,10 @@ def read_scheme(ctx: Ctx, scheme: Scheme) -> SchemeRead:
         review_quorum=scheme.review_quorum,
         capacity_headroom=bp_to_rate(scheme.capacity_headroom_bp),
         over_award_policy=scheme.over_award_policy,
+        report_months=scheme.report_months,
+        final_report_days=scheme.final_report_days,
+        report_reminder_days=scheme.report_reminder_days,
+        report_grace_days=scheme.report_grace_days,
         criteria=[CriterionRead.model_validate(c) for c in scheme.criteria],
         eligible_categories=sorted(scheme.eligible_categories),
         total_fund_hkd=cents_to_hkd(fund.budget),
