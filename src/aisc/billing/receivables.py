@@ -620,9 +620,9 @@ def apply_overdue_policy(ctx: Ctx) -> dict[str, int]:
         )
     ).scalars()
     for hold in list(open_holds):
-        invoice = ctx.db.get(Invoice, int(hold.ref)) if hold.ref.isdigit() else None
-        if invoice is not None and position(ctx, invoice).outstanding_cents <= 0:
-            _lift_overdue_hold(ctx, invoice)
+        held = ctx.db.get(Invoice, int(hold.ref)) if hold.ref.isdigit() else None
+        if held is not None and position(ctx, held).outstanding_cents <= 0:
+            _lift_overdue_hold(ctx, held)
             lifted += 1
     return {"placed": placed, "lifted": lifted}
 

@@ -174,6 +174,7 @@ def statement_pdf(found: Statement) -> bytes:
     step = 5
     for text, list_cents, subsidy, payable in rows:
         wrapped = pdf.multi_cell(widths[0], step, text, dry_run=True, output="LINES")
+        assert isinstance(wrapped, list)
         height = step * max(len(wrapped), 1)
         if pdf.get_y() + height > pdf.page_break_trigger:
             pdf.add_page()
