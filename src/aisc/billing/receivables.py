@@ -602,7 +602,7 @@ def apply_overdue_policy(ctx: Ctx) -> dict[str, int]:
         days = scheme.overdue_hold_days if scheme is not None else None
         if days is None or pos.days_overdue <= days:
             continue
-        before = len(award_holds(ctx, award.id))
+        before = len(_award_holds(ctx, award.id))
         place_hold(
             _as_rule(ctx),
             award_id=award.id,
@@ -613,7 +613,7 @@ def apply_overdue_policy(ctx: Ctx) -> dict[str, int]:
                 f"{pos.days_overdue} days (the scheme holds after {days})"
             ),
         )
-        placed += len(award_holds(ctx, award.id)) > before
+        placed += len(_award_holds(ctx, award.id)) > before
     open_holds = ctx.db.execute(
         select(AwardHold).where(
             AwardHold.kind == HoldKind.INVOICE_OVERDUE, AwardHold.lifted_at.is_(None)
@@ -627,7 +627,7 @@ def apply_overdue_policy(ctx: Ctx) -> dict[str, int]:
     return {"placed": placed, "lifted": lifted}
 
 
-def award_holds(ctx: Ctx, award_id: int) -> list[int]:
+def _award_holds(ctx: Ctx, award_id: int) -> list[int]:
     """The open hold ids of an award (a step of the overdue policy)."""
     from aisc.awards.models import AwardHold
 

@@ -138,6 +138,7 @@ def statement_of_account(
     ctx: Ctx, *, organisation_id: int, as_of: date | None = None
 ) -> StatementOfAccountRead:
     """An organisation's statement of account (``receivable.read``)."""
+    authorize(ctx, "receivable.read")
     found = receivables.statement_of_account(ctx, organisation_id=organisation_id, as_of=as_of)
     return StatementOfAccountRead(
         organisation_id=found.organisation_id,
