@@ -620,7 +620,11 @@ def apply_overdue_policy(ctx: Ctx) -> dict[str, int]:
         )
     ).scalars()
     for hold in list(open_holds):
-        held = ctx.db.get(Invoice, int(hold.ref)) if hold.ref.isdigit() else None
+        held = (
+            ctx.db.get(Invoice, int(hold.ref))
+            if hold.ref.isascii() and hold.ref.isdigit()
+            else None
+        )
         if held is not None and position(ctx, held).outstanding_cents <= 0:
             _lift_overdue_hold(ctx, held)
             lifted += 1

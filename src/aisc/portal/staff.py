@@ -286,7 +286,7 @@ def reverse_payment(request: Request, invoice_id: int, form: Form) -> Response:
     page = page_for(request, form)
     try:
         text = str(form.get("payment_id", "")).strip()
-        if not text.isdigit() or len(text) > 9:
+        if not (text.isascii() and text.isdigit()) or len(text) > 9:
             raise ValidationFailed("payment_id: the payment to reverse", field="payment_id")
         with page.uow() as ctx:
             receivables.reverse_payment(
