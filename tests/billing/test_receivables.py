@@ -465,3 +465,39 @@ def test_money_is_conserved_across_payments_and_credit_notes(world, uow):
         assert found.receivable_cents == sum(p.outstanding_cents for p in positions.values())
 
     run()
+
+
+def test_the_demo_pays_most_invoices_and_leaves_one_overdue(world, uow, clock):
+    from contextlib import contextmanager
+    from datetime import UTC, datetime
+
+    from aisc.demo.receivables import demo_receivables
+    from aisc.scheme.models import Scheme
+
+    clock.advance(days=1)
+    world.run(APRIL)  # issued 11 May, due 10 June
+    test_uow = uow
+
+    class Steps:
+        @contextmanager
+        def step(self, when):
+            with test_uow() as ctx:
+                yield Ctx(db=ctx.db, now=when, actor="demo")
+
+    present = datetime(2025, 6, 15, 10, tzinfo=UTC)
+    done = demo_receivables(Steps(), present=present)
+    with uow() as ctx:
+        invoices = billing.list_invoices(ctx)
+        statuses = {
+            i.number: p.status.value
+            for i, p in zip(
+                invoices,
+                receivables.positions_of(ctx, invoices, as_of=present.date()).values(),
+                strict=True,
+            )
+        }
+        assert ctx.db.get(Scheme, get_scheme(ctx).id).overdue_hold_days is None  # policy off
+    assert statuses[done.overdue_invoice] == "overdue"
+    assert list(statuses.values()).count("overdue") == 1
+    assert done.payments >= 1
+    assert set(statuses.values()) <= {"paid", "part_paid", "overdue"}
