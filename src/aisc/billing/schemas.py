@@ -6,7 +6,7 @@ from pydantic import Field
 
 from aisc.billing.models import ChargeKind, PaymentMethod
 from aisc.billing.receivables import PaymentStatus
-from aisc.schemas import PositiveHKD, ReadSchema, Schema
+from aisc.schemas import Day, PositiveHKD, ReadSchema, Schema
 
 Month = str  # YYYY-MM, checked by the service
 
@@ -50,7 +50,7 @@ class PaymentRead(ReadSchema):
 
 class PaymentIn(Schema):
     amount_hkd: PositiveHKD = Field(description="money received, at most what is outstanding")
-    received_on: date
+    received_on: Day
     reference: str = Field(min_length=1, max_length=200)
     method: PaymentMethod = PaymentMethod.BANK_TRANSFER
     note: str = Field(default="", max_length=2000)
