@@ -7,7 +7,7 @@ is held and the public record's figures are unchanged.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING
 
 from sqlalchemy import select
@@ -29,8 +29,8 @@ class DemoReceivables:
     overdue_invoice: str | None
 
 
-def _at(day: object) -> datetime:
-    return datetime.combine(day, time(10, 0), UTC)  # type: ignore[call-overload]
+def _at(day: date) -> datetime:
+    return datetime.combine(day, time(10, 0), UTC)
 
 
 def demo_receivables(builder: Builder, *, present: datetime) -> DemoReceivables:
