@@ -145,6 +145,10 @@ _GRANTS: dict[str, tuple[Grant, ...]] = {
     "billing.run": (R.FINANCE,),
     "billing.credit": (R.FINANCE,),
     "reconciliation.read": (R.FINANCE, R.AUDITOR),
+    # Payments received against invoices (appended; a reversal is a negative payment).
+    "payment.record": (R.FINANCE,),
+    # An organisation's statement of account: staff, and the organisation's own members.
+    "receivable.read": (R.SECRETARIAT, R.FINANCE, R.AUDITOR, A.ORG_MEMBER),
     "ledger.read": (R.SECRETARIAT, R.FINANCE, R.AUDITOR),
     "ledger.write": (R.FINANCE,),
     "audit.read": (R.SECRETARIAT, R.AUDITOR),

@@ -33,6 +33,8 @@ HOUSEKEEPING_INTERVAL_S = 60.0
 # (name, "module:function") in the order they run; each function takes one Ctx.
 TASKS: list[tuple[str, str]] = [
     ("progress reports", "aisc.progress.duties:run"),
+    ("invoice reminders", "aisc.billing.receivables:send_reminders"),
+    ("invoice overdue holds", "aisc.billing.receivables:apply_overdue_policy"),
 ]
 
 OpenCtx = Callable[[], AbstractContextManager[Ctx]]

@@ -172,6 +172,14 @@ def test_no_portal_form_answers_500_to_a_field_at_its_extremes(browsers, centre,
         "/finance/invoices/{invoice_id}/credit": ("finance", f"/invoices/{centre.invoice_a}",
                                                   f"/finance/invoices/{centre.invoice_a}/credit",
                                                   {"amount_hkd": "100", "reason": "goodwill"}),
+        "/finance/invoices/{invoice_id}/payments": ("finance", f"/invoices/{centre.invoice_a}",
+                                                    f"/finance/invoices/{centre.invoice_a}/payments",
+                                                    {"amount_hkd": "1", "reference": "r",
+                                                     "received_on": "2025-04-05"}),
+        "/finance/invoices/{invoice_id}/payment-reversals": (
+            "finance", f"/invoices/{centre.invoice_a}",
+            f"/finance/invoices/{centre.invoice_a}/payment-reversals",
+            {"payment_id": "1", "reason": "x"}),
     }  # fmt: skip
     assert set(forms) == post_routes(), "every POST route of the portal has a form here"
 

@@ -3,17 +3,22 @@ from __future__ import annotations
 from fastapi import APIRouter, Query, status
 from fastapi.responses import Response
 
-from aisc.billing import alerts, charging, credits, months, views
+from aisc.billing import alerts, charging, credits, months, receivables, views
 from aisc.billing import reconcile as reconciler
 from aisc.billing.schemas import (
+    AgeingRead,
     BusyReport,
     CreditIn,
     CreditNoteRead,
     InvoiceRead,
     NotificationRead,
+    PaymentIn,
+    PaymentRead,
     ReconciliationRead,
+    ReversalIn,
     RunIn,
     RunRead,
+    StatementOfAccountRead,
 )
 from aisc.billing.statements import statement_csv, statement_pdf
 from aisc.http import IdPath, IdQuery, PagingDep, Uow, requires
@@ -92,8 +97,7 @@ def get_invoice(invoice_id: IdPath, uow: Uow) -> InvoiceRead:
 def _statement(uow: Uow, invoice_id: int, fmt: str) -> Response:
     with uow() as ctx:
         found = views.statement(ctx, invoice_id=invoice_id)
-        parts = found.parts()
-        body: str | bytes = statement_csv(*parts) if fmt == "csv" else statement_pdf(*parts)
+        body: str | bytes = statement_csv(found) if fmt == "csv" else statement_pdf(found)
     return Response(
         body,
         media_type="text/csv" if fmt == "csv" else "application/pdf",
@@ -147,3 +151,97 @@ def notifications(uow: Uow, page: PagingDep, award_id: IdQuery = None) -> list[N
         return alerts.list_notifications(
             ctx, award_id=award_id, limit=page.limit, offset=page.offset
         )
+
+
+@router.get(
+    "/invoices/{invoice_id}/payments",
+    response_model=list[PaymentRead],
+    dependencies=[requires("billing.read")],
+)
+def payments(invoice_id: IdPath, uow: Uow) -> list[PaymentRead]:
+    """Payments and reversals recorded against an invoice, in the order recorded."""
+    with uow() as ctx:
+        return views.read_payments(ctx, invoice_id=invoice_id, limit=10_000)
+
+
+@router.post(
+    "/invoices/{invoice_id}/payments",
+    response_model=PaymentRead,
+    status_code=status.HTTP_201_CREATED,
+    dependencies=[requires("payment.record")],
+)
+def pay(invoice_id: IdPath, data: PaymentIn, uow: Uow) -> PaymentRead:
+    """Record money received (full or partial); more than is outstanding is refused."""
+    with uow() as ctx:
+        payment = receivables.record_payment(
+            ctx,
+            invoice_id=invoice_id,
+            amount_cents=hkd_to_cents(data.amount_hkd),
+            received_on=data.received_on,
+            reference=data.reference,
+            method=data.method,
+            note=data.note,
+        )
+        return PaymentRead.model_validate(payment)
+
+
+@router.post(
+    "/invoices/{invoice_id}/payment-reversals",
+    response_model=PaymentRead,
+    status_code=status.HTTP_201_CREATED,
+    dependencies=[requires("payment.record")],
+)
+def reverse(invoice_id: IdPath, data: ReversalIn, uow: Uow) -> PaymentRead:
+    """Reverse a payment recorded in error: a negative payment naming it (never an edit)."""
+    with uow() as ctx:
+        reversal = receivables.reverse_payment(
+            ctx, invoice_id=invoice_id, payment_id=data.payment_id, reason=data.reason
+        )
+        return PaymentRead.model_validate(reversal)
+
+
+@router.get(
+    "/organisations/{organisation_id}/statement-of-account",
+    response_model=StatementOfAccountRead,
+    dependencies=[requires("receivable.read")],
+)
+def statement_of_account(
+    organisation_id: IdPath, uow: Uow, as_of: Day | None = None
+) -> StatementOfAccountRead:
+    """An organisation's invoices, credit notes and payments with the running balance."""
+    with uow() as ctx:
+        return views.statement_of_account(ctx, organisation_id=organisation_id, as_of=as_of)
+
+
+@router.get(
+    "/billing/ageing", response_model=AgeingRead, dependencies=[requires("reconciliation.read")]
+)
+def ageing(uow: Uow, as_of: Day | None = None) -> AgeingRead:
+    """Receivables by days past due (current, 1-30, 31-60, 61-90, 90+), per organisation."""
+    with uow() as ctx:
+        return views.ageing(ctx, as_of=as_of or ctx.now.date())
+
+
+@router.get(
+    "/billing/export.csv",
+    response_class=Response,
+    responses={200: {"content": {"text/csv": {}}}},
+    dependencies=[requires("reconciliation.read")],
+)
+def export(
+    uow: Uow,
+    start: str = Query(alias="from", pattern=r"^\d{4}-\d{2}$"),
+    end: str | None = Query(default=None, alias="to", pattern=r"^\d{4}-\d{2}$"),
+) -> Response:
+    """Invoices, credit notes and payments for an accounting system, one row per line."""
+    from aisc.billing.export import export_csv
+
+    first = months.parse_month(start)
+    last = months.parse_month(end) if end else first
+    with uow() as ctx:
+        body = export_csv(ctx, start=first, end=months.next_month(last))
+    return Response(
+        body,
+        media_type="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="export-{start}.csv"'},
+    )

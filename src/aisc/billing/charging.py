@@ -26,7 +26,7 @@ import calendar
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -40,6 +40,7 @@ from aisc.awards.models import Award
 from aisc.billing.alerts import check_burn
 from aisc.billing.models import (
     CHARGED_STATUSES,
+    DEFAULT_TERMS_DAYS,
     BillingRun,
     Charge,
     ChargeKind,
@@ -312,6 +313,10 @@ def _issue(
             scheme_id=award.scheme_id,
             remaining=start_remaining,
         )
+    from aisc.scheme.models import Scheme
+
+    scheme = ctx.db.get(Scheme, award.scheme_id)
+    terms = scheme.payment_terms_days if scheme is not None else DEFAULT_TERMS_DAYS
     invoice = Invoice(
         seq=seq,
         number=number,
@@ -319,6 +324,9 @@ def _issue(
         month=month,
         issued_at=ctx.now,
         issued_by=ctx.actor,
+        issue_date=ctx.now.date(),
+        due_date=ctx.now.date() + timedelta(days=terms),
+        terms_days=terms,
         list_cents=total_list,
         subsidy_cents=total_subsidy,
         payable_cents=total_list - total_subsidy,

@@ -31,6 +31,9 @@ _SPLIT = "list_cents = subsidy_cents + payable_cents"
 _NON_NEGATIVE = "subsidy_cents >= 0 AND payable_cents >= 0"
 
 
+# Payment terms where the scheme names none (and for invoices issued before terms existed).
+DEFAULT_TERMS_DAYS = 30
+
 # Awards whose dedicated allocations are charged (and whose burn is watched).
 CHARGED_STATUSES = (AwardStatus.ACTIVE, AwardStatus.SUSPENDED, AwardStatus.COMPLETED)
 
@@ -56,6 +59,10 @@ class Invoice(Base):
     month: Mapped[date] = mapped_column(Date, nullable=False, index=True)  # first day
     issued_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
     issued_by: Mapped[str] = mapped_column(String(200), nullable=False)
+    # The payment terms in force when it was issued (the scheme's): due ``terms_days`` after.
+    issue_date: Mapped[date] = mapped_column(Date, nullable=False)
+    due_date: Mapped[date] = mapped_column(Date, nullable=False, index=True)
+    terms_days: Mapped[int] = mapped_column(Integer, nullable=False)
     list_cents: Mapped[int] = mapped_column(BigInteger, nullable=False)
     subsidy_cents: Mapped[int] = mapped_column(BigInteger, nullable=False)
     payable_cents: Mapped[int] = mapped_column(BigInteger, nullable=False)
@@ -130,6 +137,48 @@ class CreditNote(Base):
     ledger_entry_id: Mapped[int | None] = mapped_column(ForeignKey("ledger_entries.id"))
 
 
+class PaymentMethod(enum.StrEnum):
+    BANK_TRANSFER = "bank_transfer"
+    FPS = "fps"  # Hong Kong's Faster Payment System
+    CHEQUE = "cheque"
+    OTHER = "other"
+
+
+class Payment(Base):
+    """Money received from the applicant against an invoice's payable share.
+
+    Appended, never changed: a payment recorded in error is reversed by a second row with the
+    negative amount that names it (``reverses_id``, once). An invoice's paid amount is the sum
+    of its rows; it never exceeds the payable left after credit notes when it is recorded
+    (``aisc.billing.receivables.record_payment`` locks the invoice row to keep it so).
+    """
+
+    __tablename__ = "payments"
+    __table_args__ = (
+        CheckConstraint("amount_cents <> 0", name="non_zero"),
+        CheckConstraint(
+            "(reverses_id IS NULL AND amount_cents > 0) OR "
+            "(reverses_id IS NOT NULL AND amount_cents < 0)",
+            name="reversal_negative",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, unique=True, nullable=False)
+    number: Mapped[str] = mapped_column(String(30), unique=True, nullable=False)
+    invoice_id: Mapped[int] = mapped_column(ForeignKey("invoices.id"), nullable=False, index=True)
+    amount_cents: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    received_on: Mapped[date] = mapped_column(Date, nullable=False)
+    reference: Mapped[str] = mapped_column(String(200), nullable=False)
+    method: Mapped[PaymentMethod] = mapped_column(
+        enum_column(PaymentMethod, "payment_method"), nullable=False
+    )
+    reverses_id: Mapped[int | None] = mapped_column(ForeignKey("payments.id"), unique=True)
+    note: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    recorded_by: Mapped[str] = mapped_column(String(200), nullable=False)
+
+
 class Notification(Base):
     """A burn alert: stored once per award and threshold; it leaves through the outbox
     (``aisc.outbox``, key ``notification:<id>``), which records its delivery."""
@@ -148,6 +197,6 @@ def _never_changes(_mapper: object, _connection: object, target: object) -> None
     raise ValueError(f"{type(target).__name__} rows are never changed once written")
 
 
-for _model in (Invoice, Charge, CreditNote):
+for _model in (Invoice, Charge, CreditNote, Payment):
     event.listen(_model, "before_update", _never_changes)
     event.listen(_model, "before_delete", _never_changes)

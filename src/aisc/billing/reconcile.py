@@ -1,4 +1,10 @@
-"""The reconciliation: records = buckets = lines = invoices = ledger, to the cent."""
+"""The reconciliation: records = buckets = lines = invoices = ledger, to the cent; and the money
+that came back: payments = what is recorded against each invoice, receivable = payable -
+credited - paid per invoice and for the month.
+
+A month in which commitments ran (dedicated allocations of charged awards, pooled awards in
+their period) but no invoice was issued is *not billed*: never balanced, whatever else agrees.
+"""
 
 from __future__ import annotations
 
@@ -34,11 +40,97 @@ class Reconciliation:
     credited_subsidy_cents: int = 0
     ledger_disbursed_cents: int = 0
     ledger_reversed_cents: int = 0
+    credited_payable_cents: int = 0
+    paid_cents: int = 0
+    receivable_cents: int = 0
+    not_billed: bool = False
     differences: list[str] = field(default_factory=list)
 
     @property
     def balanced(self) -> bool:
-        return not self.differences
+        return not self.differences and not self.not_billed
+
+    @property
+    def status(self) -> str:
+        if self.not_billed:
+            return "not_billed"
+        return "balanced" if self.balanced else "differences"
+
+
+def _commitments(ctx: Ctx, month: date) -> tuple[int, int]:
+    """(dedicated allocations charged in ``month``, pooled awards running in it)."""
+    from aisc.allocations.models import Allocation
+    from aisc.billing.models import CHARGED_STATUSES
+
+    end = next_month(month)
+    dedicated = ctx.db.execute(
+        select(func.count(Allocation.id))
+        .join(Award, Award.id == Allocation.award_id)
+        .where(
+            Allocation.kind == RequestKind.DEDICATED,
+            Allocation.start_date < end,
+            Allocation.end_date > month,
+            Award.status.in_(CHARGED_STATUSES),
+        )
+    ).scalar_one()
+    pooled = ctx.db.execute(
+        select(func.count(Award.id)).where(
+            Award.kind == RequestKind.POOLED,
+            Award.start_date < end,
+            Award.end_date > month,
+            Award.status.in_(CHARGED_STATUSES),
+        )
+    ).scalar_one()
+    return int(dedicated), int(pooled)
+
+
+def _payments(ctx: Ctx, result: Reconciliation, invoices: list[Invoice]) -> None:
+    """Payments against the month's invoices: their sum against the sum recorded per invoice,
+    reversals against what they reverse, and nothing paid beyond what is payable."""
+    from aisc.billing.models import CreditNote, Payment
+
+    ids = [i.id for i in invoices]
+    diff = result.differences
+    if not ids:
+        return
+    total = int(
+        ctx.db.execute(
+            select(func.coalesce(func.sum(Payment.amount_cents), 0))
+            .join(Invoice, Invoice.id == Payment.invoice_id)
+            .where(Invoice.month == result.month)
+        ).scalar_one()
+    )
+    paid: dict[int, int] = defaultdict(int)
+    payments = list(ctx.db.execute(select(Payment).where(Payment.invoice_id.in_(ids))).scalars())
+    by_id = {p.id: p for p in payments}
+    for payment in payments:
+        paid[payment.invoice_id] += payment.amount_cents
+        if payment.reverses_id is not None:
+            original = by_id.get(payment.reverses_id) or ctx.db.get(Payment, payment.reverses_id)
+            if original is None or original.amount_cents != -payment.amount_cents:
+                diff.append(f"{payment.number}: reverses a payment of another amount")
+    credited: dict[int, int] = defaultdict(int)
+    for invoice_id, cents in ctx.db.execute(
+        select(CreditNote.invoice_id, func.sum(CreditNote.payable_cents))
+        .where(CreditNote.invoice_id.in_(ids))
+        .group_by(CreditNote.invoice_id)
+    ):
+        credited[invoice_id] = int(cents)
+    for invoice in invoices:
+        if paid[invoice.id] > invoice.payable_cents or paid[invoice.id] < 0:
+            diff.append(
+                f"award {invoice.award_id} {invoice.number}: paid {paid[invoice.id]} of "
+                f"{invoice.payable_cents} payable"
+            )
+        result.credited_payable_cents += credited[invoice.id]
+        result.paid_cents += paid[invoice.id]
+        result.receivable_cents += invoice.payable_cents - credited[invoice.id] - paid[invoice.id]
+    if total != sum(paid.values()):
+        diff.append(f"total: payments {total}, recorded against invoices {sum(paid.values())}")
+    if result.receivable_cents != (
+        result.payable_cents - result.credited_payable_cents - result.paid_cents
+    ):  # pragma: no cover - the sums above are taken from the same rows
+        diff.append("total: receivable is not payable - credited - paid")
 
 
 def reconcile(ctx: Ctx, *, month: date) -> Reconciliation:
@@ -142,6 +234,20 @@ def reconcile(ctx: Ctx, *, month: date) -> Reconciliation:
                 )
             result.credited_subsidy_cents += note.subsidy_cents
             result.ledger_reversed_cents += reversed_
+    _payments(ctx, result, invoices)
+    if not invoices:
+        dedicated, pooled = _commitments(ctx, month)
+        from aisc.billing.models import BillingRun
+
+        ran = ctx.db.execute(
+            select(func.count(BillingRun.id)).where(BillingRun.month == month)
+        ).scalar_one()
+        if dedicated or (pooled and not ran):
+            result.not_billed = True
+            diff.append(
+                f"{month:%Y-%m} is not billed: {dedicated} dedicated allocations and {pooled} "
+                "pooled awards ran in it, and no invoice was issued"
+            )
     if result.subsidy_cents != result.ledger_disbursed_cents:
         diff.append(
             f"total: subsidy {result.subsidy_cents} invoiced, {result.ledger_disbursed_cents} "

@@ -13,16 +13,22 @@ from datetime import date
 from decimal import Decimal
 
 from aisc.access import authorize
+from aisc.accounts.models import Organisation
 from aisc.awards.models import Award
-from aisc.billing import service
+from aisc.billing import receivables, service
 from aisc.billing.models import Charge, CreditNote, Invoice
 from aisc.billing.schemas import (
+    AccountLineRead,
+    AgeingRead,
+    AgeingRowRead,
     BusyMonthRead,
     BusyRead,
     BusyReport,
     ChargeRead,
     CreditNoteRead,
     InvoiceRead,
+    PaymentRead,
+    StatementOfAccountRead,
 )
 from aisc.context import Ctx
 from aisc.errors import NotFound
@@ -48,12 +54,13 @@ def _pct_text(busy_seconds: int, reserved_seconds: int) -> str | None:
 def read_invoice(ctx: Ctx, invoice: Invoice) -> InvoiceRead:
     """An invoice the caller has already been allowed to see, with its lines and credit notes."""
     authorize(ctx, "billing.read")
+    pos = receivables.position(ctx, invoice)
     return InvoiceRead(
-        **{
-            k: getattr(invoice, k)
-            for k in InvoiceRead.model_fields
-            if k not in ("lines", "credit_notes")
-        },
+        **{k: getattr(invoice, k) for k in InvoiceRead.model_fields if hasattr(invoice, k)},
+        credited_cents=pos.credited_cents,
+        paid_cents=pos.paid_cents,
+        outstanding_cents=pos.outstanding_cents,
+        payment_status=pos.status,
         lines=[ChargeRead.model_validate(c) for c in service.lines_of(ctx, invoice)],
         credit_notes=[
             CreditNoteRead.model_validate(n) for n in service.credit_notes_of(ctx, invoice)
@@ -81,12 +88,15 @@ def read_invoices(
 
 @dataclass(frozen=True)
 class Statement:
-    """Everything an invoice's statement prints."""
+    """Everything an invoice's statement prints: the invoice, its award, lines and credit notes,
+    the organisation it is addressed to, and what has been paid."""
 
     invoice: Invoice
     award: Award
     lines: list[Charge]
     credit_notes: list[CreditNote]
+    addressee: str = ""
+    paid_cents: int = 0
 
     def parts(self) -> tuple[Invoice, Award, list[Charge], list[CreditNote]]:
         return self.invoice, self.award, self.lines, self.credit_notes
@@ -98,8 +108,68 @@ def statement(ctx: Ctx, *, invoice_id: int) -> Statement:
     award = ctx.db.get(Award, invoice.award_id)
     if award is None:  # pragma: no cover - a foreign key guarantees it
         raise NotFound(f"award {invoice.award_id} not found", field="award_id")
+    org = ctx.db.get(Organisation, award.organisation_id)
     return Statement(
-        invoice, award, service.lines_of(ctx, invoice), service.credit_notes_of(ctx, invoice)
+        invoice,
+        award,
+        service.lines_of(ctx, invoice),
+        service.credit_notes_of(ctx, invoice),
+        addressee=org.name if org is not None else "",
+        paid_cents=receivables.position(ctx, invoice).paid_cents,
+    )
+
+
+def read_payments(
+    ctx: Ctx,
+    *,
+    invoice_id: int | None = None,
+    organisation_id: int | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> list[PaymentRead]:
+    """Payments (and reversals) in the caller's reach, in the order recorded."""
+    rows = receivables.list_payments(
+        ctx, invoice_id=invoice_id, organisation_id=organisation_id, limit=limit, offset=offset
+    )
+    return [PaymentRead.model_validate(p) for p in rows]
+
+
+def statement_of_account(
+    ctx: Ctx, *, organisation_id: int, as_of: date | None = None
+) -> StatementOfAccountRead:
+    """An organisation's statement of account (``receivable.read``)."""
+    authorize(ctx, "receivable.read")
+    found = receivables.statement_of_account(ctx, organisation_id=organisation_id, as_of=as_of)
+    return StatementOfAccountRead(
+        organisation_id=found.organisation_id,
+        organisation=found.organisation,
+        as_of=found.as_of,
+        lines=[AccountLineRead(**vars(line)) for line in found.lines],
+        invoiced_cents=found.invoiced_cents,
+        credited_cents=found.credited_cents,
+        paid_cents=found.paid_cents,
+        overdue_cents=found.overdue_cents,
+        balance_cents=found.balance_cents,
+    )
+
+
+def ageing(ctx: Ctx, *, as_of: date) -> AgeingRead:
+    """Receivables by days past due, per organisation, with totals (``reconciliation.read``)."""
+    found = receivables.ageing(ctx, as_of=as_of)
+    return AgeingRead(
+        as_of=found.as_of,
+        buckets=[b[0] for b in receivables.BUCKETS],
+        rows=[
+            AgeingRowRead(
+                organisation_id=r.organisation_id,
+                organisation=r.organisation,
+                buckets=r.buckets,
+                total_cents=r.total_cents,
+            )
+            for r in found.rows
+        ],
+        totals=found.totals,
+        total_cents=found.total_cents,
     )
 
 

@@ -6,9 +6,10 @@ from pathlib import Path
 
 import typer
 
-from aisc.billing import alerts, charging, credits, months, views
+from aisc.billing import alerts, charging, credits, months, receivables, views
 from aisc.billing import reconcile as reconciler
-from aisc.billing.schemas import BusyMonthRead, BusyRead, CreditNoteRead
+from aisc.billing.models import PaymentMethod
+from aisc.billing.schemas import BusyMonthRead, BusyRead, CreditNoteRead, PaymentRead
 from aisc.cli.common import DateOpt, JsonOpt, dump, emit_list, emit_one, uow
 from aisc.errors import Conflict, ValidationFailed
 from aisc.money import format_hkd, parse_hkd
@@ -22,6 +23,19 @@ INVOICE_COLUMNS = [
     "list_cents",
     "subsidy_cents",
     "payable_cents",
+    "due_date",
+    "outstanding_cents",
+    "payment_status",
+]
+PAYMENT_COLUMNS = [
+    "id",
+    "number",
+    "invoice_id",
+    "amount_cents",
+    "received_on",
+    "method",
+    "reference",
+    "reverses_id",
 ]
 
 
@@ -53,7 +67,12 @@ def reconcile(month: str = typer.Option(..., help="YYYY-MM"), as_json: bool = Js
         found = reconciler.reconcile(ctx, month=months.parse_month(month))
     summary = {k: v for k, v in vars(found).items() if k != "month"}
     if as_json:
-        typer.echo(json.dumps({"month": month, "balanced": found.balanced, **summary}, indent=2))
+        typer.echo(
+            json.dumps(
+                {"month": month, "balanced": found.balanced, "status": found.status, **summary},
+                indent=2,
+            )
+        )
     else:
         typer.echo(
             f"{month}: {found.invoices} invoices; usage {found.usage_gpu_seconds} GPU-s, charged "
@@ -61,7 +80,13 @@ def reconcile(month: str = typer.Option(..., help="YYYY-MM"), as_json: bool = Js
             f"{format_hkd(found.subsidy_cents)}, ledger disbursed "
             f"{format_hkd(found.ledger_disbursed_cents)}; credited subsidy "
             f"{format_hkd(found.credited_subsidy_cents)}, ledger reversed "
-            f"{format_hkd(found.ledger_reversed_cents)}"
+            f"{format_hkd(found.ledger_reversed_cents)}; payable credited "
+            f"{format_hkd(found.credited_payable_cents)}, paid {format_hkd(found.paid_cents)}, "
+            f"receivable {format_hkd(found.receivable_cents)}"
+        )
+    if found.not_billed:
+        raise Conflict(
+            f"{month} is not billed:\n  " + "\n  ".join(found.differences), field="month"
         )
     if not found.balanced:
         raise Conflict(
@@ -113,15 +138,15 @@ def statement(
     if fmt == "pdf" and out is None:
         raise ValidationFailed("out: a PDF needs --out FILE", field="out")
     with uow() as ctx:
-        args = views.statement(ctx, invoice_id=invoice_id).parts()
+        found = views.statement(ctx, invoice_id=invoice_id)
         if fmt == "csv":
-            text = statement_csv(*args)
+            text = statement_csv(found)
             if out is None:
                 typer.echo(text, nl=False)
             else:
                 out.write_text(text)
         else:
-            out.write_bytes(statement_pdf(*args))
+            out.write_bytes(statement_pdf(found))
     if out is not None:
         typer.echo(f"wrote {out}")
 
@@ -170,3 +195,126 @@ def busy(
     typer.echo(
         f"overall: {report.busy_pct}% busy of {report.reserved_gpu_hours:,} reserved GPU-hours"
     )
+
+
+@app.command("pay")
+def pay(
+    invoice_id: int,
+    amount: str = typer.Option(None, help="HK$ received, e.g. 1,200.50 (not with --reverse)"),
+    received_on: datetime = typer.Option(
+        None, "--received-on", formats=["%Y-%m-%d"], help="the day the money arrived (today)"
+    ),
+    reference: str = typer.Option("", help="the bank's, FPS or cheque reference"),
+    method: PaymentMethod = typer.Option(PaymentMethod.BANK_TRANSFER),
+    note: str = typer.Option(""),
+    reverse: int = typer.Option(None, "--reverse", help="reverse this payment id instead"),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Record a payment against an invoice (full or partial; never more than is outstanding),
+    or reverse one recorded in error (--reverse PAYMENT_ID --note REASON)."""
+    with uow() as ctx:
+        if reverse is not None:
+            payment = receivables.reverse_payment(
+                ctx, invoice_id=invoice_id, payment_id=reverse, reason=note
+            )
+        else:
+            if amount is None:
+                raise ValidationFailed("amount: say how much was received", field="amount")
+            payment = receivables.record_payment(
+                ctx,
+                invoice_id=invoice_id,
+                amount_cents=parse_hkd(amount, field="amount"),
+                received_on=received_on.date() if received_on else ctx.now.date(),
+                reference=reference,
+                method=method,
+                note=note,
+            )
+        emit_one(PaymentRead.model_validate(payment), as_json)
+
+
+@app.command("payments")
+def payments(
+    invoice: int = typer.Option(None),
+    organisation: int = typer.Option(None),
+    limit: int = 100,
+    offset: int = 0,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Payments and reversals, in the order recorded."""
+    with uow() as ctx:
+        rows = views.read_payments(
+            ctx, invoice_id=invoice, organisation_id=organisation, limit=limit, offset=offset
+        )
+    emit_list(rows, PAYMENT_COLUMNS, as_json)
+
+
+@app.command("statement-of-account")
+def statement_of_account(
+    organisation_id: int, as_of: datetime = DateOpt, as_json: bool = JsonOpt
+) -> None:
+    """An organisation's invoices, credit notes and payments with the running balance."""
+    with uow() as ctx:
+        found = views.statement_of_account(
+            ctx, organisation_id=organisation_id, as_of=as_of.date() if as_of else None
+        )
+    if as_json:
+        typer.echo(dump(found))
+        return
+    typer.echo(f"{found.organisation} (organisation {found.organisation_id}), as of {found.as_of}")
+    for line in found.lines:
+        typer.echo(
+            f"{line.day}  {line.kind:11} {line.number:12} {line.invoice_number:12} "
+            f"{format_hkd(line.amount_cents):>18} {format_hkd(line.balance_cents):>18}"
+        )
+    typer.echo(
+        f"balance {format_hkd(found.balance_cents)} (invoiced {format_hkd(found.invoiced_cents)}, "
+        f"credited {format_hkd(found.credited_cents)}, paid {format_hkd(found.paid_cents)}); "
+        f"overdue {format_hkd(found.overdue_cents)}"
+    )
+
+
+@app.command("ageing")
+def ageing(as_of: datetime = DateOpt, as_json: bool = JsonOpt) -> None:
+    """What each organisation owes by days past due: current, 1-30, 31-60, 61-90, 90+."""
+    with uow() as ctx:
+        found = views.ageing(ctx, as_of=as_of.date() if as_of else ctx.now.date())
+    if as_json:
+        typer.echo(dump(found))
+        return
+    width = max([len(r.organisation) for r in found.rows] + [12])
+    typer.echo(
+        f"{'organisation':{width}} "
+        + " ".join(f"{b:>16}" for b in found.buckets)
+        + f" {'total':>16}"
+    )
+    for row in [*found.rows, None]:
+        name, buckets, total = (
+            (row.organisation, row.buckets, row.total_cents)
+            if row
+            else ("total", found.totals, found.total_cents)
+        )
+        typer.echo(
+            f"{name:{width}} "
+            + " ".join(f"{format_hkd(buckets[b]):>16}" for b in found.buckets)
+            + f" {format_hkd(total):>16}"
+        )
+
+
+@app.command("export")
+def export(
+    start: str = typer.Option(..., "--from", help="YYYY-MM, the first month"),
+    end: str = typer.Option(None, "--to", help="YYYY-MM, the last month (default: --from)"),
+    out: Path = typer.Option(None, "--out", help="file to write (default standard output)"),
+) -> None:
+    """Invoices, credit notes and payments as CSV for an accounting system (docs/billing.md)."""
+    from aisc.billing.export import export_csv
+
+    first = months.parse_month(start)
+    last = months.parse_month(end) if end else first
+    with uow() as ctx:
+        text = export_csv(ctx, start=first, end=months.next_month(last))
+    if out is None:
+        typer.echo(text, nl=False)
+    else:
+        out.write_text(text)
+        typer.echo(f"wrote {out}")

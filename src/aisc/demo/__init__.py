@@ -417,6 +417,9 @@ def build_demo(engine: Engine, *, deployment: Deployment | None = None) -> DemoS
             step.action(ctx)
     billing = _demo_billing(builder)
     demo_progress(builder)
+    from aisc.demo.receivables import demo_receivables
+
+    demo_receivables(builder, present=_at(DEMO_PRESENT))
     jobs_run = run_demo_jobs(factory, deployment) if deployment is not None else 0
     logins = _demo_logins(builder)
     with transaction(factory) as db:

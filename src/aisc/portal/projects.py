@@ -187,9 +187,10 @@ def cancel(request: Request, job_id: int, form: Form) -> Response:
 @router.get("/invoices/{invoice_id}", response_class=HTMLResponse)
 @page_action("billing.read")
 def invoice(request: Request, invoice_id: int) -> Response:
-    from aisc.billing.views import read_invoice
+    from aisc.billing.views import read_invoice, read_payments
 
     page = page_for(request)
     with page.uow() as ctx:
         read = read_invoice(ctx, billing.view_invoice(ctx, invoice_id=invoice_id))
-    return page.render("invoice.html", invoice=read, values={})
+        payments = read_payments(ctx, invoice_id=invoice_id, limit=1000)
+    return page.render("invoice.html", invoice=read, payments=payments, values={})

@@ -8,15 +8,17 @@ read by ``aisc.money.parse_hkd``, the same as everywhere.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
+from aisc.billing import receivables
 from aisc.billing import views as billing
 from aisc.billing.charging import run_month
 from aisc.billing.credits import credit
+from aisc.billing.models import PaymentMethod
 from aisc.billing.months import parse_month
 from aisc.billing.reconcile import reconcile
 from aisc.cluster import service as cluster
@@ -163,6 +165,7 @@ def _finance_page(page: PageContext, status: int = 200, **extra: Any) -> Respons
         ledger_no = page_number(page.request, "ledger")
         entries = list_entries(ctx, limit=PAGE_SIZE + 1, offset=(ledger_no - 1) * PAGE_SIZE)
         check = reconcile(ctx, month=month) if month is not None else None
+        ageing = billing.ageing(ctx, as_of=_day(page, "as_of") or ctx.now.date())
     return page.render(
         "finance.html",
         status,
@@ -176,7 +179,17 @@ def _finance_page(page: PageContext, status: int = 200, **extra: Any) -> Respons
         page_no=number,
         has_more=len(invoices) > PAGE_SIZE,
         values=extra.get("values", {}),
+        ageing=ageing,
     )
+
+
+def _day(page: PageContext, name: str) -> date | None:
+    """A YYYY-MM-DD query parameter (None when absent or not a day)."""
+    text = page.request.query_params.get(name, "")
+    try:
+        return datetime.strptime(text, "%Y-%m-%d").date() if text else None
+    except ValueError:
+        return None
 
 
 # Invoices, the ledger and the month's reconciliation: finance and the auditor, as the
@@ -225,3 +238,80 @@ def credit_note(request: Request, invoice_id: int, form: Form) -> Response:
             read = billing.show_invoice(ctx, invoice_id=invoice_id)
         return page.render("invoice.html", status_of(exc), invoice=read, values=dict(form))
     return page.redirect(f"/invoices/{invoice_id}", N_("Credit note issued."))
+
+
+def _invoice_page(page: PageContext, invoice_id: int, status: int, form: Form) -> Response:
+    with page.uow() as ctx:
+        read = billing.show_invoice(ctx, invoice_id=invoice_id)
+        payments = billing.read_payments(ctx, invoice_id=invoice_id, limit=1000)
+    return page.render("invoice.html", status, invoice=read, payments=payments, values=dict(form))
+
+
+@router.post("/finance/invoices/{invoice_id}/payments", response_class=HTMLResponse)
+@page_action("payment.record")
+def record_payment(request: Request, invoice_id: int, form: Form) -> Response:
+    page = page_for(request, form)
+    try:
+        cents = parse_hkd(str(form.get("amount_hkd", "")), field="amount_hkd")
+        text = str(form.get("received_on", "")).strip()
+        try:
+            received = datetime.strptime(text, "%Y-%m-%d").date()
+        except ValueError:
+            raise ValidationFailed("received_on: a day, YYYY-MM-DD", field="received_on") from None
+        try:
+            method = PaymentMethod(str(form.get("method", "bank_transfer")))
+        except ValueError:
+            raise ValidationFailed("method: one of the methods offered", field="method") from None
+        with page.uow() as ctx:
+            receivables.record_payment(
+                ctx,
+                invoice_id=invoice_id,
+                amount_cents=cents,
+                received_on=received,
+                reference=str(form.get("reference", "")),
+                method=method,
+                note=str(form.get("note", "")),
+            )
+    except AiscError as exc:
+        page.errors, page.problem = form_errors(exc)
+        if "amount" in page.errors:  # the service's name for the form's amount
+            page.errors["amount_hkd"] = page.errors.pop("amount")
+        return _invoice_page(page, invoice_id, status_of(exc), form)
+    return page.redirect(f"/invoices/{invoice_id}", N_("Payment recorded."))
+
+
+@router.post("/finance/invoices/{invoice_id}/payment-reversals", response_class=HTMLResponse)
+@page_action("payment.record")
+def reverse_payment(request: Request, invoice_id: int, form: Form) -> Response:
+    page = page_for(request, form)
+    try:
+        text = str(form.get("payment_id", "")).strip()
+        if not (text.isascii() and text.isdigit()) or len(text) > 9:
+            raise ValidationFailed("payment_id: the payment to reverse", field="payment_id")
+        with page.uow() as ctx:
+            receivables.reverse_payment(
+                ctx,
+                invoice_id=invoice_id,
+                payment_id=int(text),
+                reason=str(form.get("reason", "")),
+            )
+    except AiscError as exc:
+        page.errors, page.problem = form_errors(exc)
+        return _invoice_page(page, invoice_id, status_of(exc), form)
+    return page.redirect(f"/invoices/{invoice_id}", N_("Payment reversed."))
+
+
+# An organisation's statement of account: finance, the secretariat and the auditor, and the
+# organisation's own members.
+@router.get("/organisations/{organisation_id}/statement-of-account", response_class=HTMLResponse)
+@page_action("receivable.read")
+def statement_of_account(request: Request, organisation_id: int) -> Response:
+    page = page_for(request)
+    try:
+        with page.uow() as ctx:
+            found = billing.statement_of_account(
+                ctx, organisation_id=organisation_id, as_of=_day(page, "as_of")
+            )
+    except AiscError as exc:
+        return page.render("error.html", status_of(exc), message=exc.message)
+    return page.render("statement_of_account.html", statement=found)

@@ -21,6 +21,11 @@ class Scheme(Base):
         CheckConstraint("end_date > start_date", name="dates_ordered"),
         CheckConstraint("review_quorum >= 1", name="quorum_positive"),
         CheckConstraint("capacity_headroom_bp BETWEEN 0 AND 10000", name="headroom_range"),
+        CheckConstraint("payment_terms_days BETWEEN 0 AND 365", name="payment_terms_range"),
+        CheckConstraint("reminder_days_before BETWEEN 0 AND 365", name="reminder_range"),
+        CheckConstraint(
+            "overdue_hold_days IS NULL OR overdue_hold_days >= 1", name="overdue_hold_positive"
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -41,6 +46,12 @@ class Scheme(Base):
     final_report_days: Mapped[int] = mapped_column(Integer, nullable=False, default=60)
     report_reminder_days: Mapped[int] = mapped_column(Integer, nullable=False, default=7)
     report_grace_days: Mapped[int] = mapped_column(Integer, nullable=False, default=14)
+    # Receivables (``aisc.billing.receivables``): an invoice is due this many days from issue;
+    # the applicant is reminded this many days before; an award whose invoice is overdue by more
+    # than ``overdue_hold_days`` is held (None: never).
+    payment_terms_days: Mapped[int] = mapped_column(Integer, nullable=False, default=30)
+    reminder_days_before: Mapped[int] = mapped_column(Integer, nullable=False, default=7)
+    overdue_hold_days: Mapped[int | None] = mapped_column(Integer)
     is_demo: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
 
