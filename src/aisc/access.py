@@ -126,6 +126,9 @@ _GRANTS: dict[str, tuple[Grant, ...]] = {
     "award.accept": (A.PI,),
     "award.suspend": (R.SECRETARIAT,),
     "award.close": (R.SECRETARIAT,),
+    # Variations after approval (extension, top-up, reduction, early end), as the committee
+    # decided them, recorded by the secretariat.
+    "award.change": (R.SECRETARIAT,),
     "allocation.read": (*_STAFF_READ, A.MEMBER),
     "allocation.manage": (R.OPERATOR,),
     "capacity.read": (R.SECRETARIAT, R.OPERATOR, R.AUDITOR),

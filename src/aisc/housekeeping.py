@@ -31,7 +31,9 @@ log = logging.getLogger(__name__)
 HOUSEKEEPING_INTERVAL_S = 60.0
 
 # (name, "module:function") in the order they run; each function takes one Ctx.
-TASKS: list[tuple[str, str]] = []
+TASKS: list[tuple[str, str]] = [
+    ("complete ended awards", "aisc.awards.closeout:complete_ended"),
+]
 
 OpenCtx = Callable[[], AbstractContextManager[Ctx]]
 

@@ -124,7 +124,7 @@ def desired_state(ctx: Ctx, *, prefix: str = PREFIX) -> Desired:
         ]
         period_s = max((award.end_date - award.start_date).days, 1) * 86_400
         pooled_hours = sum(a.gpu_hours or 0 for a in live if a.kind is RequestKind.POOLED)
-        cards = sum(a.gpu_cards or 0 for a in live if a.kind is RequestKind.DEDICATED)
+        cards = _cards_now(live, today)
         total_s = cards * period_s + pooled_hours * 3600
         elapsed = min(max((today - award.start_date).days * 86_400, 0), period_s)
         grants = granted.get(award.id, {})
@@ -167,6 +167,17 @@ def desired_state(ctx: Ctx, *, prefix: str = PREFIX) -> Desired:
                 end=int(midnight(allocation.end_date).timestamp()),
             )
     return desired
+
+
+def _cards_now(live: list[Allocation], today: date) -> int:
+    """Dedicated cards the award holds today (or, before its cards start, on their first day):
+    an award changed after approval has allocations one after another (a reduction splits one
+    at its date) or side by side (a top-up adds one), and only those running together count."""
+    dedicated = [a for a in live if a.kind is RequestKind.DEDICATED and a.gpu_cards]
+    if not dedicated:
+        return 0
+    moment = max(today, min(a.start_date for a in dedicated))
+    return sum(a.gpu_cards or 0 for a in dedicated if a.start_date <= moment < a.end_date)
 
 
 def _bound_nodes(ctx: Ctx) -> dict[int, list[str]]:
