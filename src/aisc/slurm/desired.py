@@ -138,14 +138,16 @@ def desired_state(ctx: Ctx, *, prefix: str = PREFIX) -> Desired:
             priority=pacing_priority(
                 planned=elapsed / period_s, used=used[award.id] / total_s if total_s else 0.0
             ),
-            open=award.status is AwardStatus.ACTIVE,
+            # Past its allocations (ended early, or its period over before close-out) an
+            # award takes no new jobs.
+            open=award.status is AwardStatus.ACTIVE and bool(live),
             tiers=frozenset(tier_qos(name, tier) for tier in grants),
         )
         gpu_minutes = NO_LIMIT
         if pooled_hours and refuse_over_award:
             gpu_minutes = max(0, pooled_hours * 60 - elsewhere[award.id] // 60)
         only_dedicated = cards > 0 and pooled_hours == 0
-        gpus = cards if only_dedicated else NO_LIMIT
+        gpus = cards if only_dedicated else NO_LIMIT if live else 0
         desired.qos[name] = QosSpec(name, gpu_minutes, gpus)
         for tier, grant in grants.items():
             # A tier's own limit, when the grant sets one; else the award's. Slurm counts each
