@@ -70,7 +70,7 @@ def test_a_top_up_commits_the_added_subsidy_and_adds_cards_from_its_date(world, 
     added = apply_rate(listed, world.rate(world.dedicated))
     assert body["kind"] == "top_up"
     assert body["committed_hkd"] == f"{added / 100:.2f}"
-    assert body["before"]["gpu_cards"] == 16 and body["after"]["gpu_cards"] == 24
+    assert (body["before"]["gpu_cards"], body["after"]["gpu_cards"]) == (16, 24)
     assert available - fund(uow).available == added
     after = award(client, world.dedicated)
     assert after["gpu_cards"] == 24
@@ -167,7 +167,8 @@ def test_a_pooled_award_is_extended_at_no_cost_and_reduced_with_a_release(world,
     assert fund(uow).available - available == cap * 200 // 1000
     assert award(client, world.pooled)["gpu_hours"] == 800
     listed = cli("award", "changes", str(world.pooled), "--json").output
-    assert '"extension"' in listed and '"reduction"' in listed
+    assert '"extension"' in listed
+    assert '"reduction"' in listed
     refused(
         cli, "award", "reduce", str(world.pooled), "--gpu-hours", "0", "--reason", "x",
         "--decided-by", "y", expect=2, says="gpu_hours", uow=uow,
@@ -272,4 +273,5 @@ def test_an_award_past_its_period_never_reads_active(world, client, clock):
     read = award(client, world.pooled)
     assert (read["status"], read["recorded_status"]) == ("ended", "active")
     active = {a["id"] for a in client.get("/api/v1/awards", params={"status": "active"}).json()}
-    assert world.pooled not in active and world.dedicated in active
+    assert world.pooled not in active
+    assert world.dedicated in active

@@ -174,14 +174,18 @@ def test_money_is_conserved_across_changes_and_close_outs(uow, award_ids, ops):
         award_id = award_ids[index]
         before = _raw(uow)
         left = committed[award_id] - released[award_id] - disbursed[award_id]
+        refusal: AiscError | None = None
         try:
             with uow() as ctx:
                 done = _apply(ctx, award_id, op, amount)
         except AiscError as exc:
-            event(f"{op} refused: {type(exc).__name__}")
-            assert _raw(uow) == before, f"{op} was refused ({exc}) but moved money"
+            refusal = exc
+        if refusal is not None:
+            event(f"{op} refused: {type(refusal).__name__}")
+            assert _raw(uow) == before, f"{op} was refused ({refusal}) but moved money"
             if op == "disburse":
-                assert isinstance(exc, InsufficientFunds) and amount > left
+                assert isinstance(refusal, InsufficientFunds)
+                assert amount > left
             continue
         event(f"{op} done")
         if isinstance(done, AwardChange):
@@ -208,11 +212,13 @@ def test_money_is_conserved_across_changes_and_close_outs(uow, award_ids, ops):
                 )
                 assert ab.remaining >= 0
                 assert ab.disbursed + ab.released <= ab.committed  # never overspent
-                assert award.subsidy_cap_cents >= 0 and award.list_value_cents >= 0
+                assert award.subsidy_cap_cents >= 0
+                assert award.list_value_cents >= 0
                 if award.status in CLOSED:
                     assert ab.remaining == 0
                 else:
                     assert ab.committed - ab.released >= award.subsidy_cap_cents
                 standing += ab.remaining
             assert b.budget == (never_committed + b.earmarked + standing + b.disbursed + b.released)
-            assert b.available >= 0 and never_committed + b.released == b.available
+            assert b.available >= 0
+            assert never_committed + b.released == b.available
