@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, date, datetime
 
 import pytest
 
 from aisc import housekeeping
-from aisc.awards import closeout
+from aisc.awards import changes, closeout
 from aisc.awards import service as awards
 from aisc.awards.models import HoldKind
 from aisc.billing.months import midnight
+from aisc.context import Ctx, utcnow
+from aisc.db.engine import make_sessionmaker, transaction
+from aisc.errors import InsufficientFunds
 from aisc.ledger import service as ledger
 from aisc.money import apply_rate
 from aisc.slurm.desired import desired_state
@@ -275,3 +279,38 @@ def test_an_award_past_its_period_never_reads_active(world, client, clock):
     active = {a["id"] for a in client.get("/api/v1/awards", params={"status": "active"}).json()}
     assert world.pooled not in active
     assert world.dedicated in active
+
+
+def test_two_top_ups_racing_for_the_last_dollars_exactly_one_wins(engine, world, uow):
+    added = apply_rate(1000 * 4_500, world.rate(world.pooled))  # 1,000 GPU-hours at HK$45
+    available = fund(uow).available
+    with uow() as ctx:
+        ledger.add_earmark(ctx, amount_cents=available - added - 100_00, label="squeeze")
+    factory = make_sessionmaker(engine)
+    barrier = threading.Barrier(2)
+    outcomes: list[str] = []
+
+    def top_up(side: str) -> None:
+        barrier.wait()
+        try:
+            with transaction(factory) as db:
+                changes.top_up(
+                    Ctx(db=db, now=utcnow(), actor=f"race {side}"),
+                    award_id=world.pooled,
+                    gpu_hours=1000,
+                    reason="race",
+                    decided_by=side,
+                )
+            outcomes.append("done")
+        except InsufficientFunds:
+            outcomes.append("refused")
+
+    threads = [threading.Thread(target=top_up, args=(side,)) for side in "ab"]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert sorted(outcomes) == ["done", "refused"]
+    assert fund(uow).available == 100_00
+    with uow() as ctx:
+        assert len(changes.list_changes(ctx, award_id=world.pooled)) == 1
