@@ -170,6 +170,14 @@ def test_a_pooled_award_is_extended_at_no_cost_and_reduced_with_a_release(world,
     assert reduced.json()["released_hkd"] == f"{cap * 200 // 1000 / 100:.2f}"
     assert fund(uow).available - available == cap * 200 // 1000
     assert award(client, world.pooled)["gpu_hours"] == 800
+    # Slurm's GPU-minute budget follows: 800 granted, 300 used elsewhere than Slurm.
+    assert slurm(uow, world.pooled)[0].gpu_minutes == (800 - 300) * 60
+    topped = cli(
+        "award", "top-up", str(world.pooled), "--gpu-hours", "100", "--reason", "more runs",
+        "--decided-by", "Committee 6/2025", "--json",
+    )  # fmt: skip
+    assert '"kind": "top_up"' in topped.output
+    assert slurm(uow, world.pooled)[0].gpu_minutes == (900 - 300) * 60
     listed = cli("award", "changes", str(world.pooled), "--json").output
     assert '"extension"' in listed
     assert '"reduction"' in listed
