@@ -132,6 +132,9 @@ _GRANTS: dict[str, tuple[Grant, ...]] = {
     "progress.review": (R.SECRETARIAT,),
     "condition.read": (*_STAFF_READ, A.MEMBER, A.REVIEWER),
     "condition.resolve": (R.SECRETARIAT,),
+    # Variations after approval (extension, top-up, reduction, early end), as the committee
+    # decided them, recorded by the secretariat.
+    "award.change": (R.SECRETARIAT,),
     "allocation.read": (*_STAFF_READ, A.MEMBER),
     "allocation.manage": (R.OPERATOR,),
     "capacity.read": (R.SECRETARIAT, R.OPERATOR, R.AUDITOR),

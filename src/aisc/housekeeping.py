@@ -35,6 +35,7 @@ TASKS: list[tuple[str, str]] = [
     ("progress reports", "aisc.progress.duties:run"),
     ("invoice reminders", "aisc.billing.receivables:send_reminders"),
     ("invoice overdue holds", "aisc.billing.receivables:apply_overdue_policy"),
+    ("complete ended awards", "aisc.awards.closeout:complete_ended"),
 ]
 
 OpenCtx = Callable[[], AbstractContextManager[Ctx]]

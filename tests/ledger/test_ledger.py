@@ -103,7 +103,8 @@ def test_ledger_and_award_cli(cli, uow):
     assert award["subsidy_cap_hkd"] == "2016000.00"
     assert json.loads(cli("award", "show", str(award["id"]), "--json").output)["id"] == award["id"]
     assert (
-        json.loads(cli("award", "accept", str(award["id"]), "--json").output)["status"] == "active"
+        json.loads(cli("award", "accept", str(award["id"]), "--json").output)["recorded_status"]
+        == "active"
     )
     refused(cli, "award", "accept", str(award["id"]), expect=4, says="only an offered", uow=uow)
     refused(cli, "award", "show", "99", expect=3, says="award 99 not found")

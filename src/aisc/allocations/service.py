@@ -494,3 +494,45 @@ def _utilisation(ctx: Ctx, today: date) -> Utilisation:
             now = item
     headroom = (Decimal(get_scheme(ctx).capacity_headroom_bp) / 100).quantize(Decimal("0.01"))
     return Utilisation(headroom_pct=headroom, now=now, months=rows)
+
+
+# --- changes to an award ----------------------------------------------------------------------
+
+
+def enforce_changed(ctx: Ctx, *, allocation_ids: list[int], subject: str) -> None:
+    """The capacity check of an award change (``award.change``), as at approval: each changed
+    or added allocation (already flushed) must fit its pool in every month it covers. The
+    caller holds the scheme lock; a refusal rolls the change back."""
+    authorize(ctx, "award.change")
+    if not allocation_ids:
+        return
+    table = _positions(ctx, [], _scheme_months(ctx))
+    for allocation_id in allocation_ids:
+        allocation = ctx.db.get(Allocation, allocation_id)
+        if allocation is None:
+            continue
+        partition = ctx.db.get(Partition, allocation.partition_id)
+        assert partition is not None
+        demand = Demand(
+            key=f"allocation {allocation.id}",
+            gpu_model=allocation.gpu_model_code,
+            partition=partition.name,
+            start=allocation.start_date,
+            end=allocation.end_date,
+            cards=allocation.gpu_cards,
+            gpu_hours=allocation.gpu_hours,
+        )
+        found = shortfalls(table, demand)
+        if found:
+            named = ", ".join(f"{s.month} short by {s.cards} cards" for s in found)
+            raise CapacityShortfall(
+                f"{subject} does not fit the {demand.gpu_model} GPUs of partition "
+                f"{demand.partition}: {named}",
+                field="capacity",
+                details=[
+                    ShortfallRead(
+                        month=s.month, gpu_model=s.gpu_model, partition=s.partition, cards=s.cards
+                    ).model_dump()
+                    for s in found
+                ],
+            )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from datetime import date, datetime
 
-from sqlalchemy import BigInteger, CheckConstraint, Date, ForeignKey, Integer, String
+from sqlalchemy import JSON, BigInteger, CheckConstraint, Date, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from aisc.applications.models import RequestKind
@@ -87,3 +87,39 @@ class AwardHold(Base):
     placed_by: Mapped[str] = mapped_column(String(200), nullable=False)
     lifted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     lifted_by: Mapped[str | None] = mapped_column(String(200))
+
+
+class ChangeKind(enum.StrEnum):
+    """A variation of an award after its approval (``aisc.awards.changes``)."""
+
+    EXTENSION = "extension"  # later end date, same compute and money (pooled awards)
+    TOP_UP = "top_up"  # more compute and more commitment (a committee decision)
+    REDUCTION = "reduction"  # less compute ahead; the difference is released
+    EARLY_END = "early_end"  # dedicated cards end early; the unused commitment is released
+
+
+class AwardChange(Base):
+    """One change to an award, as decided: what it was before and after, why, who decided.
+
+    Rows are only ever inserted; the award's own columns hold the current terms."""
+
+    __tablename__ = "award_changes"
+    __table_args__ = (
+        CheckConstraint("committed_cents >= 0", name="committed_non_negative"),
+        CheckConstraint("released_cents >= 0", name="released_non_negative"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    award_id: Mapped[int] = mapped_column(ForeignKey("awards.id"), nullable=False, index=True)
+    kind: Mapped[ChangeKind] = mapped_column(
+        enum_column(ChangeKind, "award_change_kind"), nullable=False
+    )
+    effective_date: Mapped[date] = mapped_column(Date, nullable=False)
+    before: Mapped[dict[str, object]] = mapped_column(JSON, nullable=False)
+    after: Mapped[dict[str, object]] = mapped_column(JSON, nullable=False)
+    committed_cents: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+    released_cents: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+    reason: Mapped[str] = mapped_column(Text, nullable=False)
+    decided_by: Mapped[str] = mapped_column(String(300), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    created_by: Mapped[str] = mapped_column(String(200), nullable=False)

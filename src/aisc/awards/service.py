@@ -63,6 +63,9 @@ def list_awards(
         query = query.where(Award.application_id.in_(reach))
     if status is not None:
         query = query.where(Award.status == status)
+        if status in (AwardStatus.ACTIVE, AwardStatus.SUSPENDED):
+            # As read: an award past its period reads "ended", not active (AwardPhase).
+            query = query.where(Award.end_date > ctx.now.date())
     if organisation_id is not None:
         query = query.where(Award.organisation_id == organisation_id)
     return list(ctx.db.execute(query.limit(limit).offset(offset)).scalars())
@@ -70,7 +73,9 @@ def list_awards(
 
 def read_award(ctx: Ctx, award: Award) -> AwardRead:
     """The award as read, with its balance; ``award`` came through ``view_award`` or a list."""
-    return AwardRead.of(award, award_balance(ctx, award_id=award.id, action="award.read"))
+    return AwardRead.of(
+        award, award_balance(ctx, award_id=award.id, action="award.read"), ctx.now.date()
+    )
 
 
 def burn(ctx: Ctx, award: Award) -> AwardBurn:

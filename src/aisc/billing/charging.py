@@ -12,7 +12,8 @@ Charging rules (all in integer cents, rounded half up once per line):
   and the user pays the rest.
 
 Usage is billed by bucket (``aisc.metering``): the open buckets of the month and before are
-charged and closed, so the run touches buckets, never the usage records.
+charged and closed, so the run touches buckets, never the usage records. A dedicated award's
+usage is closed with its card-day line (the cards cover it: no extra amount).
 
 ``run_month`` issues one invoice per award and month, numbered in sequence, and writes the
 fund's disbursement of its subsidy in the same transaction; running it again issues nothing
@@ -134,6 +135,9 @@ def _dedicated_lines(ctx: Ctx, award: Award, month: date, end: date) -> list[_Li
                     f"{alloc.gpu_cards} x {alloc.gpu_model_code} dedicated, {days} of "
                     f"{days_in_month} days at {format_hkd(price)} per card-month"
                 ),
+                # The card-days carry what the cards ran: their usage is billed (closed) with
+                # this line, so that it is not left open for ever and the award can close.
+                usage_filter=(alloc.gpu_model_code, award.id),
             )
         )
     return lines

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import date, datetime
+
 import typer
 
-from aisc.awards import closeout
+from aisc.awards import changes, closeout
 from aisc.awards import service as awards
 from aisc.awards.models import AwardStatus
-from aisc.cli.common import JsonOpt, emit_list, emit_one, uow
+from aisc.awards.schemas import AwardChangeRead
+from aisc.cli.common import JsonOpt, bounded_day, emit_list, emit_one, uow
 
 app = typer.Typer(help="Awards made by approvals.", no_args_is_help=True)
 
@@ -82,3 +85,124 @@ def close(
     with uow() as ctx:
         award = closeout.close(ctx, award_id=award_id, outcome=outcome, reason=reason)
         emit_one(awards.read_award(ctx, award), as_json)
+
+
+# --- changes to an award (aisc.awards.changes) ----------------------------------------------
+
+ReasonOpt = typer.Option(..., help="why (the committee's reasons)")
+DecidedOpt = typer.Option(..., "--decided-by", help="the decision recorded (e.g. the meeting)")
+
+
+def _day(value: datetime | None) -> date | None:
+    return value.date() if value is not None else None
+
+
+@app.command("extend")
+def extend(
+    award_id: int,
+    end_date: datetime = typer.Option(
+        ..., "--end-date", formats=["%Y-%m-%d"], callback=bounded_day
+    ),
+    reason: str = ReasonOpt,
+    decided_by: str = DecidedOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Extend a pooled award to a later end date, at no cost (a dedicated award needs a
+    top-up: its cards are charged by the day)."""
+    with uow() as ctx:
+        change = changes.extend(
+            ctx, award_id=award_id, end_date=end_date.date(), reason=reason, decided_by=decided_by
+        )
+        emit_one(AwardChangeRead.of(change), as_json)
+
+
+@app.command("top-up")
+def top_up(
+    award_id: int,
+    reason: str = ReasonOpt,
+    decided_by: str = DecidedOpt,
+    cards: int = typer.Option(None, "--cards", help="cards added (dedicated)"),
+    gpu_hours: int = typer.Option(None, "--gpu-hours", help="GPU-hours added (pooled)"),
+    end_date: datetime = typer.Option(
+        None, "--end-date", formats=["%Y-%m-%d"], callback=bounded_day, help="a later end date"
+    ),
+    effective: datetime = typer.Option(
+        None,
+        "--from",
+        formats=["%Y-%m-%d"],
+        callback=bounded_day,
+        help="added cards start on (default today)",
+    ),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Top an award up with more cards, GPU-hours or time; the added subsidy is committed
+    from the fund (refused when the fund or the capacity cannot cover it)."""
+    with uow() as ctx:
+        change = changes.top_up(
+            ctx,
+            award_id=award_id,
+            gpu_cards=cards,
+            gpu_hours=gpu_hours,
+            end_date=_day(end_date),
+            effective_date=_day(effective),
+            reason=reason,
+            decided_by=decided_by,
+        )
+        emit_one(AwardChangeRead.of(change), as_json)
+
+
+@app.command("reduce")
+def reduce(
+    award_id: int,
+    reason: str = ReasonOpt,
+    decided_by: str = DecidedOpt,
+    cards: int = typer.Option(None, "--cards", help="cards taken away (dedicated)"),
+    gpu_hours: int = typer.Option(None, "--gpu-hours", help="GPU-hours taken away (pooled)"),
+    effective: datetime = typer.Option(
+        None, "--from", formats=["%Y-%m-%d"], callback=bounded_day, help="from (default today)"
+    ),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Reduce an award's compute ahead; the commitment's share is released to the fund."""
+    with uow() as ctx:
+        change = changes.reduce(
+            ctx,
+            award_id=award_id,
+            gpu_cards=cards,
+            gpu_hours=gpu_hours,
+            effective_date=_day(effective),
+            reason=reason,
+            decided_by=decided_by,
+        )
+        emit_one(AwardChangeRead.of(change), as_json)
+
+
+@app.command("end-early")
+def end_early(
+    award_id: int,
+    end_date: datetime = typer.Option(
+        ..., "--end-date", formats=["%Y-%m-%d"], callback=bounded_day
+    ),
+    reason: str = ReasonOpt,
+    decided_by: str = DecidedOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """End a dedicated award's cards early: they return to the pool from that date and the
+    unused commitment is released pro rata."""
+    with uow() as ctx:
+        change = changes.end_early(
+            ctx, award_id=award_id, end_date=end_date.date(), reason=reason, decided_by=decided_by
+        )
+        emit_one(AwardChangeRead.of(change), as_json)
+
+
+@app.command("changes")
+def list_changes(award_id: int, as_json: bool = JsonOpt) -> None:
+    """The award's changes: kind, when, money moved, reason, decision."""
+    with uow() as ctx:
+        rows = [AwardChangeRead.of(c) for c in changes.list_changes(ctx, award_id=award_id)]
+    emit_list(
+        rows,
+        ["id", "kind", "effective_date", "committed_hkd", "released_hkd", "decided_by", "reason"],
+        as_json,
+    )

@@ -40,6 +40,7 @@ from aisc.cluster.service import ensure_catalogue
 from aisc.context import Ctx
 from aisc.db.engine import make_engine, make_sessionmaker, transaction
 from aisc.db.migrate import upgrade
+from aisc.demo.changes import demo_changes
 from aisc.demo.records import (
     ACTOR,
     DEMO_JOBS,
@@ -420,6 +421,7 @@ def build_demo(engine: Engine, *, deployment: Deployment | None = None) -> DemoS
     from aisc.demo.receivables import demo_receivables
 
     demo_receivables(builder, present=_at(DEMO_PRESENT))
+    demo_changes(builder)
     jobs_run = run_demo_jobs(factory, deployment) if deployment is not None else 0
     logins = _demo_logins(builder)
     with transaction(factory) as db:

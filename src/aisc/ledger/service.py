@@ -253,6 +253,43 @@ def commit(
     )
 
 
+def commit_more(ctx: Ctx, *, award_id: int, amount_cents: int, memo: str) -> LedgerEntry:
+    """Commit more of the fund to an existing award: a top-up (``award.change``), refused like
+    ``commit`` when the fund's available money cannot cover it, under the same lock."""
+    authorize(ctx, "award.change")
+    scheme_id = _award_scheme(ctx, award_id)
+    lock_scheme(ctx, scheme_id)
+    available = _balances(ctx.db, scheme_id).available
+    if amount_cents > available:
+        raise InsufficientFunds(
+            f"the top-up's added subsidy of {format_hkd(amount_cents)} exceeds the fund's "
+            f"available {format_hkd(available)} (total - earmarks - commitments + releases)",
+            field="top_up",
+            details={"requested_cents": amount_cents, "available_cents": available},
+        )
+    return _append(
+        ctx,
+        scheme_id=scheme_id,
+        kind=EntryKind.COMMITMENT,
+        amount_cents=amount_cents,
+        award_id=award_id,
+        label=f"award {award_id}",
+        memo=memo,
+    )
+
+
+def release_part(ctx: Ctx, *, award_id: int, amount_cents: int, memo: str) -> LedgerEntry | None:
+    """Release part of an award's commitment after a reduction or an early end
+    (``award.change``): at most what remains, so that what was disbursed stays covered.
+    None when nothing is to be released."""
+    authorize(ctx, "award.change")
+    _scheme_id, remaining = _locked_remaining(ctx, award_id)
+    amount = min(amount_cents, remaining)
+    if amount <= 0:
+        return None
+    return _draw(ctx, EntryKind.RELEASE, award_id, amount, memo)
+
+
 def _award_scheme(ctx: Ctx, award_id: int) -> int:
     scheme_id = ctx.db.execute(select(Award.scheme_id).where(Award.id == award_id)).scalar()
     if scheme_id is None:

@@ -75,6 +75,11 @@ LABELS: dict[str, str] = {
     "approve_with_conditions": N_("Approve with conditions"),
     "defer": N_("Defer"),
     "reject": N_("Reject"),
+    # changes to an award
+    "top_up": N_("Top-up"),
+    "reduction": N_("Reduction"),
+    "extension": N_("Extension"),
+    "early_end": N_("Early end"),
     # roles
     "applicant": N_("Applicant"),
     "reviewer": N_("Reviewer"),

@@ -10,7 +10,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from aisc.allocations.service import list_allocations
+from aisc.awards import changes as award_changes
 from aisc.awards import service as awards
+from aisc.awards.schemas import AwardChangeRead
 from aisc.billing import service as billing
 from aisc.cluster.service import list_partitions
 from aisc.errors import AiscError, ValidationFailed
@@ -28,8 +30,10 @@ from aisc.portal.web import (
     page_action,
     page_for,
     page_number,
+    parse_day,
     parse_form,
     status_of,
+    whole_number,
 )
 from aisc.progress import conditions as progress_conditions
 from aisc.progress import service as progress
@@ -71,6 +75,9 @@ def _project_page(page: PageContext, award_id: int, status: int = 200, **extra: 
         partitions = sorted({a.partition for a in allocations}) or [
             p.name for p in list_partitions(ctx)
         ]
+        history = [
+            AwardChangeRead.of(c) for c in award_changes.list_changes(ctx, award_id=award_id)
+        ]
     return page.render(
         "project.html",
         status,
@@ -86,7 +93,64 @@ def _project_page(page: PageContext, award_id: int, status: int = 200, **extra: 
         values=extra.get("values", {"nodes": 1, "gpus_per_node": 1, "walltime": "1h"}),
         page_no=number,
         has_more=len(job_rows) > PAGE_SIZE,
+        changes=history,
+        change_kinds=[(k, page.gettext(t)) for k, t in CHANGE_KINDS],
+        change_values=extra.get("change_values", {}),
     )
+
+
+CHANGE_KINDS = [
+    ("top_up", N_("Top-up")),
+    ("reduction", N_("Reduction")),
+    ("extension", N_("Extension")),
+    ("early_end", N_("Early end")),
+]
+
+
+@router.post("/projects/{award_id}/changes", response_class=HTMLResponse)
+@page_action("award.change")
+def change_award(request: Request, award_id: int, form: Form) -> Response:
+    """The secretariat records a committee's change to the award, once confirmed."""
+    page = page_for(request, form)
+    values = dict(form)
+    try:
+        if form.get("confirm") != "yes":
+            raise ValidationFailed(
+                "confirm: tick the box to confirm that this records the committee's decision",
+                field="confirm",
+            )
+        kind = str(form.get("kind", ""))
+        said = {
+            "reason": str(form.get("reason", ""))[:5000],
+            "decided_by": str(form.get("decided_by", ""))[:300],
+        }
+        cards = whole_number(str(form.get("gpu_cards", "")), field="gpu_cards")
+        hours = whole_number(str(form.get("gpu_hours", "")), field="gpu_hours")
+        end = parse_day(str(form.get("end_date", "")), field="end_date")
+        start = parse_day(str(form.get("effective_date", "")), field="effective_date")
+        if kind in ("extension", "early_end") and end is None:
+            raise ValidationFailed("end_date: give the new end date", field="end_date")
+        with page.uow() as ctx:
+            if kind == "top_up":
+                award_changes.top_up(
+                    ctx, award_id=award_id, gpu_cards=cards, gpu_hours=hours, end_date=end,
+                    effective_date=start, **said,
+                )  # fmt: skip
+            elif kind == "reduction":
+                award_changes.reduce(
+                    ctx, award_id=award_id, gpu_cards=cards, gpu_hours=hours,
+                    effective_date=start, **said,
+                )  # fmt: skip
+            elif kind == "extension" and end is not None:
+                award_changes.extend(ctx, award_id=award_id, end_date=end, **said)
+            elif kind == "early_end" and end is not None:
+                award_changes.end_early(ctx, award_id=award_id, end_date=end, **said)
+            else:
+                raise ValidationFailed("kind: choose the kind of change", field="kind")
+    except AiscError as exc:
+        page.errors, page.problem = form_errors(exc)
+        return _project_page(page, award_id, status_of(exc), change_values=values)
+    return page.redirect(f"/projects/{award_id}", N_("Change recorded."))
 
 
 @router.get("/projects/{award_id}", response_class=HTMLResponse)

@@ -124,7 +124,7 @@ def desired_state(ctx: Ctx, *, prefix: str = PREFIX) -> Desired:
         ]
         period_s = max((award.end_date - award.start_date).days, 1) * 86_400
         pooled_hours = sum(a.gpu_hours or 0 for a in live if a.kind is RequestKind.POOLED)
-        cards = sum(a.gpu_cards or 0 for a in live if a.kind is RequestKind.DEDICATED)
+        cards = _cards_now(live, today)
         total_s = cards * period_s + pooled_hours * 3600
         elapsed = min(max((today - award.start_date).days * 86_400, 0), period_s)
         grants = granted.get(award.id, {})
@@ -138,14 +138,16 @@ def desired_state(ctx: Ctx, *, prefix: str = PREFIX) -> Desired:
             priority=pacing_priority(
                 planned=elapsed / period_s, used=used[award.id] / total_s if total_s else 0.0
             ),
-            open=award.status is AwardStatus.ACTIVE,
+            # Past its allocations (ended early, or its period over before close-out) an
+            # award takes no new jobs.
+            open=award.status is AwardStatus.ACTIVE and bool(live),
             tiers=frozenset(tier_qos(name, tier) for tier in grants),
         )
         gpu_minutes = NO_LIMIT
         if pooled_hours and refuse_over_award:
             gpu_minutes = max(0, pooled_hours * 60 - elsewhere[award.id] // 60)
         only_dedicated = cards > 0 and pooled_hours == 0
-        gpus = cards if only_dedicated else NO_LIMIT
+        gpus = cards if only_dedicated else NO_LIMIT if live else 0
         desired.qos[name] = QosSpec(name, gpu_minutes, gpus)
         for tier, grant in grants.items():
             # A tier's own limit, when the grant sets one; else the award's. Slurm counts each
@@ -167,6 +169,17 @@ def desired_state(ctx: Ctx, *, prefix: str = PREFIX) -> Desired:
                 end=int(midnight(allocation.end_date).timestamp()),
             )
     return desired
+
+
+def _cards_now(live: list[Allocation], today: date) -> int:
+    """Dedicated cards the award holds today (or, before its cards start, on their first day):
+    an award changed after approval has allocations one after another (a reduction splits one
+    at its date) or side by side (a top-up adds one), and only those running together count."""
+    dedicated = [a for a in live if a.kind is RequestKind.DEDICATED and a.gpu_cards]
+    if not dedicated:
+        return 0
+    moment = max(today, min(a.start_date for a in dedicated))
+    return sum(a.gpu_cards or 0 for a in dedicated if a.start_date <= moment < a.end_date)
 
 
 def _bound_nodes(ctx: Ctx) -> dict[int, list[str]]:

@@ -1,7 +1,7 @@
 """Receivables: invoices get an issue date, a due date and terms; payments against them
 
 Revision ID: 0023
-Revises: 0021
+Revises: 0022
 
 The scheme says the payment terms (days from issue), how many days before the due date the
 applicant is reminded, and after how many days overdue an award is held (empty: never).
@@ -20,7 +20,7 @@ from alembic import op
 from aisc.db.base import UTCDateTime
 
 revision = "0023"
-down_revision = "0021"
+down_revision = "0022"
 branch_labels = None
 depends_on = None
 
