@@ -180,7 +180,7 @@ def test_serve_and_demo_run_as_real_processes(tmp_path):
             return int(sock.getsockname()[1])
 
     def wait_for(url: str, process: subprocess.Popen) -> httpx2.Response:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 240  # the demo builds its centre first
         while time.monotonic() < deadline:
             assert process.poll() is None, process.stdout.read() if process.stdout else ""
             try:
