@@ -119,7 +119,9 @@ async def measure(url: str, args: argparse.Namespace) -> None:
 
     began = time.monotonic()
     tenants = seed(url, args.tenants)
-    print(f"seeded {len(tenants)} tenants in {time.monotonic() - began:.1f} s ({url.split('@')[-1]})")
+    print(
+        f"seeded {len(tenants)} tenants in {time.monotonic() - began:.1f} s ({url.split('@')[-1]})"
+    )
     engine = make_engine(url)
     counter = Counter()
     event.listen(engine, "before_cursor_execute", counter)

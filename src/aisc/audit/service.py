@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from sqlalchemy import Result, Row, select
+from sqlalchemy import Result, Row, insert, select, update
 from sqlalchemy.orm import Session
 
 from aisc.access import authorize
@@ -88,15 +88,20 @@ def _material(
     return canonical_json(fields).encode()
 
 
-def _lock_head(db: Session) -> AuditHead:
-    head = db.execute(
-        select(AuditHead).where(AuditHead.id == 1).with_for_update()
-    ).scalar_one_or_none()
-    if head is None:
-        head = AuditHead(id=1, seq=0, hash=GENESIS)
-        db.add(head)
-        db.flush()
-    return head
+def _lock_head(db: Session) -> tuple[int, str]:
+    """The chain's head (sequence number and hash), locked until the transaction ends.
+
+    Plain rows, not ORM objects: every change writes an event, so this is on every writing
+    request's path. ``FOR UPDATE`` on PostgreSQL makes concurrent writers append one after the
+    other (SQLite's write lock does the same); the first event creates the head row.
+    """
+    row = db.execute(
+        select(AuditHead.seq, AuditHead.hash).where(AuditHead.id == 1).with_for_update()
+    ).first()
+    if row is None:
+        db.execute(insert(AuditHead).values(id=1, seq=0, hash=GENESIS))
+        return 0, GENESIS
+    return int(row.seq), str(row.hash)
 
 
 def record(
@@ -108,11 +113,16 @@ def record(
     before: dict[str, Any] | None = None,
     after: dict[str, Any] | None = None,
 ) -> AuditEvent:
-    """Append one event for a change made in ``ctx``'s transaction, chained with the current key."""
-    head = _lock_head(ctx.db)
-    ring = keys.load_or_create(keys.configured_key_file(), now=ctx.now, legacy_events=head.seq)
+    """Append one event for a change made in ``ctx``'s transaction, chained with the current key.
+
+    The head is locked first (after the session's pending changes are flushed, so the event
+    follows the change it describes), then the event is inserted and the head moved to it, all
+    as plain statements; an ``AuditHead`` the session holds is updated with it.
+    """
+    head_seq, head_hash = _lock_head(ctx.db)
+    ring = keys.load_or_create(keys.configured_key_file(), now=ctx.now, legacy_events=head_seq)
     key_id = ring.current.id
-    seq = head.seq + 1
+    seq = head_seq + 1
     at = ctx.now.astimezone(UTC)
     fields = {
         "seq": seq,
@@ -123,16 +133,23 @@ def record(
         "object_id": str(object_id),
         "before": canonical_json(before or {}),
         "after": canonical_json(after or {}),
-        "prev_hash": head.hash,
+        "prev_hash": head_hash,
     }
     digest = ring.mac(key_id, _material(**fields, key_id=key_id))  # type: ignore[arg-type]
     assert digest is not None
-    event = AuditEvent(**fields, hash=digest, key_id=key_id)
-    ctx.db.add(event)
-    head.seq = seq
-    head.hash = digest
-    ctx.db.flush()
-    return event
+    event_id = ctx.db.execute(
+        insert(AuditEvent)
+        .values(**fields, hash=digest, key_id=key_id)
+        .returning(AuditEvent.id)
+        .execution_options(autoflush=False)
+    ).scalar_one()
+    ctx.db.execute(
+        update(AuditHead)
+        .where(AuditHead.id == 1)
+        .values(seq=seq, hash=digest)
+        .execution_options(autoflush=False)
+    )
+    return AuditEvent(id=event_id, **fields, hash=digest, key_id=key_id)
 
 
 @dataclass(frozen=True)
