@@ -30,7 +30,7 @@ from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlalchemy import Select, delete, func, select
+from sqlalchemy import Select, bindparam, delete, func, select
 from sqlalchemy.orm import lazyload
 from zxcvbn import zxcvbn
 
@@ -274,7 +274,7 @@ def caller_by_token(ctx: Ctx, *, secret: str) -> Caller | None:
     authorize(ctx, "session.start")  # before there is a principal: anyone may present one
     if not secret.startswith(TOKEN_PREFIX):
         return None
-    rows = _caller_rows(ctx, ApiToken, ApiToken.scopes, secret)
+    rows = _caller_rows(ctx, ApiToken, secret)
     if not rows:
         return None
     return _caller(rows, scopes=frozenset(rows[0].extra.split()))
@@ -283,18 +283,17 @@ def caller_by_token(ctx: Ctx, *, secret: str) -> Caller | None:
 def caller_by_session(ctx: Ctx, *, secret: str) -> Caller | None:
     """``resolve_session`` for every API request: the same checks, in one statement."""
     authorize(ctx, "session.start")  # before there is a principal: anyone may present one
-    rows = _caller_rows(ctx, WebSession, WebSession.csrf_token, secret)
+    rows = _caller_rows(ctx, WebSession, secret)
     if not rows:
         return None
     return _caller(rows, session_id=rows[0].credential_id, csrf_token=rows[0].extra)
 
 
-def _caller_rows(
-    ctx: Ctx, credential: type[ApiToken] | type[WebSession], extra: Any, secret: str
-) -> list[Any]:
-    """The rows of a credential that is valid now (not revoked, not expired, its person
-    active): none otherwise."""
-    query = (
+def _caller_query(credential: type[ApiToken] | type[WebSession], extra: Any) -> Select[Any, Any]:
+    """The rows of a credential (by the SHA-256 of its secret, ``digest``) that is valid at
+    ``now``: not revoked, not expired, its person active; one row per role and organisation
+    pair of the person, and none when it is not valid."""
+    return (
         select(
             credential.id.label("credential_id"),
             extra.label("extra"),
@@ -306,13 +305,24 @@ def _caller_rows(
         .outerjoin(PersonRole, PersonRole.person_id == Person.id)
         .outerjoin(Membership, Membership.person_id == Person.id)
         .where(
-            credential.secret_hash == _digest(secret),
+            credential.secret_hash == bindparam("digest"),
             credential.revoked_at.is_(None),
-            credential.expires_at > ctx.now,
+            credential.expires_at > bindparam("now"),
             Person.is_active.is_(True),
         )
     )
-    return list(ctx.db.execute(query))
+
+
+# Built once: building a statement costs more than running it (every request runs one).
+_CALLER_QUERIES = {
+    ApiToken: _caller_query(ApiToken, ApiToken.scopes),
+    WebSession: _caller_query(WebSession, WebSession.csrf_token),
+}
+
+
+def _caller_rows(ctx: Ctx, credential: type[ApiToken] | type[WebSession], secret: str) -> list[Any]:
+    query = _CALLER_QUERIES[credential]
+    return list(ctx.db.execute(query, {"digest": _digest(secret), "now": ctx.now}))
 
 
 def _caller(rows: list[Any], **more: Any) -> Caller:

@@ -29,8 +29,9 @@ from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from sqlalchemy import Result, Row, insert, select, update
+from sqlalchemy import Result, Row, Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.util import identity_key
 
 from aisc.access import authorize
 from aisc.audit import keys
@@ -88,18 +89,31 @@ def _material(
     return canonical_json(fields).encode()
 
 
+# The statements of an append, built once (building one costs more than running it).
+_HEAD = select(AuditHead.seq, AuditHead.hash).where(AuditHead.id == 1).with_for_update()
+_EVENTS: Table = AuditEvent.__table__  # type: ignore[assignment]
+_HEADS: Table = AuditHead.__table__  # type: ignore[assignment]
+_NEW_HEAD = insert(_HEADS).values(id=1, seq=0, hash=GENESIS)
+_APPEND = insert(_EVENTS).returning(_EVENTS.c.id)
+_MOVE_HEAD = (
+    update(_HEADS)
+    .where(_HEADS.c.id == 1)
+    .values(seq=bindparam("new_seq"), hash=bindparam("new_hash"))
+)
+
+
 def _lock_head(db: Session) -> tuple[int, str]:
     """The chain's head (sequence number and hash), locked until the transaction ends.
 
     Plain rows, not ORM objects: every change writes an event, so this is on every writing
     request's path. ``FOR UPDATE`` on PostgreSQL makes concurrent writers append one after the
-    other (SQLite's write lock does the same); the first event creates the head row.
+    other (SQLite's write lock does the same); the first event creates the head row. Run
+    through the session, so its pending changes are flushed first: the event follows the change
+    it describes.
     """
-    row = db.execute(
-        select(AuditHead.seq, AuditHead.hash).where(AuditHead.id == 1).with_for_update()
-    ).first()
+    row = db.execute(_HEAD).first()
     if row is None:
-        db.execute(insert(AuditHead).values(id=1, seq=0, hash=GENESIS))
+        db.connection().execute(_NEW_HEAD)
         return 0, GENESIS
     return int(row.seq), str(row.hash)
 
@@ -115,9 +129,9 @@ def record(
 ) -> AuditEvent:
     """Append one event for a change made in ``ctx``'s transaction, chained with the current key.
 
-    The head is locked first (after the session's pending changes are flushed, so the event
-    follows the change it describes), then the event is inserted and the head moved to it, all
-    as plain statements; an ``AuditHead`` the session holds is updated with it.
+    The head is locked first, then the event is inserted and the head moved to it, as plain
+    statements on the session's connection (an ``AuditHead`` the session holds is expired, so
+    it reads the new head).
     """
     head_seq, head_hash = _lock_head(ctx.db)
     ring = keys.load_or_create(keys.configured_key_file(), now=ctx.now, legacy_events=head_seq)
@@ -137,18 +151,14 @@ def record(
     }
     digest = ring.mac(key_id, _material(**fields, key_id=key_id))  # type: ignore[arg-type]
     assert digest is not None
-    event_id = ctx.db.execute(
-        insert(AuditEvent)
-        .values(**fields, hash=digest, key_id=key_id)
-        .returning(AuditEvent.id)
-        .execution_options(autoflush=False)
+    connection = ctx.db.connection()
+    event_id = connection.execute(
+        _APPEND, {**fields, "hash": digest, "key_id": key_id}
     ).scalar_one()
-    ctx.db.execute(
-        update(AuditHead)
-        .where(AuditHead.id == 1)
-        .values(seq=seq, hash=digest)
-        .execution_options(autoflush=False)
-    )
+    connection.execute(_MOVE_HEAD, {"new_seq": seq, "new_hash": digest})
+    held = ctx.db.identity_map.get(identity_key(AuditHead, 1))
+    if held is not None:
+        ctx.db.expire(held)
     return AuditEvent(id=event_id, **fields, hash=digest, key_id=key_id)
 
 

@@ -12,9 +12,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
-from sqlalchemy import ScalarSelect, func, select
+from sqlalchemy import BindParameter, String, and_, bindparam, func, select
 
 from aisc.access import (
     Access,
@@ -116,11 +115,24 @@ def get_job(ctx: Ctx, *, job_id: int) -> Job:
     return _get_job(ctx, authorize(ctx, "job.read"), job_id)[0]
 
 
+_JOB = (
+    select(Job, Award, Partition)
+    .join(Award, Award.id == Job.award_id)
+    .join(Partition, Partition.id == Job.partition_id)
+    .where(Job.id == bindparam("job_id"))
+)
+
+
 def _get_job(ctx: Ctx, access: Access, job_id: int) -> tuple[Job, Award]:
-    job = ctx.db.get(Job, job_id)
-    if job is None:
+    """The job and its award, if ``access`` reaches them; its partition is kept for
+    ``read_job``. One statement for the three rows."""
+    found = ctx.db.execute(_JOB, {"job_id": job_id}).first()
+    if found is None:
         raise NotFound(f"job {job_id} not found", field="job_id")
-    return job, _award_in_reach(ctx, access, job.award_id, f"job {job_id}", "job_id")
+    job, award, partition = found
+    _keep_partitions(ctx, [partition])
+    visible(access, job, f"job {job_id}", field="job_id", application_id=award.application_id)
+    return job, award
 
 
 def list_jobs(
@@ -155,27 +167,54 @@ def count_by_state(ctx: Ctx, *, backend: Backend | None = None) -> dict[JobState
     return {state: int(count) for state, count in ctx.db.execute(query)}
 
 
-def _queued_gpu_seconds(award_id: int) -> ScalarSelect[Any]:
-    """GPU-seconds the award's pending and running jobs may still use (their walltime)."""
-    return (
-        select(func.coalesce(func.sum(Job.nodes * Job.gpus_per_node * Job.walltime_s), 0))
-        .where(Job.award_id == award_id, Job.state.in_((JobState.PENDING, JobState.RUNNING)))
-        .scalar_subquery()
+# The statements of a submission, built once (building one costs more than running it).
+_AWARD_ID: BindParameter[int] = bindparam("award_id")
+# The submitter: their cluster user name, and whether they are on the award's project team.
+_SUBMITTER = select(
+    Person.id,
+    Person.username,
+    select(ProjectMember.id)
+    .where(
+        ProjectMember.application_id == bindparam("application_id"),
+        ProjectMember.person_id == Person.id,
     )
-
-
-def _used_gpu_seconds(award_id: int) -> ScalarSelect[Any]:
-    """``aisc.metering.service.used_gpu_seconds``, as a subquery."""
-    return (
-        select(func.coalesce(func.sum(UsageRecord.gpu_seconds), 0))
-        .where(UsageRecord.award_id == award_id)
-        .scalar_subquery()
+    .exists(),
+).where(Person.id == bindparam("person_id"))
+# The partition, the award's allocations on it, and for each how many nodes can hold one node
+# of the job (of the GPU model asked for, or else the allocation's).
+_PLACES = (
+    select(
+        Partition,
+        Allocation,
+        select(func.count(Node.id))
+        .where(
+            Node.partition_id == Partition.id,
+            Node.gpu_model_code
+            == func.coalesce(bindparam("gpu_model", type_=String), Allocation.gpu_model_code),
+            Node.gpu_count >= bindparam("gpus_per_node"),
+        )
+        .scalar_subquery(),
     )
-
-
-def _over_award_policy() -> ScalarSelect[Any]:
-    """The scheme's ``over_award_policy`` (``get_scheme``'s scheme), as a subquery."""
-    return select(Scheme.over_award_policy).order_by(Scheme.id).limit(1).scalar_subquery()
+    .outerjoin(
+        Allocation,
+        and_(Allocation.partition_id == Partition.id, Allocation.award_id == _AWARD_ID),
+    )
+    .where(Partition.name == bindparam("name"))
+    .order_by(Allocation.id)
+)
+_LOCK_AWARD = select(Award.id).where(Award.id == _AWARD_ID).with_for_update(key_share=True)
+# What remains to decide on: GPU-seconds used (aisc.metering.service.used_gpu_seconds), those
+# the pending and running jobs may still use (their walltime), and the scheme's
+# over_award_policy (get_scheme's scheme; NULL without one).
+_REMAINDER = select(
+    select(func.coalesce(func.sum(UsageRecord.gpu_seconds), 0))
+    .where(UsageRecord.award_id == _AWARD_ID)
+    .scalar_subquery(),
+    select(func.coalesce(func.sum(Job.nodes * Job.gpus_per_node * Job.walltime_s), 0))
+    .where(Job.award_id == _AWARD_ID, Job.state.in_((JobState.PENDING, JobState.RUNNING)))
+    .scalar_subquery(),
+    select(Scheme.over_award_policy).order_by(Scheme.id).limit(1).scalar_subquery(),
+)
 
 
 def submit(
@@ -201,16 +240,8 @@ def submit(
     _permit(_also(reading, "job.submit"), award.application_id)
     person_id = acting_person(ctx, data.submitted_by_id, field="submitted_by_id")
     authorize(ctx, "person.read")
-    on_team = (
-        select(ProjectMember.id)
-        .where(
-            ProjectMember.application_id == award.application_id,
-            ProjectMember.person_id == Person.id,
-        )
-        .exists()
-    )
     submitter = ctx.db.execute(
-        select(Person.id, Person.username, on_team).where(Person.id == person_id)
+        _SUBMITTER, {"person_id": person_id, "application_id": award.application_id}
     ).first()
     if submitter is None:
         raise NotFound(f"person {person_id} not found", field="person_id")
@@ -237,13 +268,22 @@ def submit(
             "owner (ask an operator to set it)",
             field="submitted_by_id",
         )
-    partition = ctx.db.execute(
-        select(Partition).where(Partition.name == data.partition)
-    ).scalar_one_or_none()
-    if partition is None:
+    # The partition, the award's allocations on it, and for each the nodes that can hold one
+    # node of the job (of the GPU model asked for, or else the allocation's): one statement.
+    rows = ctx.db.execute(
+        _PLACES,
+        {
+            "name": data.partition,
+            "award_id": award.id,
+            "gpu_model": data.gpu_model,
+            "gpus_per_node": data.gpus_per_node,
+        },
+    ).all()
+    if not rows:
         raise ValidationFailed(
             f"partition: unknown partition {data.partition!r}", field="partition"
         )
+    partition = rows[0][0]
     _keep_partitions(ctx, [partition])
     if data.walltime_s > partition.max_walltime_hours * 3600:
         raise ValidationFailed(
@@ -252,35 +292,26 @@ def submit(
             field="walltime_s",
         )
     today = ctx.now.date()
-    allocations = [
-        a
-        for a in ctx.db.execute(
-            select(Allocation).where(
-                Allocation.award_id == award.id, Allocation.partition_id == partition.id
-            )
-        ).scalars()
-        if effective_state(a, award.status, today) is AllocationState.ACTIVE
+    active = [
+        (allocation, int(nodes))
+        for _, allocation, nodes in rows
+        if allocation is not None
+        and effective_state(allocation, award.status, today) is AllocationState.ACTIVE
     ]
-    if not allocations:
+    if not active:
         raise Conflict(
             f"award {award.id} has no active allocation on partition {partition.name}",
             field="partition",
         )
-    allocation = allocations[0]
+    allocations = [allocation for allocation, _ in active]
+    allocation, nodes_that_fit = active[0]
     gpu_model = data.gpu_model or allocation.gpu_model_code
     if gpu_model != allocation.gpu_model_code:
         raise ValidationFailed(
             f"gpu_model: the allocation is for {allocation.gpu_model_code}, not {gpu_model}",
             field="gpu_model",
         )
-    sizes = list(
-        ctx.db.execute(
-            select(Node.gpu_count).where(
-                Node.partition_id == partition.id, Node.gpu_model_code == gpu_model
-            )
-        ).scalars()
-    )
-    if sum(1 for size in sizes if size >= data.gpus_per_node) < data.nodes:
+    if nodes_that_fit < data.nodes:
         raise ValidationFailed(
             f"no {data.nodes} node(s) of partition {partition.name} have {data.gpus_per_node} "
             f"{gpu_model} GPUs each",
@@ -302,18 +333,14 @@ def submit(
         # to the award (a foreign key takes KEY SHARE). With FOR UPDATE, the loop's usage record
         # waited for this admission while holding the audit head the admission waits for: a
         # deadlock under load.
-        ctx.db.execute(
-            select(Award.id).where(Award.id == award.id).with_for_update(key_share=True)
-        ).one()
+        ctx.db.execute(_LOCK_AWARD, {"award_id": award.id}).one()
         budget = sum(a.gpu_hours or 0 for a in allocations) * 3600
-        # What used_gpu_seconds, _queued_gpu_seconds and get_scheme read, in one statement
+        # What used_gpu_seconds and get_scheme read, and the queued work, in one statement
         # (read after the lock above: a statement of its own, so it sees every admission
         # committed before the lock was granted).
         _permit(_also(reading, "usage.read"), award.application_id)
         authorize(ctx, "scheme.read")
-        used, queued, policy = ctx.db.execute(
-            select(_used_gpu_seconds(award.id), _queued_gpu_seconds(award.id), _over_award_policy())
-        ).one()
+        used, queued, policy = ctx.db.execute(_REMAINDER, {"award_id": award.id}).one()
         if policy is None:
             policy = get_scheme(ctx).over_award_policy  # no scheme: it says so
         left = budget - int(used) - int(queued)
