@@ -34,7 +34,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session, sessionmaker
 
 from aisc.access import ANONYMOUS, MATRIX, AccessDenied, Principal, check
-from aisc.accounts.auth import resolve_session, resolve_token
+from aisc.accounts.auth import caller_by_session, caller_by_token
 from aisc.context import Clock, Ctx
 from aisc.db.engine import transaction
 from aisc.deployment import Deployment
@@ -60,34 +60,32 @@ def get_principal(request: Request) -> Principal:
             scheme, _, secret = header.partition(" ")
             if scheme.lower() != "bearer" or not secret.strip():
                 raise Unauthenticated("Authorization: send 'Bearer <API token>'")
-            token = resolve_token(ctx, secret=secret.strip())
-            if token is None:
+            caller = caller_by_token(ctx, secret=secret.strip())
+            if caller is None:
                 raise Unauthenticated("the API token is invalid, expired or revoked")
-            person, scopes = token
             return Principal.for_person(
-                person_id=person.id,
-                roles=person.role_set,
-                organisation_ids=person.organisation_ids,
+                person_id=caller.person_id,
+                roles=caller.roles,
+                organisation_ids=caller.organisation_ids,
                 via="token",
-                scopes=scopes,
+                scopes=caller.scopes,
             )
-        found = resolve_session(ctx, secret=cookie or "")
-        if found is None:
+        caller = caller_by_session(ctx, secret=cookie or "")
+        if caller is None:
             return ANONYMOUS
-        person, session = found
         if request.method not in SAFE_METHODS:
             sent = request.headers.get(CSRF_HEADER, "")
-            if not hmac.compare_digest(sent.encode(), session.csrf_token.encode()):
+            if not hmac.compare_digest(sent.encode(), caller.csrf_token.encode()):
                 # A cookie alone never authenticates a change: this request is anonymous.
                 request.state.auth_problem = (
                     f"{CSRF_HEADER}: missing or not this session's CSRF token"
                 )
                 return ANONYMOUS
-        request.state.session_id = session.id
+        request.state.session_id = caller.session_id
         return Principal.for_person(
-            person_id=person.id,
-            roles=person.role_set,
-            organisation_ids=person.organisation_ids,
+            person_id=caller.person_id,
+            roles=caller.roles,
+            organisation_ids=caller.organisation_ids,
             via="session",
         )
 

@@ -153,3 +153,76 @@ def test_token_and_password_cli(cli, person_id, uow):
     )  # fmt: skip
     assert len(json.loads(cli("token", "list", "--person", str(person_id), "--json").output)) == 1
     assert "aisc_" in cli("token", "create", "--person", str(person_id), "--name", "y").output
+
+
+def test_a_callers_lookup_is_one_statement_and_agrees_with_resolve(uow, clock, engine):
+    """What every API request runs: the token or session, the person's roles and
+    organisations, in one statement; refused exactly when ``resolve_token``/``resolve_session``
+    refuse (wrong, expired, revoked, the person inactive)."""
+    from sqlalchemy import event
+
+    from aisc.accounts.models import OrgCategory, Role
+    from aisc.accounts.schemas import OrganisationCreate
+    from aisc.accounts.service import create_organisation
+
+    with uow() as ctx:
+        orgs = [
+            create_organisation(
+                ctx, data=OrganisationCreate(name=f"Lab {n}", category=OrgCategory.UNIVERSITY)
+            ).id
+            for n in range(2)
+        ]
+        person = create_person(
+            ctx,
+            data=PersonCreate(
+                email="grace@lab.example",
+                name="Grace",
+                roles=[Role.APPLICANT, Role.REVIEWER],
+                organisation_ids=orgs,
+            ),
+        )
+        lonely = create_person(ctx, data=PersonCreate(email="lin@lab.example", name="Lin"))
+        secret, _ = auth.create_token(
+            ctx, person_id=person.id, name="ci", scopes=["read", "write"], days=1
+        )
+        bare, _ = auth.create_token(ctx, person_id=lonely.id, name="ci", scopes=["read"], days=2)
+        cookie, session = auth.start_session(ctx, person=person)
+    statements = []
+
+    def count(*_args):
+        statements.append(1)
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        with uow() as ctx:
+            statements.clear()
+            caller = auth.caller_by_token(ctx, secret=secret)
+            assert len(statements) == 1
+            assert caller == auth.Caller(
+                person_id=person.id,
+                roles=frozenset({Role.APPLICANT, Role.REVIEWER}),
+                organisation_ids=frozenset(orgs),
+                scopes=frozenset({"read", "write"}),
+            )
+            by_cookie = auth.caller_by_session(ctx, secret=cookie)
+            assert (by_cookie.person_id, by_cookie.session_id) == (person.id, session.id)
+            assert by_cookie.csrf_token == session.csrf_token
+            assert by_cookie.roles == caller.roles
+            plain = auth.caller_by_token(ctx, secret=bare)
+            assert (plain.roles, plain.organisation_ids) == (frozenset(), frozenset())
+            assert plain.scopes == frozenset({"read"})
+            for wrong in (secret + "x", "Bearer nonsense", ""):
+                assert auth.caller_by_token(ctx, secret=wrong) is None
+            assert auth.caller_by_session(ctx, secret=cookie + "x") is None
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    clock.advance(days=1, seconds=1)  # the first token expired, the second not
+    with uow() as ctx:
+        assert auth.caller_by_token(ctx, secret=secret) is None
+        assert auth.resolve_token(ctx, secret=secret) is None
+        assert auth.caller_by_token(ctx, secret=bare) is not None
+    with uow() as ctx:
+        ctx.db.get(Person, lonely.id).is_active = False
+    with uow() as ctx:
+        assert auth.caller_by_token(ctx, secret=bare) is None
+        assert auth.resolve_token(ctx, secret=bare) is None

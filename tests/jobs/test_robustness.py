@@ -195,3 +195,37 @@ def test_concurrent_submissions_never_exceed_the_award(engine, uow, client, cloc
         thread.join(timeout=120)
     assert sorted(outcomes) == ["admitted"] * 2 + ["refused"] * 10
     assert len(client.get("/api/v1/jobs", params={"award_id": award_id}).json()) == 2
+
+
+def test_a_submission_runs_a_handful_of_statements(engine, uow, client, clock):
+    """The gateway's checks on a pooled award read each row once: the award, the submitter
+    with their team membership, the partition with the allocations and the nodes that fit,
+    the award's lock, what remains; then the job and its audit event (lock, event, head)."""
+    from sqlalchemy import event
+
+    world = World(uow)
+    world.approve(world.reviewed(compute={"kind": "pooled", "gpu_cards": None, "gpu_hours": 10}))
+    award_id = client.get("/api/v1/awards").json()[0]["id"]
+    client.post(f"/api/v1/awards/{award_id}/accept")
+    data = JobSubmit(
+        award_id=award_id,
+        submitted_by_id=world.applicant,
+        partition="training",
+        gpus_per_node=4,
+        walltime_s=3600,
+        command=[PY, "-c", "pass"],
+    )
+    statements: list[str] = []
+
+    def seen(_conn, _cursor, statement, *_args):
+        statements.append(statement.split()[0].upper())
+
+    factory = make_sessionmaker(engine)
+    with transaction(factory) as db:
+        event.listen(engine, "before_cursor_execute", seen)
+        try:
+            service.submit(Ctx(db=db, now=clock(), actor="test"), data=data)
+        finally:
+            event.remove(engine, "before_cursor_execute", seen)
+    assert statements.count("INSERT") == 2  # the job and its event
+    assert len(statements) <= 10, statements

@@ -29,8 +29,9 @@ from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from sqlalchemy import Result, Row, select
+from sqlalchemy import Result, Row, Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.util import identity_key
 
 from aisc.access import authorize
 from aisc.audit import keys
@@ -88,15 +89,33 @@ def _material(
     return canonical_json(fields).encode()
 
 
-def _lock_head(db: Session) -> AuditHead:
-    head = db.execute(
-        select(AuditHead).where(AuditHead.id == 1).with_for_update()
-    ).scalar_one_or_none()
-    if head is None:
-        head = AuditHead(id=1, seq=0, hash=GENESIS)
-        db.add(head)
-        db.flush()
-    return head
+# The statements of an append, built once (building one costs more than running it).
+_HEAD = select(AuditHead.seq, AuditHead.hash).where(AuditHead.id == 1).with_for_update()
+_EVENTS: Table = AuditEvent.__table__  # type: ignore[assignment]
+_HEADS: Table = AuditHead.__table__  # type: ignore[assignment]
+_NEW_HEAD = insert(_HEADS).values(id=1, seq=0, hash=GENESIS)
+_APPEND = insert(_EVENTS).returning(_EVENTS.c.id)
+_MOVE_HEAD = (
+    update(_HEADS)
+    .where(_HEADS.c.id == 1)
+    .values(seq=bindparam("new_seq"), hash=bindparam("new_hash"))
+)
+
+
+def _lock_head(db: Session) -> tuple[int, str]:
+    """The chain's head (sequence number and hash), locked until the transaction ends.
+
+    Plain rows, not ORM objects: every change writes an event, so this is on every writing
+    request's path. ``FOR UPDATE`` on PostgreSQL makes concurrent writers append one after the
+    other (SQLite's write lock does the same); the first event creates the head row. Run
+    through the session, so its pending changes are flushed first: the event follows the change
+    it describes.
+    """
+    row = db.execute(_HEAD).first()
+    if row is None:
+        db.connection().execute(_NEW_HEAD)
+        return 0, GENESIS
+    return int(row.seq), str(row.hash)
 
 
 def record(
@@ -108,11 +127,16 @@ def record(
     before: dict[str, Any] | None = None,
     after: dict[str, Any] | None = None,
 ) -> AuditEvent:
-    """Append one event for a change made in ``ctx``'s transaction, chained with the current key."""
-    head = _lock_head(ctx.db)
-    ring = keys.load_or_create(keys.configured_key_file(), now=ctx.now, legacy_events=head.seq)
+    """Append one event for a change made in ``ctx``'s transaction, chained with the current key.
+
+    The head is locked first, then the event is inserted and the head moved to it, as plain
+    statements on the session's connection (an ``AuditHead`` the session holds is expired, so
+    it reads the new head).
+    """
+    head_seq, head_hash = _lock_head(ctx.db)
+    ring = keys.load_or_create(keys.configured_key_file(), now=ctx.now, legacy_events=head_seq)
     key_id = ring.current.id
-    seq = head.seq + 1
+    seq = head_seq + 1
     at = ctx.now.astimezone(UTC)
     fields = {
         "seq": seq,
@@ -123,16 +147,19 @@ def record(
         "object_id": str(object_id),
         "before": canonical_json(before or {}),
         "after": canonical_json(after or {}),
-        "prev_hash": head.hash,
+        "prev_hash": head_hash,
     }
     digest = ring.mac(key_id, _material(**fields, key_id=key_id))  # type: ignore[arg-type]
     assert digest is not None
-    event = AuditEvent(**fields, hash=digest, key_id=key_id)
-    ctx.db.add(event)
-    head.seq = seq
-    head.hash = digest
-    ctx.db.flush()
-    return event
+    connection = ctx.db.connection()
+    event_id = connection.execute(
+        _APPEND, {**fields, "hash": digest, "key_id": key_id}
+    ).scalar_one()
+    connection.execute(_MOVE_HEAD, {"new_seq": seq, "new_hash": digest})
+    held = ctx.db.identity_map.get(identity_key(AuditHead, 1))
+    if held is not None:
+        ctx.db.expire(held)
+    return AuditEvent(id=event_id, **fields, hash=digest, key_id=key_id)
 
 
 @dataclass(frozen=True)

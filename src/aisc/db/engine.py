@@ -174,8 +174,22 @@ def _install_sqlite_hooks(engine: Engine, busy_timeout_ms: int) -> None:
 def _install_postgresql_hooks(engine: Engine) -> None:
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        if not connection.get_execution_options().get(WRITE_OPTION, True):
+        write = connection.get_execution_options().get(WRITE_OPTION, True)
+        driver = connection.connection.dbapi_connection
+        # psycopg begins the transaction itself, with the first statement: told beforehand, it
+        # sends BEGIN READ ONLY (no statement of its own, no round trip). Other drivers, or a
+        # driver connection already in a transaction, get SET TRANSACTION READ ONLY as before.
+        if hasattr(driver, "read_only") and _idle(driver):
+            if driver.read_only != (not write):
+                driver.read_only = not write
+        elif not write:
             connection.exec_driver_sql("SET TRANSACTION READ ONLY")
+
+
+def _idle(driver: Any) -> bool:
+    """A psycopg connection that is in no transaction (its ``read_only`` may be set)."""
+    info = getattr(driver, "info", None)
+    return info is not None and int(info.transaction_status) == 0  # TransactionStatus.IDLE
 
 
 def engine_from_settings(settings: Settings, *, pooled: bool = True) -> Engine:

@@ -37,12 +37,12 @@ def list_jobs(
 ) -> list[JobRead]:
     """Jobs, with start-time estimates for pending ones."""
     with uow() as ctx:
-        return [
-            service.read_job(ctx, j)
-            for j in service.list_jobs(
+        return service.read_jobs(
+            ctx,
+            service.list_jobs(
                 ctx, award_id=award_id, state=state, limit=page.limit, offset=page.offset
-            )
-        ]
+            ),
+        )
 
 
 @router.get("/{job_id}", response_model=JobRead, dependencies=[requires("job.read")])
