@@ -364,6 +364,7 @@ def screening_findings(ctx: Ctx, app: Application) -> list[dict[str, str | None]
         duplicate_ids=_duplicates(ctx, app),
         category_verified=org.category_verified_at is not None,
         resembles=open_lookalikes(ctx, org.id),
+        today=ctx.now.date(),
     )
     return [f.as_dict() for f in screen(app, facts)]
 

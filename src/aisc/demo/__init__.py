@@ -40,6 +40,7 @@ from aisc.cluster.service import ensure_catalogue
 from aisc.context import Ctx
 from aisc.db.engine import make_engine, make_sessionmaker, transaction
 from aisc.db.migrate import upgrade
+from aisc.demo.earmarks import demo_earmarks
 from aisc.demo.records import (
     ACTOR,
     DEMO_JOBS,
@@ -415,6 +416,7 @@ def build_demo(engine: Engine, *, deployment: Deployment | None = None) -> DemoS
         with builder.step(step.when) as ctx:
             step.action(ctx)
     billing = _demo_billing(builder)
+    demo_earmarks(builder)
     jobs_run = run_demo_jobs(factory, deployment) if deployment is not None else 0
     logins = _demo_logins(builder)
     with transaction(factory) as db:
