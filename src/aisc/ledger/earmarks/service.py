@@ -17,7 +17,7 @@ and the second is refused.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 
 from sqlalchemy import func, select
 
@@ -44,19 +44,23 @@ class EarmarkPosition:
         return self.earmarked - self.spent
 
 
-def _positions(ctx: Ctx, scheme_id: int) -> dict[str, EarmarkPosition]:
-    earmarked = dict(
-        ctx.db.execute(
-            select(LedgerEntry.label, func.sum(LedgerEntry.amount_cents))
-            .where(LedgerEntry.scheme_id == scheme_id, LedgerEntry.kind == EntryKind.EARMARK)
-            .group_by(LedgerEntry.label)
-        ).all()
+def _positions(
+    ctx: Ctx, scheme_id: int, before: datetime | None = None
+) -> dict[str, EarmarkPosition]:
+    """Each earmark's position from the entries recorded before ``before`` (all if None)."""
+    entries = select(LedgerEntry.label, func.sum(LedgerEntry.amount_cents)).where(
+        LedgerEntry.scheme_id == scheme_id, LedgerEntry.kind == EntryKind.EARMARK
     )
+    spends = select(
+        EarmarkSpend.earmark, EarmarkSpend.kind, func.sum(EarmarkSpend.amount_cents)
+    ).where(EarmarkSpend.scheme_id == scheme_id)
+    if before is not None:
+        entries = entries.where(LedgerEntry.created_at < before)
+        spends = spends.where(EarmarkSpend.created_at < before)
+    earmarked = dict(ctx.db.execute(entries.group_by(LedgerEntry.label)).all())
     spent: dict[str, int] = {}
     for label, kind, total in ctx.db.execute(
-        select(EarmarkSpend.earmark, EarmarkSpend.kind, func.sum(EarmarkSpend.amount_cents))
-        .where(EarmarkSpend.scheme_id == scheme_id)
-        .group_by(EarmarkSpend.earmark, EarmarkSpend.kind)
+        spends.group_by(EarmarkSpend.earmark, EarmarkSpend.kind)
     ):
         sign = 1 if SpendKind(kind) is SpendKind.SPEND else -1
         spent[label] = spent.get(label, 0) + sign * int(total)
@@ -66,10 +70,13 @@ def _positions(ctx: Ctx, scheme_id: int) -> dict[str, EarmarkPosition]:
     }
 
 
-def earmarks(ctx: Ctx, *, scheme_id: int | None = None) -> list[EarmarkPosition]:
-    """Every earmark with what was spent against it and what remains."""
+def earmarks(
+    ctx: Ctx, *, scheme_id: int | None = None, before: datetime | None = None
+) -> list[EarmarkPosition]:
+    """Every earmark with what was spent against it and what remains (from the entries
+    recorded before ``before``, for a figure as of a past day)."""
     authorize(ctx, "earmark.read")
-    return list(_positions(ctx, _scheme_id(ctx, scheme_id)).values())
+    return list(_positions(ctx, _scheme_id(ctx, scheme_id), before).values())
 
 
 def list_spends(
