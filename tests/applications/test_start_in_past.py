@@ -15,7 +15,8 @@ def test_a_preferred_start_in_the_past_is_a_screening_finding(client, uow, clock
     [finding] = screened["screening_findings"]
     assert finding["code"] == "start_in_past"
     assert finding["field"] == "compute.preferred_start"
-    assert "2025-01-02" in finding["message"] and "2025-01-10" in finding["message"]
+    assert "2025-01-02" in finding["message"]
+    assert "2025-01-10" in finding["message"]
     # It blocks review like any finding: the secretariat returns it for a new date.
     assert client.post(f"{API}/{late['id']}/start-review").status_code == 409
 

@@ -129,8 +129,9 @@ def test_earmark_cli(cli, uow, tmp_path):
     }
     assert "remaining_hkd" in cli("ledger", "earmarks").output
     reversed_ = json.loads(
-        cli("ledger", "earmark-reverse", str(row["id"]), "--reason", "wrong quarter", "--json")
-        .output
+        cli(
+            "ledger", "earmark-reverse", str(row["id"]), "--reason", "wrong quarter", "--json"
+        ).output
     )
     assert reversed_["reverses_id"] == row["id"]
     spends = json.loads(

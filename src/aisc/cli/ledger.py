@@ -149,9 +149,11 @@ def earmark_spend(
     ),
     amount: str = typer.Option(..., help=AMOUNT_HELP),
     evidence: Path = typer.Option(
-        None, help="the invoice or contract: its name and SHA-256 are recorded", exists=True,
+        None,
+        help="the invoice or contract: its name and SHA-256 are recorded",
+        exists=True,
         dir_okay=False,
-    ),  # fmt: skip
+    ),
     evidence_ref: str = typer.Option("", help="a reference instead of (or beside) a file"),
     as_json: bool = JsonOpt,
 ) -> None:
@@ -181,5 +183,5 @@ def earmark_reverse(
 ) -> None:
     """Cancel a spend with a reversing entry (the spend itself is never edited)."""
     with uow() as ctx:
-        emit_one(EarmarkSpendRead.of(earmark_service.reverse(ctx, spend_id=spend_id, reason=reason)),
-                 as_json)  # fmt: skip
+        row = earmark_service.reverse(ctx, spend_id=spend_id, reason=reason)
+        emit_one(EarmarkSpendRead.of(row), as_json)

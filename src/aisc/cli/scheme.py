@@ -153,9 +153,11 @@ def stats(
 def open_data(
     out: Path = typer.Option(..., "--out", help="directory to write the files into"),
     as_of: datetime = typer.Option(
-        None, formats=["%Y-%m-%d"], help="figures as of this day (default: today)",
+        None,
+        formats=["%Y-%m-%d"],
+        help="figures as of this day (default: today)",
         callback=bounded_day,
-    ),  # fmt: skip
+    ),
 ) -> None:
     """Write the open data (aggregates only): open-data.json, monthly.csv, groups.csv."""
     with uow() as ctx:

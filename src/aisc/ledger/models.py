@@ -84,8 +84,6 @@ class EarmarkSpend(Base):
     amount_cents: Mapped[int] = mapped_column(BigInteger, nullable=False)
     evidence_ref: Mapped[str] = mapped_column(String(255), nullable=False, default="")
     evidence_sha256: Mapped[str | None] = mapped_column(String(64))
-    reverses_id: Mapped[int | None] = mapped_column(
-        ForeignKey("earmark_spends.id"), unique=True
-    )
+    reverses_id: Mapped[int | None] = mapped_column(ForeignKey("earmark_spends.id"), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
     created_by: Mapped[str] = mapped_column(String(200), nullable=False)

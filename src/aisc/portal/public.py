@@ -4,6 +4,8 @@ cost estimate the application form asks for."""
 from __future__ import annotations
 
 import hmac
+from collections.abc import Sequence
+from decimal import Decimal
 from typing import Annotated, Any
 from urllib.parse import quote
 
@@ -263,6 +265,7 @@ def _chart(request: Request, which: str) -> Response:
         data = open_data(ctx, today=ctx.now.date())
     months = [m.month for m in data.months]
     _ = page.gettext
+    series: list[tuple[str, Sequence[Decimal | int | None]]]
     if which == "applications":
         series = [
             (_("Received"), [m.applications_received for m in data.months]),
@@ -275,7 +278,8 @@ def _chart(request: Request, which: str) -> Response:
         body = monthly_plot(months, series, fmt="svg", kind="line", ylabel=_("HK$ million"))
     else:
         series = [
-            (_("allocated % (committed cards of installed)"), [m.allocated_pct for m in data.months]),
+            (_("allocated % (committed cards of installed)"),
+             [m.allocated_pct for m in data.months]),
             (_("busy % (GPU time used of reserved by dedicated allocations)"),
              [m.busy_pct for m in data.months]),
         ]  # fmt: skip

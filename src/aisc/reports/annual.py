@@ -1,3 +1,4 @@
+# ruff: noqa: RUF001  (Chinese text is printed with its own full-width punctuation)
 """The committee's annual report: a bilingual (English and Traditional Chinese) PDF.
 
 Figures are the published statistics (``aisc.reports.stats``, ``aisc.reports.opendata``) as of
@@ -131,7 +132,8 @@ def _render(year: int, as_of: date, data: OpenData, spent: list) -> bytes:  # ty
         ["Withdrawn", "撤回", str(stats.withdrawn)],
         ["Fund", "基金", _hkd(stats.total_fund_hkd)],
         ["Earmarked", "預留", _hkd(stats.earmarked_hkd)],
-        ["Subsidy committed (net of releases)", "已承諾資助（扣除撥回）", _hkd(stats.committed_hkd)],
+        ["Subsidy committed (net of releases)", "已承諾資助（扣除撥回）",
+         _hkd(stats.committed_hkd)],
         ["Subsidy paid out", "已支付資助", _hkd(stats.disbursed_hkd)],
         ["Available to commit", "可供承諾", _hkd(stats.available_hkd)],
         ["Average subsidy rate", "平均資助比率", _pct(stats.average_subsidy_rate)],
@@ -215,5 +217,8 @@ def _render(year: int, as_of: date, data: OpenData, spent: list) -> bytes:  # ty
             "Outputs of accepted progress reports (papers, models, patents) are not reported "
             "yet.  尚未有已接納進度報告的成果（論文、模型、專利）。"
         )
-    report.line("Aggregates only: no applicant or project is named.  只列總數，不列任何申請者或項目名稱。", 8)
+    report.line(
+        "Aggregates only: no applicant or project is named.  只列總數，不列任何申請者或項目名稱。",
+        8,
+    )
     return doc.output()

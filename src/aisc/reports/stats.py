@@ -162,9 +162,7 @@ def load_history(ctx: Ctx, scheme_id: int) -> History:
     }
     entries = list(
         db.execute(
-            select(LedgerEntry)
-            .where(LedgerEntry.scheme_id == scheme_id)
-            .order_by(LedgerEntry.id)
+            select(LedgerEntry).where(LedgerEntry.scheme_id == scheme_id).order_by(LedgerEntry.id)
         ).scalars()
     )
     return History(apps=apps, awards=awards, entries=entries)
@@ -200,7 +198,9 @@ class _Money:
     disbursed: int = 0
 
 
-def _ledger_as_of(history: History, cutoff: datetime) -> tuple[dict[EntryKind, int], dict[int, _Money]]:
+def _ledger_as_of(
+    history: History, cutoff: datetime
+) -> tuple[dict[EntryKind, int], dict[int, _Money]]:
     totals = dict.fromkeys(EntryKind, 0)
     per_award: dict[int, _Money] = defaultdict(_Money)
     signs = {
@@ -246,13 +246,13 @@ def stats_from(history: History, as_of: date) -> SchemeStats:
     category_awards: dict[OrgCategory, list[Award]] = defaultdict(list)
     domain_awards: dict[Domain, list[Award]] = defaultdict(list)
     for award in made:
-        app = history.apps.get(award.application_id)
-        if app is None:
+        owner = history.apps.get(award.application_id)
+        if owner is None:
             continue
         money = per_award.get(award.id, _Money())
-        category_awards[app.category].append(award)
-        domain_awards[app.domain].append(award)
-        for bucket in (by_category[app.category], by_domain[app.domain]):
+        category_awards[owner.category].append(award)
+        domain_awards[owner.domain].append(award)
+        for bucket in (by_category[owner.category], by_domain[owner.domain]):
             bucket.committed_hkd += cents_to_hkd(money.committed)
             bucket.disbursed_hkd += cents_to_hkd(money.disbursed)
     for buckets, grouped in ((by_category, category_awards), (by_domain, domain_awards)):
@@ -275,9 +275,7 @@ def stats_from(history: History, as_of: date) -> SchemeStats:
         total_fund_hkd=cents_to_hkd(totals[EntryKind.BUDGET]),
         earmarked_hkd=cents_to_hkd(totals[EntryKind.EARMARK]),
         committed_hkd=cents_to_hkd(committed),
-        disbursed_hkd=cents_to_hkd(
-            totals[EntryKind.DISBURSEMENT] - totals[EntryKind.REVERSAL]
-        ),
+        disbursed_hkd=cents_to_hkd(totals[EntryKind.DISBURSEMENT] - totals[EntryKind.REVERSAL]),
         released_hkd=cents_to_hkd(totals[EntryKind.RELEASE]),
         available_hkd=cents_to_hkd(
             totals[EntryKind.BUDGET] - totals[EntryKind.EARMARK] - committed

@@ -24,7 +24,9 @@ def positions(uow: Uow) -> list[EarmarkRead]:
 
 
 @router.get(
-    "/earmark-spends", response_model=list[EarmarkSpendRead], dependencies=[requires("earmark.read")]
+    "/earmark-spends",
+    response_model=list[EarmarkSpendRead],
+    dependencies=[requires("earmark.read")],
 )
 def spends(uow: Uow, earmark: str | None = None) -> list[EarmarkSpendRead]:
     with uow() as ctx:
