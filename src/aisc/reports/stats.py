@@ -130,7 +130,8 @@ class History:
 
 
 def load_history(ctx: Ctx, scheme_id: int) -> History:
-    """Read the records once (the caller authorised the published figure it computes)."""
+    """Read the records once, for figures published under ``scheme.read``."""
+    authorize(ctx, "scheme.read")
     db = ctx.db
     apps: dict[int, AppHistory] = {}
     for app, category in db.execute(
