@@ -30,14 +30,21 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from aisc.access import SYSTEM, authorize
-from aisc.allocations.service import allocated_now
+from aisc.allocations.service import allocated_now, utilisation
 from aisc.billing import service as billing
 from aisc.billing.months import next_month
 from aisc.billing.views import busy_pct
 from aisc.context import Ctx
 from aisc.ledger.models import EntryKind
 from aisc.money import cents_to_hkd
-from aisc.reports.stats import APPROVED, SchemeStats, end_of, load_history, stats_from
+from aisc.reports.stats import (
+    APPROVED,
+    SchemeStats,
+    end_of,
+    load_history,
+    outcomes_as_of,
+    stats_from,
+)
 from aisc.scheme.service import get_scheme
 
 PUBLISHED = (
@@ -79,6 +86,7 @@ def open_data(ctx: Ctx, *, today: date) -> OpenData:
     scheme = get_scheme(ctx)
     history = load_history(ctx, scheme.id)
     stats = stats_from(history, today)
+    stats.outcomes = outcomes_as_of(ctx, as_of=today)
     now = allocated_now(ctx, today=today)
     if now is not None:
         stats.allocated_pct_now, stats.allocated_month = now.allocated_pct, now.month
@@ -99,18 +107,20 @@ def open_data(ctx: Ctx, *, today: date) -> OpenData:
             sign = 1 if entry.kind is EntryKind.COMMITMENT else -1
             key = f"{entry.created_at:%Y-%m}"
             committed[key] = committed.get(key, 0) + sign * entry.amount_cents
-    # Busy % over every dedicated allocation together: a published aggregate, read as the
-    # system (one tenant's usage is not public, and no per-award figure leaves this function).
+    # Busy % over every dedicated allocation together and allocated % over the whole centre:
+    # published aggregates, read as the system (one tenant's usage and the capacity table are
+    # not public, and no per-award figure leaves this function).
+    system = replace(ctx, principal=SYSTEM)
     busy = {
         f"{m.month:%Y-%m}": busy_pct(m.busy_gpu_seconds, m.reserved_gpu_seconds)
-        for m in billing.busy_by_month(replace(ctx, principal=SYSTEM), today=today)
+        for m in billing.busy_by_month(system, today=today)
     }
+    allocated = {m.month: m.allocated_pct for m in utilisation(system, today=today).months}
     months = []
     cumulative = 0
     for month in _months(scheme.start_date, today) if scheme.start_date <= today else []:
         key = f"{month:%Y-%m}"
         cumulative += committed.get(key, 0)
-        allocated = allocated_now(ctx, today=month)
         months.append(
             MonthFigures(
                 month=key,
@@ -118,7 +128,7 @@ def open_data(ctx: Ctx, *, today: date) -> OpenData:
                 approvals=approvals.get(key, 0),
                 committed_in_month_hkd=cents_to_hkd(committed.get(key, 0)),
                 committed_cumulative_hkd=cents_to_hkd(cumulative),
-                allocated_pct=allocated.allocated_pct if allocated else None,
+                allocated_pct=allocated.get(key),
                 busy_pct=busy.get(key),
             )
         )

@@ -291,6 +291,15 @@ def stats_from(history: History, as_of: date) -> SchemeStats:
     )
 
 
+def outcomes_as_of(ctx: Ctx, *, as_of: date) -> dict[str, int] | None:
+    """Outputs of accepted progress reports by kind (papers, models, patents, ...) as of the
+    end of ``as_of``: the statistics' ``outcomes``. Progress reporting provides them
+    (``aisc.progress.service.outcome_totals(ctx, as_of=...)``), wired in here where it is
+    built; until then there are none to report (None, not zero)."""
+    authorize(ctx, "scheme.read")
+    return None
+
+
 def scheme_stats(ctx: Ctx, *, today: date) -> SchemeStats:
     """The statistics as of the end of ``today`` (any past day: nothing is taken from now).
 
@@ -299,6 +308,7 @@ def scheme_stats(ctx: Ctx, *, today: date) -> SchemeStats:
     authorize(ctx, "scheme.read")
     scheme = get_scheme(ctx)
     result = stats_from(load_history(ctx, scheme.id), today)
+    result.outcomes = outcomes_as_of(ctx, as_of=today)
     month = allocated_now(ctx, today=today)
     if month is not None:
         result.allocated_pct_now = month.allocated_pct
