@@ -17,8 +17,8 @@ def test_a_preferred_start_in_the_past_is_a_screening_finding(client, uow, clock
     assert finding["field"] == "compute.preferred_start"
     assert "2025-01-02" in finding["message"]
     assert "2025-01-10" in finding["message"]
-    # It blocks review like any finding: the secretariat returns it for a new date.
-    assert client.post(f"{API}/{late['id']}/start-review").status_code == 409
+    # Advisory: it does not hold the application back; the decision sets the granted start.
+    assert client.post(f"{API}/{late['id']}/start-review").json()["status"] == "under_review"
 
     on_time = client.post(API, json=world.payload(title="On time")).json()  # 2025-03-01
     client.post(f"{API}/{on_time['id']}/submit")

@@ -54,6 +54,15 @@ RULE_CODES = (
     "duplicate_application",
 )
 
+# Findings shown to the secretariat that do not hold an application back from review: a
+# preferred start already past is settled by the decision, which sets the granted start.
+ADVISORY = frozenset({"start_in_past"})
+
+
+def blocking(findings: list[dict[str, str | None]]) -> list[dict[str, str | None]]:
+    """The findings that keep an application from review (all but the advisory ones)."""
+    return [f for f in findings if f.get("code") not in ADVISORY]
+
 
 def add_months(day: date, months: int) -> date:
     """The same day ``months`` later (clamped to the month's end)."""
