@@ -154,6 +154,10 @@ _GRANTS: dict[str, tuple[Grant, ...]] = {
     "receivable.read": (R.SECRETARIAT, R.FINANCE, R.AUDITOR, A.ORG_MEMBER),
     "ledger.read": (R.SECRETARIAT, R.FINANCE, R.AUDITOR),
     "ledger.write": (R.FINANCE,),
+    # Spending against an earmark (security, promotion and education): finance pays, the
+    # secretariat and the auditor follow what remains.
+    "earmark.read": (R.SECRETARIAT, R.FINANCE, R.AUDITOR),
+    "earmark.spend": (R.FINANCE,),
     "audit.read": (R.SECRETARIAT, R.AUDITOR),
     # The audit chain's keys live in a file beside the platform: no role changes them, only
     # the system (the command line run by whoever holds that file).

@@ -217,6 +217,7 @@ def create_app(
     from aisc.cluster.api import router as cluster_router
     from aisc.jobs.api import router as jobs_router
     from aisc.ledger.api import router as ledger_router
+    from aisc.ledger.earmarks.api import router as earmarks_router
     from aisc.metering.api import router as metering_router
     from aisc.pricing.api import router as pricing_router
     from aisc.progress.api import router as progress_router
@@ -241,6 +242,7 @@ def create_app(
         metering_router,
         billing_router,
         ledger_router,
+        earmarks_router,
         audit_router,
     ):
         app.include_router(router, prefix=API_PREFIX, responses=ERROR_RESPONSES)

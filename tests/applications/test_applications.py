@@ -1,4 +1,5 @@
 import json
+from datetime import date, timedelta
 
 import pytest
 
@@ -242,7 +243,9 @@ def test_unknown_applications_are_404(client, world):
 
 def test_applications_cli(cli, world, tmp_path):
     spec = tmp_path / "app.json"
-    spec.write_text(json.dumps(world.payload()))
+    # The command line screens on today's date: a start still ahead, so none is in the past.
+    start = (date.today() + timedelta(days=14)).isoformat()
+    spec.write_text(json.dumps(world.payload(compute={"preferred_start": start, "months": 1})))
     app = json.loads(cli("app", "create", "--file", str(spec), "--json").output)
     app_id = str(app["id"])
     assert app["status"] == "draft"

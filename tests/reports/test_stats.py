@@ -67,11 +67,94 @@ def test_stats_are_computed_from_applications_decisions_and_the_ledger(client, c
     assert stats["median_days_to_decision"] == "20.0"
     assert stats["by_category"]["university"]["approved"] == 2
     assert stats["by_category"]["ai_startup"]["pending"] == 1
-    assert stats["by_domain"]["llm"]["committed_hkd"] == "3312000.00"
+    # Net of the 16,000 released: the domains add up to the scheme's committed figure.
+    assert stats["by_domain"]["llm"]["committed_hkd"] == "3296000.00"
+    assert stats["by_domain"]["llm"]["average_subsidy_rate"] == "0.7667"
     assert stats["by_domain"]["medical"]["applications_received"] == 1
     human = cli("scheme", "stats").output
     assert "applications_received        5" in human
     assert "by category" in human
+
+
+def _figures(stats):
+    return (
+        stats["applications_received"],
+        stats["approved"],
+        stats["rejected"],
+        stats["pending"],
+        stats["withdrawn"],
+        stats["committed_hkd"],
+    )
+
+
+def test_stats_as_of_any_past_day_come_from_the_records(client, cli, uow, clock):
+    """A history built day by day, then asked about each day afterwards (hand-computed)."""
+    world = World(uow)
+    uni_app = world.reviewed()  # submitted 2025-01-10; 16 cards x 6 x 30,000 = 2,880,000
+    clock.advance(days=30)  # 2025-02-09
+    world.approve(uni_app)  # cap 2,016,000 at 70%
+    startup_app = world.reviewed(
+        title="Start-up vision model",
+        organisation_id=world.startup,
+        created_by_id=world.startup_pi,
+        domain="medical",
+        compute={"gpu_cards": 8},
+    )  # submitted 2025-02-09; 8 x 6 x 30,000 = 1,440,000
+    clock.advance(days=10)  # 2025-02-19
+    world.approve(startup_app, subsidy_rate="0.8", exceptional_justification="unique")
+    withdrawn = world.create(title="Withdrawn project")
+    client.post(f"/api/v1/applications/{withdrawn}/submit")
+    clock.advance(days=5)  # 2025-02-24
+    client.post(f"/api/v1/applications/{withdrawn}/withdraw")
+    clock.advance(days=6)  # 2025-03-02: the start-up never accepted its offer
+    startup_award = next(
+        a for a in client.get("/api/v1/awards").json() if a["application_id"] == startup_app
+    )
+    closed = client.post(
+        f"/api/v1/awards/{startup_award['id']}/close",
+        json={"outcome": "terminated", "reason": "offer never accepted"},
+    )
+    assert closed.status_code == 200, closed.text
+
+    def as_of(day: str) -> dict:
+        stats = client.get("/api/v1/scheme/stats", params={"as_of": day}).json()
+        assert stats["as_of"] == day
+        return stats
+
+    # (received, approved, rejected, pending, withdrawn, committed)
+    assert _figures(as_of("2025-01-09")) == (0, 0, 0, 0, 0, "0.00")
+    assert as_of("2025-01-09")["average_subsidy_rate"] is None
+    assert _figures(as_of("2025-01-10")) == (1, 0, 0, 1, 0, "0.00")
+    feb9 = as_of("2025-02-09")
+    assert _figures(feb9) == (2, 1, 0, 1, 0, "2016000.00")
+    assert feb9["average_subsidy_rate"] == "0.7000"
+    assert feb9["median_days_to_decision"] == "30.0"
+    assert "ai_startup" in feb9["by_category"]
+    assert feb9["by_category"]["ai_startup"]["committed_hkd"] == "0.00"
+    feb19 = as_of("2025-02-19")
+    # the start-up's cap: 1,440,000 x 0.8 = 1,152,000
+    assert _figures(feb19) == (3, 2, 0, 1, 0, "3168000.00")
+    # (2,880,000 x 0.7 + 1,440,000 x 0.8) / 4,320,000
+    assert feb19["average_subsidy_rate"] == "0.7333"
+    assert feb19["by_category"]["ai_startup"]["average_subsidy_rate"] == "0.8000"
+    assert feb19["by_category"]["university"]["average_subsidy_rate"] == "0.7000"
+    assert feb19["by_domain"]["medical"]["committed_hkd"] == "1152000.00"
+    assert feb19["median_days_to_decision"] == "20.0"  # 30 and 10 days
+    assert _figures(as_of("2025-02-24")) == (3, 2, 0, 0, 1, "3168000.00")
+    march = as_of("2025-03-02")
+    assert _figures(march) == (3, 2, 0, 0, 1, "2016000.00")
+    assert march["released_hkd"] == "1152000.00"
+    # After the termination's release the categories still add up to the scheme's figure.
+    for group in ("by_category", "by_domain"):
+        total = sum(Decimal(row["committed_hkd"]) for row in march[group].values())
+        assert total == Decimal(march["committed_hkd"]), group
+    assert march["by_category"]["ai_startup"]["committed_hkd"] == "0.00"
+    assert march["outcomes"] is None  # filled by progress reporting where it is built
+    # The same day asked later, and through the command line, gives the same figures.
+    clock.advance(days=100)
+    assert as_of("2025-02-19") == feb19
+    assert json.loads(cli("scheme", "stats", "--as-of", "2025-02-19", "--json").output) == feb19
+    assert "average rate 0.8000" in cli("scheme", "stats", "--as-of", "2025-02-19").output
 
 
 def test_demo_reproduces_the_public_record(tmp_path, cli_at):
@@ -102,6 +185,14 @@ def test_demo_reproduces_the_public_record(tmp_path, cli_at):
     assert wrong.status_code == 401
     stats = json.loads(cli("scheme", "stats", "--json").output)
     assert stats["applications_received"] > 20
+    # The record as of the end of June 2025, as officials quote it.
+    june = json.loads(cli("scheme", "stats", "--as-of", "2025-06-30", "--json").output)
+    assert june["applications_received"] > 20
+    assert june["approved"] == 10
+    assert Decimal(june["committed_hkd"]) > Decimal("300000000")
+    assert sum(Decimal(r["committed_hkd"]) for r in june["by_category"].values()) == Decimal(
+        june["committed_hkd"]
+    )
     assert stats["approved"] == 10
     assert Decimal(stats["committed_hkd"]) > Decimal("300000000")
     assert Decimal("0.68") <= Decimal(stats["average_subsidy_rate"]) <= Decimal("0.72")

@@ -35,6 +35,8 @@ class ScreeningFacts:
     category_verified: bool = True
     # Organisations whose names this one's looks like, while the secretariat has not cleared it.
     resembles: tuple[str, ...] = ()
+    # The day screening runs: a preferred start before it is a finding. None: not checked.
+    today: date | None = None
 
 
 RULE_CODES = (
@@ -47,9 +49,19 @@ RULE_CODES = (
     "request_zero",
     "request_incomplete",
     "period_outside_scheme",
+    "start_in_past",
     "gpu_model_unknown",
     "duplicate_application",
 )
+
+# Findings shown to the secretariat that do not hold an application back from review: a
+# preferred start already past is settled by the decision, which sets the granted start.
+ADVISORY = frozenset({"start_in_past"})
+
+
+def blocking(findings: list[dict[str, str | None]]) -> list[dict[str, str | None]]:
+    """The findings that keep an application from review (all but the advisory ones)."""
+    return [f for f in findings if f.get("code") not in ADVISORY]
 
 
 def add_months(day: date, months: int) -> date:
@@ -183,6 +195,15 @@ def _compute_findings(app: Application, facts: ScreeningFacts) -> list[Screening
                 "period_outside_scheme",
                 f"the period {app.preferred_start} to {end} is outside the scheme "
                 f"({facts.scheme_start} to {facts.scheme_end})",
+                "compute.preferred_start",
+            )
+        )
+    if facts.today is not None and app.preferred_start < facts.today:
+        findings.append(
+            ScreeningFinding(
+                "start_in_past",
+                f"the preferred start {app.preferred_start} is before the day of screening "
+                f"({facts.today}); ask the applicant for a start that can still be met",
                 "compute.preferred_start",
             )
         )

@@ -44,7 +44,7 @@ from aisc.applications.schemas import (
     Declarations,
     RnDDetails,
 )
-from aisc.applications.screening import ScreeningFacts, screen
+from aisc.applications.screening import ScreeningFacts, blocking, screen
 from aisc.audit.service import record
 from aisc.cluster.models import GpuModel
 from aisc.context import Ctx
@@ -364,6 +364,7 @@ def screening_findings(ctx: Ctx, app: Application) -> list[dict[str, str | None]
         duplicate_ids=_duplicates(ctx, app),
         category_verified=org.category_verified_at is not None,
         resembles=open_lookalikes(ctx, org.id),
+        today=ctx.now.date(),
     )
     return [f.as_dict() for f in screen(app, facts)]
 
@@ -387,7 +388,7 @@ def start_review(ctx: Ctx, *, application_id: int) -> Application:
     """Pass screening: only an application without findings goes to the reviewers."""
     app = _acting_on(ctx, application_id, "application.screen")
     if app.status is S.SCREENING:
-        findings = app.screening_findings or []
+        findings = blocking(app.screening_findings or [])
         if findings:
             codes = ", ".join(sorted({str(f["code"]) for f in findings}))
             raise Conflict(

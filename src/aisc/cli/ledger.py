@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
+from datetime import datetime
+from pathlib import Path
+
 import typer
 
-from aisc.cli.common import JsonOpt, emit_list, emit_one, uow
+from aisc.cli.common import JsonOpt, bounded_day, emit_list, emit_one, uow
 from aisc.ledger import service
+from aisc.ledger.earmarks import service as earmark_service
+from aisc.ledger.earmarks.schemas import EarmarkRead, EarmarkSpendRead
 from aisc.ledger.models import EntryKind
 from aisc.ledger.schemas import BalancesRead, EntryRead
 from aisc.money import parse_hkd
@@ -111,3 +117,71 @@ def disburse(
             EntryRead.of(service.disburse(ctx, award_id=award, amount_cents=cents, memo=memo)),
             as_json,
         )
+
+
+@ledger_app.command("earmarks")
+def earmarks(
+    spends: bool = typer.Option(False, "--spends", help="list each spend and reversal instead"),
+    earmark: str = typer.Option(None, help="only this earmark's spends"),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Each earmark: set aside, spent against it, remaining (or, with --spends, the entries)."""
+    with uow() as ctx:
+        if spends:
+            rows = earmark_service.list_spends(ctx, earmark=earmark)
+            emit_list(
+                [EarmarkSpendRead.of(r) for r in rows],
+                ["id", "earmark", "kind", "vendor", "spent_on", "amount_hkd", "reverses_id"],
+                as_json,
+            )
+            return
+        positions = [EarmarkRead.of(p) for p in earmark_service.earmarks(ctx)]
+    emit_list(positions, ["earmark", "earmarked_hkd", "spent_hkd", "remaining_hkd"], as_json)
+
+
+@ledger_app.command("earmark-spend")
+def earmark_spend(
+    earmark: str = typer.Option(..., help="the earmark's label, e.g. security"),
+    vendor: str = typer.Option(...),
+    purpose: str = typer.Option(...),
+    spent_on: datetime = typer.Option(
+        ..., formats=["%Y-%m-%d"], help="date paid, YYYY-MM-DD", callback=bounded_day
+    ),
+    amount: str = typer.Option(..., help=AMOUNT_HELP),
+    evidence: Path = typer.Option(
+        None,
+        help="the invoice or contract: its name and SHA-256 are recorded",
+        exists=True,
+        dir_okay=False,
+    ),
+    evidence_ref: str = typer.Option("", help="a reference instead of (or beside) a file"),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Record a payment out of an earmark (refused beyond what remains of it)."""
+    cents = _cents(amount)
+    digest = hashlib.sha256(evidence.read_bytes()).hexdigest() if evidence else None
+    reference = evidence_ref or (evidence.name if evidence else "")
+    with uow() as ctx:
+        row = earmark_service.spend(
+            ctx,
+            earmark=earmark,
+            vendor=vendor,
+            purpose=purpose,
+            spent_on=spent_on.date(),
+            amount_cents=cents,
+            evidence_ref=reference,
+            evidence_sha256=digest,
+        )
+        emit_one(EarmarkSpendRead.of(row), as_json)
+
+
+@ledger_app.command("earmark-reverse")
+def earmark_reverse(
+    spend_id: int = typer.Argument(...),
+    reason: str = typer.Option(...),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Cancel a spend with a reversing entry (the spend itself is never edited)."""
+    with uow() as ctx:
+        row = earmark_service.reverse(ctx, spend_id=spend_id, reason=reason)
+        emit_one(EarmarkSpendRead.of(row), as_json)

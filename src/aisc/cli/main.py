@@ -25,6 +25,7 @@ from aisc.cli import (
     pricing,
     progress,
     qos,
+    report,
     review,
     scheme,
     server,
@@ -100,6 +101,7 @@ app.add_typer(billing.app, name="billing")
 app.add_typer(slurm.app, name="slurm")
 app.add_typer(outbox.app, name="outbox")
 app.add_typer(simulate.app, name="simulate")
+app.add_typer(report.app, name="report")
 app.command("backup")(backup.backup_cmd)
 app.command("restore")(backup.restore_cmd)
 app.command("demo")(server.demo)

@@ -8,6 +8,7 @@ import typer
 
 from aisc.accounts.models import OrgCategory
 from aisc.cli.common import JsonOpt, bounded_day, dump, emit_list, emit_one, load_file, parse, uow
+from aisc.reports import opendata
 from aisc.reports.stats import scheme_stats
 from aisc.scheme import service
 from aisc.scheme.schemas import (
@@ -120,11 +121,14 @@ def categories(
 @app.command("stats")
 def stats(
     as_of: datetime = typer.Option(
-        None, formats=["%Y-%m-%d"], help="date for allocated %", callback=bounded_day
+        None,
+        formats=["%Y-%m-%d"],
+        help="figures as of the end of this day (default: today)",
+        callback=bounded_day,
     ),
     as_json: bool = JsonOpt,
 ) -> None:
-    """The scheme's statistics: applications, decisions, money, allocated share."""
+    """The scheme's statistics as of a day: applications, decisions, money, allocated share."""
     with uow() as ctx:
         result = scheme_stats(ctx, today=as_of.date() if as_of else ctx.now.date())
     if as_json:
@@ -141,4 +145,22 @@ def stats(
                 f"  {name:20} received {row['applications_received']:3}  approved "
                 f"{row['approved']:3}  rejected {row['rejected']:3}  pending {row['pending']:3}"
                 f"  committed HK${Decimal(row['committed_hkd']):,}"
+                f"  average rate {row['average_subsidy_rate'] or '-'}"
             )
+
+
+@app.command("open-data")
+def open_data(
+    out: Path = typer.Option(..., "--out", help="directory to write the files into"),
+    as_of: datetime = typer.Option(
+        None,
+        formats=["%Y-%m-%d"],
+        help="figures as of this day (default: today)",
+        callback=bounded_day,
+    ),
+) -> None:
+    """Write the open data (aggregates only): open-data.json, monthly.csv, groups.csv."""
+    with uow() as ctx:
+        data = opendata.open_data(ctx, today=as_of.date() if as_of else ctx.now.date())
+    for path in opendata.write_files(data, out):
+        typer.echo(f"wrote {path}")

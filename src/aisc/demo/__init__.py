@@ -41,6 +41,7 @@ from aisc.context import Ctx
 from aisc.db.engine import make_engine, make_sessionmaker, transaction
 from aisc.db.migrate import upgrade
 from aisc.demo.changes import demo_changes
+from aisc.demo.earmarks import demo_earmarks
 from aisc.demo.records import (
     ACTOR,
     DEMO_JOBS,
@@ -422,6 +423,7 @@ def build_demo(engine: Engine, *, deployment: Deployment | None = None) -> DemoS
 
     demo_receivables(builder, present=_at(DEMO_PRESENT))
     demo_changes(builder)
+    demo_earmarks(builder)
     jobs_run = run_demo_jobs(factory, deployment) if deployment is not None else 0
     logins = _demo_logins(builder)
     with transaction(factory) as db:

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from aisc.portal import account, applicant, committee, progress, projects, public, staff
+from aisc.portal import account, applicant, committee, earmarks, progress, projects, public, staff
 
 router = APIRouter(include_in_schema=False)
-for part in (public, account, applicant, committee, projects, progress, staff):
+for part in (public, account, applicant, committee, projects, progress, staff, earmarks):
     router.include_router(part.router)

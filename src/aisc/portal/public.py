@@ -4,6 +4,8 @@ cost estimate the application form asks for."""
 from __future__ import annotations
 
 import hmac
+from collections.abc import Sequence
+from decimal import Decimal
 from typing import Annotated, Any
 from urllib.parse import quote
 
@@ -228,3 +230,76 @@ def estimate(
                     % {"version": found.price_list_version},
         }
     )  # fmt: skip
+
+
+# --- statistics month by month (public) -------------------------------------------------------
+
+
+@router.get("/statistics", response_class=HTMLResponse)
+@page_action("scheme.read")
+def statistics(request: Request) -> Response:
+    """The scheme's figures month by month: each chart with its numbers in a table beside it.
+    Aggregates only (``aisc.reports.opendata`` says what is published)."""
+    from aisc.reports.opendata import open_data
+    from aisc.scheme.service import get_scheme
+
+    page = page_for(request)
+    with page.uow() as ctx:
+        try:
+            scheme = get_scheme(ctx)
+        except NotFound:
+            return page.render("dashboard.html", scheme=None, stats=None)
+        data = open_data(ctx, today=ctx.now.date())
+    return page.render("statistics.html", scheme=scheme, data=data)
+
+
+CHARTS = ("applications", "committed", "utilisation")
+
+
+def _chart(request: Request, which: str) -> Response:
+    from aisc.reports.opendata import open_data
+    from aisc.reports.plots import monthly_plot
+
+    page = page_for(request)
+    with page.uow() as ctx:
+        data = open_data(ctx, today=ctx.now.date())
+    months = [m.month for m in data.months]
+    _ = page.gettext
+    series: list[tuple[str, Sequence[Decimal | int | None]]]
+    if which == "applications":
+        series = [
+            (_("Received"), [m.applications_received for m in data.months]),
+            (_("Approved"), [m.approvals for m in data.months]),
+        ]
+        body = monthly_plot(months, series, fmt="svg", kind="bar")
+    elif which == "committed":
+        millions = [m.committed_cumulative_hkd / 1_000_000 for m in data.months]
+        series = [(_("Subsidy committed, cumulative"), millions)]
+        body = monthly_plot(months, series, fmt="svg", kind="line", ylabel=_("HK$ million"))
+    else:
+        series = [
+            (_("allocated % (committed cards of installed)"),
+             [m.allocated_pct for m in data.months]),
+            (_("busy % (GPU time used of reserved by dedicated allocations)"),
+             [m.busy_pct for m in data.months]),
+        ]  # fmt: skip
+        body = monthly_plot(months, series, fmt="svg", kind="line", ylabel="%")
+    return Response(body, media_type="image/svg+xml")
+
+
+@router.get("/statistics/applications.svg")
+@page_action("scheme.read")
+def applications_chart(request: Request) -> Response:
+    return _chart(request, "applications")
+
+
+@router.get("/statistics/committed.svg")
+@page_action("scheme.read")
+def committed_chart(request: Request) -> Response:
+    return _chart(request, "committed")
+
+
+@router.get("/statistics/utilisation.svg")
+@page_action("scheme.read")
+def public_utilisation_chart(request: Request) -> Response:
+    return _chart(request, "utilisation")

@@ -123,3 +123,69 @@ def utilisation_plot(
                 metadata={"Date": None} if fmt == "svg" else None)  # fmt: skip
     plt.close(fig)
     return buffer.getvalue()
+
+
+def _use_text_font(plt: Any, texts: Sequence[str]) -> None:
+    """Noto Sans CJK for labels beyond Latin-1 (Traditional Chinese pages and reports), the
+    same installed font the PDFs embed; matplotlib's default otherwise."""
+    from aisc.pdf import MISSING, needs_unicode, unicode_font
+
+    if not needs_unicode(texts):
+        plt.rcParams["font.family"] = ["sans-serif"]
+        return
+    face = unicode_font()
+    if face is None:
+        from aisc.errors import NotReady
+
+        raise NotReady(MISSING, field="font")
+    from matplotlib import font_manager
+
+    font_manager.fontManager.addfont(str(face.path))
+    names = {f.name for f in font_manager.fontManager.ttflist}
+    family = face.name if face.name in names else next(n for n in names if "Sans CJK" in n)
+    plt.rcParams["font.family"] = [family, "DejaVu Sans"]
+
+
+def monthly_plot(
+    months: Sequence[str],
+    series: Sequence[tuple[str, Sequence[Decimal | int | None]]],
+    *,
+    fmt: str,
+    kind: str = "bar",
+    ylabel: str = "",
+    title: str = "",
+) -> bytes:
+    """Figures month by month (``YYYY-MM``): grouped bars (counts) or lines (sums, %).
+
+    Labels come in translated; a label in Chinese is drawn in Noto Sans CJK.
+    """
+    if fmt not in FORMATS:
+        raise ValidationFailed(f"format: {fmt!r} is not one of png, svg", field="format")
+    plt = _pyplot()
+    _use_text_font(plt, [ylabel, title, *(label for label, _ in series)])
+    colours = ("#1d4ed8", "#c2410c", "#15803d", "#7c3aed")
+    fig, ax = plt.subplots(figsize=(10, 4), dpi=100)
+    width = 0.8 / max(len(series), 1)
+    for index, (label, values) in enumerate(series):
+        # Floats only here, as plot coordinates: the figures themselves stay exact.
+        points = [(i, float(v)) for i, v in enumerate(values) if v is not None]
+        xs, ys = [x for x, _ in points], [y for _, y in points]
+        colour = colours[index % len(colours)]
+        if kind == "bar":
+            offset = (index - (len(series) - 1) / 2) * width
+            ax.bar([x + offset for x in xs], ys, width=width, label=label, color=colour)
+        else:
+            ax.plot(xs, ys, label=label, marker="o", color=colour)
+    ax.set_xticks(range(len(months)), list(months), rotation=60, fontsize=8)
+    if ylabel:
+        ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title)
+    ax.grid(axis="y", alpha=0.3)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=len(series), frameon=False)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format=fmt, bbox_inches="tight",
+                metadata={"Date": None} if fmt == "svg" else None)  # fmt: skip
+    plt.close(fig)
+    return buffer.getvalue()

@@ -1,8 +1,11 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, status
+from fastapi.responses import PlainTextResponse
 
 from aisc.http import Uow, requires
+from aisc.reports import opendata
+from aisc.reports.opendata import OpenData
 from aisc.reports.stats import SchemeStats, scheme_stats
 from aisc.schemas import Day
 from aisc.scheme import service
@@ -56,3 +59,32 @@ def replace_categories(data: CategoriesReplace, uow: Uow) -> SchemeRead:
 def stats(uow: Uow, as_of: Day | None = None) -> SchemeStats:
     with uow() as ctx:
         return scheme_stats(ctx, today=as_of or ctx.now.date())
+
+
+@router.get("/open-data", response_model=OpenData, dependencies=[requires("scheme.read")])
+def open_data(uow: Uow, as_of: Day | None = None) -> OpenData:
+    """The published figures (aggregates only), as of a day and month by month."""
+    with uow() as ctx:
+        return opendata.open_data(ctx, today=as_of or ctx.now.date())
+
+
+@router.get(
+    "/open-data/monthly.csv",
+    response_class=PlainTextResponse,
+    dependencies=[requires("scheme.read")],
+)
+def open_data_monthly(uow: Uow, as_of: Day | None = None) -> PlainTextResponse:
+    with uow() as ctx:
+        data = opendata.open_data(ctx, today=as_of or ctx.now.date())
+    return PlainTextResponse(opendata.monthly_csv(data), media_type="text/csv")
+
+
+@router.get(
+    "/open-data/groups.csv",
+    response_class=PlainTextResponse,
+    dependencies=[requires("scheme.read")],
+)
+def open_data_groups(uow: Uow, as_of: Day | None = None) -> PlainTextResponse:
+    with uow() as ctx:
+        data = opendata.open_data(ctx, today=as_of or ctx.now.date())
+    return PlainTextResponse(opendata.groups_csv(data), media_type="text/csv")

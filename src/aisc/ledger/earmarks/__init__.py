@@ -1,0 +1,1 @@
+"""Spending against the fund's earmarks (security, promotion and education)."""
