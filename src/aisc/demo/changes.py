@@ -1,8 +1,9 @@
 """The demo's changes to awards after approval, replayed through the services like the rest of
 the record (after the month-end billing, at the moments they were decided):
 
-- the elderly-care robots project ends its dedicated cards early, on 1 July 2025 (decided in
-  mid-June): the cards return to the pool, the commitment of the months given up goes back to
+- the elderly-care robots project ends its dedicated cards early, on 1 July 2025 (the committee
+  agreed that morning, so the end of June's figures still count the commitment whole): the cards
+  return to the pool, the commitment of the months given up goes back to
   the fund, and once June is billed the worker's housekeeping completes and closes the award;
 - the climate downscaling project, a pooled award, is topped up with more GPU-hours in July.
 
@@ -36,8 +37,8 @@ def _award(ctx: Ctx, title: str) -> Award:
 
 
 def demo_changes(builder: Builder) -> None:
-    decided = date(2025, 6, 16)
-    with builder.step(_at(decided)) as ctx:
+    decided = date(2025, 7, 1)
+    with builder.step(_at(decided, 9)) as ctx:
         changes.end_early(
             ctx,
             award_id=_award(ctx, ENDS_EARLY).id,
