@@ -166,6 +166,7 @@ def fill(path: str, centre: Centre, persona: Any) -> str:
         "name": "h800-000",
         "code": "H800-SXM5-80GB",
         "version": "v1",
+        "year": 2025,
     }
     return re.sub(r"\{(\w+)\}", lambda m: str(values[m.group(1)]), path)
 

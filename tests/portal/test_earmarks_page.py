@@ -42,3 +42,10 @@ def test_finance_records_and_reverses_a_payment_against_an_earmark(browsers, uow
         assert browsers(persona).get("/earmarks").status_code == status, persona
     assert "Record a payment" not in browsers("auditor").get("/earmarks").text
     assert 'href="/earmarks"' in browsers("finance").get("/finance").text
+    # The annual report is linked from the page and downloads with the signed-in session.
+    auditor = browsers("auditor")
+    assert 'href="/api/v1/scheme/annual-report/2025"' in auditor.get("/earmarks").text
+    pdf = auditor.get("/api/v1/scheme/annual-report/2025")
+    assert pdf.status_code == 200
+    assert pdf.content.startswith(b"%PDF")
+    assert browsers("pi").get("/api/v1/scheme/annual-report/2025").status_code == 403

@@ -33,3 +33,12 @@ def test_the_annual_report_prints_the_years_figures_in_english_and_chinese(
     assert len([img for page in reader.pages for img in page.images]) >= 2  # the charts
     refused = cli("report", "annual", "--year", "2099", "--out", str(out), expect=2)
     assert "year" in refused.output
+    # The same report through the API, as a download.
+    served = client.get("/api/v1/scheme/annual-report/2025")
+    assert served.headers["content-type"] == "application/pdf"
+    assert "annual-report-2025.pdf" in served.headers["content-disposition"]
+    assert "年度報告" in PdfReader(io.BytesIO(served.content)).pages[0].extract_text().replace(
+        "\x00", ""
+    )
+    assert client.get("/api/v1/scheme/annual-report/2099").status_code == 422
+    assert client.get("/api/v1/scheme/annual-report/1999").status_code == 422

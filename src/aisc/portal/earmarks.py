@@ -24,10 +24,12 @@ def _page(page: PageContext, status: int = 200, **extra: Any) -> Response:
     with page.uow() as ctx:
         positions = [EarmarkRead.of(p) for p in earmarks.earmarks(ctx)]
         spends = [EarmarkSpendRead.of(s) for s in earmarks.list_spends(ctx)]
+        this_year = ctx.now.year
     reversed_ids = {s.reverses_id for s in spends if s.reverses_id is not None}
     options = [(p.earmark, p.earmark) for p in positions]
     return page.render("earmarks.html", status, positions=positions, spends=spends,
                        options=options, reversed_ids=reversed_ids,
+                       report_years=range(this_year, 2023, -1),
                        values=extra.get("values", {}))  # fmt: skip
 
 

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
-from fastapi import APIRouter, status
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Response, status
 from fastapi.responses import PlainTextResponse
 
 from aisc.http import Uow, requires
@@ -88,3 +90,22 @@ def open_data_groups(uow: Uow, as_of: Day | None = None) -> PlainTextResponse:
     with uow() as ctx:
         data = opendata.open_data(ctx, today=as_of or ctx.now.date())
     return PlainTextResponse(opendata.groups_csv(data), media_type="text/csv")
+
+
+@router.get(
+    "/annual-report/{year}",
+    response_class=Response,
+    responses={200: {"content": {"application/pdf": {}}}},
+    dependencies=[requires("earmark.read")],  # the service checks scheme.read as well
+)
+def annual_report(year: Annotated[int, Path(ge=2000, le=9999)], uow: Uow) -> Response:
+    """The committee's annual report for ``year``: a bilingual PDF (as ``aisc report annual``)."""
+    from aisc.reports.annual import annual_report as render
+
+    with uow() as ctx:
+        pdf = render(ctx, year=year)
+    return Response(
+        pdf,
+        media_type="application/pdf",
+        headers={"Content-Disposition": f'attachment; filename="annual-report-{year}.pdf"'},
+    )
