@@ -141,8 +141,13 @@ def demo(
     no_serve: bool = typer.Option(False, "--no-serve", help="build the demo and exit"),
     host: str = typer.Option(None, help="default: AISC_HOST or 127.0.0.1"),
     port: int = typer.Option(None, help="default: AISC_PORT or 8000"),
+    today: str = typer.Option(
+        None, "--today", help="carry the centre on to this day (YYYY-MM-DD); default: today"
+    ),
 ) -> None:
-    """Build a fresh demo centre from the public record and serve it."""
+    """Build a fresh demo centre from the public record, carried on to today, and serve it."""
+    from datetime import UTC, date, datetime
+
     from aisc.demo import build_demo
     from aisc.deployment import Deployment
 
@@ -166,19 +171,30 @@ def demo(
     settings = state().settings.model_copy(
         update={"executor": "local", "run_dir": run_dir, "job_isolation": isolation}
     )
-    summary = build_demo(engine, deployment=Deployment.from_settings(settings))
+    day = date.fromisoformat(today) if today else datetime.now(UTC).date()
+    summary = build_demo(engine, deployment=Deployment.from_settings(settings), today=day)
     engine.dispose()
     typer.echo(
-        f"demo centre built in {db}: {summary.applications} applications received, "
-        f"{summary.approved} approved, HK${summary.committed_hkd:,} committed, "
-        f"{summary.allocated_pct}% of installed GPUs allocated in July 2025"
+        f"demo centre built in {db}: the public record as of 2025-07-31: "
+        f"{summary.applications} applications received, {summary.approved} approved, "
+        f"HK${summary.committed_hkd:,} committed at an average rate of "
+        f"{summary.average_rate}, {summary.allocated_pct}% of installed GPUs allocated in "
+        "July 2025"
     )
+    if (now := summary.now) is not None:
+        typer.echo(
+            f"carried on to {now.today}: {now.applications} applications received, "
+            f"{now.approved} approved, {now.active_awards} awards active, "
+            f"{now.allocated_pct}% of installed GPUs allocated this month, dedicated "
+            f"allocations {now.busy_pct}% busy; billed through {now.billed_through} "
+            f"({now.invoices} invoices)"
+        )
     typer.echo(
         f"{summary.jobs_run} demo jobs ran through the local executor (logs under {run_dir})"
     )
     bill = summary.billing
     typer.echo(
-        f"billed {bill.months[0]} to {bill.months[-1]}: {bill.invoices} invoices, subsidy "
+        f"record billed {bill.months[0]} to {bill.months[-1]}: {bill.invoices} invoices, subsidy "
         f"HK${bill.subsidy_hkd:,}, payable HK${bill.payable_hkd:,}, {bill.credit_notes} credit "
         f"note; {'every month reconciles to the cent' if bill.balanced else 'NOT reconciled'}; "
         f"dedicated allocations {bill.busy_pct}% busy of reserved"

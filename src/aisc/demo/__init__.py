@@ -82,9 +82,11 @@ class DemoSummary:
     applications: int
     approved: int
     committed_hkd: Decimal
+    average_rate: Decimal | None
     # One sign-in per role: (role, e-mail, password). Passwords are random for each build.
     logins: list[tuple[str, str, str]]
     billing: DemoBilling
+    now: DemoNow | None = None
 
 
 def _at(day: date, hour: int = 10) -> datetime:
@@ -334,26 +336,43 @@ class Builder:
 
 
 def run_demo_jobs(
-    factory: sessionmaker[Session], deployment: Deployment, *, timeout: float = 120
+    factory: sessionmaker[Session],
+    deployment: Deployment,
+    *,
+    timeout: float = 120,
+    today: date = DEMO_PRESENT,
 ) -> int:
-    """Submit the demo jobs on the demo's present day and run them through the deployment's
-    local executor."""
+    """Submit the demo jobs on ``today`` (the day the demo is built) to the first award
+    running then on the training partition, and run them through the deployment's local
+    executor."""
     import sys
     import time
 
     from sqlalchemy import select
 
     from aisc.accounts.models import Membership
-    from aisc.awards.models import Award
+    from aisc.awards.models import Award, AwardStatus
     from aisc.jobs import service as jobs
     from aisc.jobs.models import FINISHED, Job
     from aisc.jobs.schemas import JobSubmit
     from aisc.scheduling.loop import LocalJobLoop
 
-    moment = _at(DEMO_PRESENT)
+    moment = _at(today, 0) + timedelta(minutes=5)
     with transaction(factory) as db:
         ctx = Ctx(db=db, now=moment, actor=ACTOR)
-        award = db.execute(select(Award).order_by(Award.id)).scalars().first()
+        award = (
+            db.execute(
+                select(Award)
+                .where(
+                    Award.status == AwardStatus.ACTIVE,
+                    Award.gpu_model_code == H800,
+                    Award.start_date <= today,
+                )
+                .order_by(Award.id)
+            )
+            .scalars()
+            .first()
+        )
         assert award is not None
         pi = db.execute(
             select(Membership.person_id).where(Membership.organisation_id == award.organisation_id)
@@ -402,12 +421,17 @@ def is_demo_database(path: Path) -> bool | None:
         engine.dispose()
 
 
-def build_demo(engine: Engine, *, deployment: Deployment | None = None) -> DemoSummary:
-    """Migrate an empty database and fill it with the demo centre, and run its demo jobs on
-    ``deployment``'s local executor when one is given."""
+def build_demo(
+    engine: Engine, *, deployment: Deployment | None = None, today: date | None = None
+) -> DemoSummary:
+    """Migrate an empty database and fill it with the demo centre: the public record up to
+    DEMO_PRESENT, then carried on to ``today`` (the day it is built; none: DEMO_PRESENT), and
+    run its demo jobs on ``deployment``'s local executor at ``today`` when one is given."""
+    from aisc.demo.later import carry_on
     from aisc.demo.progress import demo_progress
     from aisc.reports.stats import scheme_stats
 
+    today = today or DEMO_PRESENT
     upgrade(engine)
     factory = make_sessionmaker(engine)
     builder = Builder(factory)
@@ -424,18 +448,74 @@ def build_demo(engine: Engine, *, deployment: Deployment | None = None) -> DemoS
     demo_receivables(builder, present=_at(DEMO_PRESENT))
     demo_changes(builder)
     demo_earmarks(builder)
-    jobs_run = run_demo_jobs(factory, deployment) if deployment is not None else 0
-    logins = _demo_logins(builder)
+    # The public record's figures, as of the record's date (before the centre carries on).
     with transaction(factory) as db:
         stats = scheme_stats(Ctx(db=db, now=_at(DEMO_PRESENT), actor=ACTOR), today=DEMO_PRESENT)
+    # After the record: the centre carried on to the day the demo is built.
+    carry_on(builder, today)
+    now = _demo_now(builder, today) if today > DEMO_PRESENT else None
+    run_on = today if today > DEMO_PRESENT else DEMO_PRESENT
+    jobs_run = run_demo_jobs(factory, deployment, today=run_on) if deployment is not None else 0
+    logins = _demo_logins(builder, run_on)
     return DemoSummary(
         jobs_run=jobs_run,
         allocated_pct=stats.allocated_pct_now,
         applications=stats.applications_received,
         approved=stats.approved,
         committed_hkd=stats.committed_hkd,
+        average_rate=stats.average_subsidy_rate,
         logins=logins,
         billing=billing,
+        now=now,
+    )
+
+
+@dataclass(frozen=True)
+class DemoNow:
+    """The centre on the day the demo was built."""
+
+    today: date
+    applications: int
+    approved: int
+    active_awards: int
+    allocated_pct: Decimal | None
+    busy_pct: Decimal | None  # this month so far (or last month on its first day)
+    billed_through: str | None  # the last month invoiced
+    invoices: int
+
+
+def _demo_now(builder: Builder, today: date) -> DemoNow:
+    from sqlalchemy import func
+
+    from aisc.awards.models import Award, AwardStatus
+    from aisc.billing import service as billing
+    from aisc.billing.models import Invoice
+    from aisc.reports.stats import scheme_stats
+
+    with builder.step(_at(today, 0)) as ctx:
+        stats = scheme_stats(ctx, today=today)
+        active = ctx.db.execute(
+            select(func.count()).select_from(Award).where(Award.status == AwardStatus.ACTIVE)
+        ).scalar_one()
+        last = ctx.db.execute(select(func.max(Invoice.month))).scalar_one()
+        invoices = ctx.db.execute(select(func.count()).select_from(Invoice)).scalar_one()
+        months = billing.busy_by_month(ctx, today=today)
+    busy = None
+    current = [m for m in months if m.reserved_gpu_seconds] if months else []
+    if current:
+        month = current[-1]
+        busy = (Decimal(month.busy_gpu_seconds * 100) / month.reserved_gpu_seconds).quantize(
+            Decimal("0.1")
+        )
+    return DemoNow(
+        today=today,
+        applications=stats.applications_received,
+        approved=stats.approved,
+        active_awards=active,
+        allocated_pct=stats.allocated_pct_now,
+        busy_pct=busy,
+        billed_through=f"{last:%Y-%m}" if last else None,
+        invoices=invoices,
     )
 
 
@@ -466,7 +546,7 @@ def _demo_billing(builder: Builder) -> DemoBilling:
     from aisc.metering.service import record_usage
     from aisc.money import cents_to_hkd
 
-    first = date(2024, 12, 1)
+    first = date(2025, 1, 1)  # the first awards started in January 2025
     months = []
     month = first
     while next_month(month) <= DEMO_PRESENT:
@@ -542,15 +622,16 @@ def _demo_billing(builder: Builder) -> DemoBilling:
     )
 
 
-def _demo_logins(builder: Builder) -> list[tuple[str, str, str]]:
-    """Give one person of each role a fresh random password, to sign in to the demo with."""
+def _demo_logins(builder: Builder, today: date) -> list[tuple[str, str, str]]:
+    """Give one person of each role (two reviewers: a decision needs two reviews) a fresh
+    random password, to sign in to the demo with."""
     from sqlalchemy import select
 
     from aisc.accounts.auth import set_password
     from aisc.applications.models import Application
     from aisc.awards.models import Award, AwardStatus
 
-    with builder.step(_at(DEMO_PRESENT)) as ctx:
+    with builder.step(_at(today, 0)) as ctx:
         pi = ctx.db.execute(
             select(Application.created_by_id)
             .join(Award, Award.application_id == Application.id)
@@ -563,6 +644,7 @@ def _demo_logins(builder: Builder) -> list[tuple[str, str, str]]:
             ("applicant", pi_email),
             ("secretariat", SECRETARIAT[0][0]),
             ("reviewer", REVIEWERS[0][0]),
+            ("reviewer", REVIEWERS[1][0]),
             *[(role.value, email) for email, _name, role in OTHER_STAFF],
         ]
         logins = []
