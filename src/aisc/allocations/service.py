@@ -53,6 +53,9 @@ from aisc.ledger.service import lock_scheme
 from aisc.scheme.service import get_scheme
 
 LIVE_AWARDS = (AwardStatus.OFFERED, AwardStatus.ACTIVE, AwardStatus.SUSPENDED)
+# A completed award held its cards for its whole period (which is over): the months it ran
+# stay allocated in the figures, and it takes nothing from the months to come.
+HELD_AWARDS = (*LIVE_AWARDS, AwardStatus.COMPLETED)
 
 
 def effective_state(
@@ -157,7 +160,7 @@ def _demand(db: Session) -> list[Demand]:
         )
         .join(Partition, Partition.id == Allocation.partition_id)
         .join(Award, Award.id == Allocation.award_id)
-        .where(Award.status.in_(LIVE_AWARDS))
+        .where(Award.status.in_(HELD_AWARDS))
     )
     return [
         Demand(
