@@ -32,13 +32,18 @@ def test_the_demo_is_alive_on_the_day_it_is_built(engine):
     assert summary.committed_hkd > Decimal("300000000")
     assert summary.average_rate is not None
     assert Decimal("0.68") <= summary.average_rate <= Decimal("0.72")
-    assert summary.allocated_pct is not None and summary.allocated_pct > 90
+    assert summary.allocated_pct is not None
+    assert summary.allocated_pct > 90
     # Today: a busy centre, phase 2 and the inference partition in use.
     now = summary.now
-    assert now is not None and now.today == TODAY
-    assert now.allocated_pct is not None and Decimal(70) <= now.allocated_pct <= Decimal(95)
-    assert now.busy_pct is not None and Decimal(70) <= now.busy_pct <= Decimal(95)
-    assert now.approved > 10 and now.active_awards > 5
+    assert now is not None
+    assert now.today == TODAY
+    assert now.allocated_pct is not None
+    assert Decimal(70) <= now.allocated_pct <= Decimal(95)
+    assert now.busy_pct is not None
+    assert Decimal(70) <= now.busy_pct <= Decimal(95)
+    assert now.approved > 10
+    assert now.active_awards > 5
     assert now.billed_through == "2026-02"
     factory = make_sessionmaker(engine)
     moment = datetime(TODAY.year, TODAY.month, TODAY.day, 9, tzinfo=UTC)
