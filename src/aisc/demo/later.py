@@ -12,7 +12,8 @@ builder carries the centre on, through the same services, to ``today``:
   billed (``charging.run_month``) on the 2nd of the next; this month's use so far is recorded too;
 - every progress report that fell due before today submitted two days early and accepted three
   days after its due date (one accepted after today stays in the secretariat's queue);
-- awards whose period ended closed as completed once their last month is billed.
+- awards whose period ended closed as completed once their last month is billed (the worker's
+  duty ``aisc.awards.closeout.complete_ended``, run after each month's billing).
 
 Deterministic for a given ``today``: the plan is a pure function of it (``plan_later``).
 """
@@ -28,7 +29,7 @@ from typing import Any
 from sqlalchemy import select
 
 from aisc.allocations.models import Allocation
-from aisc.awards.closeout import CloseOutcome, close
+from aisc.awards.closeout import complete_ended
 from aisc.awards.models import Award, AwardStatus
 from aisc.billing import charging
 from aisc.billing.months import next_month
@@ -114,8 +115,8 @@ def plan_later(today: date, held: list[Held]) -> list[Plan]:
                 break
             model = L40S if week == 2 and submitted >= date(2025, 10, 1) else H800
             start = next_month(submitted + timedelta(days=60))
-            if start < PHASE_2 and free(model, start, _add_months(start, 6)) < 32:
-                start = date(2026, 1, 1)
+            if start < PHASE_2:
+                start = date(2026, 1, 1)  # phase 1 is full: later awards wait for phase 2
             months = MONTHS[slot % len(MONTHS)]
             while months > 3 and _add_months(start, months) > SCHEME_END:
                 months -= 1
@@ -185,7 +186,7 @@ def carry_on(builder: Any, today: date) -> int:
         return 0
     with builder.step(_at(DEMO_PRESENT, 23)) as ctx:
         held = [
-            Held(a.start_date, a.end_date, a.gpu_model_code, a.gpu_cards or 0)
+            Held(a.start_date, a.end_date, a.gpu_model_code, _cards(a))
             for a in ctx.db.execute(
                 select(Allocation)
                 .join(Award, Award.id == Allocation.award_id)
@@ -219,6 +220,14 @@ def carry_on(builder: Any, today: date) -> int:
         with builder.step(when) as ctx:
             action(ctx)
     return len(plans)
+
+
+def _cards(alloc: Allocation) -> int:
+    """The cards an allocation holds: a pooled one's GPU-hours spread over its period."""
+    if alloc.gpu_cards:
+        return alloc.gpu_cards
+    hours = (alloc.end_date - alloc.start_date).days * 24
+    return -(-(alloc.gpu_hours or 0) // max(hours, 1))
 
 
 def _usage(month: date, upto: date) -> Callable[[Ctx], object]:
@@ -326,14 +335,6 @@ def _accept(report_id: int) -> Callable[[Ctx], object]:
 
 
 def _close_ended(ctx: Ctx) -> None:
-    """Close as completed every running award whose period is over (its months are billed)."""
-    ended = ctx.db.execute(
-        select(Award.id)
-        .where(
-            Award.status.in_((AwardStatus.ACTIVE, AwardStatus.SUSPENDED)),
-            Award.end_date <= ctx.now.date().replace(day=1),
-        )
-        .order_by(Award.id)
-    ).scalars()
-    for award_id in list(ended):
-        close(ctx, award_id=award_id, outcome=CloseOutcome.COMPLETED, reason="Period ended.")
+    """The worker's close-out duty, right after the month's billing: every award whose period
+    is over and whose last month is billed is completed."""
+    complete_ended(ctx)
