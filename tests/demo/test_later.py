@@ -11,7 +11,7 @@ from decimal import Decimal
 from sqlalchemy import func, select
 
 from aisc.awards.models import Award, AwardHold, AwardStatus
-from aisc.billing.models import Invoice
+from aisc.billing.models import Invoice, Payment
 from aisc.billing.months import next_month
 from aisc.cluster.catalogue import L40S
 from aisc.context import Ctx
@@ -63,6 +63,15 @@ def test_the_demo_is_alive_on_the_day_it_is_built(engine):
             assert month in billed, month
             month = next_month(month)
         assert max(a.subsidy_rate_bp for a in awards if a.id > 10) <= 7000
+        # Invoices are paid about three weeks after they are issued: only the record's one
+        # overdue invoice is unpaid past its due date.
+        paid = set(db.scalars(select(Payment.invoice_id)))
+        unpaid = [
+            i.number
+            for i in db.scalars(select(Invoice).where(Invoice.payable_cents > 0))
+            if i.id not in paid and i.due_date < TODAY
+        ]
+        assert len(unpaid) <= 1, unpaid
         overdue = db.scalar(
             select(func.count())
             .select_from(ProgressReport)

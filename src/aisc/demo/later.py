@@ -9,7 +9,8 @@ builder carries the centre on, through the same services, to ``today``:
   partition's cards allocated once phase 2 is installed (31 December 2025), and the inference
   partition's L40S cards in use by later awards;
 - every month's measured use recorded (about 80% of the reserved GPU-time) and every full month
-  billed (``charging.run_month``) on the 2nd of the next; this month's use so far is recorded too;
+  billed (``charging.run_month``) on the 1st of the next, each invoice paid about three weeks
+  later; this month's use so far is recorded too;
 - every progress report that fell due before today submitted two days early and accepted three
   days after its due date (one accepted after today stays in the secretariat's queue);
 - awards whose period ended closed as completed once their last month is billed (the worker's
@@ -31,10 +32,12 @@ from sqlalchemy import select
 from aisc.allocations.models import Allocation
 from aisc.awards.closeout import complete_ended
 from aisc.awards.models import Award, AwardStatus
-from aisc.billing import charging
+from aisc.billing import charging, receivables
+from aisc.billing.models import Invoice, PaymentMethod
 from aisc.billing.months import next_month
 from aisc.cluster.catalogue import H800, L40S
 from aisc.context import Ctx
+from aisc.demo.receivables import PAID_AFTER_DAYS
 from aisc.demo.records import DEMO_PRESENT, Plan
 from aisc.metering.service import record_usage
 from aisc.progress import service as progress
@@ -277,7 +280,7 @@ def _month_tick(
 
     def run(ctx: Ctx) -> None:
         _usage(last, month)(ctx)
-        at(_at(month, 2), lambda c: charging.run_month(c, month=last))
+        at(_at(month, 2), _bill(at, last))
         at(_at(month, 3), _close_ended)
         window = month + timedelta(days=2), next_month(month) + timedelta(days=2)
         query = select(ProgressReport).where(ProgressReport.due_date < window[1])
@@ -291,6 +294,38 @@ def _month_tick(
                 at(accept, _accept(report.id))
             elif report.status == ReportStatus.SUBMITTED:
                 at(accept, _accept(report.id))
+
+    return run
+
+
+def _bill(
+    at: Callable[[datetime, Callable[[Ctx], object]], None], month: date
+) -> Callable[[Ctx], object]:
+    """Bill ``month``; each invoice is paid in full about three weeks after it is issued."""
+
+    def run(ctx: Ctx) -> None:
+        for invoice in charging.run_month(ctx, month=month).invoices:
+            if invoice.payable_cents > 0:
+                paid_on = invoice.issue_date + timedelta(days=PAID_AFTER_DAYS)
+                at(_at(paid_on, 11), _pay(invoice.id, paid_on))
+
+    return run
+
+
+def _pay(invoice_id: int, paid_on: date) -> Callable[[Ctx], object]:
+    def run(ctx: Ctx) -> None:
+        invoice = ctx.db.get(Invoice, invoice_id)
+        assert invoice is not None
+        outstanding = receivables.position(ctx, invoice).outstanding_cents
+        if outstanding > 0:
+            receivables.record_payment(
+                ctx,
+                invoice_id=invoice_id,
+                amount_cents=outstanding,
+                received_on=paid_on,
+                reference=f"DEMO-{invoice.number}-1",
+                method=PaymentMethod.FPS,
+            )
 
     return run
 
