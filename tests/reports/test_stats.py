@@ -215,6 +215,7 @@ def test_demo_reproduces_the_public_record(tmp_path, cli_at):
     assert june["applications_received"] > 20
     assert june["approved"] == 10
     assert Decimal(june["committed_hkd"]) > Decimal("300000000")
+    assert Decimal("0.68") <= Decimal(june["average_subsidy_rate"]) <= Decimal("0.72")
     assert sum(Decimal(r["committed_hkd"]) for r in june["by_category"].values()) == Decimal(
         june["committed_hkd"]
     )
