@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
+from datetime import date
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -20,7 +21,8 @@ from aisc.accounts.models import Role
 from aisc.audit import keys
 from aisc.audit import service as audit
 from aisc.audit.models import AuditEvent
-from aisc.billing import credits
+from aisc.billing import credits, receivables
+from aisc.ledger.earmarks import service as earmarks
 from tests.billing.test_billing import MARCH, Billed
 
 
@@ -34,7 +36,23 @@ def centre(uow, clock):
         note = credits.credit(
             ctx, invoice_id=invoice.id, list_cents=100_000, reason="node down for a day"
         )
+        payment = receivables.record_payment(
+            ctx,
+            invoice_id=invoice.id,
+            amount_cents=100_000,
+            received_on=date(2025, 5, 10),
+            reference="TT-0001",
+        )
+        spent = earmarks.spend(
+            ctx,
+            earmark="security",
+            vendor="Harbour Red Team",
+            purpose="penetration test",
+            spent_on=date(2025, 5, 2),
+            amount_cents=50_000_000,
+        )
     world.invoice_id, world.note_id = invoice.id, note.id
+    world.payment_id, world.spend_id = payment.id, spent.id
     return world
 
 
@@ -178,6 +196,18 @@ TABLE_EDITS = {
         ],
         ["list_cents", "payable_cents"],
     ),
+    "payment_amount": (
+        "payment",
+        "SELECT MIN(id) FROM payments",
+        ["UPDATE payments SET amount_cents = amount_cents + 100000 WHERE id = :id"],
+        ["amount_cents"],
+    ),
+    "earmark_spend_amount": (
+        "earmark_spend",
+        "SELECT MIN(id) FROM earmark_spends",
+        ["UPDATE earmark_spends SET amount_cents = 1, vendor = 'x' WHERE id = :id"],
+        ["amount_cents", "vendor"],
+    ),
     "ledger_row_inserted": (
         "ledger_entry",
         "SELECT MAX(id) + 1 FROM ledger_entries",
@@ -196,6 +226,7 @@ TABLE_EDITS = {
             "(SELECT id FROM charges WHERE invoice_id = :id)",
             "DELETE FROM charges WHERE invoice_id = :id",
             "DELETE FROM credit_notes WHERE invoice_id = :id",
+            "DELETE FROM payments WHERE invoice_id = :id",
             "DELETE FROM invoices WHERE id = :id",
         ],
         ["*"],
@@ -221,8 +252,8 @@ def test_money_rows_edited_in_their_own_tables_are_caught_by_deep_verify(cli, en
     named = {(d["object_type"], d["object_id"], d["field"]) for d in report["differences"]}
     expected = {(object_type, str(row_id), name) for name in fields}
     assert expected <= named
-    # Deleting an invoice also drops its credit note and charges; nothing else differs.
-    assert {n[0] for n in named} <= {object_type, "credit_note"}
+    # Deleting an invoice also drops its credit note, payments and charges; nothing else differs.
+    assert {n[0] for n in named} <= {object_type, "credit_note", "payment"}
 
 
 def test_the_auditor_sees_what_differs_over_the_api(api, uow, engine, centre):

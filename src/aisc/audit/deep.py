@@ -27,9 +27,9 @@ from sqlalchemy.orm import Session
 
 from aisc.access import authorize
 from aisc.awards.models import Award
-from aisc.billing.models import CreditNote, Invoice
+from aisc.billing.models import CreditNote, Invoice, Payment
 from aisc.context import Ctx
-from aisc.ledger.models import LedgerEntry
+from aisc.ledger.models import EarmarkSpend, LedgerEntry
 from aisc.review.models import Decision
 
 
@@ -120,6 +120,18 @@ WATCHED = (
         CreditNote,
         ("invoice.credit",),
         ("number", "invoice_id", "list_cents", "subsidy_cents", "payable_cents", "ledger_entry_id"),
+    ),
+    Watched(
+        "payment",
+        Payment,
+        ("invoice.payment", "invoice.payment_reversal"),
+        ("number", "amount_cents", "received_on", "reference"),
+    ),
+    Watched(
+        "earmark_spend",
+        EarmarkSpend,
+        ("earmark.spend", "earmark.reverse"),
+        ("scheme_id", "earmark", "amount_cents", "spent_on", "vendor"),
     ),
 )
 
