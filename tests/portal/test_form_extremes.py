@@ -106,6 +106,15 @@ def test_no_portal_form_answers_500_to_a_field_at_its_extremes(browsers, centre,
              "compute.kind": "dedicated", "compute.gpu_model": H800, "compute.gpu_cards": "8",
              "compute.months": "6", "compute.preferred_start": "2025-06-01"}  # fmt: skip
     case = "/secretariat/applications/{application_id}"
+    with uow() as ctx:
+        from aisc.progress import conditions
+        from aisc.progress import service as progress
+        from aisc.progress.schemas import ConditionIn
+
+        report = progress.list_reports(ctx, award_id=centre.award_a)[0].id
+        condition = conditions.record_conditions(
+            ctx, award_id=centre.award_a, decision_id=None, items=[ConditionIn(text="Ethics")]
+        )[0].id
     # route -> (persona, the page that shows the form, the form's action, sensible values)
     forms: dict[str, tuple[str, str, str, dict[str, str]]] = {
         "/login": ("anonymous", "/login", "/login",
@@ -180,6 +189,25 @@ def test_no_portal_form_answers_500_to_a_field_at_its_extremes(browsers, centre,
             "finance", f"/invoices/{centre.invoice_a}",
             f"/finance/invoices/{centre.invoice_a}/payment-reversals",
             {"payment_id": "1", "reason": "x"}),
+        "/progress/{report_id}/submit": ("pi", f"/progress/{report}", f"/progress/{report}/submit",
+                                         {"narrative": "n", "papers": "p | 10.1/x"}),
+        "/progress/{report_id}/accept": ("secretariat", f"/progress/{report}",
+                                         f"/progress/{report}/accept", {"note": "ok"}),
+        "/progress/{report_id}/request-changes": ("secretariat", f"/progress/{report}",
+                                                  f"/progress/{report}/request-changes",
+                                                  {"note": "more"}),
+        "/conditions/{condition_id}/resolve": ("secretariat", f"/projects/{centre.award_a}",
+                                               f"/conditions/{condition}/resolve",
+                                               {"outcome": "met", "text": "done"}),
+        "/projects/{award_id}/changes": ("secretariat", f"/projects/{centre.award_a}",
+                                         f"/projects/{centre.award_a}/changes",
+                                         {"kind": "reduce", "gpu_cards": "1", "reason": "r",
+                                          "decided_by": "committee", "confirm": "yes"}),
+        "/earmarks": ("finance", "/earmarks", "/earmarks",
+                      {"earmark": "security", "vendor": "v", "purpose": "p",
+                       "spent_on": "2025-03-01", "amount_hkd": "1"}),
+        "/earmarks/reverse": ("finance", "/earmarks", "/earmarks/reverse",
+                              {"spend_id": "1", "reason": "x"}),
     }  # fmt: skip
     assert set(forms) == post_routes(), "every POST route of the portal has a form here"
 

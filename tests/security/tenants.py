@@ -37,6 +37,7 @@ from aisc.jobs.schemas import JobSubmit
 from aisc.ledger.models import LedgerEntry
 from aisc.metering.models import UsageRecord
 from aisc.metering.service import record_usage
+from aisc.progress.models import AwardCondition, ProgressReport
 from aisc.review import service as review
 from aisc.review.models import Decision, ReviewAssignment
 from aisc.review.schemas import DeclarationIn, ScoresIn
@@ -57,6 +58,7 @@ SHARED_PATH = {
     "flag_id": 999_999,
     "request_id": 999_999,
     "grant_id": 999_999,
+    "year": 2025,
 }
 # Path parameters that name a tenant's object, and the kind of object they name.
 ID_PARAMS = {
@@ -68,6 +70,8 @@ ID_PARAMS = {
     "organisation_id": "organisation",
     "person_id": "person",
     "reviewer_id": "person",
+    "report_id": "report",
+    "condition_id": "condition",
 }
 
 
@@ -274,6 +278,8 @@ class Tenants(World):
                 "credit_note": ids(CreditNote.id, CreditNote.invoice_id.in_(invoice_ids)),
                 "notification": ids(Notification.id, Notification.award_id.in_(award_ids)),
                 "ledger": ids(LedgerEntry.id, LedgerEntry.award_id.in_(award_ids)),
+                "report": ids(ProgressReport.id, ProgressReport.award_id.in_(award_ids)),
+                "condition": ids(AwardCondition.id, AwardCondition.award_id.in_(award_ids)),
                 "token": ids(ApiToken.id, ApiToken.person_id.in_(people)),
                 "session": ids(WebSession.id, WebSession.person_id.in_(people)),
             }
@@ -326,6 +332,8 @@ class Tenants(World):
                 "invoice": self.invoice_a,
                 "organisation": self.uni,
                 "person": self.applicant,
+                "report": min(self.ids["A"]["report"]),
+                "condition": min(self.ids["A"]["condition"]),
             },
             "B": {
                 "application": self.app_b,
@@ -335,6 +343,8 @@ class Tenants(World):
                 "invoice": self.invoice_b,
                 "organisation": self.startup,
                 "person": self.startup_pi,
+                "report": min(self.ids["B"]["report"]),
+                "condition": min(self.ids["B"]["condition"]),
             },
         }
         values: dict[str, Any] = {}

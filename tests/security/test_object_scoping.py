@@ -38,7 +38,7 @@ from tests.security.tenants import ID_PARAMS, MISSING, SHARED_PATH, Persona, Ten
 A = Audience
 PREFIX = "/api/v1"
 # Values for required query parameters.
-REQUIRED_QUERY = {"month": "2025-03", "code": "x", "state": "x"}
+REQUIRED_QUERY = {"month": "2025-03", "code": "x", "state": "x", "from": "2025-01"}
 # Optional query parameters that filter by a tenant's object (by its id; ``q`` by its words).
 ID_FILTERS = {
     "award_id": "award",
@@ -95,6 +95,8 @@ READ_OF_PARAM = {
     "organisation_id": "organisation.read",
     "person_id": "person.read",
     "reviewer_id": "person.read",
+    "report_id": "progress.read",
+    "condition_id": "condition.read",
 }
 TEXT_TYPES = ("application/json", "text/", "image/svg")
 

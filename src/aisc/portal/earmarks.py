@@ -14,7 +14,15 @@ from aisc.ledger.earmarks.schemas import EarmarkRead, EarmarkSpendCreate, Earmar
 from aisc.money import parse_hkd
 from aisc.portal.labels import N_
 from aisc.portal.public import Form
-from aisc.portal.web import PageContext, form_errors, page_action, page_for, parse_form, status_of
+from aisc.portal.web import (
+    PageContext,
+    form_errors,
+    page_action,
+    page_for,
+    parse_form,
+    status_of,
+    whole_number,
+)
 
 router = APIRouter(include_in_schema=False)
 FIELDS = ("earmark", "vendor", "purpose", "spent_on", "evidence_ref", "evidence_sha256")
@@ -66,11 +74,11 @@ def record_spend(request: Request, form: Form) -> Response:
 def reverse_spend(request: Request, form: Form) -> Response:
     page = page_for(request, form)
     try:
-        text = str(form.get("spend_id", "")).strip()
-        if not text.isascii() or not text.isdigit():
+        spend_id = whole_number(str(form.get("spend_id", "")), field="spend_id")
+        if spend_id is None:
             raise ValidationFailed("spend_id: choose a payment to reverse", field="spend_id")
         with page.uow() as ctx:
-            earmarks.reverse(ctx, spend_id=int(text), reason=str(form.get("reason", "")))
+            earmarks.reverse(ctx, spend_id=spend_id, reason=str(form.get("reason", "")))
     except AiscError as exc:
         page.errors, page.problem = form_errors(exc)
         return _page(page, status_of(exc), values=dict(form))

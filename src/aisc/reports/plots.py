@@ -140,7 +140,8 @@ def _use_text_font(plt: Any, texts: Sequence[str]) -> None:
         raise NotReady(MISSING, field="font")
     from matplotlib import font_manager
 
-    font_manager.fontManager.addfont(str(face.path))
+    if not any(f.fname == str(face.path) for f in font_manager.fontManager.ttflist):
+        font_manager.fontManager.addfont(str(face.path))  # once per process
     names = {f.name for f in font_manager.fontManager.ttflist}
     family = face.name if face.name in names else next(n for n in names if "Sans CJK" in n)
     plt.rcParams["font.family"] = [family, "DejaVu Sans"]
