@@ -233,38 +233,30 @@ def commit(
     and its id will be given to another award.
     """
     authorize(ctx, "decision.make")
-    lock_scheme(ctx, scheme_id)
-    available = _balances(ctx.db, scheme_id).available
-    if amount_cents > available:
-        raise InsufficientFunds(
-            f"the subsidy cap of {format_hkd(amount_cents)} exceeds the fund's available "
-            f"{format_hkd(available)} (total - earmarks - commitments + releases)",
-            field="subsidy_cap",
-            details={"requested_cents": amount_cents, "available_cents": available},
-        )
-    return _append(
-        ctx,
-        scheme_id=scheme_id,
-        kind=EntryKind.COMMITMENT,
-        amount_cents=amount_cents,
-        award_id=award_id,
-        label=f"award {award_id}",
-        memo=memo,
-    )
+    return _commit(ctx, scheme_id, award_id, amount_cents, memo, what="the subsidy cap",
+                   field="subsidy_cap")  # fmt: skip
 
 
 def commit_more(ctx: Ctx, *, award_id: int, amount_cents: int, memo: str) -> LedgerEntry:
     """Commit more of the fund to an existing award: a top-up (``award.change``), refused like
     ``commit`` when the fund's available money cannot cover it, under the same lock."""
     authorize(ctx, "award.change")
-    scheme_id = _award_scheme(ctx, award_id)
+    return _commit(ctx, _award_scheme(ctx, award_id), award_id, amount_cents, memo,
+                   what="the top-up's added subsidy", field="top_up")  # fmt: skip
+
+
+def _commit(
+    ctx: Ctx, scheme_id: int, award_id: int, amount_cents: int, memo: str, *, what: str, field: str
+) -> LedgerEntry:
+    """Reserve ``amount_cents`` for an award under the scheme's lock, or refuse (naming
+    ``field``) when the fund's available money cannot cover it."""
     lock_scheme(ctx, scheme_id)
     available = _balances(ctx.db, scheme_id).available
     if amount_cents > available:
         raise InsufficientFunds(
-            f"the top-up's added subsidy of {format_hkd(amount_cents)} exceeds the fund's "
-            f"available {format_hkd(available)} (total - earmarks - commitments + releases)",
-            field="top_up",
+            f"{what} of {format_hkd(amount_cents)} exceeds the fund's available "
+            f"{format_hkd(available)} (total - earmarks - commitments + releases)",
+            field=field,
             details={"requested_cents": amount_cents, "available_cents": available},
         )
     return _append(
